@@ -1,0 +1,80 @@
+#include "dataplane/api/types.hpp"
+
+#include <arpa/inet.h>
+
+#include <charconv>
+#include <cstdio>
+
+namespace monami {
+
+std::optional<Ipv6Address> Ipv6Address::parse(std::string_view text) {
+    if (text.size() >= INET6_ADDRSTRLEN) return std::nullopt;
+    char buf[INET6_ADDRSTRLEN];
+    std::memcpy(buf, text.data(), text.size());
+    buf[text.size()] = '\0';
+    Ipv6Address a;
+    if (inet_pton(AF_INET6, buf, a.bytes.data()) != 1) return std::nullopt;
+    return a;
+}
+
+std::string Ipv6Address::to_string() const {
+    char buf[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, bytes.data(), buf, sizeof buf);
+    return buf;
+}
+
+std::optional<MacAddress> MacAddress::parse(std::string_view text) {
+    MacAddress m;
+    if (text.size() != 17) return std::nullopt;
+    for (std::size_t i = 0; i < 6; ++i) {
+        const char* first = text.data() + i * 3;
+        if (i < 5 && first[2] != ':') return std::nullopt;
+        unsigned value = 0;
+        auto [end, ec] = std::from_chars(first, first + 2, value, 16);
+        if (ec != std::errc{} || end != first + 2) return std::nullopt;
+        m.bytes[i] = static_cast<std::uint8_t>(value);
+    }
+    return m;
+}
+
+std::string MacAddress::to_string() const {
+    char buf[18];
+    std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", bytes[0], bytes[1], bytes[2],
+                  bytes[3], bytes[4], bytes[5]);
+    return buf;
+}
+
+std::optional<Ipv6Prefix> Ipv6Prefix::parse(std::string_view text) {
+    auto slash = text.find('/');
+    if (slash == std::string_view::npos) return std::nullopt;
+    auto addr = Ipv6Address::parse(text.substr(0, slash));
+    if (!addr) return std::nullopt;
+    auto len_text = text.substr(slash + 1);
+    unsigned len = 0;
+    auto [end, ec] = std::from_chars(len_text.data(), len_text.data() + len_text.size(), len);
+    if (ec != std::errc{} || end != len_text.data() + len_text.size() || len > 128 ||
+        len_text.empty())
+        return std::nullopt;
+    Ipv6Prefix p{*addr, static_cast<std::uint8_t>(len)};
+    // Host bits set is a typo an operator wants to hear about.
+    Ipv6Prefix masked = p;
+    for (unsigned bit = len; bit < 128; ++bit)
+        masked.address.bytes[bit / 8] &= static_cast<std::uint8_t>(~(0x80u >> (bit % 8)));
+    if (masked.address != p.address) return std::nullopt;
+    return p;
+}
+
+bool Ipv6Prefix::contains(const Ipv6Address& a) const {
+    unsigned full = length / 8;
+    if (std::memcmp(a.bytes.data(), address.bytes.data(), full) != 0) return false;
+    unsigned rest = length % 8;
+    if (rest == 0) return true;
+    auto mask = static_cast<std::uint8_t>(0xff00u >> rest);
+    return (a.bytes[full] & mask) == (address.bytes[full] & mask);
+}
+
+std::string Ipv6Prefix::to_string() const {
+    return address.to_string() + "/" + std::to_string(length);
+}
+
+}  // namespace monami

@@ -1,0 +1,88 @@
+// Address and identifier types shared by the control plane and the data plane.
+// Plain C++: no DPDK, so codecs and tests build without an EAL.
+#pragma once
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+namespace monami {
+
+struct Ipv6Address {
+    std::array<std::uint8_t, 16> bytes{};
+
+    static std::optional<Ipv6Address> parse(std::string_view text);
+    static Ipv6Address from_bytes(const std::uint8_t* p) {
+        Ipv6Address a;
+        std::memcpy(a.bytes.data(), p, 16);
+        return a;
+    }
+    std::string to_string() const;
+    void copy_to(std::uint8_t* p) const { std::memcpy(p, bytes.data(), 16); }
+
+    bool is_unspecified() const { return *this == Ipv6Address{}; }
+    bool is_loopback() const {
+        Ipv6Address lo;
+        lo.bytes[15] = 1;
+        return *this == lo;
+    }
+    bool is_multicast() const { return bytes[0] == 0xff; }
+    bool is_link_local() const { return bytes[0] == 0xfe && (bytes[1] & 0xc0) == 0x80; }
+    // Solicited-node multicast address ff02::1:ffXX:XXXX (RFC 4291 s.2.7.1).
+    Ipv6Address solicited_node() const {
+        Ipv6Address m;
+        m.bytes[0] = 0xff;
+        m.bytes[1] = 0x02;
+        m.bytes[11] = 0x01;
+        m.bytes[12] = 0xff;
+        m.bytes[13] = bytes[13];
+        m.bytes[14] = bytes[14];
+        m.bytes[15] = bytes[15];
+        return m;
+    }
+
+    friend auto operator<=>(const Ipv6Address&, const Ipv6Address&) = default;
+};
+static_assert(sizeof(Ipv6Address) == 16);
+static_assert(std::has_unique_object_representations_v<Ipv6Address>);
+
+// Names used where the role of an address matters to the reader.
+using HomeAddress = Ipv6Address;
+using CareOfAddress = Ipv6Address;
+
+struct MacAddress {
+    std::array<std::uint8_t, 6> bytes{};
+
+    static std::optional<MacAddress> parse(std::string_view text);
+    static MacAddress from_bytes(const std::uint8_t* p) {
+        MacAddress m;
+        std::memcpy(m.bytes.data(), p, 6);
+        return m;
+    }
+    // 33:33:xx:xx:xx:xx for an IPv6 multicast group (RFC 2464 s.7).
+    static MacAddress for_ipv6_multicast(const Ipv6Address& group) {
+        return MacAddress{{0x33, 0x33, group.bytes[12], group.bytes[13], group.bytes[14],
+                           group.bytes[15]}};
+    }
+    std::string to_string() const;
+    bool is_zero() const { return *this == MacAddress{}; }
+    friend auto operator<=>(const MacAddress&, const MacAddress&) = default;
+};
+
+struct Ipv6Prefix {
+    Ipv6Address address{};
+    std::uint8_t length = 0;
+
+    // "2001:db8::/64"; host bits must be zero.
+    static std::optional<Ipv6Prefix> parse(std::string_view text);
+    bool contains(const Ipv6Address& a) const;
+    std::string to_string() const;
+    friend auto operator<=>(const Ipv6Prefix&, const Ipv6Prefix&) = default;
+};
+
+}  // namespace monami

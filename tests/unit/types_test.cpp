@@ -1,0 +1,52 @@
+#include <gtest/gtest.h>
+
+#include "dataplane/api/types.hpp"
+
+using monami::Ipv6Address;
+using monami::Ipv6Prefix;
+using monami::MacAddress;
+
+TEST(Ipv6Address, ParsesAndFormats) {
+    auto a = Ipv6Address::parse("2001:db8::1");
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->bytes[0], 0x20);
+    EXPECT_EQ(a->bytes[15], 1);
+    EXPECT_EQ(a->to_string(), "2001:db8::1");
+    EXPECT_FALSE(Ipv6Address::parse("2001:db8::g"));
+    EXPECT_FALSE(Ipv6Address::parse("10.0.0.1"));
+}
+
+TEST(Ipv6Address, Classifies) {
+    EXPECT_TRUE(Ipv6Address::parse("ff02::1")->is_multicast());
+    EXPECT_TRUE(Ipv6Address::parse("fe80::1")->is_link_local());
+    EXPECT_FALSE(Ipv6Address::parse("fec0::1")->is_link_local());
+    EXPECT_TRUE(Ipv6Address::parse("::1")->is_loopback());
+    EXPECT_TRUE(Ipv6Address::parse("::")->is_unspecified());
+    EXPECT_EQ(Ipv6Address::parse("2001:db8::12:3456")->solicited_node().to_string(),
+              "ff02::1:ff12:3456");
+}
+
+TEST(Ipv6Prefix, ParsesAndContains) {
+    auto p = Ipv6Prefix::parse("2001:db8:1::/48");
+    ASSERT_TRUE(p);
+    EXPECT_TRUE(p->contains(*Ipv6Address::parse("2001:db8:1:ffff::5")));
+    EXPECT_FALSE(p->contains(*Ipv6Address::parse("2001:db8:2::5")));
+    auto odd = Ipv6Prefix::parse("2001:db8:ff00::/41");
+    ASSERT_TRUE(odd);
+    EXPECT_TRUE(odd->contains(*Ipv6Address::parse("2001:db8:ff7f::1")));
+    EXPECT_FALSE(odd->contains(*Ipv6Address::parse("2001:db8:ff80::1")));
+    EXPECT_FALSE(Ipv6Prefix::parse("2001:db8::1/64"));  // host bits set
+    EXPECT_FALSE(Ipv6Prefix::parse("2001:db8::/129"));
+    EXPECT_FALSE(Ipv6Prefix::parse("2001:db8::"));
+    EXPECT_FALSE(Ipv6Prefix::parse("2001:db8::/"));
+}
+
+TEST(MacAddress, ParsesAndFormats) {
+    auto m = MacAddress::parse("02:00:00:aa:bb:0c");
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->to_string(), "02:00:00:aa:bb:0c");
+    EXPECT_FALSE(MacAddress::parse("02:00:00:aa:bb"));
+    EXPECT_FALSE(MacAddress::parse("02-00-00-aa-bb-0c"));
+    EXPECT_EQ(MacAddress::for_ipv6_multicast(*Ipv6Address::parse("ff02::1:ff00:1")).to_string(),
+              "33:33:ff:00:00:01");
+}
