@@ -7,18 +7,30 @@ namespace monami::net {
 
 std::string_view to_string(PacketError e) {
     switch (e) {
-        case PacketError::TooShort: return "too short";
-        case PacketError::NotIpv6: return "not IPv6";
-        case PacketError::BadVersion: return "bad IP version";
-        case PacketError::BadPayloadLength: return "bad payload length";
-        case PacketError::NotIcmpv6: return "not ICMPv6";
-        case PacketError::BadChecksum: return "bad checksum";
-        case PacketError::BadHopLimit: return "bad hop limit";
-        case PacketError::BadCode: return "bad code";
-        case PacketError::BadLength: return "bad length";
-        case PacketError::BadTarget: return "bad target";
-        case PacketError::BadOption: return "bad option";
-        case PacketError::BadSourceForDad: return "bad source for DAD";
+        case PacketError::TooShort:
+            return "too short";
+        case PacketError::NotIpv6:
+            return "not IPv6";
+        case PacketError::BadVersion:
+            return "bad IP version";
+        case PacketError::BadPayloadLength:
+            return "bad payload length";
+        case PacketError::NotIcmpv6:
+            return "not ICMPv6";
+        case PacketError::BadChecksum:
+            return "bad checksum";
+        case PacketError::BadHopLimit:
+            return "bad hop limit";
+        case PacketError::BadCode:
+            return "bad code";
+        case PacketError::BadLength:
+            return "bad length";
+        case PacketError::BadTarget:
+            return "bad target";
+        case PacketError::BadOption:
+            return "bad option";
+        case PacketError::BadSourceForDad:
+            return "bad source for DAD";
     }
     return "unknown";
 }
@@ -93,8 +105,8 @@ Result<NeighborSolicitation, PacketError> parse_neighbor_solicitation(const Ipv6
     return ns;
 }
 
-Result<NeighborAdvertisement, PacketError> parse_neighbor_advertisement(
-    const Ipv6Packet& packet, const Icmpv6Message& m) {
+Result<NeighborAdvertisement, PacketError> parse_neighbor_advertisement(const Ipv6Packet& packet,
+                                                                        const Icmpv6Message& m) {
     if (packet.hop_limit != 255) return Err{PacketError::BadHopLimit};
     if (m.code != 0) return Err{PacketError::BadCode};
     if (m.body.size() < 20) return Err{PacketError::BadLength};
@@ -167,8 +179,8 @@ std::vector<std::uint8_t> build_neighbor_solicitation(const MacAddress& our_mac,
 
 std::vector<std::uint8_t> build_echo_reply(const Ipv6Packet& request, const Icmpv6Message& m,
                                            const MacAddress& our_mac) {
-    return build_icmpv6_frame(request.eth_source, our_mac, request.destination, request.source,
-                              64, icmp6::kEchoReply, 0, m.body);
+    return build_icmpv6_frame(request.eth_source, our_mac, request.destination, request.source, 64,
+                              icmp6::kEchoReply, 0, m.body);
 }
 
 }  // namespace monami::net

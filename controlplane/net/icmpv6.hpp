@@ -20,9 +20,9 @@ struct Ipv6Packet {
     Ipv6Address source;
     Ipv6Address destination;
     std::uint8_t hop_limit = 0;
-    std::uint8_t next_header = 0;                // of the fixed header
-    std::span<const std::uint8_t> ip;            // from the IPv6 header to the payload end
-    std::span<const std::uint8_t> payload;       // after the fixed header
+    std::uint8_t next_header = 0;           // of the fixed header
+    std::span<const std::uint8_t> ip;       // from the IPv6 header to the payload end
+    std::span<const std::uint8_t> payload;  // after the fixed header
 };
 
 enum class PacketError : std::uint8_t {
@@ -68,15 +68,14 @@ struct NeighborAdvertisement {
 // options, DAD source rules).
 Result<NeighborSolicitation, PacketError> parse_neighbor_solicitation(const Ipv6Packet& packet,
                                                                       const Icmpv6Message& m);
-Result<NeighborAdvertisement, PacketError> parse_neighbor_advertisement(
-    const Ipv6Packet& packet, const Icmpv6Message& m);
+Result<NeighborAdvertisement, PacketError> parse_neighbor_advertisement(const Ipv6Packet& packet,
+                                                                        const Icmpv6Message& m);
 
 // A complete frame with an ICMPv6 message: Ethernet + IPv6 + ICMPv6 header + body, checksum set.
 std::vector<std::uint8_t> build_icmpv6_frame(const MacAddress& eth_dst, const MacAddress& eth_src,
                                              const Ipv6Address& src, const Ipv6Address& dst,
                                              std::uint8_t hop_limit, std::uint8_t type,
-                                             std::uint8_t code,
-                                             std::span<const std::uint8_t> body);
+                                             std::uint8_t code, std::span<const std::uint8_t> body);
 
 std::vector<std::uint8_t> build_neighbor_advertisement(const MacAddress& eth_dst,
                                                        const MacAddress& our_mac,

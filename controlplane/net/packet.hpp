@@ -67,7 +67,9 @@ inline void store_be32(std::uint8_t* p, std::uint32_t v) {
 struct Ipv6HeaderView {
     const std::uint8_t* p;
     std::uint8_t version() const { return p[0] >> 4; }
-    std::uint8_t traffic_class() const { return static_cast<std::uint8_t>((p[0] << 4) | (p[1] >> 4)); }
+    std::uint8_t traffic_class() const {
+        return static_cast<std::uint8_t>((p[0] << 4) | (p[1] >> 4));
+    }
     std::uint32_t flow_label() const { return load_be32(p) & 0xfffff; }
     std::uint16_t payload_length() const { return load_be16(p + 4); }
     std::uint8_t next_header() const { return p[6]; }
@@ -81,8 +83,8 @@ inline void write_ipv6_header(std::uint8_t* p, std::uint16_t payload_length,
                               std::uint8_t next_header, std::uint8_t hop_limit,
                               const Ipv6Address& src, const Ipv6Address& dst,
                               std::uint8_t traffic_class = 0, std::uint32_t flow_label = 0) {
-    store_be32(p, 6u << 28 | static_cast<std::uint32_t>(traffic_class) << 20 |
-                      (flow_label & 0xfffff));
+    store_be32(p,
+               6u << 28 | static_cast<std::uint32_t>(traffic_class) << 20 | (flow_label & 0xfffff));
     store_be16(p + 4, payload_length);
     p[6] = next_header;
     p[7] = hop_limit;

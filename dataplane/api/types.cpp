@@ -55,12 +55,16 @@ std::optional<Ipv6Prefix> Ipv6Prefix::parse(std::string_view text) {
     if (ec != std::errc{} || end != len_text.data() + len_text.size() || len > 128 ||
         len_text.empty())
         return std::nullopt;
-    Ipv6Prefix p{*addr, static_cast<std::uint8_t>(len)};
+    Ipv6Prefix p = covering(*addr, static_cast<std::uint8_t>(len));
     // Host bits set is a typo an operator wants to hear about.
-    Ipv6Prefix masked = p;
-    for (unsigned bit = len; bit < 128; ++bit)
-        masked.address.bytes[bit / 8] &= static_cast<std::uint8_t>(~(0x80u >> (bit % 8)));
-    if (masked.address != p.address) return std::nullopt;
+    if (p.address != *addr) return std::nullopt;
+    return p;
+}
+
+Ipv6Prefix Ipv6Prefix::covering(const Ipv6Address& a, std::uint8_t length) {
+    Ipv6Prefix p{a, length};
+    for (unsigned bit = length; bit < 128; ++bit)
+        p.address.bytes[bit / 8] &= static_cast<std::uint8_t>(~(0x80u >> (bit % 8)));
     return p;
 }
 

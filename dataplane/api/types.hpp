@@ -66,8 +66,8 @@ struct MacAddress {
     }
     // 33:33:xx:xx:xx:xx for an IPv6 multicast group (RFC 2464 s.7).
     static MacAddress for_ipv6_multicast(const Ipv6Address& group) {
-        return MacAddress{{0x33, 0x33, group.bytes[12], group.bytes[13], group.bytes[14],
-                           group.bytes[15]}};
+        return MacAddress{
+            {0x33, 0x33, group.bytes[12], group.bytes[13], group.bytes[14], group.bytes[15]}};
     }
     std::string to_string() const;
     bool is_zero() const { return *this == MacAddress{}; }
@@ -80,6 +80,8 @@ struct Ipv6Prefix {
 
     // "2001:db8::/64"; host bits must be zero.
     static std::optional<Ipv6Prefix> parse(std::string_view text);
+    // The prefix of `length` bits that contains `a` (host bits cleared).
+    static Ipv6Prefix covering(const Ipv6Address& a, std::uint8_t length);
     bool contains(const Ipv6Address& a) const;
     std::string to_string() const;
     friend auto operator<=>(const Ipv6Prefix&, const Ipv6Prefix&) = default;

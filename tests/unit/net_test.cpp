@@ -28,8 +28,8 @@ TEST(Checksum, KnownIcmpv6EchoValue) {
     std::uint8_t msg[8] = {128, 0, 0, 0, 0x12, 0x34, 0x00, 0x01};
     std::uint16_t sum = ipv6_upper_layer_checksum(src, dst, 58, msg);
     // pseudo: fe80+0001+fe80+0002 + 0008 + 003a ; msg: 8000+1234+0001
-    std::uint32_t manual = 0xfe80 + 0x0001 + 0xfe80 + 0x0002 + 0x0008 + 0x003a + 0x8000 + 0x1234 +
-                           0x0001;
+    std::uint32_t manual =
+        0xfe80 + 0x0001 + 0xfe80 + 0x0002 + 0x0008 + 0x003a + 0x8000 + 0x1234 + 0x0001;
     while (manual >> 16) manual = (manual & 0xffff) + (manual >> 16);
     EXPECT_EQ(sum, static_cast<std::uint16_t>(~manual));
     store_be16(msg + 2, sum);
@@ -113,8 +113,8 @@ TEST(NeighborDiscovery, ZeroLengthOptionRejected) {
 
 TEST(Echo, ReplyMirrorsRequest) {
     std::uint8_t body[12] = {0xab, 0xcd, 0x00, 0x07, 'h', 'e', 'l', 'l', 'o', '!', '!', '!'};
-    auto req = build_icmpv6_frame(kOurMac, kPeerMac, kPeer, kOurs, 64, icmp6::kEchoRequest, 0,
-                                  body);
+    auto req =
+        build_icmpv6_frame(kOurMac, kPeerMac, kPeer, kOurs, 64, icmp6::kEchoRequest, 0, body);
     auto p = must_parse(req);
     auto m = parse_icmpv6(p);
     ASSERT_TRUE(m.ok());

@@ -1,0 +1,59 @@
+// The interface between the control thread and the data plane (STYLE.md (b)): what the
+// control plane may ask of the data plane. Implemented in dataplane/runtime.cpp over DPDK;
+// the control plane sees only this header, so it builds and tests without an EAL.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "dataplane/api/types.hpp"
+
+namespace monami {
+
+using PortId = std::uint16_t;
+
+// Why a worker handed a packet to the control thread.
+enum class PuntReason : std::uint8_t {
+    Local = 0,         // addressed to us (unicast or multicast): ND, echo, MH, ESP, DHAAD
+    NeedsResolution,   // next hop has no link-layer address yet
+    HopLimitExceeded,  // would leave with hop limit 0: ICMPv6 Time Exceeded
+    TooBig,            // larger than the egress (tunnel) MTU: ICMPv6 Packet Too Big
+};
+
+// One route the data plane forwards by. Connected prefixes have no `via`.
+struct Route {
+    Ipv6Prefix prefix;
+    PortId port = 0;
+    std::optional<Ipv6Address> via;
+};
+
+struct Neighbor {
+    Ipv6Address address;
+    PortId port = 0;
+    MacAddress mac;
+};
+
+// Everything the data plane needs to forward plain IPv6: built by the control thread,
+// compiled and published as one immutable table.
+struct RoutingState {
+    std::vector<Route> routes;
+    std::vector<Neighbor> neighbors;           // resolved link-layer addresses
+    std::vector<Ipv6Address> local_addresses;  // punted to the control thread
+};
+
+class DataPlane {
+  public:
+    virtual ~DataPlane() = default;
+    // Queues a complete Ethernet frame for transmission on `port`. False when the frame was
+    // dropped (no buffer, ring full); the data plane counts it.
+    virtual bool send_frame(PortId port, std::span<const std::uint8_t> frame) = 0;
+    // Replaces the forwarding table; workers switch at their next burst.
+    virtual void publish_routing(const RoutingState& state) = 0;
+    // Frees what no worker can still see (end of an RCU grace period). Called every tick.
+    virtual void reclaim() = 0;
+};
+
+}  // namespace monami
