@@ -1,0 +1,119 @@
+// The DPDK side of monami-gw: ports, the mbuf pool, the worker lcores, the rings between
+// workers and the control thread, and RCU publication of the forwarding state.
+#pragma once
+
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dataplane/api/control.hpp"
+#include "dataplane/counters.hpp"
+#include "dataplane/fib.hpp"
+#include "dataplane/tuning.hpp"
+
+namespace monami::dp {
+
+struct PortSpec {
+    std::string name;
+    std::string device;  // PCI address or vdev string
+    std::optional<MacAddress> mac;
+    std::uint16_t mtu = 1500;
+};
+
+struct RuntimeSettings {
+    std::vector<PortSpec> ports;
+    unsigned mbufs = 16383;
+    unsigned mbuf_cache = 256;
+    std::uint16_t rx_descriptors = 1024;
+    std::uint16_t tx_descriptors = 1024;
+    unsigned control_ring = 4096;
+};
+
+struct PortState {
+    std::string name;
+    std::string device;
+    PortId id = 0;
+    MacAddress mac;
+};
+
+class Runtime;
+
+// One per worker lcore, cache-line aligned, touched only by its lcore on the fast path.
+struct alignas(64) WorkerCtx {
+    Runtime* runtime = nullptr;
+    unsigned index = 0;       // worker number, also the RCU thread id and queue id
+    unsigned lcore = 0;
+    rte_ring* control_tx = nullptr;  // frames from the control thread to send
+    rte_eth_dev_tx_buffer* tx_buffers[RTE_MAX_ETHPORTS] = {};
+    std::uint64_t next_drain_tsc = 0;
+    WorkerCounters counters;
+};
+
+class Runtime final : public DataPlane {
+public:
+    // After rte_eal_init. Workers are all non-main lcores; with none, the main lcore runs
+    // the worker loop between control iterations (one-lcore mode).
+    static std::unique_ptr<Runtime> create(const RuntimeSettings& settings, std::string& error);
+    ~Runtime() override;
+
+    const std::vector<PortState>& ports() const { return ports_; }
+    unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }
+    bool one_lcore_mode() const { return one_lcore_; }
+    const WorkerCtx& worker(unsigned i) const { return *workers_[i]; }
+
+    void launch_workers();
+    // One control iteration: hands every punted packet to `handle` (port, reason, bytes),
+    // runs the worker loop itself in one-lcore mode. Returns the number of packets handled.
+    using PuntHandler = std::function<void(PortId, PuntReason, std::span<const std::uint8_t>)>;
+    unsigned poll_control(const PuntHandler& handle);
+    // Stops the workers, flushes their TX buffers, stops and closes the ports.
+    void stop();
+
+    std::uint64_t total_rx_packets() const;
+    bool control_queues_empty() const;
+    WorkerCounters totals() const;
+    std::uint64_t control_tx_failures() const { return control_tx_failures_.load(); }
+
+    // DataPlane
+    bool send_frame(PortId port, std::span<const std::uint8_t> frame) override;
+    void publish_routing(const RoutingState& state) override;
+    void reclaim() override;
+
+    // Worker side.
+    void worker_loop(WorkerCtx& w);
+    void worker_iteration(WorkerCtx& w);
+
+private:
+    Runtime() = default;
+    bool init(const RuntimeSettings& settings, std::string& error);
+    bool init_port(const PortSpec& spec, std::string& error);
+    void process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::uint16_t n);
+    void punt(WorkerCtx& w, rte_mbuf* m, PuntReason reason);
+    void transmit(WorkerCtx& w, PortId port, rte_mbuf* m);
+    void drain(WorkerCtx& w);
+
+    std::vector<PortState> ports_;
+    MacAddress port_mac_[RTE_MAX_ETHPORTS];
+    rte_ether_addr port_ether_[RTE_MAX_ETHPORTS] = {};
+    rte_mempool* pool_ = nullptr;
+    rte_ring* control_ring_ = nullptr;  // workers -> control (MP/SC)
+    std::vector<std::unique_ptr<WorkerCtx>> workers_;
+    bool one_lcore_ = false;
+    std::atomic<bool> stopping_{false};
+    std::atomic<const Fib*> fib_{nullptr};
+    rte_rcu_qsbr* qsbr_ = nullptr;
+    rte_rcu_qsbr_dq* defer_queue_ = nullptr;
+    std::atomic<std::uint64_t> control_tx_failures_{0};
+    std::uint64_t drain_tsc_ = 0;
+    bool stopped_ = false;
+};
+
+}  // namespace monami::dp
