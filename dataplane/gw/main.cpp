@@ -1,0 +1,263 @@
+// monami-gw [EAL args] -- --config FILE [--check-config] [--stop-when-idle MS]
+// The Home Agent gateway: EAL and ports from the YAML config, workers on the non-main
+// lcores, the control thread (this one) on the main lcore.
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_lcore.h>
+#include <rte_pdump.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/load.hpp"
+#include "controlplane/ha/home_agent.hpp"
+#include "dataplane/log.hpp"
+#include "dataplane/runtime.hpp"
+#include "dataplane/telemetry.hpp"
+
+using namespace monami;
+
+namespace {
+
+std::atomic<bool> g_quit{false};
+
+void on_signal(int) { g_quit.store(true); }
+
+struct Options {
+    std::string config_path;
+    bool check_config = false;
+    std::optional<std::uint64_t> stop_when_idle_ms;
+};
+
+void usage(const char* prog) {
+    std::fprintf(stderr,
+                 "usage: %s [EAL options] -- --config FILE [--check-config] "
+                 "[--stop-when-idle MS]\n"
+                 "  --config FILE         YAML configuration (docs/config.md)\n"
+                 "  --check-config        validate the configuration and exit (0 = valid)\n"
+                 "  --stop-when-idle MS   exit after MS ms without a received packet\n",
+                 prog);
+}
+
+// Application options are those after "--"; without "--" every argument is ours
+// (so `monami-gw --config f --check-config` works without EAL arguments).
+std::optional<Options> parse_options(int argc, char** argv, int first) {
+    Options o;
+    for (int i = first; i < argc; ++i) {
+        std::string a = argv[i];
+        auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+        if (a == "--config") {
+            const char* v = value();
+            if (!v) return std::nullopt;
+            o.config_path = v;
+        } else if (a == "--check-config") {
+            o.check_config = true;
+        } else if (a == "--stop-when-idle") {
+            const char* v = value();
+            char* end = nullptr;
+            if (!v) return std::nullopt;
+            unsigned long long ms = std::strtoull(v, &end, 10);
+            if (*end != '\0') return std::nullopt;
+            o.stop_when_idle_ms = ms;
+        } else {
+            std::fprintf(stderr, "monami-gw: unknown option '%s'\n", a.c_str());
+            return std::nullopt;
+        }
+    }
+    if (o.config_path.empty()) {
+        std::fprintf(stderr, "monami-gw: --config FILE is required\n");
+        return std::nullopt;
+    }
+    return o;
+}
+
+std::uint64_t now_ms() {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::steady_clock::now().time_since_epoch())
+                                          .count());
+}
+
+ha::HaSettings ha_settings(const config::Config& cfg, const dp::Runtime& rt) {
+    ha::HaSettings s;
+    const auto& ports = rt.ports();
+    for (std::size_t i = 0; i < cfg.ports.size(); ++i) {
+        ha::Interface itf;
+        itf.port = ports[i].id;
+        itf.name = cfg.ports[i].name;
+        itf.mac = ports[i].mac;
+        itf.mtu = cfg.ports[i].mtu;
+        for (const auto& a : cfg.ports[i].addresses) itf.addresses.push_back({a.address, a.prefix_length});
+        s.interfaces.push_back(std::move(itf));
+    }
+    for (const auto& r : cfg.routes) s.static_routes.push_back({r.prefix, ports[r.port_index].id, r.via});
+    for (const auto& n : cfg.neighbors)
+        s.static_neighbors.push_back({n.address, ports[n.port_index].id, n.mac});
+    return s;
+}
+
+void refresh_view(dp::ControlView& view, const ha::HomeAgent& agent) {
+    const auto& c = agent.counters();
+    std::lock_guard lock(view.mutex);
+    view.control_counters = {
+        {"frames", c.frames},
+        {"malformed", c.malformed},
+        {"neighbor_solicitations_answered", c.neighbor_solicitations_answered},
+        {"neighbor_advertisements_received", c.neighbor_advertisements_received},
+        {"neighbor_solicitations_sent", c.neighbor_solicitations_sent},
+        {"echo_replies", c.echo_replies},
+        {"unresolved_drops", c.unresolved_drops},
+        {"not_handled", c.not_handled},
+        {"tx_failures", c.tx_failures},
+    };
+    view.neighbors.clear();
+    for (const auto& n : agent.neighbors())
+        view.neighbors.push_back({{"address", n.address.to_string()},
+                                  {"port", std::to_string(n.port)},
+                                  {"mac", n.mac.to_string()}});
+}
+
+void print_final_stats(const dp::Runtime& rt, const ha::HomeAgent& agent) {
+    dp::WorkerCounters t = rt.totals();
+    std::printf("monami-gw: final statistics\n");
+    std::printf("  rx_packets %lu rx_bytes %lu tx_packets %lu tx_bytes %lu\n", t.rx_packets,
+                t.rx_bytes, t.tx_packets, t.tx_bytes);
+    std::printf("  forwarded %lu punted %lu control_tx %lu encapsulated %lu decapsulated %lu\n",
+                t.forwarded, t.punted, t.control_tx, t.encapsulated, t.decapsulated);
+    std::printf("  drops:");
+    for (std::size_t r = 0; r < dp::kDropReasonCount; ++r)
+        std::printf(" %s=%lu", std::string(dp::kDropReasonNames[r]).c_str(), t.drops[r]);
+    std::printf("\n");
+    const auto& c = agent.counters();
+    std::printf("  control: frames=%lu ns_answered=%lu na_received=%lu ns_sent=%lu "
+                "echo_replies=%lu unresolved=%lu not_handled=%lu malformed=%lu\n",
+                c.frames, c.neighbor_solicitations_answered, c.neighbor_advertisements_received,
+                c.neighbor_solicitations_sent, c.echo_replies, c.unresolved_drops, c.not_handled,
+                c.malformed);
+    std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int dashdash = -1;
+    for (int i = 1; i < argc; ++i)
+        if (std::strcmp(argv[i], "--") == 0) {
+            dashdash = i;
+            break;
+        }
+    int app_first = dashdash >= 0 ? dashdash + 1 : 1;
+    auto options = parse_options(argc, argv, app_first);
+    if (!options) {
+        usage(argv[0]);
+        return 2;
+    }
+    auto loaded = config::load_config_file(options->config_path);
+    if (!loaded) {
+        for (const auto& e : loaded.error()) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+        return 1;
+    }
+    const config::Config& cfg = loaded.value();
+    if (options->check_config) {
+        std::printf("%s: configuration is valid (%zu ports, %zu routes)\n",
+                    options->config_path.c_str(), cfg.ports.size(), cfg.routes.size());
+        return 0;
+    }
+
+    // EAL arguments: program name, the config's `eal:` list, then the command line's.
+    std::vector<std::string> eal_storage{argv[0]};
+    eal_storage.insert(eal_storage.end(), cfg.eal_args.begin(), cfg.eal_args.end());
+    if (dashdash > 0)
+        for (int i = 1; i < dashdash; ++i) eal_storage.emplace_back(argv[i]);
+    std::vector<char*> eal_argv;
+    for (auto& s : eal_storage) eal_argv.push_back(s.data());
+    eal_argv.push_back(nullptr);
+    if (rte_eal_init(static_cast<int>(eal_storage.size()), eal_argv.data()) < 0) {
+        std::fprintf(stderr, "monami-gw: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
+        return 1;
+    }
+    rte_log_set_level_pattern("monami.*", static_cast<std::uint32_t>(cfg.log_level));
+    if (rte_pdump_init() != 0)
+        MONAMI_LOG(WARNING, gw, "packet capture (pdump) not available: %s", rte_strerror(rte_errno));
+
+    dp::RuntimeSettings rs;
+    for (const auto& p : cfg.ports) rs.ports.push_back({p.name, p.device, p.mac, p.mtu});
+    rs.mbufs = cfg.dataplane.mbufs;
+    rs.mbuf_cache = cfg.dataplane.mbuf_cache;
+    rs.rx_descriptors = cfg.dataplane.rx_descriptors;
+    rs.tx_descriptors = cfg.dataplane.tx_descriptors;
+    rs.control_ring = cfg.dataplane.control_ring;
+    std::string error;
+    auto runtime = dp::Runtime::create(rs, error);
+    if (!runtime) {
+        std::fprintf(stderr, "monami-gw: %s\n", error.c_str());
+        rte_eal_cleanup();
+        return 1;
+    }
+
+    ha::HomeAgent agent(ha_settings(cfg, *runtime), *runtime);
+    dp::ControlView view;
+    view.config_summary = {{"config", options->config_path},
+                           {"ports", std::to_string(cfg.ports.size())},
+                           {"routes", std::to_string(cfg.routes.size())},
+                           {"security", std::string(config::to_string(cfg.security.mode))}};
+    dp::register_telemetry(*runtime, view);
+
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    MONAMI_LOG(INFO, gw, "started: %zu port(s), %u worker(s)%s", runtime->ports().size(),
+               runtime->worker_count(), runtime->one_lcore_mode() ? " (one-lcore mode)" : "");
+    agent.start(now_ms());  // the forwarding table exists before the first packet arrives
+    runtime->launch_workers();
+    refresh_view(view, agent);
+
+    std::uint64_t last_rx = 0, last_rx_change = now_ms(), last_view = 0, last_stats = now_ms();
+    unsigned idle_iterations = 0;
+    while (!g_quit.load()) {
+        std::uint64_t now = now_ms();
+        unsigned handled = runtime->poll_control(
+            [&](PortId port, PuntReason reason, std::span<const std::uint8_t> frame) {
+                agent.on_frame(port, reason, frame, now);
+            });
+        agent.on_tick(now);
+        runtime->reclaim();
+        if (now - last_view >= 100) {
+            refresh_view(view, agent);
+            last_view = now;
+        }
+        std::uint64_t rx = runtime->total_rx_packets();
+        if (rx != last_rx || handled != 0 || !runtime->control_queues_empty()) {
+            last_rx = rx;
+            last_rx_change = now;
+        } else if (options->stop_when_idle_ms && now - last_rx_change >= *options->stop_when_idle_ms) {
+            MONAMI_LOG(INFO, gw, "idle for %lu ms: stopping", *options->stop_when_idle_ms);
+            break;
+        }
+        if (cfg.dataplane.stats_interval_ms && now - last_stats >= cfg.dataplane.stats_interval_ms) {
+            dp::WorkerCounters t = runtime->totals();
+            std::printf("monami-gw: rx %lu tx %lu forwarded %lu punted %lu\n", t.rx_packets,
+                        t.tx_packets, t.forwarded, t.punted);
+            std::fflush(stdout);
+            last_stats = now;
+        }
+        // The control thread polls; when there is nothing to do it yields the core briefly,
+        // except in one-lcore mode where it is also the worker.
+        if (handled == 0 && !runtime->one_lcore_mode() && ++idle_iterations > 64) {
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
+        } else if (handled != 0) {
+            idle_iterations = 0;
+        }
+    }
+    runtime->stop();
+    print_final_stats(*runtime, agent);
+    runtime.reset();
+    rte_eal_cleanup();
+    return 0;
+}
