@@ -290,6 +290,117 @@ TEST(ConstantTimeEqual, ComparesAllBytes) {
     EXPECT_FALSE(constant_time_equal(a, hex("001122")));
 }
 
+// ---- Anti-replay window: RFC 4303 s.3.4.3 and Appendix A -------------------------------
+
+TEST(ReplayWindow, AcceptsNewAndRejectsDuplicates) {
+    ReplayWindow window(64);
+    EXPECT_EQ(window.check(0), ReplayVerdict::TooOld);  // 0 is never sent
+    EXPECT_EQ(window.check(1), ReplayVerdict::Fresh);
+    window.record(1);
+    EXPECT_EQ(window.check(1), ReplayVerdict::Replayed);
+    EXPECT_EQ(window.check(3), ReplayVerdict::Fresh);
+    window.record(3);
+    EXPECT_EQ(window.check(2), ReplayVerdict::Fresh);  // out of order, inside the window
+    window.record(2);
+    EXPECT_EQ(window.check(2), ReplayVerdict::Replayed);
+    EXPECT_EQ(window.highest(), 3u);
+}
+
+TEST(ReplayWindow, SlidesAndForgetsWhatFallsOut) {
+    ReplayWindow window(64);
+    window.record(10);
+    window.record(100);  // slides by 90 > 64: everything before 37 is now too old
+    EXPECT_EQ(window.check(10), ReplayVerdict::TooOld);
+    EXPECT_EQ(window.check(36), ReplayVerdict::TooOld);
+    EXPECT_EQ(window.check(37), ReplayVerdict::Fresh);  // the window's left edge
+    EXPECT_EQ(window.check(100), ReplayVerdict::Replayed);
+    window.record(37);
+    window.record(101);  // slide by one: 37 drops out, 38 stays
+    EXPECT_EQ(window.check(37), ReplayVerdict::TooOld);
+    EXPECT_EQ(window.check(38), ReplayVerdict::Fresh);
+    window.record(164);  // the window is now 101..164
+    EXPECT_EQ(window.check(100), ReplayVerdict::TooOld);
+    EXPECT_EQ(window.check(101), ReplayVerdict::Replayed);
+    EXPECT_EQ(window.check(102), ReplayVerdict::Fresh);
+}
+
+TEST(ReplayWindow, SlotsReusedAfterSlidingStartUnseen) {
+    ReplayWindow window(32);
+    for (std::uint64_t s = 1; s <= 32; ++s) window.record(s);
+    // Every slot is set; advancing by 5 must clear the slots of 33..37, not keep 1..5's bits.
+    window.record(37);
+    for (std::uint64_t s = 33; s <= 36; ++s) EXPECT_EQ(window.check(s), ReplayVerdict::Fresh) << s;
+    EXPECT_EQ(window.check(37), ReplayVerdict::Replayed);
+    EXPECT_EQ(window.check(6), ReplayVerdict::Replayed);
+    EXPECT_EQ(window.check(5), ReplayVerdict::TooOld);
+}
+
+TEST(ReplayWindow, LargestWindow) {
+    ReplayWindow window(ReplayWindow::kMaxSize);
+    window.record(5000);
+    EXPECT_EQ(window.check(5000 - 4095), ReplayVerdict::Fresh);
+    EXPECT_EQ(window.check(5000 - 4096), ReplayVerdict::TooOld);
+    window.record(905);
+    EXPECT_EQ(window.check(905), ReplayVerdict::Replayed);
+}
+
+TEST(ReplayWindow, DisabledWindowOnlyTracks) {
+    ReplayWindow window(0);
+    window.record(7);
+    EXPECT_EQ(window.check(7), ReplayVerdict::Fresh);
+    EXPECT_EQ(window.check(1), ReplayVerdict::Fresh);
+    EXPECT_EQ(window.highest(), 7u);
+}
+
+TEST(ReplayWindow, WithoutEsnTheLowBitsAreTheNumber) {
+    ReplayWindow window(64, false);
+    window.record(0xfffffff0);
+    EXPECT_EQ(window.infer(5), 5u);
+}
+
+TEST(ReplayWindow, EsnInfersTheHighHalf) {
+    constexpr std::uint64_t kEpoch = 1ull << 32;
+    ReplayWindow window(64, true);
+    // Case A (Appendix A2.2): the window lies within one epoch.
+    window.record(3 * kEpoch + 1000);
+    EXPECT_EQ(window.infer(1000), 3 * kEpoch + 1000);
+    EXPECT_EQ(window.infer(937), 3 * kEpoch + 937);  // bottom edge
+    EXPECT_EQ(window.infer(936), 4 * kEpoch + 936);  // below it: the next epoch
+    EXPECT_EQ(window.infer(5000), 3 * kEpoch + 5000);
+
+    // Case B: the window straddles the epoch boundary.
+    ReplayWindow straddling(64, true);
+    straddling.record(3 * kEpoch + 10);
+    EXPECT_EQ(straddling.infer(0xfffffff0), 2 * kEpoch + 0xfffffff0);  // previous epoch
+    EXPECT_EQ(straddling.infer(5), 3 * kEpoch + 5);
+    EXPECT_EQ(straddling.infer(20), 3 * kEpoch + 20);
+    EXPECT_EQ(straddling.check(2 * kEpoch + 0xfffffff0), ReplayVerdict::Fresh);
+    EXPECT_EQ(straddling.check(2 * kEpoch + 0xffffffc0), ReplayVerdict::TooOld);
+
+    // Nothing before the first epoch and nothing after the last.
+    ReplayWindow fresh(64, true);
+    EXPECT_EQ(fresh.infer(1), 1u);
+    EXPECT_FALSE(fresh.infer(0xfffffff0).has_value());
+    ReplayWindow last(64, true);
+    last.record(0xffffffff00001000);
+    EXPECT_FALSE(last.infer(5).has_value());
+}
+
+TEST(ReplayWindow, EsnCrossesTheEpochBoundary) {
+    ReplayWindow window(128, true);
+    std::uint64_t sent = 0xffffff00;
+    for (int i = 0; i < 0x200; ++i) {
+        ++sent;
+        auto full = window.infer(static_cast<std::uint32_t>(sent));
+        ASSERT_TRUE(full.has_value());
+        ASSERT_EQ(*full, sent);
+        ASSERT_EQ(window.check(*full), ReplayVerdict::Fresh);
+        window.record(*full);
+    }
+    EXPECT_EQ(window.highest(), 0x100000100u);
+    EXPECT_EQ(window.check(*window.infer(0x100)), ReplayVerdict::Replayed);
+}
+
 // ---- Security Associations ------------------------------------------------------------
 
 SecurityAssociation gcm_sa(std::uint32_t spi, Direction dir) {
