@@ -43,6 +43,9 @@ class SaState {
     // (RFC 4303 s.3.3.3: 2^32-1 without ESN, 2^64-1 with).
     std::optional<std::uint64_t> next_sequence();
     std::uint64_t last_sent_sequence() const { return last_sent_; }
+    // Continues a counter saved before a restart, so a manually keyed SA does not send
+    // numbers its peer has seen (RFC 4303 s.3.3.3).
+    void resume_after(std::uint64_t last_sent) { last_sent_ = last_sent; }
 
     ReplayWindow& replay_window() { return window_; }
     const ReplayWindow& replay_window() const { return window_; }
