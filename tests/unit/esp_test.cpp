@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <fstream>
 #include <span>
 #include <sstream>
 #include <string>
@@ -726,6 +728,111 @@ TEST(SaDatabase, RejectsDuplicatesAndInvalidSas) {
     EXPECT_TRUE(sas.remove(0x3000, Direction::Outbound));
     EXPECT_EQ(sas.find_outbound(kHomeAddress), nullptr);
     EXPECT_FALSE(sas.remove(0x3000, Direction::Outbound));
+}
+
+// ---- Interop: a pcap for Wireshark (tests/e2e/esp_tshark_check.py) --------------------
+
+// Classic pcap (not pcapng), link type 101 = raw IP.
+class PcapWriter {
+  public:
+    explicit PcapWriter(const std::string& path) : out_(path, std::ios::binary) {
+        put32(0xa1b2c3d4);
+        put16(2);
+        put16(4);
+        put32(0);  // thiszone
+        put32(0);  // sigfigs
+        put32(65535);
+        put32(101);
+    }
+    void write(const Bytes& packet) {
+        put32(1700000000 + seconds_++);
+        put32(0);
+        put32(static_cast<std::uint32_t>(packet.size()));
+        put32(static_cast<std::uint32_t>(packet.size()));
+        out_.write(reinterpret_cast<const char*>(packet.data()),
+                   static_cast<std::streamsize>(packet.size()));
+    }
+    bool good() const { return out_.good(); }
+
+  private:
+    void put16(std::uint16_t v) { out_.write(reinterpret_cast<const char*>(&v), 2); }
+    void put32(std::uint32_t v) { out_.write(reinterpret_cast<const char*>(&v), 4); }
+    std::ofstream out_;
+    std::uint32_t seconds_ = 0;
+};
+
+// Fixed, documented test keys: the e2e check hands them to tshark. BU SPIs are 0x1000+i,
+// BA SPIs 0x2000+i for algorithm i of kAlgorithms; BA keys are the BU keys with the first
+// byte xor 0xff.
+const char* const kInteropKeys[] = {
+    "000102030405060708090a0b0c0d0e0f 10111213",
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f 20212223",
+    "000102030405060708090a0b0c0d0e0f",
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+};
+const char* const kInteropAuthKey =
+    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f";
+
+TEST(EspPcap, WritesProtectedSignallingForWireshark) {
+    const char* requested = std::getenv("MONAMI_ESP_PCAP");
+    const std::string path =
+        requested != nullptr ? requested : ::testing::TempDir() + "monami_esp_signalling.pcap";
+    PcapWriter pcap(path);
+    ASSERT_TRUE(pcap.good()) << path;
+
+    auto ha = EspEndpoint::create();
+    ASSERT_NE(ha, nullptr);
+    for (std::size_t i = 0; i < std::size(kAlgorithms); ++i) {
+        // A mobile node per algorithm: each has one outbound SA towards the home agent.
+        auto mn = EspEndpoint::create();
+        ASSERT_NE(mn, nullptr);
+        // One home address per algorithm, so that the outbound selectors differ.
+        Ipv6Address home = kHomeAddress;
+        home.bytes[14] = static_cast<std::uint8_t>(i + 1);
+        SecurityAssociation bu_sa;
+        bu_sa.spi = 0x1000 + static_cast<std::uint32_t>(i);
+        bu_sa.alg = kAlgorithms[i].alg;
+        bu_sa.key = hex(kInteropKeys[i]);
+        if (kAlgorithms[i].auth_key_bytes != 0) bu_sa.auth_key = hex(kInteropAuthKey);
+        SecurityAssociation ba_sa = bu_sa;
+        ba_sa.spi = 0x2000 + static_cast<std::uint32_t>(i);
+        ba_sa.key[0] ^= 0xff;
+
+        bu_sa.dir = Direction::Outbound;  // the mobile node sends the BU...
+        bu_sa.home_address = kHomeAgent;
+        ASSERT_TRUE(mn->sas().add(bu_sa).ok());
+        bu_sa.dir = Direction::Inbound;  // ...the home agent opens it
+        bu_sa.home_address = home;
+        ASSERT_TRUE(ha->sas().add(bu_sa).ok());
+        ba_sa.dir = Direction::Outbound;
+        ba_sa.home_address = home;
+        ASSERT_TRUE(ha->sas().add(ba_sa).ok());
+
+        Bytes bu = binding_update(static_cast<std::uint16_t>(100 + i));
+        std::copy(home.bytes.begin(), home.bytes.end(), bu.begin() + 48);  // the HAO
+        // Recompute the MH checksum for this home address.
+        bu[68] = bu[69] = 0;
+        const auto sum = monami::net::ipv6_upper_layer_checksum(home, kHomeAgent, 135,
+                                                                std::span(bu).subspan(64));
+        bu[68] = static_cast<std::uint8_t>(sum >> 8);
+        bu[69] = static_cast<std::uint8_t>(sum);
+        auto sealed_bu = mn->protect(bu);
+        ASSERT_TRUE(sealed_bu.ok());
+        ASSERT_TRUE(ha->unprotect(*sealed_bu).ok());  // what we send, we also accept
+        pcap.write(*sealed_bu);
+
+        Bytes ba = binding_ack(static_cast<std::uint16_t>(100 + i));
+        std::copy(home.bytes.begin(), home.bytes.end(), ba.begin() + 48);  // RH2
+        ba[68] = ba[69] = 0;
+        const auto ba_sum = monami::net::ipv6_upper_layer_checksum(kHomeAgent, home, 135,
+                                                                   std::span(ba).subspan(64));
+        ba[68] = static_cast<std::uint8_t>(ba_sum >> 8);
+        ba[69] = static_cast<std::uint8_t>(ba_sum);
+        auto sealed_ba = ha->protect(ba);
+        ASSERT_TRUE(sealed_ba.ok());
+        pcap.write(*sealed_ba);
+    }
+    ASSERT_TRUE(pcap.good());
 }
 
 TEST(ConstantTimeEqual, ComparesAllBytes) {
