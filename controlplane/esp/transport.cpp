@@ -76,8 +76,9 @@ Result<ClearHeaders, EspError> walk_clear_headers(std::span<const std::uint8_t> 
         if (clear.end + length > clear.packet_end) return Err{EspError::Truncated};
         const auto header = packet.subspan(clear.end, length);
         if (next == kIpProtoRouting && header[2] == kRoutingType2) {
-            // RFC 6275 s.6.4: length 2, one segment left, the home address.
-            if (header[1] != 2 || header[3] != 1) return Err{EspError::BadHeader};
+            // RFC 6275 s.6.4: length 2 and one segment left as sent; 0 once the receiver
+            // has processed it.
+            if (header[1] != 2 || header[3] > 1) return Err{EspError::BadHeader};
             clear.type2_home_address = Ipv6Address::from_bytes(header.data() + 8);
         }
         if (next == kIpProtoDestinationOptions) {

@@ -519,6 +519,26 @@ TEST_P(EspRoundTrip, TamperedPacketsFailTheIcvAndLeaveTheWindowAlone) {
     EXPECT_TRUE(peers.ha->unprotect(*sealed).ok());
 }
 
+TEST_P(EspRoundTrip, EndToEndDestinationOptionsAreEncrypted) {
+    Peers peers(GetParam());
+    ASSERT_TRUE(peers.ok);
+    // HA -> CoA: type 2 routing header, then destination options without a Home Address
+    // option (PadN only): those are for the final destination and go inside ESP.
+    const Bytes ba = binding_ack(1);
+    Bytes packet(ba.begin(), ba.begin() + 64);
+    packet[40] = kIpProtoDestinationOptions;
+    const Bytes options = {135, 0, 1, 4, 0, 0, 0, 0};
+    packet.insert(packet.end(), options.begin(), options.end());
+    packet.insert(packet.end(), ba.begin() + 64, ba.end());
+    packet[5] = static_cast<std::uint8_t>(packet.size() - 40);
+    auto sealed = peers.ha->protect(packet);
+    ASSERT_TRUE(sealed.ok()) << to_string(sealed.error());
+    EXPECT_EQ((*sealed)[40], kIpProtoEsp);  // right after the routing header
+    auto opened = peers.mn->unprotect(*sealed);
+    ASSERT_TRUE(opened.ok()) << to_string(opened.error());
+    EXPECT_EQ(*opened, packet);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllAlgorithms, EspRoundTrip, ::testing::ValuesIn(kAlgorithms),
                          algorithm_name);
 
@@ -644,6 +664,12 @@ TEST_F(EspErrors, BadHeaders) {
     Bytes hop_by_hop_late = sealed_bu();
     hop_by_hop_late[40] = 0;
     EXPECT_EQ(unprotect_error(hop_by_hop_late), EspError::BadHeader);
+    // A type 2 routing header with two segments left (RFC 6275 s.6.4 allows one).
+    Bytes two_segments = binding_ack(1);
+    two_segments[43] = 2;
+    auto rejected = peers.ha->protect(two_segments);
+    ASSERT_FALSE(rejected.ok());
+    EXPECT_EQ(rejected.error(), EspError::BadHeader);
     // A malformed Home Address option (length 8).
     Bytes bad_option = binding_update(1);
     bad_option[47] = 8;
