@@ -4,8 +4,11 @@
 #include <cstdint>
 #include <vector>
 
+#include "controlplane/mh/builder.hpp"
 #include "controlplane/mh/messages.hpp"
+#include "controlplane/mh/parser.hpp"
 #include "controlplane/mh/registry.hpp"
+#include "controlplane/net/checksum.hpp"
 
 namespace mh = monami::mh;
 using monami::Ipv6Address;
@@ -17,6 +20,63 @@ constexpr std::uint8_t u8(mh::MhType t) {
 }
 constexpr std::uint8_t u8(mh::MobilityOptionType t) {
     return static_cast<std::uint8_t>(t);
+}
+
+using Bytes = std::vector<std::uint8_t>;
+
+Ipv6Address addr(const char* text) {
+    return *Ipv6Address::parse(text);
+}
+
+const Ipv6Address kHa = addr("2001:db8:1::1");
+const Ipv6Address kHoa = addr("2001:db8:1::100");
+const Ipv6Address kCoa = addr("2001:db8:aa::5");
+const Ipv6Address kCoa2 = addr("2001:db8:bb::7");
+
+void append(Bytes& out, const Ipv6Address& a) {
+    out.insert(out.end(), a.bytes.begin(), a.bytes.end());
+}
+
+// Recomputes the MH checksum after a test edited the bytes, so that the check under test
+// is the one that fails.
+Bytes with_checksum(Bytes mh, const Ipv6Address& src = kHoa, const Ipv6Address& dst = kHa) {
+    mh[4] = mh[5] = 0;
+    const auto c = monami::net::ipv6_upper_layer_checksum(src, dst, 135, mh);
+    mh[4] = static_cast<std::uint8_t>(c >> 8);
+    mh[5] = static_cast<std::uint8_t>(c);
+    return mh;
+}
+
+// Fixed part of a BU (RFC 6275 s.6.1.7): sequence 0x1234, A|H, lifetime 0x96.
+Bytes bu_header(std::uint8_t header_len) {
+    return {59, header_len, 5, 0, 0, 0, 0x12, 0x34, 0xc0, 0x00, 0x00, 0x96};
+}
+
+// BU with an Alternate CoA (8n+6, after a 2-byte PadN) and a Binding Identifier with an
+// IPv6 CoA, as the builder lays it out; checksum computed independently (Python).
+Bytes valid_bu_bytes() {
+    Bytes b = bu_header(6);
+    b.insert(b.end(), {1, 0});   // PadN, 0 data octets: ACoA type lands on offset 14
+    b.insert(b.end(), {3, 16});  // Alternate Care-of Address
+    append(b, kCoa);
+    b.insert(b.end(), {35, 20, 0x00, 0x01, 0x00, 0x80});  // BID 1, status 0, H flag
+    append(b, kCoa2);
+    b.insert(b.end(), {1, 0});  // PadN to 56 octets
+    b[4] = 0x0a;
+    b[5] = 0x72;
+    return b;
+}
+
+mh::ParsedMh parse_ok(const Bytes& b, const Ipv6Address& src = kHoa, const Ipv6Address& dst = kHa) {
+    auto r = mh::parse_mh(b, src, dst);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : mh::to_string(r.error()));
+    return r.ok() ? r.value() : mh::ParsedMh{};
+}
+
+mh::MhParseError parse_error(const Bytes& b, const mh::ParseLimits& limits = {}) {
+    auto r = mh::parse_mh(b, kHoa, kHa, limits);
+    EXPECT_FALSE(r.ok());
+    return r.ok() ? mh::MhParseError{} : r.error();
 }
 
 }  // namespace
@@ -173,4 +233,330 @@ TEST(Registry, BeAndFidStatus) {
     EXPECT_EQ(f::kTrafficSelectorFormatNotSupported, 133);
     EXPECT_EQ(mh::fid_status_name(133), "Traffic selector format not supported");
     EXPECT_EQ(mh::fid_status_name(1), "unknown");
+}
+
+// ---- Parser: hand-written byte vectors ---------------------------------------------------
+
+TEST(ParseMh, BindingUpdateWithBidAndAlternateCoa) {
+    auto parsed = parse_ok(valid_bu_bytes());
+    ASSERT_EQ(parsed.type, mh::MhType::BindingUpdate);
+    const auto& bu = std::get<mh::BindingUpdate>(parsed.message);
+    EXPECT_EQ(bu.sequence, 0x1234);
+    EXPECT_TRUE(bu.ack_requested);
+    EXPECT_TRUE(bu.home_registration);
+    EXPECT_FALSE(bu.link_local_compat);
+    EXPECT_FALSE(bu.key_management);
+    EXPECT_FALSE(bu.mobile_router);
+    EXPECT_EQ(bu.lifetime_4s, 0x96);
+    EXPECT_EQ(bu.options.alternate_care_of, kCoa);
+    ASSERT_EQ(bu.options.binding_ids.size(), 1u);
+    const auto& bid = bu.options.binding_ids[0];
+    EXPECT_EQ(bid.bid, 1);
+    EXPECT_EQ(bid.status, 0);
+    EXPECT_TRUE(bid.home_flag);
+    EXPECT_FALSE(bid.override_flag);
+    EXPECT_EQ(bid.care_of_v6, kCoa2);
+    EXPECT_FALSE(bid.care_of_v4);
+    EXPECT_TRUE(bu.options.skipped_unknown.empty());
+}
+
+TEST(ParseMh, BuilderProducesTheHandWrittenBytes) {
+    mh::BindingUpdate bu;
+    bu.sequence = 0x1234;
+    bu.ack_requested = bu.home_registration = true;
+    bu.lifetime_4s = 0x96;
+    bu.options.alternate_care_of = kCoa;
+    mh::BindingIdentifier bid;
+    bid.bid = 1;
+    bid.home_flag = true;
+    bid.care_of_v6 = kCoa2;
+    bu.options.binding_ids.push_back(bid);
+    EXPECT_EQ(mh::build_mh(bu, kHoa, kHa), valid_bu_bytes());
+}
+
+TEST(ParseMh, BindingAckWithPerBidStatus) {
+    // BA (RFC 6275 s.6.1.8) with two BID options (RFC 5648 s.6.1, 2n, no CoA): BID 1
+    // accepted, BID 2 rejected with 167 (MCoA unknown CoA); K and R flags set.
+    Bytes b = {59, 2, 6,    0,    0, 0, 0,  0xc0, 0x00, 0x07, 0x00, 0x0f,
+               35, 4, 0x00, 0x01, 0, 0, 35, 4,    0x00, 0x02, 167,  0};
+    b = with_checksum(b, kHa, kHoa);
+    auto parsed = parse_ok(b, kHa, kHoa);
+    ASSERT_EQ(parsed.type, mh::MhType::BindingAck);
+    const auto& ba = std::get<mh::BindingAck>(parsed.message);
+    EXPECT_EQ(ba.status, mh::ba_status::kAccepted);
+    EXPECT_TRUE(ba.key_management);
+    EXPECT_TRUE(ba.mobile_router);
+    EXPECT_EQ(ba.sequence, 7);
+    EXPECT_EQ(ba.lifetime_4s, 15);
+    ASSERT_EQ(ba.options.binding_ids.size(), 2u);
+    EXPECT_EQ(ba.options.binding_ids[0].bid, 1);
+    EXPECT_EQ(ba.options.binding_ids[0].status, 0);
+    EXPECT_EQ(ba.options.binding_ids[1].bid, 2);
+    EXPECT_EQ(ba.options.binding_ids[1].status, mh::ba_status::kMcoaUnknownCoa);
+    EXPECT_EQ(mh::build_mh(ba, kHa, kHoa), b);
+}
+
+// Flow Identification (RFC 6089 s.4.2) with a BID Reference sub-option and an IPv6
+// binary traffic selector (RFC 6088 s.3.2): destination address (C), destination port
+// range (K, L) and next header (O). Layout: sub-option type, length, TS Format, Reserved,
+// 16 flag bits A..P, then the selected fields in order.
+Bytes flow_bu_bytes() {
+    Bytes b = bu_header(6);
+    b.insert(b.end(), {45, 37, 0x00, 0x07, 0x00, 0x01, 1 /*Add*/, 0});
+    b.insert(b.end(), {2, 2, 0x00, 0x01});                  // BID Reference: BID 1
+    b.insert(b.end(), {3, 25, 2 /*IPv6*/, 0, 0x20, 0x32});  // C, K, L, O
+    append(b, kCoa2);                                       // (C) start destination address
+    b.insert(b.end(), {0x13, 0x88, 0x13, 0x8f});            // (K)(L) ports 5000..5007
+    b.push_back(17);                                        // (O) next header UDP
+    b.insert(b.end(), {1, 3, 0, 0, 0});                     // PadN to 56 octets
+    return with_checksum(b);
+}
+
+TEST(ParseMh, FlowIdentificationWithIpv6TrafficSelector) {
+    const Bytes b = flow_bu_bytes();
+    ASSERT_EQ(b.size(), 56u);
+    auto parsed = parse_ok(b);
+    const auto& bu = std::get<mh::BindingUpdate>(parsed.message);
+    ASSERT_EQ(bu.options.flows.size(), 1u);
+    const auto& flow = bu.options.flows[0];
+    EXPECT_EQ(flow.fid, 7);
+    EXPECT_EQ(flow.priority, 1);
+    EXPECT_EQ(flow.action, mh::FlowAction::Add);
+    EXPECT_EQ(flow.status, 0);
+    EXPECT_EQ(flow.bid_references, std::vector<std::uint16_t>{1});
+    ASSERT_TRUE(flow.traffic_selector);
+    const auto& ts = std::get<mh::TrafficSelectorV6>(*flow.traffic_selector);
+    EXPECT_FALSE(ts.source_address);
+    ASSERT_TRUE(ts.destination_address);
+    EXPECT_EQ(ts.destination_address->start, kCoa2);
+    EXPECT_EQ(ts.destination_address->end, kCoa2);
+    ASSERT_TRUE(ts.destination_port);
+    EXPECT_EQ(ts.destination_port->start, 5000);
+    EXPECT_EQ(ts.destination_port->end, 5007);
+    ASSERT_TRUE(ts.next_header);
+    EXPECT_EQ(ts.next_header->start, 17);
+    EXPECT_FALSE(ts.ipsec_spi);
+    EXPECT_FALSE(ts.flow_label);
+    EXPECT_FALSE(ts.traffic_class);
+    EXPECT_FALSE(flow.unsupported_ts_format);
+    EXPECT_EQ(mh::build_mh(bu, kHoa, kHa), b);
+}
+
+TEST(ParseMh, UnknownTrafficSelectorFormatIsReportedNotRejected) {
+    Bytes b = bu_header(2);
+    b.insert(b.end(), {45, 10, 0x00, 0x09, 0x00, 0x00, 1, 0, 3, 2, 9 /*format*/, 0});
+    b = with_checksum(b);
+    ASSERT_EQ(b.size(), 24u);
+    auto parsed = parse_ok(b);
+    const auto& flow = std::get<mh::BindingUpdate>(parsed.message).options.flows.at(0);
+    EXPECT_EQ(flow.unsupported_ts_format, 9);
+    EXPECT_FALSE(flow.traffic_selector);
+}
+
+TEST(ParseMh, HeartbeatAndBindingErrorAndBrr) {
+    Bytes hb = {59, 1, 13, 0, 0, 0, 0, 0x03, 0xde, 0xad, 0xbe, 0xef, 1, 2, 0, 0};
+    auto parsed = parse_ok(with_checksum(hb));
+    const auto& h = std::get<mh::Heartbeat>(parsed.message);
+    EXPECT_TRUE(h.unsolicited);
+    EXPECT_TRUE(h.response);
+    EXPECT_EQ(h.sequence, 0xdeadbeefu);
+
+    Bytes be = {59, 2, 7, 0, 0, 0, 2, 0};
+    append(be, kHoa);
+    auto parsed_be = parse_ok(with_checksum(be));
+    const auto& e = std::get<mh::BindingError>(parsed_be.message);
+    EXPECT_EQ(e.status, mh::be_status::kUnrecognizedMhType);
+    EXPECT_EQ(e.home_address, kHoa);
+
+    auto brr = parse_ok(with_checksum({59, 0, 0, 0, 0, 0, 0, 0}));
+    EXPECT_EQ(brr.type, mh::MhType::BindingRefreshRequest);
+}
+
+TEST(ParseMh, UnknownOptionIsSkippedAndRecorded) {
+    Bytes b = bu_header(1);
+    b.insert(b.end(), {200, 2, 0xaa, 0xbb});
+    b = with_checksum(b);
+    auto parsed = parse_ok(b);
+    EXPECT_EQ(std::get<mh::BindingUpdate>(parsed.message).options.skipped_unknown,
+              std::vector<std::uint8_t>{200});
+}
+
+TEST(ParseMh, TrailingBytesAfterHeaderLenAreIgnored) {
+    Bytes b = valid_bu_bytes();
+    b.push_back(0xff);
+    EXPECT_TRUE(mh::parse_mh(b, kHoa, kHa).ok());
+}
+
+// ---- Parser: malformed input -------------------------------------------------------------
+
+TEST(ParseMhMalformed, TruncatedAtEveryLength) {
+    const Bytes full = valid_bu_bytes();
+    for (std::size_t n = 0; n < full.size(); ++n) {
+        const Bytes cut(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(n));
+        auto r = mh::parse_mh(cut, kHoa, kHa);
+        ASSERT_FALSE(r.ok()) << n;
+        EXPECT_EQ(r.error().code, mh::MhErrorCode::Truncated) << n;
+    }
+}
+
+TEST(ParseMhMalformed, WrongChecksum) {
+    Bytes b = valid_bu_bytes();
+    b[7] ^= 1;
+    auto e = parse_error(b);
+    EXPECT_EQ(e.code, mh::MhErrorCode::BadChecksum);
+    EXPECT_EQ(e.offset, 4u);
+    // Right bytes, wrong pseudo-header (the CoA instead of the HoA as source).
+    auto r = mh::parse_mh(valid_bu_bytes(), kCoa, kHa);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, mh::MhErrorCode::BadChecksum);
+}
+
+TEST(ParseMhMalformed, UnknownMhTypeIsDistinct) {
+    for (std::uint8_t type : {1, 2, 3, 4, 8, 12, 99, 255}) {
+        Bytes b = {59, 1, type, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+        auto e = parse_error(with_checksum(b));
+        EXPECT_EQ(e.code, mh::MhErrorCode::UnknownMhType) << int(type);
+        EXPECT_EQ(e.mh_type, type);
+        EXPECT_EQ(e.offset, 2u);
+    }
+}
+
+TEST(ParseMhMalformed, PayloadProtoMustBe59) {
+    Bytes b = valid_bu_bytes();
+    b[0] = 6;
+    auto e = parse_error(with_checksum(b));
+    EXPECT_EQ(e.code, mh::MhErrorCode::BadPayloadProto);
+    EXPECT_EQ(e.offset, 0u);
+}
+
+TEST(ParseMhMalformed, HeaderLenTooShortForType) {
+    // A BU needs 12 octets; Header Len 0 gives 8.
+    auto e = parse_error(with_checksum({59, 0, 5, 0, 0, 0, 0, 1}));
+    EXPECT_EQ(e.code, mh::MhErrorCode::BadHeaderLength);
+    EXPECT_EQ(e.offset, 1u);
+    // A BE needs 24; Header Len 1 gives 16.
+    e = parse_error(with_checksum({59, 1, 7, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
+    EXPECT_EQ(e.code, mh::MhErrorCode::BadHeaderLength);
+}
+
+TEST(ParseMhMalformed, OptionLengths) {
+    // BID with length 2 (only 4, 8, 20 exist).
+    Bytes b = bu_header(1);
+    b.insert(b.end(), {35, 2, 0, 1});  // too short for a BID
+    auto e = parse_error(with_checksum(b));
+    EXPECT_EQ(e.code, mh::MhErrorCode::BadOptionLength);
+    EXPECT_EQ(e.offset, 13u);
+    // Option length running past Header Len.
+    b = bu_header(1);
+    b.insert(b.end(), {1, 3, 0, 0});
+    e = parse_error(with_checksum(b));
+    EXPECT_EQ(e.code, mh::MhErrorCode::BadOptionLength);
+    // Last octet is an option type without its length.
+    b = bu_header(1);
+    b.insert(b.end(), {0, 0, 0, 2});
+    e = parse_error(with_checksum(b));
+    EXPECT_EQ(e.code, mh::MhErrorCode::BadOptionLength);
+    EXPECT_EQ(e.offset, 15u);
+    // Binding Refresh Advice of length 3.
+    b = bu_header(2);
+    b.insert(b.end(), {2, 3, 0, 1, 0, 1, 1, 0, 0, 0, 0, 0});
+    e = parse_error(with_checksum(b));
+    EXPECT_EQ(e.code, mh::MhErrorCode::BadOptionLength);
+}
+
+TEST(ParseMhMalformed, Alignment) {
+    // Alternate CoA at offset 12 (needs 8n+6).
+    Bytes b = bu_header(3);
+    b.insert(b.end(), {3, 16});
+    append(b, kCoa);
+    b.insert(b.end(), {1, 0});
+    auto e = parse_error(with_checksum(b));
+    EXPECT_EQ(e.code, mh::MhErrorCode::BadOptionAlignment);
+    EXPECT_EQ(e.offset, 12u);
+    // Binding Refresh Advice at an odd offset (needs 2n).
+    b = bu_header(2);
+    b.insert(b.end(), {0, 2, 2, 0, 1, 1, 5, 0, 0, 0, 0, 0});
+    e = parse_error(with_checksum(b));
+    EXPECT_EQ(e.code, mh::MhErrorCode::BadOptionAlignment);
+    EXPECT_EQ(e.offset, 13u);
+}
+
+TEST(ParseMhMalformed, DuplicateBidsAndSingletons) {
+    Bytes b = bu_header(2);
+    b.insert(b.end(), {35, 4, 0, 9, 0, 0, 35, 4, 0, 9, 0, 0});
+    auto e = parse_error(with_checksum(b));
+    EXPECT_EQ(e.code, mh::MhErrorCode::DuplicateBid);
+    EXPECT_EQ(e.offset, 20u);
+
+    b = bu_header(2);
+    b.insert(b.end(), {4, 4, 0, 1, 0, 2, 4, 4, 0, 1, 0, 2});  // two Nonce Indices
+    e = parse_error(with_checksum(b));
+    EXPECT_EQ(e.code, mh::MhErrorCode::DuplicateOption);
+    EXPECT_EQ(e.offset, 18u);
+}
+
+TEST(ParseMhMalformed, TooManyOptions) {
+    mh::BindingUpdate bu;
+    for (std::uint16_t i = 1; i <= 65; ++i) {
+        mh::BindingIdentifier bid;
+        bid.bid = i;
+        bu.options.binding_ids.push_back(bid);
+    }
+    const Bytes b = mh::build_mh(bu, kHoa, kHa);
+    ASSERT_FALSE(b.empty());
+    auto e = parse_error(b);
+    EXPECT_EQ(e.code, mh::MhErrorCode::TooManyOptions);
+    mh::ParseLimits roomy;
+    roomy.max_options = 65;
+    EXPECT_TRUE(mh::parse_mh(b, kHoa, kHa, roomy).ok());
+    mh::ParseLimits tight;
+    tight.max_options = 1;  // the valid BU has two options
+    EXPECT_EQ(parse_error(valid_bu_bytes(), tight).code, mh::MhErrorCode::TooManyOptions);
+}
+
+TEST(ParseMhMalformed, AuthorizationDataMustBeLast) {
+    Bytes b = bu_header(3);
+    b.insert(b.end(), {1, 0, 0, 0, 0, 0});              // PadN 6 octets: offset 18
+    b.insert(b.end(), {5, 2, 0xaa, 0xbb, 2, 2, 0, 5});  // BAD at 18 (8n+2), then BRA
+    b.insert(b.end(), {0, 0, 0, 0, 0, 0});
+    auto e = parse_error(with_checksum(b));
+    EXPECT_EQ(e.code, mh::MhErrorCode::OptionAfterAuthData);
+    EXPECT_EQ(e.offset, 22u);
+}
+
+TEST(ParseMhMalformed, FlowSubOptions) {
+    // End destination port (L) without its start (K).
+    Bytes b = bu_header(3);
+    b.insert(b.end(), {45, 14, 0, 1, 0, 0, 1, 0, 3, 6, 2, 0, 0x00, 0x10, 0x13, 0x88});
+    b.insert(b.end(), {0, 0, 0, 0});
+    auto e = parse_error(with_checksum(b));
+    EXPECT_EQ(e.code, mh::MhErrorCode::MalformedSubOption);
+    EXPECT_EQ(e.offset, 20u);
+    // Selector length disagrees with its flags (K set, no port bytes).
+    b = bu_header(3);
+    b.insert(b.end(), {45, 12, 0, 1, 0, 0, 1, 0, 3, 4, 2, 0, 0x00, 0x20, 1, 4, 0, 0, 0, 0});
+    e = parse_error(with_checksum(b));
+    EXPECT_EQ(e.code, mh::MhErrorCode::MalformedSubOption);
+    // Odd-length BID Reference.
+    b = bu_header(2);
+    b.insert(b.end(), {45, 9, 0, 1, 0, 0, 1, 0, 2, 1, 7, 0});
+    e = parse_error(with_checksum(b));
+    EXPECT_EQ(e.code, mh::MhErrorCode::MalformedSubOption);
+    // Two traffic selectors.
+    b = bu_header(3);
+    b.insert(b.end(), {45, 14, 0, 1, 0, 0, 1, 0, 3, 2, 9, 0, 3, 2, 9, 0, 0, 0, 0, 0});
+    e = parse_error(with_checksum(b));
+    EXPECT_EQ(e.code, mh::MhErrorCode::MalformedSubOption);
+    // Duplicate FID across options.
+    b = bu_header(3);
+    b.insert(b.end(), {45, 6, 0, 4, 0, 0, 1, 0, 45, 6, 0, 4, 0, 0, 1, 0, 0, 0, 0, 0});
+    e = parse_error(with_checksum(b));
+    EXPECT_EQ(e.code, mh::MhErrorCode::DuplicateFid);
+    EXPECT_EQ(e.offset, 22u);
+}
+
+TEST(ParseMhMalformed, ErrorsPrint) {
+    mh::MhParseError e{mh::MhErrorCode::DuplicateBid, 20, 5};
+    EXPECT_EQ(mh::to_string(e), "duplicate BID at offset 20 (MH type 5)");
+    EXPECT_EQ(mh::to_string(mh::MhErrorCode::UnknownMhType), "unknown MH type");
 }
