@@ -15,7 +15,6 @@ using wire::put32;
 using Bytes = std::vector<std::uint8_t>;
 
 constexpr std::size_t kMaxOptionData = 255;
-constexpr std::size_t kMaxIdsPerOption = kMaxOptionData / 2;
 
 // Pads `out` so that its size is y past a multiple of x (RFC 6275 s.6.2.2/6.2.3).
 void pad_to(Bytes& out, std::size_t x, std::size_t y) {
@@ -140,8 +139,6 @@ class MessageWriter {
         for (const auto& bid : o.binding_ids)
             option(MobilityOptionType::BindingIdentifier, bid_data(bid));
         if (o.flow_summary) {
-            if (o.flow_summary->size() > kMaxIdsPerOption)
-                failure = MhBuildErrorCode::OptionTooLong;
             Bytes d;
             for (auto fid : *o.flow_summary) put16(d, fid);
             option(MobilityOptionType::FlowSummary, d);
@@ -179,11 +176,9 @@ class MessageWriter {
         put16(d, flow.priority);
         d.push_back(static_cast<std::uint8_t>(flow.action));
         d.push_back(flow.status);
-        // A sub-option carries at most 127 BIDs; the parser concatenates several.
-        for (std::size_t i = 0; i < flow.bid_references.size(); i += kMaxIdsPerOption) {
+        if (!flow.bid_references.empty()) {
             Bytes body;
-            for (std::size_t j = i; j < flow.bid_references.size() && j < i + kMaxIdsPerOption; ++j)
-                put16(body, flow.bid_references[j]);
+            for (auto bid : flow.bid_references) put16(body, bid);
             sub_option(d, FidSubOptionType::BidReference, body);
         }
         if (flow.traffic_selector) {

@@ -560,3 +560,237 @@ TEST(ParseMhMalformed, ErrorsPrint) {
     EXPECT_EQ(mh::to_string(e), "duplicate BID at offset 20 (MH type 5)");
     EXPECT_EQ(mh::to_string(mh::MhErrorCode::UnknownMhType), "unknown MH type");
 }
+
+// ---- Builder: round trips ----------------------------------------------------------------
+
+namespace {
+
+mh::TrafficSelectorV6 full_v6_selector() {
+    mh::TrafficSelectorV6 ts;
+    ts.source_address = mh::Range<Ipv6Address>{kCoa, kCoa2};
+    ts.destination_address = mh::Range<Ipv6Address>{kHoa, kHoa};
+    ts.ipsec_spi = mh::Range<std::uint32_t>{0x100, 0x1ff};
+    ts.flow_label = mh::Range<std::uint32_t>{0xabcde, 0xfffff};
+    ts.source_port = mh::Range<std::uint16_t>{1024, 65535};
+    ts.destination_port = mh::Range<std::uint16_t>{443, 443};
+    ts.traffic_class = mh::Range<std::uint8_t>{0x20, 0x28};
+    ts.next_header = mh::Range<std::uint8_t>{6, 6};
+    return ts;
+}
+
+mh::TrafficSelectorV4 full_v4_selector() {
+    mh::TrafficSelectorV4 ts;
+    ts.source_address = mh::Range<std::array<std::uint8_t, 4>>{{10, 0, 0, 1}, {10, 0, 0, 9}};
+    ts.destination_address = mh::Range<std::array<std::uint8_t, 4>>{{192, 0, 2, 1}, {192, 0, 2, 1}};
+    ts.ipsec_spi = mh::Range<std::uint32_t>{7, 7};
+    ts.source_port = mh::Range<std::uint16_t>{5000, 6000};
+    ts.destination_port = mh::Range<std::uint16_t>{53, 53};
+    ts.dscp = mh::Range<std::uint8_t>{46, 46};
+    ts.protocol = mh::Range<std::uint8_t>{17, 17};
+    return ts;
+}
+
+// Every decoded option at least once.
+mh::MobilityOptions all_options() {
+    mh::MobilityOptions o;
+    o.refresh_advice = mh::BindingRefreshAdvice{300};
+    o.alternate_care_of = kCoa;
+    o.nonce_indices = mh::NonceIndices{0x1111, 0x2222};
+    o.authorization_data = std::vector<std::uint8_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    o.network_prefixes = {{48, addr("2001:db8:100::")}, {64, addr("2001:db8:200:1::")}};
+    o.mn_id = mh::MobileNodeIdentifier{1, {'m', 'n', '@', 'e', 'x'}};
+    mh::BindingIdentifier plain;
+    plain.bid = 1;
+    plain.status = 4;
+    mh::BindingIdentifier v6;
+    v6.bid = 2;
+    v6.home_flag = true;
+    v6.care_of_v6 = kCoa2;
+    mh::BindingIdentifier v4;
+    v4.bid = 3;
+    v4.override_flag = true;
+    v4.care_of_v4 = std::array<std::uint8_t, 4>{198, 51, 100, 7};
+    o.binding_ids = {plain, v6, v4};
+    o.flow_summary = std::vector<std::uint16_t>{10, 11, 12};
+    mh::FlowIdentification f6;
+    f6.fid = 10;
+    f6.priority = 5;
+    f6.action = mh::FlowAction::Modify;
+    f6.bid_references = {1, 2};
+    f6.traffic_selector = full_v6_selector();
+    mh::FlowIdentification f4;
+    f4.fid = 11;
+    f4.action = mh::FlowAction::Refresh;
+    f4.status = mh::fid_status::kBidNotFound;
+    f4.bid_references = {3};
+    f4.traffic_selector = full_v4_selector();
+    mh::FlowIdentification unsupported;
+    unsupported.fid = 12;
+    unsupported.action = mh::FlowAction::Remove;
+    unsupported.unsupported_ts_format = 42;
+    o.flows = {f6, f4, unsupported};
+    return o;
+}
+
+void expect_round_trip(const mh::MhMessage& message, const Ipv6Address& src = kHoa,
+                       const Ipv6Address& dst = kHa) {
+    auto built = mh::try_build_mh(message, src, dst);
+    ASSERT_TRUE(built.ok()) << mh::to_string(built.error().code);
+    const auto& bytes = built.value();
+    EXPECT_EQ(bytes.size() % 8, 0u);
+    EXPECT_EQ(mh::mh_length_from_header_len(bytes[1]), bytes.size());
+    auto parsed = mh::parse_mh(bytes, src, dst);
+    ASSERT_TRUE(parsed.ok()) << mh::to_string(parsed.error());
+    EXPECT_EQ(parsed->type, mh::mh_type_of(message));
+    EXPECT_TRUE(parsed->message == message);
+}
+
+}  // namespace
+
+TEST(RoundTrip, EveryMessageWithoutOptions) {
+    expect_round_trip(mh::BindingRefreshRequest{});
+    mh::BindingUpdate bu;
+    bu.sequence = 65535;
+    bu.ack_requested = bu.home_registration = bu.link_local_compat = true;
+    bu.key_management = bu.mobile_router = true;
+    bu.lifetime_4s = 0xffff;
+    expect_round_trip(bu);
+    mh::BindingAck ba;
+    ba.status = mh::ba_status::kNotHomeSubnet;
+    ba.key_management = ba.mobile_router = true;
+    ba.sequence = 9;
+    ba.lifetime_4s = 1;
+    expect_round_trip(ba, kHa, kHoa);
+    mh::BindingError be;
+    be.status = mh::be_status::kUnknownHomeAddressBinding;
+    be.home_address = kHoa;
+    expect_round_trip(be, kHa, kCoa);
+    mh::Heartbeat hb;
+    hb.unsolicited = true;
+    hb.sequence = 0x80000001u;
+    expect_round_trip(hb);
+    hb.unsolicited = false;
+    hb.response = true;
+    expect_round_trip(hb);
+}
+
+TEST(RoundTrip, EveryMessageWithEveryOption) {
+    expect_round_trip(mh::BindingRefreshRequest{all_options()});
+    mh::BindingUpdate bu;
+    bu.sequence = 77;
+    bu.home_registration = true;
+    bu.options = all_options();
+    expect_round_trip(bu);
+    mh::BindingAck ba;
+    ba.options = all_options();
+    expect_round_trip(ba, kHa, kHoa);
+    mh::BindingError be;
+    be.home_address = kHoa;
+    be.options = all_options();
+    expect_round_trip(be, kHa, kCoa);
+    mh::Heartbeat hb;
+    hb.options = all_options();
+    expect_round_trip(hb);
+}
+
+TEST(RoundTrip, EachOptionAlone) {
+    const mh::MobilityOptions all = all_options();
+    std::vector<mh::MobilityOptions> singles(10);
+    singles[0].refresh_advice = all.refresh_advice;
+    singles[1].alternate_care_of = all.alternate_care_of;
+    singles[2].nonce_indices = all.nonce_indices;
+    singles[3].authorization_data = all.authorization_data;
+    singles[4].network_prefixes = {all.network_prefixes[0]};
+    singles[5].mn_id = all.mn_id;
+    singles[6].binding_ids = {all.binding_ids[2]};
+    singles[7].flow_summary = all.flow_summary;
+    singles[8].flows = {all.flows[0]};
+    singles[9].flows = {all.flows[1]};
+    for (std::size_t i = 0; i < singles.size(); ++i) {
+        SCOPED_TRACE(i);
+        mh::BindingUpdate bu;
+        bu.options = singles[i];
+        expect_round_trip(bu);
+        mh::BindingAck ba;
+        ba.options = singles[i];
+        expect_round_trip(ba);
+    }
+}
+
+TEST(RoundTrip, OddLengthAuthorizationDataAndPaddingVariants) {
+    // Authorization data of every length 0..20 exercises every trailing pad size.
+    for (std::size_t n = 0; n <= 20; ++n) {
+        mh::BindingUpdate bu;
+        bu.options.authorization_data = std::vector<std::uint8_t>(n, 0x5a);
+        bu.options.mn_id = mh::MobileNodeIdentifier{1, std::vector<std::uint8_t>(n + 1, 'x')};
+        expect_round_trip(bu);
+    }
+}
+
+TEST(RoundTrip, LargestFlowIdentification) {
+    // 254 octets of option data: 6 fixed + 2 sub-option header + 123 BIDs * 2; two
+    // more BIDs pass the 255-octet limit of the option length.
+    mh::BindingUpdate bu;
+    mh::FlowIdentification flow;
+    flow.fid = 1;
+    for (std::uint16_t i = 0; i < 123; ++i) flow.bid_references.push_back(i);
+    bu.options.flows = {flow};
+    expect_round_trip(bu);
+    flow.bid_references.push_back(123);
+    flow.bid_references.push_back(124);
+    bu.options.flows = {flow};
+    auto r = mh::try_build_mh(bu, kHoa, kHa);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, mh::MhBuildErrorCode::OptionTooLong);
+}
+
+TEST(Builder, RejectsWhatTheWireCannotCarry) {
+    mh::BindingUpdate bu;
+    bu.options.mn_id = mh::MobileNodeIdentifier{1, std::vector<std::uint8_t>(255, 'x')};
+    auto r = mh::try_build_mh(bu, kHoa, kHa);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, mh::MhBuildErrorCode::OptionTooLong);
+    EXPECT_TRUE(mh::build_mh(bu, kHoa, kHa).empty());
+
+    mh::BindingUpdate many;
+    for (int i = 0; i < 120; ++i) many.options.network_prefixes.push_back({64, kHoa});
+    r = mh::try_build_mh(many, kHoa, kHa);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, mh::MhBuildErrorCode::MessageTooLong);
+
+    mh::BindingUpdate label;
+    mh::FlowIdentification flow;
+    mh::TrafficSelectorV6 ts;
+    ts.flow_label = mh::Range<std::uint32_t>{0x100000, 0x100000};
+    flow.traffic_selector = ts;
+    label.options.flows = {flow};
+    r = mh::try_build_mh(label, kHoa, kHa);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, mh::MhBuildErrorCode::FieldOutOfRange);
+}
+
+TEST(Builder, OptionsAreAlignedAsTheRegistrySays) {
+    mh::BindingUpdate bu;
+    bu.options = all_options();
+    const Bytes b = mh::build_mh(bu, kHoa, kHa);
+    ASSERT_FALSE(b.empty());
+    std::size_t pos = 12;
+    std::vector<std::uint8_t> seen;
+    while (pos < b.size()) {
+        if (b[pos] == 0) {
+            ++pos;
+            continue;
+        }
+        if (b[pos] != 1) {
+            const auto* d = mh::option_descriptor(b[pos]);
+            ASSERT_NE(d, nullptr);
+            EXPECT_TRUE(d->aligned_at(pos)) << int(b[pos]) << " at " << pos;
+            seen.push_back(b[pos]);
+        }
+        pos += 2 + b[pos + 1];
+    }
+    EXPECT_EQ(pos, b.size());
+    // Fixed order, Binding Authorization Data last (RFC 6275 s.6.2.7).
+    const std::vector<std::uint8_t> order = {2, 3, 4, 6, 6, 8, 35, 35, 35, 44, 45, 45, 45, 5};
+    EXPECT_EQ(seen, order);
+}
