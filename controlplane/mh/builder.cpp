@@ -103,6 +103,10 @@ class MessageWriter {
             return;
         }
         const auto* desc = option_descriptor(static_cast<std::uint8_t>(type));
+        if (!desc->length_ok(data.size())) {
+            failure = MhBuildErrorCode::FieldOutOfRange;  // e.g. an empty Flow Summary
+            return;
+        }
         pad_to(out, desc->align_x, desc->align_y);
         out.push_back(static_cast<std::uint8_t>(type));
         out.push_back(static_cast<std::uint8_t>(data.size()));

@@ -17,7 +17,7 @@ namespace monami::mh {
 enum class MhBuildErrorCode : std::uint8_t {
     OptionTooLong,    // an option or sub-option would exceed 255 octets of data
     MessageTooLong,   // the message would exceed 2048 octets (Header Len 255)
-    FieldOutOfRange,  // a value the wire format cannot carry (flow label > 20 bits)
+    FieldOutOfRange,  // not encodable: flow label > 20 bits, empty Flow Summary or MN-ID
 };
 
 struct MhBuildError {

@@ -767,6 +767,17 @@ TEST(Builder, RejectsWhatTheWireCannotCarry) {
     r = mh::try_build_mh(label, kHoa, kHa);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, mh::MhBuildErrorCode::FieldOutOfRange);
+
+    mh::BindingUpdate empty;
+    empty.options.flow_summary = std::vector<std::uint16_t>{};
+    r = mh::try_build_mh(empty, kHoa, kHa);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, mh::MhBuildErrorCode::FieldOutOfRange);
+    empty.options.flow_summary.reset();
+    empty.options.mn_id = mh::MobileNodeIdentifier{1, {}};
+    r = mh::try_build_mh(empty, kHoa, kHa);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, mh::MhBuildErrorCode::FieldOutOfRange);
 }
 
 TEST(Builder, OptionsAreAlignedAsTheRegistrySays) {
