@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "controlplane/mh/builder.hpp"
+#include "controlplane/mh/exthdr.hpp"
 #include "controlplane/mh/messages.hpp"
 #include "controlplane/mh/parser.hpp"
 #include "controlplane/mh/registry.hpp"
@@ -804,4 +805,246 @@ TEST(Builder, OptionsAreAlignedAsTheRegistrySays) {
     // Fixed order, Binding Authorization Data last (RFC 6275 s.6.2.7).
     const std::vector<std::uint8_t> order = {2, 3, 4, 6, 6, 8, 35, 35, 35, 44, 45, 45, 45, 5};
     EXPECT_EQ(seen, order);
+}
+
+// ---- IPv6 extension headers --------------------------------------------------------------
+
+namespace {
+
+mh::BindingUpdate sample_bu() {
+    mh::BindingUpdate bu;
+    bu.sequence = 5;
+    bu.ack_requested = bu.home_registration = true;
+    bu.lifetime_4s = 100;
+    mh::BindingIdentifier bid;
+    bid.bid = 1;
+    bid.care_of_v6 = kCoa;
+    bu.options.binding_ids = {bid};
+    return bu;
+}
+
+// IPv6 header with the given next header and payload.
+Bytes ipv6(std::uint8_t next, const Bytes& payload, const Ipv6Address& src = kCoa,
+           const Ipv6Address& dst = kHa) {
+    Bytes b = {0x60,
+               0,
+               0,
+               0,
+               static_cast<std::uint8_t>(payload.size() >> 8),
+               static_cast<std::uint8_t>(payload.size()),
+               next,
+               64};
+    append(b, src);
+    append(b, dst);
+    b.insert(b.end(), payload.begin(), payload.end());
+    return b;
+}
+
+mh::ExtHdrError walk_error(const Bytes& packet, const mh::ExtHdrLimits& limits = {}) {
+    auto r = mh::walk_ipv6_headers(packet, limits);
+    EXPECT_FALSE(r.ok());
+    return r.ok() ? mh::ExtHdrError{} : r.error();
+}
+
+}  // namespace
+
+TEST(ExtHdr, BindingUpdateFromCareOfAddress) {
+    const Bytes packet = mh::build_bu_packet(sample_bu(), kCoa, kHa, kHoa);
+    // RFC 6275 s.6.3 layout: IPv6 (next 60), destination options: next 135, Hdr Ext Len 2,
+    // PadN(2), option 201 length 16 at offset 6 of the header, the HoA.
+    ASSERT_GE(packet.size(), 64u);
+    EXPECT_EQ(packet[6], 60);
+    const Bytes dest_opts(packet.begin() + 40, packet.begin() + 48);
+    EXPECT_EQ(dest_opts, (Bytes{135, 2, 1, 2, 0, 0, 201, 16}));
+    EXPECT_TRUE(std::equal(kHoa.bytes.begin(), kHoa.bytes.end(), packet.begin() + 48));
+
+    auto chain = mh::walk_ipv6_headers(packet);
+    ASSERT_TRUE(chain.ok()) << mh::to_string(chain.error().code);
+    EXPECT_EQ(chain->source, kCoa);
+    EXPECT_EQ(chain->destination, kHa);
+    EXPECT_EQ(chain->upper_layer_protocol, mh::kIpProtoMobility);
+    EXPECT_EQ(chain->upper_layer_offset, 64u);
+    EXPECT_EQ(chain->extension_headers, 1u);
+    EXPECT_EQ(chain->home_address_option, kHoa);
+    EXPECT_FALSE(chain->type2_routing_address);
+    EXPECT_EQ(chain->checksum_source(), kHoa);
+    EXPECT_EQ(chain->checksum_destination(), kHa);
+
+    // The MH checksum covers the HoA, not the CoA in the IPv6 header.
+    const auto mh_bytes = chain->upper_layer(packet);
+    auto parsed = mh::parse_mh(mh_bytes, chain->checksum_source(), chain->checksum_destination());
+    ASSERT_TRUE(parsed.ok()) << mh::to_string(parsed.error());
+    EXPECT_TRUE(parsed->message == mh::MhMessage(sample_bu()));
+    EXPECT_FALSE(mh::parse_mh(mh_bytes, chain->source, chain->destination).ok());
+}
+
+TEST(ExtHdr, BindingAckToCareOfAddress) {
+    mh::BindingAck ba;
+    ba.sequence = 5;
+    ba.lifetime_4s = 100;
+    const Bytes packet = mh::build_ba_packet(ba, kHa, kCoa, kHoa);
+    // RFC 6275 s.6.4: next 135, Hdr Ext Len 2, type 2, Segments Left 1, reserved, HoA.
+    EXPECT_EQ(packet[6], 43);
+    const Bytes routing(packet.begin() + 40, packet.begin() + 48);
+    EXPECT_EQ(routing, (Bytes{135, 2, 2, 1, 0, 0, 0, 0}));
+
+    auto chain = mh::walk_ipv6_headers(packet);
+    ASSERT_TRUE(chain.ok()) << mh::to_string(chain.error().code);
+    EXPECT_EQ(chain->destination, kCoa);
+    EXPECT_EQ(chain->type2_routing_address, kHoa);
+    EXPECT_EQ(chain->checksum_destination(), kHoa);
+    EXPECT_EQ(chain->upper_layer_protocol, mh::kIpProtoMobility);
+    auto parsed = mh::parse_mh(chain->upper_layer(packet), chain->checksum_source(),
+                               chain->checksum_destination());
+    ASSERT_TRUE(parsed.ok()) << mh::to_string(parsed.error());
+    EXPECT_TRUE(parsed->message == mh::MhMessage(ba));
+}
+
+TEST(ExtHdr, PlainMhAndBothHeadersAndLinkPadding) {
+    mh::MhPacketAddresses both{kCoa, kHa, kHoa, kCoa2, 1};
+    Bytes packet = mh::build_ipv6_mh_packet(sample_bu(), both);
+    packet.insert(packet.end(), 6, 0);  // Ethernet minimum-frame padding
+    auto chain = mh::walk_ipv6_headers(packet);
+    ASSERT_TRUE(chain.ok());
+    EXPECT_EQ(chain->extension_headers, 2u);
+    EXPECT_EQ(chain->hop_limit, 1);
+    EXPECT_EQ(chain->packet_end, packet.size() - 6);
+    EXPECT_TRUE(mh::parse_mh(chain->upper_layer(packet), chain->checksum_source(),
+                             chain->checksum_destination())
+                    .ok());
+
+    const Bytes plain = mh::build_ipv6_mh_packet(mh::BindingRefreshRequest{},
+                                                 {kHa, kHoa, std::nullopt, std::nullopt, 64});
+    chain = mh::walk_ipv6_headers(plain);
+    ASSERT_TRUE(chain.ok());
+    EXPECT_EQ(chain->upper_layer_offset, 40u);
+    EXPECT_EQ(chain->extension_headers, 0u);
+}
+
+TEST(ExtHdr, SkipsHopByHopAhAndAtomicFragment) {
+    const Bytes mh_bytes = mh::build_mh(sample_bu(), kCoa, kHa);
+    Bytes payload = {51, 0, 5, 2, 0, 0, 0, 0};  // HbH: Router Alert, PadN -> AH
+    payload.insert(payload.end(),
+                   {44, 2, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0});  // AH, 16 octets
+    payload.insert(payload.end(), {135, 0, 0, 0, 0, 0, 0, 9});          // atomic fragment
+    payload.insert(payload.end(), mh_bytes.begin(), mh_bytes.end());
+    const Bytes packet = ipv6(0, payload);
+    auto chain = mh::walk_ipv6_headers(packet);
+    ASSERT_TRUE(chain.ok()) << mh::to_string(chain.error().code) << chain.error().offset;
+    EXPECT_EQ(chain->extension_headers, 3u);
+    EXPECT_EQ(chain->upper_layer_protocol, 135);
+    EXPECT_EQ(chain->upper_layer_offset, 72u);
+    EXPECT_FALSE(chain->fragmented);
+}
+
+TEST(ExtHdr, StopsAtRealFragmentAndUpperLayers) {
+    const Bytes frag = ipv6(44, {135, 0, 0, 1, 0, 0, 0, 9, 59, 0, 5, 0});  // M flag set
+    auto chain = mh::walk_ipv6_headers(frag);
+    ASSERT_TRUE(chain.ok());
+    EXPECT_TRUE(chain->fragmented);
+    EXPECT_EQ(chain->upper_layer_protocol, 44);
+    EXPECT_EQ(chain->upper_layer_offset, 40u);
+
+    chain = mh::walk_ipv6_headers(ipv6(58, {128, 0, 0, 0}));
+    ASSERT_TRUE(chain.ok());
+    EXPECT_EQ(chain->upper_layer_protocol, 58);
+    chain = mh::walk_ipv6_headers(ipv6(50, {0, 0, 1, 0}));
+    ASSERT_TRUE(chain.ok());
+    EXPECT_EQ(chain->upper_layer_protocol, 50);
+}
+
+TEST(ExtHdr, Errors) {
+    EXPECT_EQ(walk_error(Bytes(39, 0x60)).code, mh::ExtHdrErrorCode::Truncated);
+    Bytes v4 = ipv6(59, {});
+    v4[0] = 0x45;
+    EXPECT_EQ(walk_error(v4).code, mh::ExtHdrErrorCode::NotIpv6);
+    Bytes long_payload = ipv6(59, {0, 0});
+    long_payload.pop_back();
+    EXPECT_EQ(walk_error(long_payload).code, mh::ExtHdrErrorCode::BadPayloadLength);
+    EXPECT_EQ(walk_error(long_payload).offset, 4u);
+
+    // Hop-by-hop after a destination options header.
+    auto e = walk_error(ipv6(60, {0, 0, 1, 4, 0, 0, 0, 0, 59, 0, 1, 4, 0, 0, 0, 0}));
+    EXPECT_EQ(e.code, mh::ExtHdrErrorCode::HopByHopNotFirst);
+    EXPECT_EQ(e.offset, 48u);
+    // Header running past the payload.
+    e = walk_error(ipv6(60, {59, 1, 1, 4, 0, 0, 0, 0}));
+    EXPECT_EQ(e.code, mh::ExtHdrErrorCode::Truncated);
+    // Option running past its header.
+    e = walk_error(ipv6(60, {59, 0, 1, 5, 0, 0, 0, 0}));
+    EXPECT_EQ(e.code, mh::ExtHdrErrorCode::BadOptionLength);
+    EXPECT_EQ(e.offset, 43u);
+    // Unknown option whose action bits say discard (type 0x80 | 0x3e).
+    e = walk_error(ipv6(60, {59, 0, 0xbe, 4, 0, 0, 0, 0}));
+    EXPECT_EQ(e.code, mh::ExtHdrErrorCode::UnrecognizedOption);
+    EXPECT_EQ(e.offset, 42u);
+    // Unknown option with action 00 is skipped.
+    EXPECT_TRUE(mh::walk_ipv6_headers(ipv6(60, {59, 0, 0x3e, 4, 0, 0, 0, 0})).ok());
+}
+
+TEST(ExtHdr, HomeAddressOptionRules) {
+    Bytes hao = {59, 2, 1, 2, 0, 0, 201, 16};
+    append(hao, kHoa);
+    EXPECT_TRUE(mh::walk_ipv6_headers(ipv6(60, hao)).ok());
+    // Misaligned: type at offset 4 of the header (needs 8n+6).
+    Bytes misaligned = {59, 2, 1, 0, 201, 16};
+    append(misaligned, kHoa);
+    misaligned.insert(misaligned.end(), {0, 0});
+    auto e = walk_error(ipv6(60, misaligned));
+    EXPECT_EQ(e.code, mh::ExtHdrErrorCode::BadHomeAddressOption);
+    EXPECT_EQ(e.offset, 44u);
+    // Wrong length.
+    Bytes short_hao = {59, 1, 1, 2, 0, 0, 201, 8, 0, 0, 0, 0, 0, 0, 0, 0};
+    e = walk_error(ipv6(60, short_hao));
+    EXPECT_EQ(e.code, mh::ExtHdrErrorCode::BadHomeAddressOption);
+    EXPECT_EQ(e.offset, 47u);
+    // Two Home Address options in two destination options headers.
+    Bytes twice = hao;
+    twice[0] = 60;
+    twice.insert(twice.end(), hao.begin(), hao.end());
+    e = walk_error(ipv6(60, twice));
+    EXPECT_EQ(e.code, mh::ExtHdrErrorCode::BadHomeAddressOption);
+    // Home Address option type in a hop-by-hop header is unrecognized there.
+    e = walk_error(ipv6(0, hao));
+    EXPECT_EQ(e.code, mh::ExtHdrErrorCode::UnrecognizedOption);
+}
+
+TEST(ExtHdr, RoutingHeaderRules) {
+    Bytes rh2 = {59, 2, 2, 1, 0, 0, 0, 0};
+    append(rh2, kHoa);
+    EXPECT_TRUE(mh::walk_ipv6_headers(ipv6(43, rh2)).ok());
+    Bytes bad = rh2;
+    bad[3] = 0;  // Segments Left must be 1
+    auto e = walk_error(ipv6(43, bad));
+    EXPECT_EQ(e.code, mh::ExtHdrErrorCode::BadType2RoutingHeader);
+    EXPECT_EQ(e.offset, 43u);
+    bad = {59, 4, 2, 1, 0, 0, 0, 0};  // two addresses
+    bad.resize(40, 0);
+    e = walk_error(ipv6(43, bad));
+    EXPECT_EQ(e.code, mh::ExtHdrErrorCode::BadType2RoutingHeader);
+    EXPECT_EQ(e.offset, 41u);
+    Bytes twice = rh2;
+    twice[0] = 43;
+    twice.insert(twice.end(), rh2.begin(), rh2.end());
+    EXPECT_EQ(walk_error(ipv6(43, twice)).code, mh::ExtHdrErrorCode::BadType2RoutingHeader);
+    // Type 0 with segments left: deprecated source routing (RFC 5095).
+    Bytes rh0 = {59, 2, 0, 1, 0, 0, 0, 0};
+    append(rh0, kHoa);
+    e = walk_error(ipv6(43, rh0));
+    EXPECT_EQ(e.code, mh::ExtHdrErrorCode::UnsupportedRoutingHeader);
+    EXPECT_EQ(e.offset, 42u);
+    rh0[3] = 0;  // exhausted: skipped
+    EXPECT_TRUE(mh::walk_ipv6_headers(ipv6(43, rh0)).ok());
+}
+
+TEST(ExtHdr, TooManyHeadersIsBounded) {
+    Bytes chainbytes;
+    for (int i = 0; i < 9; ++i) chainbytes.insert(chainbytes.end(), {60, 0, 1, 4, 0, 0, 0, 0});
+    chainbytes[8 * 8] = 59;
+    auto e = walk_error(ipv6(60, chainbytes));
+    EXPECT_EQ(e.code, mh::ExtHdrErrorCode::TooManyHeaders);
+    EXPECT_EQ(e.offset, 40u + 8 * 8);
+    mh::ExtHdrLimits roomy;
+    roomy.max_headers = 9;
+    EXPECT_TRUE(mh::walk_ipv6_headers(ipv6(60, chainbytes), roomy).ok());
 }
