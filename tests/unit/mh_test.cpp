@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <string>
 #include <vector>
 
 #include "controlplane/mh/builder.hpp"
@@ -1047,4 +1050,80 @@ TEST(ExtHdr, TooManyHeadersIsBounded) {
     mh::ExtHdrLimits roomy;
     roomy.max_headers = 9;
     EXPECT_TRUE(mh::walk_ipv6_headers(ipv6(60, chainbytes), roomy).ok());
+}
+
+// ---- Fuzz seed corpus ----------------------------------------------------------------------
+
+// Seeds for tests/fuzz/fuzz_mh.cpp: raw Mobility Headers (checksummed over the fuzz
+// target's fixed 2001:db8::1 -> 2001:db8::2 pseudo-header) and whole IPv6 packets.
+// MONAMI_MH_CORPUS_DIR=tests/fuzz/corpus/mh ./build/tests/unit/unit_mh rewrites the files.
+TEST(FuzzCorpus, SeedsAreValid) {
+    const Ipv6Address src = addr("2001:db8::1");
+    const Ipv6Address dst = addr("2001:db8::2");
+    const mh::MobilityOptions all = all_options();
+    std::vector<std::pair<std::string, Bytes>> seeds;
+    auto add_mh = [&](const char* name, const mh::MhMessage& m) {
+        seeds.emplace_back(std::string(name) + ".mh", mh::build_mh(m, src, dst));
+    };
+    mh::BindingUpdate bu = sample_bu();
+    add_mh("bu_bid", bu);
+    bu.options = all;
+    add_mh("bu_all_options", bu);
+    mh::BindingUpdate bulk = sample_bu();
+    bulk.options.binding_ids = all.binding_ids;
+    add_mh("bu_bulk_bids", bulk);
+    mh::BindingUpdate flows = sample_bu();
+    flows.options.flow_summary = all.flow_summary;
+    flows.options.flows = all.flows;
+    add_mh("bu_flows", flows);
+    mh::BindingUpdate nemo = sample_bu();
+    nemo.mobile_router = true;
+    nemo.options.network_prefixes = all.network_prefixes;
+    nemo.options.mn_id = all.mn_id;
+    add_mh("bu_nemo", nemo);
+    mh::BindingUpdate secured = sample_bu();
+    secured.options.nonce_indices = all.nonce_indices;
+    secured.options.alternate_care_of = kCoa2;
+    secured.options.authorization_data = all.authorization_data;
+    add_mh("bu_auth_data", secured);
+    mh::BindingAck ba;
+    ba.sequence = 5;
+    ba.lifetime_4s = 100;
+    ba.options.refresh_advice = all.refresh_advice;
+    ba.options.binding_ids = all.binding_ids;
+    ba.options.binding_ids[1].status = mh::ba_status::kMcoaUnknownCoa;
+    add_mh("ba_bid_status", ba);
+    mh::BindingAck ba_flows;
+    ba_flows.options.flows = all.flows;
+    add_mh("ba_flows", ba_flows);
+    add_mh("be", mh::BindingError{mh::be_status::kUnrecognizedMhType, kHoa, {}});
+    mh::Heartbeat hb;
+    hb.response = true;
+    hb.sequence = 42;
+    add_mh("heartbeat", hb);
+    add_mh("brr", mh::BindingRefreshRequest{});
+    seeds.emplace_back("bu_from_coa.ipv6", mh::build_bu_packet(sample_bu(), kCoa, kHa, kHoa));
+    seeds.emplace_back("ba_to_coa.ipv6", mh::build_ba_packet(ba, kHa, kCoa, kHoa));
+
+    const char* dir = std::getenv("MONAMI_MH_CORPUS_DIR");
+    for (const auto& [name, bytes] : seeds) {
+        SCOPED_TRACE(name);
+        ASSERT_FALSE(bytes.empty());
+        if (name.ends_with(".ipv6")) {
+            auto chain = mh::walk_ipv6_headers(bytes);
+            ASSERT_TRUE(chain.ok());
+            EXPECT_TRUE(mh::parse_mh(chain->upper_layer(bytes), chain->checksum_source(),
+                                     chain->checksum_destination())
+                            .ok());
+        } else {
+            EXPECT_TRUE(mh::parse_mh(bytes, src, dst).ok());
+        }
+        if (dir != nullptr) {
+            std::ofstream out(std::string(dir) + "/" + name, std::ios::binary);
+            out.write(reinterpret_cast<const char*>(bytes.data()),
+                      static_cast<std::streamsize>(bytes.size()));
+            ASSERT_TRUE(out.good());
+        }
+    }
+    EXPECT_GE(seeds.size(), 12u);
 }
