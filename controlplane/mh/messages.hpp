@@ -16,16 +16,10 @@ namespace monami::mh {
 inline constexpr std::uint8_t kIpProtoMobility = 135;
 inline constexpr std::uint8_t kIpProtoNone = 59;
 
+// Generated from registry.def; the HA decodes BRR, BU, BA, BE and Heartbeat.
 enum class MhType : std::uint8_t {
-    BindingRefreshRequest = 0,
-    HomeTestInit = 1,
-    CareOfTestInit = 2,
-    HomeTest = 3,
-    CareOfTest = 4,
-    BindingUpdate = 5,
-    BindingAck = 6,
-    BindingError = 7,
-    Heartbeat = 13,
+#define MH_TYPE(id, value, name) id = value,
+#include "controlplane/mh/registry.def"
 };
 
 // ---- Options -------------------------------------------------------------------------
@@ -56,8 +50,8 @@ struct MobileNodeIdentifier {  // RFC 4283; subtype 1 = NAI
 struct BindingIdentifier {  // RFC 5648 s.6.1
     std::uint16_t bid = 0;
     std::uint8_t status = 0;
-    bool home_flag = false;       // H: simultaneous home and foreign binding
-    bool override_flag = false;   // O: replace all bindings with this one
+    bool home_flag = false;      // H: simultaneous home and foreign binding
+    bool override_flag = false;  // O: replace all bindings with this one
     // Care-of address carried in the option (bulk registration): IPv6 or IPv4.
     std::optional<Ipv6Address> care_of_v6;
     std::optional<std::array<std::uint8_t, 4>> care_of_v4;
@@ -104,9 +98,9 @@ struct FlowIdentification {  // RFC 6089 s.4.2
     std::uint16_t priority = 0;
     FlowAction action = FlowAction::Add;
     std::uint8_t status = 0;
-    std::vector<std::uint16_t> bid_references;           // sub-option 2
-    std::optional<TrafficSelector> traffic_selector;      // sub-option 3
-    std::optional<std::uint8_t> unsupported_ts_format;    // set when the TS format is unknown
+    std::vector<std::uint16_t> bid_references;          // sub-option 2
+    std::optional<TrafficSelector> traffic_selector;    // sub-option 3
+    std::optional<std::uint8_t> unsupported_ts_format;  // set when the TS format is unknown
     friend bool operator==(const FlowIdentification&, const FlowIdentification&) = default;
 };
 
@@ -135,12 +129,12 @@ struct BindingRefreshRequest {
 
 struct BindingUpdate {
     std::uint16_t sequence = 0;
-    bool ack_requested = false;        // A
-    bool home_registration = false;    // H
-    bool link_local_compat = false;    // L
-    bool key_management = false;       // K
-    bool mobile_router = false;        // R (RFC 3963)
-    std::uint16_t lifetime_4s = 0;     // units of 4 seconds
+    bool ack_requested = false;      // A
+    bool home_registration = false;  // H
+    bool link_local_compat = false;  // L
+    bool key_management = false;     // K
+    bool mobile_router = false;      // R (RFC 3963)
+    std::uint16_t lifetime_4s = 0;   // units of 4 seconds
     MobilityOptions options;
     friend bool operator==(const BindingUpdate&, const BindingUpdate&) = default;
 };
@@ -162,7 +156,7 @@ struct BindingError {
     friend bool operator==(const BindingError&, const BindingError&) = default;
 };
 
-struct Heartbeat {  // RFC 5847 s.5.1
+struct Heartbeat {             // RFC 5847 s.5.1
     bool unsolicited = false;  // U
     bool response = false;     // R
     std::uint32_t sequence = 0;
@@ -173,46 +167,22 @@ struct Heartbeat {  // RFC 5847 s.5.1
 using MhMessage =
     std::variant<BindingRefreshRequest, BindingUpdate, BindingAck, BindingError, Heartbeat>;
 
-// BA status codes (RFC 6275 s.6.1.8, RFC 3963, RFC 5648).
+// BA status codes (RFC 6275 s.6.1.8, RFC 3963, RFC 5648), generated from registry.def.
 namespace ba_status {
-inline constexpr std::uint8_t kAccepted = 0;
-inline constexpr std::uint8_t kAcceptedPrefixDiscoveryNecessary = 1;
-inline constexpr std::uint8_t kMcoaNotComplete = 4;
-inline constexpr std::uint8_t kMcoaReturnHomeWithoutNdp = 5;
-inline constexpr std::uint8_t kUnspecified = 128;
-inline constexpr std::uint8_t kAdministrativelyProhibited = 129;
-inline constexpr std::uint8_t kInsufficientResources = 130;
-inline constexpr std::uint8_t kHomeRegistrationNotSupported = 131;
-inline constexpr std::uint8_t kNotHomeSubnet = 132;
-inline constexpr std::uint8_t kNotHomeAgentForThisMn = 133;
-inline constexpr std::uint8_t kDadFailed = 134;
-inline constexpr std::uint8_t kSequenceOutOfWindow = 135;
-inline constexpr std::uint8_t kExpiredHomeNonceIndex = 136;
-inline constexpr std::uint8_t kExpiredCareOfNonceIndex = 137;
-inline constexpr std::uint8_t kExpiredNonces = 138;
-inline constexpr std::uint8_t kRegistrationTypeChangeDisallowed = 139;
-inline constexpr std::uint8_t kMobileRouterOperationNotPermitted = 140;
-inline constexpr std::uint8_t kInvalidPrefix = 141;
-inline constexpr std::uint8_t kNotAuthorizedForPrefix = 142;
-inline constexpr std::uint8_t kForwardingSetupFailed = 143;
-inline constexpr std::uint8_t kMcoaMalformed = 164;
-inline constexpr std::uint8_t kMcoaNonMcoaBindingExists = 165;
-inline constexpr std::uint8_t kMcoaProhibited = 166;
-inline constexpr std::uint8_t kMcoaUnknownCoa = 167;
-inline constexpr std::uint8_t kMcoaBulkRegistrationProhibited = 168;
-inline constexpr std::uint8_t kMcoaSimultaneousHomeForeignProhibited = 169;
-inline constexpr std::uint8_t kInvalidCareOfAddress = 174;
+#define BA_STATUS(id, value, name) inline constexpr std::uint8_t id = value;
+#include "controlplane/mh/registry.def"
 }  // namespace ba_status
+
+// Binding Error status codes (RFC 6275 s.6.1.9).
+namespace be_status {
+#define BE_STATUS(id, value, name) inline constexpr std::uint8_t id = value;
+#include "controlplane/mh/registry.def"
+}  // namespace be_status
 
 // Flow Identification status codes (RFC 6089 s.4.2.1).
 namespace fid_status {
-inline constexpr std::uint8_t kSuccess = 0;
-inline constexpr std::uint8_t kAdministrativelyProhibited = 128;
-inline constexpr std::uint8_t kFlowBindingRejected = 129;
-inline constexpr std::uint8_t kFlowIdentificationMalformed = 130;
-inline constexpr std::uint8_t kBidNotFound = 131;
-inline constexpr std::uint8_t kFidNotFound = 132;
-inline constexpr std::uint8_t kTrafficSelectorFormatNotSupported = 133;
+#define FID_STATUS(id, value, name) inline constexpr std::uint8_t id = value;
+#include "controlplane/mh/registry.def"
 }  // namespace fid_status
 
 }  // namespace monami::mh

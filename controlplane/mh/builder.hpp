@@ -1,0 +1,43 @@
+// Mobility Header builder: the inverse of parse_mh. Options go out in a fixed order
+// (the order of MobilityOptions, Binding Authorization Data last as RFC 6275 s.6.2.7
+// requires), each at its xn+y alignment with Pad1/PadN before it, the message padded to
+// a multiple of 8 octets and the checksum filled over the pseudo-header.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "controlplane/mh/messages.hpp"
+#include "dataplane/api/result.hpp"
+#include "dataplane/api/types.hpp"
+
+namespace monami::mh {
+
+enum class MhBuildErrorCode : std::uint8_t {
+    OptionTooLong,    // an option or sub-option would exceed 255 octets of data
+    MessageTooLong,   // the message would exceed 2048 octets (Header Len 255)
+    FieldOutOfRange,  // not encodable: flow label > 20 bits, empty Flow Summary or MN-ID
+};
+
+struct MhBuildError {
+    MhBuildErrorCode code;
+    friend bool operator==(const MhBuildError&, const MhBuildError&) = default;
+};
+
+std::string_view to_string(MhBuildErrorCode code);
+
+MhType mh_type_of(const MhMessage& message);
+
+// `src`/`dst` are the checksum pseudo-header addresses, as for parse_mh.
+// MobilityOptions::skipped_unknown is not encoded: the parser kept only the types.
+[[nodiscard]] Result<std::vector<std::uint8_t>, MhBuildError> try_build_mh(const MhMessage& message,
+                                                                           const Ipv6Address& src,
+                                                                           const Ipv6Address& dst);
+
+// As try_build_mh; an empty vector when the message cannot be encoded (a valid MH is
+// never empty).
+std::vector<std::uint8_t> build_mh(const MhMessage& message, const Ipv6Address& src,
+                                   const Ipv6Address& dst);
+
+}  // namespace monami::mh

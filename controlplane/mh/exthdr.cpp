@@ -1,0 +1,232 @@
+#include "controlplane/mh/exthdr.hpp"
+
+#include "controlplane/mh/builder.hpp"
+#include "controlplane/mh/wire.hpp"
+
+namespace monami::mh {
+
+namespace {
+
+using Bytes = std::span<const std::uint8_t>;
+using Failure = std::optional<ExtHdrError>;
+
+constexpr std::uint8_t kPad1 = 0;
+constexpr std::uint8_t kPadN = 1;
+constexpr std::size_t kHomeAddressOptionLength = 16;
+constexpr std::uint8_t kType2HdrExtLen = 2;  // 24 octets: one address
+constexpr std::uint8_t kType2SegmentsLeft = 1;
+constexpr std::size_t kFragmentHeaderLength = 8;
+
+Failure fail(ExtHdrErrorCode code, std::size_t offset) {
+    return ExtHdrError{code, offset};
+}
+
+// Options of a Hop-by-Hop or Destination Options header (RFC 8200 s.4.2) from `begin` to
+// `end`; `header` is where the extension header starts, for the alignment rule.
+Failure walk_options(Bytes p, std::size_t header, std::size_t begin, std::size_t end,
+                     bool destination_options, Ipv6HeaderChain& chain) {
+    std::size_t at = begin;
+    while (at < end) {
+        const std::uint8_t type = p[at];
+        if (type == kPad1) {
+            ++at;
+            continue;
+        }
+        if (at + 2 > end) return fail(ExtHdrErrorCode::BadOptionLength, at);
+        const std::size_t length = p[at + 1];
+        if (at + 2 + length > end) return fail(ExtHdrErrorCode::BadOptionLength, at + 1);
+        if (destination_options && type == kHomeAddressOptionType) {
+            if (length != kHomeAddressOptionLength)
+                return fail(ExtHdrErrorCode::BadHomeAddressOption, at + 1);
+            if ((at - header) % 8 != 6 || chain.home_address_option)  // 8n+6, at most one
+                return fail(ExtHdrErrorCode::BadHomeAddressOption, at);
+            chain.home_address_option = Ipv6Address::from_bytes(p.data() + at + 2);
+        } else if (type != kPadN && (type >> 6) != 0) {
+            // The two high bits say what to do with an unknown option; 00 is "skip".
+            return fail(ExtHdrErrorCode::UnrecognizedOption, at);
+        }
+        at += 2 + length;
+    }
+    return std::nullopt;
+}
+
+void put_address(std::vector<std::uint8_t>& out, const Ipv6Address& a) {
+    wire::put_bytes(out, a.bytes.data(), a.bytes.size());
+}
+
+}  // namespace
+
+std::string_view to_string(ExtHdrErrorCode code) {
+    switch (code) {
+        case ExtHdrErrorCode::Truncated:
+            return "truncated";
+        case ExtHdrErrorCode::NotIpv6:
+            return "not IPv6";
+        case ExtHdrErrorCode::BadPayloadLength:
+            return "bad payload length";
+        case ExtHdrErrorCode::HopByHopNotFirst:
+            return "hop-by-hop header not first";
+        case ExtHdrErrorCode::BadOptionLength:
+            return "bad option length";
+        case ExtHdrErrorCode::UnrecognizedOption:
+            return "unrecognized option";
+        case ExtHdrErrorCode::BadHomeAddressOption:
+            return "bad Home Address option";
+        case ExtHdrErrorCode::BadType2RoutingHeader:
+            return "bad type 2 routing header";
+        case ExtHdrErrorCode::UnsupportedRoutingHeader:
+            return "unsupported routing header";
+        case ExtHdrErrorCode::TooManyHeaders:
+            return "too many extension headers";
+    }
+    return "unknown error";
+}
+
+Result<Ipv6HeaderChain, ExtHdrError> walk_ipv6_headers(std::span<const std::uint8_t> packet,
+                                                       const ExtHdrLimits& limits) {
+    if (packet.size() < kIpv6HeaderLength)
+        return Err(ExtHdrError{ExtHdrErrorCode::Truncated, packet.size()});
+    if (packet[0] >> 4 != 6) return Err(ExtHdrError{ExtHdrErrorCode::NotIpv6, 0});
+    const std::size_t end = kIpv6HeaderLength + wire::get16(packet.data() + 4);
+    if (end > packet.size()) return Err(ExtHdrError{ExtHdrErrorCode::BadPayloadLength, 4});
+
+    Ipv6HeaderChain chain;
+    chain.source = Ipv6Address::from_bytes(packet.data() + 8);
+    chain.destination = Ipv6Address::from_bytes(packet.data() + 24);
+    chain.hop_limit = packet[7];
+    chain.packet_end = end;
+    const Bytes p = packet.first(end);
+    std::uint8_t next = packet[6];
+    std::size_t pos = kIpv6HeaderLength;
+
+    // Each pass consumes one extension header; the count bounds the loop.
+    for (;;) {
+        const bool is_extension = next == kIpProtoHopByHop || next == kIpProtoRouting ||
+                                  next == kIpProtoFragment || next == kIpProtoAh ||
+                                  next == kIpProtoDestinationOptions;
+        if (!is_extension) break;
+        if (chain.extension_headers == limits.max_headers)
+            return Err(ExtHdrError{ExtHdrErrorCode::TooManyHeaders, pos});
+        ++chain.extension_headers;
+        if (pos + 2 > end) return Err(ExtHdrError{ExtHdrErrorCode::Truncated, pos});
+
+        std::size_t length = 0;
+        switch (next) {
+            case kIpProtoHopByHop:
+            case kIpProtoDestinationOptions: {
+                if (next == kIpProtoHopByHop && pos != kIpv6HeaderLength)
+                    return Err(ExtHdrError{ExtHdrErrorCode::HopByHopNotFirst, pos});
+                length = (static_cast<std::size_t>(p[pos + 1]) + 1) * 8;
+                if (pos + length > end)
+                    return Err(ExtHdrError{ExtHdrErrorCode::Truncated, pos + 1});
+                if (auto f = walk_options(p, pos, pos + 2, pos + length,
+                                          next == kIpProtoDestinationOptions, chain))
+                    return Err(*f);
+                break;
+            }
+            case kIpProtoRouting: {
+                length = (static_cast<std::size_t>(p[pos + 1]) + 1) * 8;
+                if (pos + 4 > end || pos + length > end)
+                    return Err(ExtHdrError{ExtHdrErrorCode::Truncated, pos + 1});
+                const std::uint8_t routing_type = p[pos + 2];
+                const std::uint8_t segments_left = p[pos + 3];
+                if (routing_type == kRoutingType2) {
+                    if (p[pos + 1] != kType2HdrExtLen)
+                        return Err(ExtHdrError{ExtHdrErrorCode::BadType2RoutingHeader, pos + 1});
+                    if (segments_left != kType2SegmentsLeft)
+                        return Err(ExtHdrError{ExtHdrErrorCode::BadType2RoutingHeader, pos + 3});
+                    if (chain.type2_routing_address)
+                        return Err(ExtHdrError{ExtHdrErrorCode::BadType2RoutingHeader, pos});
+                    chain.type2_routing_address = Ipv6Address::from_bytes(p.data() + pos + 8);
+                } else if (segments_left != 0) {
+                    return Err(ExtHdrError{ExtHdrErrorCode::UnsupportedRoutingHeader, pos + 2});
+                }
+                break;
+            }
+            case kIpProtoFragment: {
+                length = kFragmentHeaderLength;
+                if (pos + length > end) return Err(ExtHdrError{ExtHdrErrorCode::Truncated, pos});
+                const bool more = (p[pos + 3] & 1) != 0;
+                const std::uint16_t offset = wire::get16(p.data() + pos + 2) >> 3;
+                if (more || offset != 0) {
+                    // A real fragment: what follows is not a whole upper-layer message.
+                    chain.fragmented = true;
+                    chain.upper_layer_protocol = kIpProtoFragment;
+                    chain.upper_layer_offset = pos;
+                    return chain;
+                }
+                break;  // an atomic fragment (RFC 6946) is walked through
+            }
+            case kIpProtoAh: {
+                length = (static_cast<std::size_t>(p[pos + 1]) + 2) * 4;  // RFC 4302 s.2.2
+                if (pos + length > end)
+                    return Err(ExtHdrError{ExtHdrErrorCode::Truncated, pos + 1});
+                break;
+            }
+        }
+        next = p[pos];
+        pos += length;
+    }
+    chain.upper_layer_protocol = next;
+    chain.upper_layer_offset = pos;
+    return chain;
+}
+
+std::vector<std::uint8_t> build_ipv6_mh_packet(const MhMessage& message,
+                                               const MhPacketAddresses& addresses) {
+    const Ipv6Address& checksum_source =
+        addresses.home_address_option ? *addresses.home_address_option : addresses.source;
+    const Ipv6Address& checksum_destination =
+        addresses.type2_routing_address ? *addresses.type2_routing_address : addresses.destination;
+    const auto mh = build_mh(message, checksum_source, checksum_destination);
+    if (mh.empty()) return {};
+
+    std::vector<std::uint8_t> extension;
+    std::uint8_t first = kIpProtoMobility;
+    // Built back to front so each header names the one after it (RFC 8200 s.4.1 order:
+    // routing header before the final destination options header).
+    if (addresses.home_address_option) {
+        std::vector<std::uint8_t> options = {first,
+                                             2,
+                                             kPadN,
+                                             2,
+                                             0,
+                                             0,
+                                             kHomeAddressOptionType,
+                                             static_cast<std::uint8_t>(kHomeAddressOptionLength)};
+        put_address(options, *addresses.home_address_option);
+        extension.insert(extension.begin(), options.begin(), options.end());
+        first = kIpProtoDestinationOptions;
+    }
+    if (addresses.type2_routing_address) {
+        std::vector<std::uint8_t> routing = {
+            first, kType2HdrExtLen, kRoutingType2, kType2SegmentsLeft, 0, 0, 0, 0};
+        put_address(routing, *addresses.type2_routing_address);
+        extension.insert(extension.begin(), routing.begin(), routing.end());
+        first = kIpProtoRouting;
+    }
+
+    std::vector<std::uint8_t> packet = {0x60, 0, 0, 0};
+    wire::put16(packet, static_cast<std::uint16_t>(extension.size() + mh.size()));
+    packet.push_back(first);
+    packet.push_back(addresses.hop_limit);
+    put_address(packet, addresses.source);
+    put_address(packet, addresses.destination);
+    packet.insert(packet.end(), extension.begin(), extension.end());
+    packet.insert(packet.end(), mh.begin(), mh.end());
+    return packet;
+}
+
+std::vector<std::uint8_t> build_bu_packet(const BindingUpdate& bu, const CareOfAddress& coa,
+                                          const Ipv6Address& home_agent, const HomeAddress& hoa,
+                                          std::uint8_t hop_limit) {
+    return build_ipv6_mh_packet(bu, {coa, home_agent, hoa, std::nullopt, hop_limit});
+}
+
+std::vector<std::uint8_t> build_ba_packet(const BindingAck& ba, const Ipv6Address& home_agent,
+                                          const CareOfAddress& coa, const HomeAddress& hoa,
+                                          std::uint8_t hop_limit) {
+    return build_ipv6_mh_packet(ba, {home_agent, coa, std::nullopt, hoa, hop_limit});
+}
+
+}  // namespace monami::mh

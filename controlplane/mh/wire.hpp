@@ -1,0 +1,81 @@
+// Wire-format constants and byte helpers shared by the MH parser and builder.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "controlplane/mh/messages.hpp"
+#include "dataplane/api/types.hpp"
+
+namespace monami::mh::wire {
+
+// Common header (RFC 6275 s.6.1.1).
+inline constexpr std::size_t kPayloadProtoOffset = 0;
+inline constexpr std::size_t kHeaderLenOffset = 1;
+inline constexpr std::size_t kTypeOffset = 2;
+inline constexpr std::size_t kChecksumOffset = 4;
+inline constexpr std::size_t kMinMhLength = 8;
+inline constexpr std::size_t kMaxMhLength = 256 * 8;  // Header Len 255
+
+// Fixed part of each decoded message, common header included: where options start.
+inline constexpr std::size_t kBrrFixed = 8;  // s.6.1.2: 2 reserved octets
+inline constexpr std::size_t kBuFixed = 12;  // s.6.1.7: sequence, flags, lifetime
+inline constexpr std::size_t kBaFixed = 12;  // s.6.1.8: status, flags, sequence, lifetime
+inline constexpr std::size_t kBeFixed = 24;  // s.6.1.9: status, reserved, home address
+inline constexpr std::size_t kHbFixed = 12;  // RFC 5847 s.5.1: reserved, flags, sequence
+
+// Binding Update flags (RFC 6275 s.6.1.7; R from RFC 3963 s.4.1). The other bits of
+// these two octets (M, P, F, T, B) belong to protocols the HA does not run.
+inline constexpr std::uint8_t kBuFlagA = 0x80;
+inline constexpr std::uint8_t kBuFlagH = 0x40;
+inline constexpr std::uint8_t kBuFlagL = 0x20;
+inline constexpr std::uint8_t kBuFlagK = 0x10;
+inline constexpr std::uint8_t kBuFlagR = 0x04;
+// Binding Acknowledgement flags (RFC 6275 s.6.1.8; R from RFC 3963 s.4.2).
+inline constexpr std::uint8_t kBaFlagK = 0x80;
+inline constexpr std::uint8_t kBaFlagR = 0x40;
+// Heartbeat flags (RFC 5847 s.5.1), in the second octet of the message data.
+inline constexpr std::uint8_t kHbFlagU = 0x02;
+inline constexpr std::uint8_t kHbFlagR = 0x01;
+// Binding Identifier flags (RFC 5648 s.6.1).
+inline constexpr std::uint8_t kBidFlagH = 0x80;
+inline constexpr std::uint8_t kBidFlagO = 0x40;
+
+// Binding Identifier option lengths (RFC 5648 s.6.1).
+inline constexpr std::size_t kBidLength = 4;
+inline constexpr std::size_t kBidLengthV4 = 8;
+inline constexpr std::size_t kBidLengthV6 = 20;
+// Flow Identification fixed part: FID, FID-PRI, Action, Status (RFC 6089 s.4.2).
+inline constexpr std::size_t kFidFixed = 6;
+// Traffic selector sub-option data before the selector flags: TS Format, Reserved.
+inline constexpr std::size_t kTsHeader = 2;
+
+// Traffic selector fields of RFC 6088, in wire order; flag bit 15 is the first field
+// (A), each field's end value follows its start value.
+inline constexpr std::array<std::uint8_t, 8> kTsV6FieldSizes = {16, 16, 4, 4, 2, 2, 1, 1};
+inline constexpr std::array<std::uint8_t, 7> kTsV4FieldSizes = {4, 4, 4, 2, 2, 1, 1};
+inline constexpr std::uint32_t kMaxFlowLabel = 0xfffff;
+
+inline std::uint16_t get16(const std::uint8_t* p) {
+    return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
+}
+inline std::uint32_t get32(const std::uint8_t* p) {
+    return static_cast<std::uint32_t>(p[0]) << 24 | static_cast<std::uint32_t>(p[1]) << 16 |
+           static_cast<std::uint32_t>(p[2]) << 8 | p[3];
+}
+inline void put16(std::vector<std::uint8_t>& out, std::uint16_t v) {
+    out.push_back(static_cast<std::uint8_t>(v >> 8));
+    out.push_back(static_cast<std::uint8_t>(v));
+}
+inline void put32(std::vector<std::uint8_t>& out, std::uint32_t v) {
+    put16(out, static_cast<std::uint16_t>(v >> 16));
+    put16(out, static_cast<std::uint16_t>(v));
+}
+inline void put_bytes(std::vector<std::uint8_t>& out, const std::uint8_t* p, std::size_t n) {
+    out.insert(out.end(), p, p + n);
+}
+
+}  // namespace monami::mh::wire
