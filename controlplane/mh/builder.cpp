@@ -290,10 +290,10 @@ Result<std::vector<std::uint8_t>, MhBuildError> try_build_mh(const MhMessage& me
             w.options(m.options);
         },
         message);
-    if (w.failure) return Err(MhBuildError{*w.failure});
+    if (w.failure) return Err{MhBuildError{*w.failure}};
     pad_to(w.out, 8, 0);
     if (w.out.size() > wire::kMaxMhLength)
-        return Err(MhBuildError{MhBuildErrorCode::MessageTooLong});
+        return Err{MhBuildError{MhBuildErrorCode::MessageTooLong}};
     w.out[wire::kHeaderLenOffset] = static_cast<std::uint8_t>(w.out.size() / 8 - 1);
     const std::uint16_t checksum =
         net::ipv6_upper_layer_checksum(src, dst, kIpProtoMobility, w.out);

@@ -85,10 +85,10 @@ std::string_view to_string(ExtHdrErrorCode code) {
 Result<Ipv6HeaderChain, ExtHdrError> walk_ipv6_headers(std::span<const std::uint8_t> packet,
                                                        const ExtHdrLimits& limits) {
     if (packet.size() < kIpv6HeaderLength)
-        return Err(ExtHdrError{ExtHdrErrorCode::Truncated, packet.size()});
-    if (packet[0] >> 4 != 6) return Err(ExtHdrError{ExtHdrErrorCode::NotIpv6, 0});
+        return Err{ExtHdrError{ExtHdrErrorCode::Truncated, packet.size()}};
+    if (packet[0] >> 4 != 6) return Err{ExtHdrError{ExtHdrErrorCode::NotIpv6, 0}};
     const std::size_t end = kIpv6HeaderLength + wire::get16(packet.data() + 4);
-    if (end > packet.size()) return Err(ExtHdrError{ExtHdrErrorCode::BadPayloadLength, 4});
+    if (end > packet.size()) return Err{ExtHdrError{ExtHdrErrorCode::BadPayloadLength, 4}};
 
     Ipv6HeaderChain chain;
     chain.source = Ipv6Address::from_bytes(packet.data() + 8);
@@ -106,46 +106,46 @@ Result<Ipv6HeaderChain, ExtHdrError> walk_ipv6_headers(std::span<const std::uint
                                   next == kIpProtoDestinationOptions;
         if (!is_extension) break;
         if (chain.extension_headers == limits.max_headers)
-            return Err(ExtHdrError{ExtHdrErrorCode::TooManyHeaders, pos});
+            return Err{ExtHdrError{ExtHdrErrorCode::TooManyHeaders, pos}};
         ++chain.extension_headers;
-        if (pos + 2 > end) return Err(ExtHdrError{ExtHdrErrorCode::Truncated, pos});
+        if (pos + 2 > end) return Err{ExtHdrError{ExtHdrErrorCode::Truncated, pos}};
 
         std::size_t length = 0;
         switch (next) {
             case kIpProtoHopByHop:
             case kIpProtoDestinationOptions: {
                 if (next == kIpProtoHopByHop && pos != kIpv6HeaderLength)
-                    return Err(ExtHdrError{ExtHdrErrorCode::HopByHopNotFirst, pos});
+                    return Err{ExtHdrError{ExtHdrErrorCode::HopByHopNotFirst, pos}};
                 length = (static_cast<std::size_t>(p[pos + 1]) + 1) * 8;
                 if (pos + length > end)
-                    return Err(ExtHdrError{ExtHdrErrorCode::Truncated, pos + 1});
+                    return Err{ExtHdrError{ExtHdrErrorCode::Truncated, pos + 1}};
                 if (auto f = walk_options(p, pos, pos + 2, pos + length,
                                           next == kIpProtoDestinationOptions, chain))
-                    return Err(*f);
+                    return Err{*f};
                 break;
             }
             case kIpProtoRouting: {
                 length = (static_cast<std::size_t>(p[pos + 1]) + 1) * 8;
                 if (pos + 4 > end || pos + length > end)
-                    return Err(ExtHdrError{ExtHdrErrorCode::Truncated, pos + 1});
+                    return Err{ExtHdrError{ExtHdrErrorCode::Truncated, pos + 1}};
                 const std::uint8_t routing_type = p[pos + 2];
                 const std::uint8_t segments_left = p[pos + 3];
                 if (routing_type == kRoutingType2) {
                     if (p[pos + 1] != kType2HdrExtLen)
-                        return Err(ExtHdrError{ExtHdrErrorCode::BadType2RoutingHeader, pos + 1});
+                        return Err{ExtHdrError{ExtHdrErrorCode::BadType2RoutingHeader, pos + 1}};
                     if (segments_left != kType2SegmentsLeft)
-                        return Err(ExtHdrError{ExtHdrErrorCode::BadType2RoutingHeader, pos + 3});
+                        return Err{ExtHdrError{ExtHdrErrorCode::BadType2RoutingHeader, pos + 3}};
                     if (chain.type2_routing_address)
-                        return Err(ExtHdrError{ExtHdrErrorCode::BadType2RoutingHeader, pos});
+                        return Err{ExtHdrError{ExtHdrErrorCode::BadType2RoutingHeader, pos}};
                     chain.type2_routing_address = Ipv6Address::from_bytes(p.data() + pos + 8);
                 } else if (segments_left != 0) {
-                    return Err(ExtHdrError{ExtHdrErrorCode::UnsupportedRoutingHeader, pos + 2});
+                    return Err{ExtHdrError{ExtHdrErrorCode::UnsupportedRoutingHeader, pos + 2}};
                 }
                 break;
             }
             case kIpProtoFragment: {
                 length = kFragmentHeaderLength;
-                if (pos + length > end) return Err(ExtHdrError{ExtHdrErrorCode::Truncated, pos});
+                if (pos + length > end) return Err{ExtHdrError{ExtHdrErrorCode::Truncated, pos}};
                 const bool more = (p[pos + 3] & 1) != 0;
                 const std::uint16_t offset = wire::get16(p.data() + pos + 2) >> 3;
                 if (more || offset != 0) {
@@ -160,7 +160,7 @@ Result<Ipv6HeaderChain, ExtHdrError> walk_ipv6_headers(std::span<const std::uint
             case kIpProtoAh: {
                 length = (static_cast<std::size_t>(p[pos + 1]) + 2) * 4;  // RFC 4302 s.2.2
                 if (pos + length > end)
-                    return Err(ExtHdrError{ExtHdrErrorCode::Truncated, pos + 1});
+                    return Err{ExtHdrError{ExtHdrErrorCode::Truncated, pos + 1}};
                 break;
             }
         }

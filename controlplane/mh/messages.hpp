@@ -50,8 +50,8 @@ struct MobileNodeIdentifier {  // RFC 4283; subtype 1 = NAI
 struct BindingIdentifier {  // RFC 5648 s.6.1
     std::uint16_t bid = 0;
     std::uint8_t status = 0;
-    bool home_flag = false;      // H: simultaneous home and foreign binding
-    bool override_flag = false;  // O: replace all bindings with this one
+    bool home_flag = false;       // H: simultaneous home and foreign binding
+    bool override_flag = false;   // O: replace all bindings with this one
     // Care-of address carried in the option (bulk registration): IPv6 or IPv4.
     std::optional<Ipv6Address> care_of_v6;
     std::optional<std::array<std::uint8_t, 4>> care_of_v4;
@@ -98,9 +98,9 @@ struct FlowIdentification {  // RFC 6089 s.4.2
     std::uint16_t priority = 0;
     FlowAction action = FlowAction::Add;
     std::uint8_t status = 0;
-    std::vector<std::uint16_t> bid_references;          // sub-option 2
-    std::optional<TrafficSelector> traffic_selector;    // sub-option 3
-    std::optional<std::uint8_t> unsupported_ts_format;  // set when the TS format is unknown
+    std::vector<std::uint16_t> bid_references;           // sub-option 2
+    std::optional<TrafficSelector> traffic_selector;      // sub-option 3
+    std::optional<std::uint8_t> unsupported_ts_format;    // set when the TS format is unknown
     friend bool operator==(const FlowIdentification&, const FlowIdentification&) = default;
 };
 
@@ -129,12 +129,12 @@ struct BindingRefreshRequest {
 
 struct BindingUpdate {
     std::uint16_t sequence = 0;
-    bool ack_requested = false;      // A
-    bool home_registration = false;  // H
-    bool link_local_compat = false;  // L
-    bool key_management = false;     // K
-    bool mobile_router = false;      // R (RFC 3963)
-    std::uint16_t lifetime_4s = 0;   // units of 4 seconds
+    bool ack_requested = false;        // A
+    bool home_registration = false;    // H
+    bool link_local_compat = false;    // L
+    bool key_management = false;       // K
+    bool mobile_router = false;        // R (RFC 3963)
+    std::uint16_t lifetime_4s = 0;     // units of 4 seconds
     MobilityOptions options;
     friend bool operator==(const BindingUpdate&, const BindingUpdate&) = default;
 };
@@ -156,7 +156,7 @@ struct BindingError {
     friend bool operator==(const BindingError&, const BindingError&) = default;
 };
 
-struct Heartbeat {             // RFC 5847 s.5.1
+struct Heartbeat {  // RFC 5847 s.5.1
     bool unsolicited = false;  // U
     bool response = false;     // R
     std::uint32_t sequence = 0;

@@ -413,28 +413,28 @@ std::string to_string(const MhParseError& error) {
 Result<ParsedMh, MhParseError> parse_mh(std::span<const std::uint8_t> mh, const Ipv6Address& src,
                                         const Ipv6Address& dst, const ParseLimits& limits) {
     if (mh.size() < wire::kMinMhLength)
-        return Err(
+        return Err{
             MhParseError{MhErrorCode::Truncated, mh.size(),
-                         mh.size() > wire::kTypeOffset ? mh[wire::kTypeOffset] : std::uint8_t{0}});
+                         mh.size() > wire::kTypeOffset ? mh[wire::kTypeOffset] : std::uint8_t{0}}};
     const std::uint8_t type = mh[wire::kTypeOffset];
     const std::size_t length = mh_length_from_header_len(mh[wire::kHeaderLenOffset]);
     if (length > mh.size())
-        return Err(MhParseError{MhErrorCode::Truncated, wire::kHeaderLenOffset, type});
+        return Err{MhParseError{MhErrorCode::Truncated, wire::kHeaderLenOffset, type}};
     const Bytes message = mh.first(length);
 
     // Checks in the order of RFC 6275 s.9.2: checksum, type, payload proto, length.
     if (net::ipv6_upper_layer_checksum(src, dst, kIpProtoMobility, message) != 0)
-        return Err(MhParseError{MhErrorCode::BadChecksum, wire::kChecksumOffset, type});
+        return Err{MhParseError{MhErrorCode::BadChecksum, wire::kChecksumOffset, type}};
     const auto fixed = fixed_length(type);
-    if (!fixed) return Err(MhParseError{MhErrorCode::UnknownMhType, wire::kTypeOffset, type});
+    if (!fixed) return Err{MhParseError{MhErrorCode::UnknownMhType, wire::kTypeOffset, type}};
     if (message[wire::kPayloadProtoOffset] != kIpProtoNone)
-        return Err(MhParseError{MhErrorCode::BadPayloadProto, wire::kPayloadProtoOffset, type});
+        return Err{MhParseError{MhErrorCode::BadPayloadProto, wire::kPayloadProtoOffset, type}};
     if (length < *fixed)
-        return Err(MhParseError{MhErrorCode::BadHeaderLength, wire::kHeaderLenOffset, type});
+        return Err{MhParseError{MhErrorCode::BadHeaderLength, wire::kHeaderLenOffset, type}};
 
     MobilityOptions options;
     if (auto failure = OptionsParser(message, type, limits).parse(*fixed, options))
-        return Err(*failure);
+        return Err{*failure};
     const auto mh_type = static_cast<MhType>(type);
     return ParsedMh{mh_type, decode_fixed(mh_type, message, std::move(options))};
 }
