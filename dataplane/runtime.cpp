@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "dataplane/log.hpp"
+#include "dataplane/stages/classify.hpp"
 
 namespace monami::dp {
 
@@ -24,10 +25,19 @@ void count_tx_full(rte_mbuf** pkts, std::uint16_t unsent, void* userdata) {
     for (std::uint16_t i = 0; i < unsent; ++i) rte_pktmbuf_free(pkts[i]);
 }
 
-void free_deferred_fibs(void*, void* elements, unsigned int n) {
-    auto** fibs = static_cast<const Fib**>(elements);
-    for (unsigned i = 0; i < n; ++i) delete fibs[i];
+// One element of the RCU defer queue: what to call on what, once no worker can see it.
+struct Deferred {
+    Reclaimer::FreeFn fn;
+    void* object;
+    std::uintptr_t arg;
+};
+
+void run_deferred(void*, void* elements, unsigned int n) {
+    auto* items = static_cast<Deferred*>(elements);
+    for (unsigned i = 0; i < n; ++i) items[i].fn(items[i].object, items[i].arg);
 }
+
+void free_fib(void* object, std::uintptr_t) { delete static_cast<const Fib*>(object); }
 
 int worker_main(void* arg) {
     auto* w = static_cast<WorkerCtx*>(arg);
@@ -112,17 +122,31 @@ bool Runtime::init(const RuntimeSettings& settings, std::string& error) {
     }
     rte_rcu_qsbr_dq_parameters params{};
     params.name = "monami_dq";
-    params.size = 4096;
-    params.esize = sizeof(void*);
+    // Sized for a burst of updates between two control ticks; when full, defer() waits
+    // for a grace period instead (counted).
+    params.size = 65536;
+    params.esize = sizeof(Deferred);
     params.trigger_reclaim_limit = 0;
-    params.max_reclaim_size = kBurstSize;
-    params.free_fn = free_deferred_fibs;
+    params.max_reclaim_size = kBurstSize * 8;
+    params.free_fn = run_deferred;
     params.p = this;
     params.v = qsbr_;
     defer_queue_ = rte_rcu_qsbr_dq_create(&params);
     if (!defer_queue_) {
         error = std::string("cannot create the RCU defer queue: ") + rte_strerror(rte_errno);
         return false;
+    }
+    hoas_ = HoaTable::create(settings.max_home_addresses, *this, error);
+    if (!hoas_) return false;
+    clone_pool_ = rte_pktmbuf_pool_create("monami_clones", settings.mbufs, settings.mbuf_cache, 0,
+                                          0, socket);
+    if (!clone_pool_) {
+        error = std::string("cannot create the clone pool: ") + rte_strerror(rte_errno);
+        return false;
+    }
+    max_paths_ = settings.max_paths;
+    for (auto& w : workers_) {
+        w->path_counters = new (std::align_val_t(64)) PathCounters[max_paths_]();
     }
     return true;
 }
@@ -218,14 +242,17 @@ bool Runtime::init_port(const PortSpec& spec, std::string& error) {
 
 Runtime::~Runtime() {
     stop();
+    hoas_.reset();  // defers its last frees to the queue deleted next
     if (defer_queue_) rte_rcu_qsbr_dq_delete(defer_queue_);
     delete fib_.load();
+    for (auto& w : workers_) ::operator delete[](w->path_counters, std::align_val_t(64));
     for (auto& w : workers_) {
         for (auto* b : w->tx_buffers) rte_free(b);
         rte_ring_free(w->control_tx);
     }
     rte_ring_free(control_ring_);
     rte_free(qsbr_);
+    rte_mempool_free(clone_pool_);
     rte_mempool_free(pool_);
 }
 
@@ -256,7 +283,7 @@ void Runtime::worker_iteration(WorkerCtx& w) {
         for (std::uint16_t i = 0; i < n; ++i) bytes += rte_pktmbuf_pkt_len(pkts[i]);
         bump(w.counters.rx_bytes, bytes);
         if (fib) {
-            process_burst(w, *fib, pkts, n);
+            process_burst(w, *fib, pkts, n, true);
         } else {
             rte_pktmbuf_free_bulk(pkts, n);
             bump(w.counters.drops[static_cast<std::size_t>(DropReason::NoRoute)], n);
@@ -285,85 +312,273 @@ void Runtime::transmit(WorkerCtx& w, PortId port, rte_mbuf* m) {
     rte_eth_tx_buffer(port, static_cast<std::uint16_t>(w.index), w.tx_buffers[port], m);
 }
 
-void Runtime::punt(WorkerCtx& w, rte_mbuf* m, PuntReason reason) {
-    m->hash.usr = static_cast<std::uint32_t>(reason);
+void Runtime::drop(WorkerCtx& w, rte_mbuf* m, DropReason reason) {
+    rte_pktmbuf_free(m);
+    bump(w.counters.drops[static_cast<std::size_t>(reason)]);
+}
+
+void Runtime::punt(WorkerCtx& w, rte_mbuf* m, PuntReason reason, std::uint16_t aux) {
+    m->hash.usr = static_cast<std::uint32_t>(reason) | static_cast<std::uint32_t>(aux) << 16;
     if (rte_ring_mp_enqueue(control_ring_, m) != 0) {
-        rte_pktmbuf_free(m);
-        bump(w.counters.drops[static_cast<std::size_t>(DropReason::ControlRingFull)]);
+        drop(w, m, DropReason::ControlRingFull);
         return;
     }
     bump(w.counters.punted);
 }
 
-void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::uint16_t n) {
-    std::uint8_t destinations[kBurstSize][16];
-    std::int32_t next_hop_ids[kBurstSize];
-    std::uint16_t routed[kBurstSize];
+void Runtime::forward(WorkerCtx& w, rte_mbuf* m, const NextHop& nh) {
+    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    auto* ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
+    if (ip->hop_limits <= 1) {
+        punt(w, m, PuntReason::HopLimitExceeded);
+        return;
+    }
+    --ip->hop_limits;
+    eth->dst_addr = nh.destination_mac;
+    eth->src_addr = port_ether_[nh.port];
+    bump(w.counters.forwarded);
+    transmit(w, nh.port, m);
+}
+
+// Classify a burst: to a home address or mobile network prefix -> the MN's delivery paths;
+// to us -> decapsulate reverse tunnels, punt the rest; otherwise route.
+void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::uint16_t n,
+                            bool allow_decap) {
+    const void* keys[kBurstSize];
+    std::uint16_t candidates[kBurstSize];
     unsigned k = 0;
-    auto drop = [&](rte_mbuf* m, DropReason reason) {
-        rte_pktmbuf_free(m);
-        bump(w.counters.drops[static_cast<std::size_t>(reason)]);
-    };
     for (unsigned i = 0; i < kPrefetchOffset && i < n; ++i)
         rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
     for (std::uint16_t i = 0; i < n; ++i) {
-        if (i + kPrefetchOffset < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchOffset], void*));
+        if (i + kPrefetchOffset < n)
+            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchOffset], void*));
         rte_mbuf* m = pkts[i];
         if (m->data_len < sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr)) {
-            drop(m, m->data_len >= sizeof(rte_ether_hdr) ? DropReason::Malformed : DropReason::NotIpv6);
+            drop(w, m, m->data_len >= sizeof(rte_ether_hdr) ? DropReason::Malformed
+                                                             : DropReason::NotIpv6);
             continue;
         }
         auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
         if (eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)) {
-            drop(m, DropReason::NotIpv6);
+            drop(w, m, DropReason::NotIpv6);
             continue;
         }
-        bool multicast = rte_is_multicast_ether_addr(&eth->dst_addr);
-        if (!multicast && !rte_is_same_ether_addr(&eth->dst_addr, &port_ether_[m->port])) {
-            drop(m, DropReason::NotForUs);
+        if (!rte_is_multicast_ether_addr(&eth->dst_addr) &&
+            !rte_is_same_ether_addr(&eth->dst_addr, &port_ether_[m->port])) {
+            drop(w, m, DropReason::NotForUs);
             continue;
         }
         auto* ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
         if ((rte_be_to_cpu_32(ip->vtc_flow) >> 28) != 6 ||
             sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr) + rte_be_to_cpu_16(ip->payload_len) >
                 rte_pktmbuf_pkt_len(m)) {
-            drop(m, DropReason::Malformed);
+            drop(w, m, DropReason::Malformed);
             continue;
         }
         if (ip->dst_addr[0] == 0xff) {
             punt(w, m, PuntReason::Local);
             continue;
         }
-        std::memcpy(destinations[k], ip->dst_addr, 16);
-        routed[k++] = i;
+        keys[k] = ip->dst_addr;
+        candidates[k++] = i;
     }
     if (k == 0) return;
-    fib.lookup_bulk(destinations, next_hop_ids, k);
+
+    std::uint64_t hits = 0;
+    void* snapshots[kBurstSize];
+    if (hoas_->size() != 0) hoas_->lookup_bulk(keys, k, &hits, snapshots);
+    std::uint8_t destinations[kBurstSize][16];
+    std::int32_t next_hop_ids[kBurstSize];
+    std::uint16_t routed[kBurstSize];
+    unsigned r = 0;
     for (unsigned j = 0; j < k; ++j) {
+        rte_mbuf* m = pkts[candidates[j]];
+        const HoaSnapshot* snap =
+            (hits >> j) & 1 ? static_cast<const HoaSnapshot*>(snapshots[j]) : nullptr;
+        if (!snap && hoas_->has_prefixes())
+            snap = hoas_->lookup_prefix(static_cast<const std::uint8_t*>(keys[j]));
+        if (snap) {
+            deliver_to_mobile_node(w, m, *snap);
+            continue;
+        }
+        std::memcpy(destinations[r], keys[j], 16);
+        routed[r++] = candidates[j];
+    }
+    if (r == 0) return;
+    fib.lookup_bulk(destinations, next_hop_ids, r);
+    rte_mbuf* decapsulated[kBurstSize];
+    std::uint16_t d = 0;
+    for (unsigned j = 0; j < r; ++j) {
         rte_mbuf* m = pkts[routed[j]];
         if (next_hop_ids[j] < 0) {
-            drop(m, DropReason::NoRoute);
+            drop(w, m, DropReason::NoRoute);
             continue;
         }
         const NextHop& nh = fib.next_hop(next_hop_ids[j]);
         switch (nh.kind) {
-            case NextHopKind::Local: punt(w, m, PuntReason::Local); break;
-            case NextHopKind::Resolve: punt(w, m, PuntReason::NeedsResolution); break;
-            case NextHopKind::Forward: {
-                auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
-                auto* ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
-                if (ip->hop_limits <= 1) {
-                    punt(w, m, PuntReason::HopLimitExceeded);
-                    break;
+            case NextHopKind::Local: {
+                auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, sizeof(rte_ether_hdr));
+                if (ip->proto == IPPROTO_IPV6 && allow_decap) {
+                    if (decapsulate(w, m)) decapsulated[d++] = m;
+                } else {
+                    punt(w, m, PuntReason::Local);
                 }
-                --ip->hop_limits;
-                eth->dst_addr = nh.destination_mac;
-                eth->src_addr = port_ether_[nh.port];
-                bump(w.counters.forwarded);
-                transmit(w, nh.port, m);
                 break;
             }
+            case NextHopKind::Resolve: punt(w, m, PuntReason::NeedsResolution); break;
+            case NextHopKind::Forward: forward(w, m, nh); break;
         }
+    }
+    // Inner packets continue as if received: to another MN, to us, or routed. One level
+    // only: a tunnel inside the tunnel is not opened again.
+    if (d != 0) process_burst(w, fib, decapsulated, d, false);
+}
+
+// RFC 2827/3704 ingress filtering for reverse tunnels (seed 6.1.2): the outer source must be a
+// CoA registered for the inner source (a HoA, or inside a mobile network prefix).
+bool Runtime::decapsulate(WorkerCtx& w, rte_mbuf* m) {
+    constexpr std::uint32_t outer = sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr);
+    if (rte_pktmbuf_data_len(m) < outer + sizeof(rte_ipv6_hdr)) {
+        drop(w, m, DropReason::Malformed);
+        return false;
+    }
+    auto* outer_ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, sizeof(rte_ether_hdr));
+    auto* inner_ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, outer);
+    const HoaSnapshot* snap = hoas_->size() ? hoas_->lookup(inner_ip->src_addr) : nullptr;
+    if (!snap && hoas_->has_prefixes()) snap = hoas_->lookup_prefix(inner_ip->src_addr);
+    if (!snap) {
+        drop(w, m, DropReason::NoBinding);
+        return false;
+    }
+    std::uint8_t path = snap->path_of_care_of(Ipv6Address::from_bytes(outer_ip->src_addr));
+    if (path == kNoBinding) {
+        drop(w, m, DropReason::SpoofedTunnel);
+        return false;
+    }
+    std::uint16_t inner_length =
+        static_cast<std::uint16_t>(sizeof(rte_ipv6_hdr) + rte_be_to_cpu_16(inner_ip->payload_len));
+    if (sizeof(rte_ipv6_hdr) + rte_be_to_cpu_16(outer_ip->payload_len) < inner_length) {
+        drop(w, m, DropReason::Malformed);
+        return false;
+    }
+    PathCounters& pc = w.path_counters[snap->paths[path].counter_slot];
+    bump(pc.reverse_packets);
+    bump(pc.reverse_bytes, inner_length);
+    // Keep the Ethernet header in front of the inner packet: move it forward by 40 bytes.
+    rte_ether_hdr eth = *rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    rte_pktmbuf_adj(m, sizeof(rte_ipv6_hdr));
+    rte_pktmbuf_trim(m, static_cast<std::uint16_t>(rte_pktmbuf_pkt_len(m) - sizeof(rte_ether_hdr) -
+                                                    inner_length));
+    *rte_pktmbuf_mtod(m, rte_ether_hdr*) = eth;
+    bump(w.counters.decapsulated);
+    return true;
+}
+
+void Runtime::deliver_to_mobile_node(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap) {
+    auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, sizeof(rte_ether_hdr));
+    auto inner_length =
+        static_cast<std::uint16_t>(sizeof(rte_ipv6_hdr) + rte_be_to_cpu_16(ip->payload_len));
+    PacketFields fields;
+    const std::uint8_t* inner = reinterpret_cast<const std::uint8_t*>(ip);
+    std::size_t available = rte_pktmbuf_data_len(m) - sizeof(rte_ether_hdr);
+    const FlowAction* action = &snap.default_action;
+    if (snap.rules.empty()) {
+        extract_fast_fields(inner, available, fields);
+    } else {
+        extract_fields(inner, available, fields);
+        action = &select_action(snap, fields);
+    }
+    if (ip->hop_limits <= 1) {
+        punt(w, m, PuntReason::HopLimitExceeded);
+        return;
+    }
+    // The HA forwards the packet into the tunnel (RFC 2473 s.3); done once, before any copy
+    // of an n-cast shares the inner header.
+    --ip->hop_limits;
+    if (action->ncast_mask != 0) {
+        send_copies(w, m, snap, action->ncast_mask, inner_length);
+        return;
+    }
+    std::uint8_t index = action->choice[flow_hash(fields) % kChoiceSlots];
+    if (index == kNoBinding) {
+        drop(w, m, DropReason::NoBinding);
+        return;
+    }
+    send_on_path(w, m, snap, index, inner_length);
+}
+
+void Runtime::send_on_path(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap,
+                           std::uint8_t index, std::uint16_t inner_length) {
+    const DeliveryPath& path = snap.paths[index];
+    if (inner_length > path.mtu) {
+        punt(w, m, PuntReason::TooBig, path.mtu);
+        return;
+    }
+    std::uint8_t* start;
+    if (path.header_length > sizeof(rte_ether_hdr)) {
+        start = reinterpret_cast<std::uint8_t*>(
+            rte_pktmbuf_prepend(m, static_cast<std::uint16_t>(path.header_length - sizeof(rte_ether_hdr))));
+        if (!start) {
+            drop(w, m, DropReason::NoHeadroom);
+            return;
+        }
+    } else {
+        start = rte_pktmbuf_mtod(m, std::uint8_t*);
+    }
+    rte_memcpy(start, path.header, path.header_length);
+    if (!path.native) {
+        auto* outer = reinterpret_cast<rte_ipv6_hdr*>(start + sizeof(rte_ether_hdr));
+        outer->payload_len = rte_cpu_to_be_16(static_cast<std::uint16_t>(
+            inner_length + path.header_length - sizeof(rte_ether_hdr) - sizeof(rte_ipv6_hdr)));
+        bump(w.counters.encapsulated);
+    } else {
+        bump(w.counters.forwarded);
+    }
+    PathCounters& pc = w.path_counters[path.counter_slot];
+    bump(pc.packets);
+    bump(pc.bytes, inner_length);
+    transmit(w, path.port, m);
+}
+
+// n-cast (seed 5.1, RFC 6089): each extra copy is a fresh header segment chained to an
+// indirect clone of the inner packet, so the payload is never copied.
+void Runtime::send_copies(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap, std::uint8_t mask,
+                          std::uint16_t inner_length) {
+    unsigned last = 31u - static_cast<unsigned>(__builtin_clz(mask));
+    for (unsigned i = 0; i < last; ++i) {
+        if (!((mask >> i) & 1) || i >= snap.path_count) continue;
+        const DeliveryPath& path = snap.paths[i];
+        if (inner_length > path.mtu) continue;  // the last copy reports Packet Too Big
+        rte_mbuf* head = rte_pktmbuf_alloc(pool_);
+        rte_mbuf* body = head ? rte_pktmbuf_clone(m, clone_pool_) : nullptr;
+        if (!body) {
+            if (head) rte_pktmbuf_free(head);
+            bump(w.counters.drops[static_cast<std::size_t>(DropReason::NoHeadroom)]);
+            continue;
+        }
+        rte_pktmbuf_adj(body, sizeof(rte_ether_hdr));
+        auto* start = reinterpret_cast<std::uint8_t*>(rte_pktmbuf_append(head, path.header_length));
+        rte_memcpy(start, path.header, path.header_length);
+        if (!path.native) {
+            auto* outer = reinterpret_cast<rte_ipv6_hdr*>(start + sizeof(rte_ether_hdr));
+            outer->payload_len = rte_cpu_to_be_16(static_cast<std::uint16_t>(
+                inner_length + path.header_length - sizeof(rte_ether_hdr) - sizeof(rte_ipv6_hdr)));
+            bump(w.counters.encapsulated);
+        }
+        if (rte_pktmbuf_chain(head, body) != 0) {
+            rte_pktmbuf_free(head);
+            rte_pktmbuf_free(body);
+            continue;
+        }
+        PathCounters& pc = w.path_counters[path.counter_slot];
+        bump(pc.packets);
+        bump(pc.bytes, inner_length);
+        transmit(w, path.port, head);
+    }
+    if (last < snap.path_count) {
+        send_on_path(w, m, snap, static_cast<std::uint8_t>(last), inner_length);
+    } else {
+        drop(w, m, DropReason::NoBinding);
     }
 }
 
@@ -375,7 +590,8 @@ unsigned Runtime::poll_control(const PuntHandler& handle) {
     static thread_local std::vector<std::uint8_t> linear;
     for (unsigned i = 0; i < n; ++i) {
         rte_mbuf* m = pkts[i];
-        auto reason = static_cast<PuntReason>(m->hash.usr);
+        auto reason = static_cast<PuntReason>(m->hash.usr & 0xff);
+        auto aux = static_cast<std::uint16_t>(m->hash.usr >> 16);
         std::uint32_t len = rte_pktmbuf_pkt_len(m);
         const std::uint8_t* data;
         if (rte_pktmbuf_is_contiguous(m)) {
@@ -384,7 +600,7 @@ unsigned Runtime::poll_control(const PuntHandler& handle) {
             linear.resize(len);
             data = static_cast<const std::uint8_t*>(rte_pktmbuf_read(m, 0, len, linear.data()));
         }
-        handle(m->port, reason, std::span(data, len));
+        handle(m->port, reason, aux, std::span(data, len));
         rte_pktmbuf_free(m);
     }
     return n;
@@ -420,12 +636,38 @@ void Runtime::publish_routing(const RoutingState& state) {
         return;
     }
     const Fib* old = fib_.exchange(fib.release(), std::memory_order_acq_rel);
-    if (!old) return;
-    if (rte_rcu_qsbr_dq_enqueue(defer_queue_, &old) != 0) {
+    if (old) defer(free_fib, const_cast<Fib*>(old), 0);
+}
+
+void Runtime::defer(FreeFn fn, void* object, std::uintptr_t arg) {
+    Deferred item{fn, object, arg};
+    if (rte_rcu_qsbr_dq_enqueue(defer_queue_, &item) != 0) {
         // Defer queue full: wait for every worker to pass a quiescent point instead.
         rte_rcu_qsbr_synchronize(qsbr_, RTE_QSBR_THRID_INVALID);
-        delete old;
+        ++synchronous_reclaims_;
+        fn(object, arg);
     }
+}
+
+void Runtime::publish_hoa(std::unique_ptr<const HoaSnapshot> snapshot) {
+    HomeAddress hoa = snapshot->home_address;
+    if (!hoas_->publish(std::move(snapshot)))
+        MONAMI_LOG(ERR, dp, "home address table full: %s not published", hoa.to_string().c_str());
+}
+
+void Runtime::withdraw_hoa(const HomeAddress& home_address) { hoas_->withdraw(home_address); }
+
+PathCounters Runtime::path_counters(std::uint32_t slot) const {
+    PathCounters sum;
+    if (slot >= max_paths_) return sum;
+    for (const auto& w : workers_) {
+        const PathCounters& c = w->path_counters[slot];
+        sum.packets += read_counter(c.packets);
+        sum.bytes += read_counter(c.bytes);
+        sum.reverse_packets += read_counter(c.reverse_packets);
+        sum.reverse_bytes += read_counter(c.reverse_bytes);
+    }
+    return sum;
 }
 
 void Runtime::reclaim() {

@@ -17,6 +17,7 @@
 #include "dataplane/api/control.hpp"
 #include "dataplane/counters.hpp"
 #include "dataplane/fib.hpp"
+#include "dataplane/hoa_table.hpp"
 #include "dataplane/tuning.hpp"
 
 namespace monami::dp {
@@ -35,6 +36,8 @@ struct RuntimeSettings {
     std::uint16_t rx_descriptors = 1024;
     std::uint16_t tx_descriptors = 1024;
     unsigned control_ring = 4096;
+    std::uint32_t max_home_addresses = 65536;  // HoA table capacity
+    std::uint32_t max_paths = 65536;           // per-binding counter slots
 };
 
 struct PortState {
@@ -55,9 +58,10 @@ struct alignas(64) WorkerCtx {
     rte_eth_dev_tx_buffer* tx_buffers[RTE_MAX_ETHPORTS] = {};
     std::uint64_t next_drain_tsc = 0;
     WorkerCounters counters;
+    PathCounters* path_counters = nullptr;  // [max_paths], this worker's share
 };
 
-class Runtime final : public DataPlane {
+class Runtime final : public DataPlane, public Reclaimer {
 public:
     // After rte_eal_init. Workers are all non-main lcores; with none, the main lcore runs
     // the worker loop between control iterations (one-lcore mode).
@@ -72,7 +76,9 @@ public:
     void launch_workers();
     // One control iteration: hands every punted packet to `handle` (port, reason, bytes),
     // runs the worker loop itself in one-lcore mode. Returns the number of packets handled.
-    using PuntHandler = std::function<void(PortId, PuntReason, std::span<const std::uint8_t>)>;
+    // `aux` carries the MTU for TooBig punts.
+    using PuntHandler =
+        std::function<void(PortId, PuntReason, std::uint16_t aux, std::span<const std::uint8_t>)>;
     unsigned poll_control(const PuntHandler& handle);
     // Stops the workers, flushes their TX buffers, stops and closes the ports.
     void stop();
@@ -85,7 +91,14 @@ public:
     // DataPlane
     bool send_frame(PortId port, std::span<const std::uint8_t> frame) override;
     void publish_routing(const RoutingState& state) override;
+    void publish_hoa(std::unique_ptr<const HoaSnapshot> snapshot) override;
+    void withdraw_hoa(const HomeAddress& home_address) override;
+    PathCounters path_counters(std::uint32_t slot) const override;
     void reclaim() override;
+    // Reclaimer
+    void defer(FreeFn fn, void* object, std::uintptr_t arg) override;
+    std::uint64_t synchronous_reclaims() const { return synchronous_reclaims_; }
+    std::size_t home_address_count() const { return hoas_->size(); }
 
     // Worker side.
     void worker_loop(WorkerCtx& w);
@@ -95,8 +108,17 @@ private:
     Runtime() = default;
     bool init(const RuntimeSettings& settings, std::string& error);
     bool init_port(const PortSpec& spec, std::string& error);
-    void process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::uint16_t n);
-    void punt(WorkerCtx& w, rte_mbuf* m, PuntReason reason);
+    void process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::uint16_t n,
+                       bool allow_decap);
+    void deliver_to_mobile_node(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap);
+    void send_on_path(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap, std::uint8_t index,
+                      std::uint16_t inner_length);
+    void send_copies(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap, std::uint8_t mask,
+                     std::uint16_t inner_length);
+    bool decapsulate(WorkerCtx& w, rte_mbuf* m);
+    void forward(WorkerCtx& w, rte_mbuf* m, const NextHop& nh);
+    void drop(WorkerCtx& w, rte_mbuf* m, DropReason reason);
+    void punt(WorkerCtx& w, rte_mbuf* m, PuntReason reason, std::uint16_t aux = 0);
     void transmit(WorkerCtx& w, PortId port, rte_mbuf* m);
     void drain(WorkerCtx& w);
 
@@ -104,6 +126,10 @@ private:
     MacAddress port_mac_[RTE_MAX_ETHPORTS];
     rte_ether_addr port_ether_[RTE_MAX_ETHPORTS] = {};
     rte_mempool* pool_ = nullptr;
+    rte_mempool* clone_pool_ = nullptr;  // indirect mbufs for n-cast copies
+    std::unique_ptr<HoaTable> hoas_;
+    std::uint32_t max_paths_ = 0;
+    std::uint64_t synchronous_reclaims_ = 0;
     rte_ring* control_ring_ = nullptr;  // workers -> control (MP/SC)
     std::vector<std::unique_ptr<WorkerCtx>> workers_;
     bool one_lcore_ = false;

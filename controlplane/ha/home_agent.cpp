@@ -2,10 +2,19 @@
 
 #include <algorithm>
 
-#include "controlplane/net/icmpv6.hpp"
+#include "controlplane/mh/exthdr.hpp"
+#include "controlplane/net/checksum.hpp"
 #include "controlplane/net/packet.hpp"
 
 namespace monami::ha {
+
+std::vector<std::pair<const char*, std::uint64_t>> HaCounters::items() const {
+    return {
+#define MONAMI_X(name) {#name, name},
+        MONAMI_HA_COUNTERS(MONAMI_X)
+#undef MONAMI_X
+    };
+}
 
 Ipv6Address link_local_from_mac(const MacAddress& mac) {
     Ipv6Address a;
@@ -22,14 +31,24 @@ Ipv6Address link_local_from_mac(const MacAddress& mac) {
     return a;
 }
 
+Ipv6Address home_agents_anycast(const Ipv6Prefix& prefix) {
+    Ipv6Address a = prefix.address;
+    const std::uint8_t iid[8] = {0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe};
+    std::copy(iid, iid + 8, a.bytes.begin() + 8);
+    return a;
+}
+
 HomeAgent::HomeAgent(HaSettings settings, DataPlane& dataplane)
-    : settings_(std::move(settings)), dataplane_(dataplane) {
+    : settings_(std::move(settings)), dataplane_(dataplane), cache_([&] {
+          bcache::BindingCacheSettings b = settings_.bindings;
+          b.home_prefixes = settings_.home_prefixes;
+          b.ha_addresses = settings_.ha_addresses;
+          return b;
+      }()) {
     for (auto& itf : settings_.interfaces) {
-        auto ll = link_local_from_mac(itf.mac);
-        bool has_ll =
-            std::any_of(itf.addresses.begin(), itf.addresses.end(),
-                        [](const InterfaceAddress& a) { return a.address.is_link_local(); });
-        if (!has_ll) itf.addresses.push_back({ll, 64});
+        bool has_ll = std::any_of(itf.addresses.begin(), itf.addresses.end(),
+                                  [](const InterfaceAddress& a) { return a.address.is_link_local(); });
+        if (!has_ll) itf.addresses.push_back({link_local_from_mac(itf.mac), 64});
     }
 }
 
@@ -39,11 +58,30 @@ const Interface* HomeAgent::interface_of(PortId port) const {
     return nullptr;
 }
 
+// The port on whose link a home address lives (its home prefix is on-link there).
+const Interface* HomeAgent::home_interface_for(const Ipv6Address& hoa) const {
+    for (const auto& itf : settings_.interfaces)
+        for (const auto& a : itf.addresses)
+            if (!a.address.is_link_local() &&
+                Ipv6Prefix::covering(a.address, a.prefix_length).contains(hoa))
+                return &itf;
+    return nullptr;
+}
+
 bool HomeAgent::owns(PortId port, const Ipv6Address& a) const {
     const Interface* itf = interface_of(port);
     if (!itf) return false;
-    return std::any_of(itf->addresses.begin(), itf->addresses.end(),
-                       [&](const InterfaceAddress& x) { return x.address == a; });
+    if (std::any_of(itf->addresses.begin(), itf->addresses.end(),
+                    [&](const InterfaceAddress& x) { return x.address == a; }))
+        return true;
+    for (const auto& p : settings_.home_prefixes)
+        if (home_agents_anycast(p) == a && home_interface_for(a) == itf) return true;
+    return false;
+}
+
+bool HomeAgent::is_ha_address(const Ipv6Address& a) const {
+    return std::find(settings_.ha_addresses.begin(), settings_.ha_addresses.end(), a) !=
+           settings_.ha_addresses.end();
 }
 
 // Source address selection, simplified RFC 6724: same scope first, then a matching prefix.
@@ -60,9 +98,7 @@ std::optional<Ipv6Address> HomeAgent::source_for(PortId port, const Ipv6Address&
     return fallback;
 }
 
-void HomeAgent::start(std::uint64_t) {
-    publish();
-}
+void HomeAgent::start(std::uint64_t) { publish_routing(); }
 
 std::vector<Neighbor> HomeAgent::neighbors() const {
     std::vector<Neighbor> out = settings_.static_neighbors;
@@ -72,6 +108,14 @@ std::vector<Neighbor> HomeAgent::neighbors() const {
         if (!overridden) out.push_back({addr, n.port, n.mac});
     }
     return out;
+}
+
+std::optional<MacAddress> HomeAgent::neighbor_mac(const Ipv6Address& a) const {
+    for (const auto& s : settings_.static_neighbors)
+        if (s.address == a) return s.mac;
+    auto it = learned_.find(a);
+    if (it != learned_.end()) return it->second.mac;
+    return std::nullopt;
 }
 
 std::vector<Route> HomeAgent::routes() const {
@@ -84,10 +128,30 @@ std::vector<Route> HomeAgent::routes() const {
     return out;
 }
 
-void HomeAgent::publish() {
+const Route* HomeAgent::route_to(const Ipv6Address& dst, std::vector<Route>& storage) const {
+    storage = routes();
+    const Route* best = nullptr;
+    for (const auto& r : storage)
+        if (r.prefix.contains(dst) && (!best || r.prefix.length > best->prefix.length)) best = &r;
+    return best;
+}
+
+std::optional<HomeAgent::Egress> HomeAgent::egress_toward(const Ipv6Address& dst,
+                                                          std::uint64_t now_ms) {
+    std::vector<Route> storage;
+    const Route* r = route_to(dst, storage);
+    if (!r) return std::nullopt;
+    Ipv6Address next_hop = r->via ? *r->via : dst;
+    if (auto mac = neighbor_mac(next_hop)) return Egress{r->port, *mac};
+    send_resolution(next_hop, r->port, now_ms);
+    return std::nullopt;
+}
+
+void HomeAgent::publish_routing() {
     RoutingState state;
     for (const auto& itf : settings_.interfaces)
         for (const auto& a : itf.addresses) state.local_addresses.push_back(a.address);
+    for (const auto& p : settings_.home_prefixes) state.local_addresses.push_back(home_agents_anycast(p));
     state.routes = routes();
     state.neighbors = neighbors();
     dataplane_.publish_routing(state);
@@ -101,126 +165,299 @@ void HomeAgent::learn(PortId port, const Ipv6Address& a, const MacAddress& mac) 
     if (it != learned_.end() && it->second.port == port && it->second.mac == mac) return;
     learned_[a] = {port, mac};
     pending_.erase(a);
-    publish();
+    publish_routing();
+    // Snapshots carry next-hop MACs: rebuild the ones that may go through this neighbor.
+    republish_all(now_ms_);
 }
 
 void HomeAgent::send(PortId port, const std::vector<std::uint8_t>& frame) {
     if (!dataplane_.send_frame(port, frame)) ++counters_.tx_failures;
 }
 
-void HomeAgent::on_frame(PortId port, PuntReason reason, std::span<const std::uint8_t> frame,
-                         std::uint64_t now_ms) {
+void HomeAgent::send_ip(PortId port, const MacAddress& eth_dst, std::span<const std::uint8_t> ip) {
+    const Interface* itf = interface_of(port);
+    if (!itf || ip.empty()) return;
+    std::vector<std::uint8_t> frame(net::kEthernetHeaderSize + ip.size());
+    net::write_ethernet_header(frame.data(), eth_dst, itf->mac);
+    std::copy(ip.begin(), ip.end(), frame.begin() + net::kEthernetHeaderSize);
+    send(port, frame);
+}
+
+void HomeAgent::on_frame(PortId port, PuntReason reason, std::uint16_t aux,
+                         std::span<const std::uint8_t> frame, std::uint64_t now_ms) {
     ++counters_.frames;
+    now_ms_ = now_ms;
     switch (reason) {
-        case PuntReason::Local:
-            handle_local(port, frame);
-            return;
-        case PuntReason::NeedsResolution:
-            request_resolution(frame, now_ms);
-            return;
+        case PuntReason::Local: handle_local(port, frame, now_ms); return;
+        case PuntReason::NeedsResolution: request_resolution(frame, now_ms); return;
         case PuntReason::HopLimitExceeded:
+            send_icmp_error(port, frame, net::icmp6::kTimeExceeded, 0, 0, now_ms);
+            return;
         case PuntReason::TooBig:
-            ++counters_.not_handled;
+            send_icmp_error(port, frame, net::icmp6::kPacketTooBig, 0, aux, now_ms);
+            return;
+        case PuntReason::EncapLimit:
+            // RFC 2473 s.4.1.1: code 0, pointer to the Tunnel Encapsulation Limit option.
+            send_icmp_error(port, frame, net::icmp6::kParameterProblem, 0, aux, now_ms);
             return;
     }
 }
 
-void HomeAgent::handle_local(PortId port, std::span<const std::uint8_t> frame) {
+void HomeAgent::handle_local(PortId port, std::span<const std::uint8_t> frame,
+                             std::uint64_t now_ms) {
     auto packet = net::parse_ipv6_frame(frame);
     if (!packet) {
         ++counters_.malformed;
         return;
     }
-    const Interface* itf = interface_of(port);
-    if (!itf) return;
-    if (packet->next_header != net::kProtoIcmpv6) {
-        ++counters_.not_handled;
+    if (!interface_of(port)) return;
+    if (packet->next_header == net::kProtoIcmpv6) {
+        handle_icmpv6(port, *packet, now_ms);
         return;
     }
-    auto icmp = net::parse_icmpv6(*packet);
+    if (!packet->destination.is_multicast() && !settings_.home_prefixes.empty()) {
+        handle_mobility(port, *packet, now_ms);
+        return;
+    }
+    ++counters_.not_handled;
+}
+
+void HomeAgent::handle_icmpv6(PortId port, const net::Ipv6Packet& packet, std::uint64_t now_ms) {
+    auto icmp = net::parse_icmpv6(packet);
     if (!icmp) {
         ++counters_.malformed;
         return;
     }
+    const Interface* itf = interface_of(port);
     switch (icmp->type) {
-        case net::icmp6::kNeighborSolicitation: {
-            auto ns = net::parse_neighbor_solicitation(*packet, *icmp);
-            if (!ns) {
-                ++counters_.malformed;
-                return;
-            }
-            if (!owns(port, ns->target)) {
-                ++counters_.not_handled;
-                return;
-            }
-            if (ns->source_link_layer) learn(port, packet->source, *ns->source_link_layer);
-            net::NeighborAdvertisement na{false, true, true, ns->target, itf->mac};
-            if (packet->source.is_unspecified()) {
-                // Answer to a DAD probe: to all-nodes, unsolicited (RFC 4861 s.7.2.4).
-                na.solicited = false;
-                auto all_nodes = *Ipv6Address::parse("ff02::1");
-                send(port,
-                     net::build_neighbor_advertisement(MacAddress::for_ipv6_multicast(all_nodes),
-                                                       itf->mac, ns->target, all_nodes, na));
-            } else {
-                MacAddress to = ns->source_link_layer ? *ns->source_link_layer : packet->eth_source;
-                send(port, net::build_neighbor_advertisement(to, itf->mac, ns->target,
-                                                             packet->source, na));
-            }
-            ++counters_.neighbor_solicitations_answered;
+        case net::icmp6::kNeighborSolicitation:
+            handle_neighbor_solicitation(port, packet, *icmp);
             return;
-        }
         case net::icmp6::kNeighborAdvertisement: {
-            auto na = net::parse_neighbor_advertisement(*packet, *icmp);
+            auto na = net::parse_neighbor_advertisement(packet, *icmp);
             if (!na) {
                 ++counters_.malformed;
                 return;
             }
             ++counters_.neighbor_advertisements_received;
-            MacAddress mac = na->target_link_layer ? *na->target_link_layer : packet->eth_source;
+            MacAddress mac = na->target_link_layer ? *na->target_link_layer : packet.eth_source;
             // Only solicited answers or updates of existing entries (RFC 4861 s.7.2.5).
             if (na->solicited || learned_.count(na->target) || pending_.count(na->target))
                 learn(port, na->target, mac);
             return;
         }
         case net::icmp6::kEchoRequest:
-            if (icmp->code != 0 || !owns(port, packet->destination)) {
+            if (icmp->code != 0 || !owns(port, packet.destination)) {
                 ++counters_.not_handled;
                 return;
             }
-            send(port, net::build_echo_reply(*packet, *icmp, itf->mac));
+            send(port, net::build_echo_reply(packet, *icmp, itf->mac));
             ++counters_.echo_replies;
             return;
-        default:
-            ++counters_.not_handled;
+        case net::icmp6::kHaadRequest: handle_haad_request(port, packet, *icmp); return;
+        case net::icmp6::kMobilePrefixSolicitation:
+            handle_mobile_prefix_solicitation(port, packet, *icmp);
             return;
+        default: ++counters_.not_handled; return;
     }
+    (void)now_ms;
+}
+
+void HomeAgent::handle_neighbor_solicitation(PortId port, const net::Ipv6Packet& packet,
+                                             const net::Icmpv6Message& icmp) {
+    const Interface* itf = interface_of(port);
+    auto ns = net::parse_neighbor_solicitation(packet, icmp);
+    if (!ns) {
+        ++counters_.malformed;
+        return;
+    }
+    bool ours = owns(port, ns->target);
+    // Proxy ND (RFC 6275 s.10.4.1): defend registered home addresses on their home link.
+    bool proxy = !ours && proxied_.count(ns->target) && home_interface_for(ns->target) == itf;
+    if (!ours && !proxy) {
+        ++counters_.not_handled;
+        return;
+    }
+    if (ns->source_link_layer) learn(port, packet.source, *ns->source_link_layer);
+    // A proxy does not override the owner's own entry (RFC 4861 s.7.2.8).
+    net::NeighborAdvertisement na{false, true, !proxy, ns->target, itf->mac};
+    if (packet.source.is_unspecified()) {
+        // Answer to a DAD probe: to all-nodes, unsolicited (RFC 4861 s.7.2.4).
+        na.solicited = false;
+        auto all_nodes = *Ipv6Address::parse("ff02::1");
+        auto src = proxy ? source_for(port, all_nodes) : std::optional<Ipv6Address>(ns->target);
+        send(port, net::build_neighbor_advertisement(MacAddress::for_ipv6_multicast(all_nodes),
+                                                     itf->mac, src ? *src : ns->target, all_nodes,
+                                                     na));
+    } else {
+        MacAddress to = ns->source_link_layer ? *ns->source_link_layer : packet.eth_source;
+        auto src = proxy ? source_for(port, packet.source) : std::optional<Ipv6Address>(ns->target);
+        send(port, net::build_neighbor_advertisement(to, itf->mac, src ? *src : ns->target,
+                                                     packet.source, na));
+    }
+    if (proxy)
+        ++counters_.proxy_neighbor_advertisements;
+    else
+        ++counters_.neighbor_solicitations_answered;
+}
+
+// RFC 6275 s.10.5: reply with the home agents of the prefix, most preferred first.
+void HomeAgent::handle_haad_request(PortId port, const net::Ipv6Packet& packet,
+                                    const net::Icmpv6Message& icmp) {
+    const Interface* itf = interface_of(port);
+    if (icmp.code != 0 || icmp.body.size() < 4 || settings_.home_prefixes.empty()) {
+        ++counters_.malformed;
+        return;
+    }
+    const Ipv6Prefix* prefix = nullptr;
+    for (const auto& p : settings_.home_prefixes)
+        if (home_agents_anycast(p) == packet.destination || p.contains(packet.destination)) prefix = &p;
+    if (!prefix) {
+        ++counters_.not_handled;
+        return;
+    }
+    std::vector<std::pair<std::int16_t, Ipv6Address>> agents;
+    for (const auto& a : settings_.ha_addresses)
+        if (prefix->contains(a)) agents.push_back({settings_.preference, a});
+    for (const auto& peer : settings_.peer_home_agents)
+        if (prefix->contains(peer.address)) agents.push_back({peer.preference, peer.address});
+    std::stable_sort(agents.begin(), agents.end(),
+                     [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::vector<std::uint8_t> body(4);
+    body[0] = icmp.body[0];  // identifier
+    body[1] = icmp.body[1];
+    // Stay within the minimum MTU (RFC 6275 s.10.5.1).
+    std::size_t room = (1280 - 40 - 8) / 16;
+    for (std::size_t i = 0; i < agents.size() && i < room; ++i)
+        body.insert(body.end(), agents[i].second.bytes.begin(), agents[i].second.bytes.end());
+    auto src = std::find_if(settings_.ha_addresses.begin(), settings_.ha_addresses.end(),
+                            [&](const Ipv6Address& a) { return prefix->contains(a); });
+    if (src == settings_.ha_addresses.end()) return;
+    send(port, net::build_icmpv6_frame(packet.eth_source, itf->mac, *src, packet.source, 64,
+                                       net::icmp6::kHaadReply, 0, body));
+    ++counters_.haad_replies;
+}
+
+// RFC 6275 s.10.6.2: Mobile Prefix Advertisement with the home prefixes (router address flag
+// set and our address in the option, as s.7.2 describes).
+void HomeAgent::handle_mobile_prefix_solicitation(PortId port, const net::Ipv6Packet& packet,
+                                                  const net::Icmpv6Message& icmp) {
+    const Interface* itf = interface_of(port);
+    if (icmp.code != 0 || icmp.body.size() < 4) {
+        ++counters_.malformed;
+        return;
+    }
+    if (!is_ha_address(packet.destination)) {
+        ++counters_.not_handled;
+        return;
+    }
+    std::vector<std::uint8_t> body(4);
+    body[0] = icmp.body[0];
+    body[1] = icmp.body[1];
+    for (const auto& p : settings_.home_prefixes) {
+        std::uint8_t opt[32] = {};
+        opt[0] = 3;  // Prefix Information
+        opt[1] = 4;
+        opt[2] = p.length;
+        opt[3] = 0x80 | 0x40 | 0x20;  // L, A, R
+        std::uint32_t lifetime = settings_.ha_lifetime;
+        net::store_be32(opt + 4, lifetime);
+        net::store_be32(opt + 8, lifetime);
+        Ipv6Address in_option = p.address;
+        for (const auto& a : settings_.ha_addresses)
+            if (p.contains(a)) in_option = a;
+        in_option.copy_to(opt + 16);
+        body.insert(body.end(), opt, opt + 32);
+    }
+    send(port, net::build_icmpv6_frame(packet.eth_source, itf->mac, packet.destination,
+                                       packet.source, 64, net::icmp6::kMobilePrefixAdvertisement,
+                                       0, body));
+    ++counters_.mobile_prefix_advertisements;
+}
+
+void HomeAgent::send_resolution(const Ipv6Address& target, PortId port, std::uint64_t now_ms) {
+    auto& pending = pending_[target];
+    if (pending.last_sent_ms != 0 && now_ms - pending.last_sent_ms < settings_.resolution_retry_ms)
+        return;
+    pending = {port, now_ms == 0 ? 1 : now_ms};
+    const Interface* itf = interface_of(port);
+    auto src = source_for(port, target);
+    if (!itf || !src) return;
+    send(port, net::build_neighbor_solicitation(itf->mac, *src, target));
+    ++counters_.neighbor_solicitations_sent;
 }
 
 void HomeAgent::request_resolution(std::span<const std::uint8_t> frame, std::uint64_t now_ms) {
     ++counters_.unresolved_drops;
     auto packet = net::parse_ipv6_frame(frame);
     if (!packet) return;
-    // Longest-prefix match over the control plane's own view of the routes.
-    const Route* best = nullptr;
-    auto all = routes();
-    for (const auto& r : all)
-        if (r.prefix.contains(packet->destination) &&
-            (!best || r.prefix.length > best->prefix.length))
-            best = &r;
+    std::vector<Route> storage;
+    const Route* best = route_to(packet->destination, storage);
     if (!best) return;
-    Ipv6Address target = best->via ? *best->via : packet->destination;
-    auto& pending = pending_[target];
-    if (pending.last_sent_ms != 0 && now_ms - pending.last_sent_ms < settings_.resolution_retry_ms)
-        return;
-    pending = {best->port, now_ms};
-    const Interface* itf = interface_of(best->port);
-    auto src = source_for(best->port, target);
-    if (!itf || !src) return;
-    send(best->port, net::build_neighbor_solicitation(itf->mac, *src, target));
-    ++counters_.neighbor_solicitations_sent;
+    send_resolution(best->via ? *best->via : packet->destination, best->port, now_ms);
 }
 
-void HomeAgent::on_tick(std::uint64_t) {}
+// ICMPv6 errors about packets the fast path could not forward (RFC 4443 s.2.4: never about
+// errors or multicast, rate limited by a token bucket).
+void HomeAgent::send_icmp_error(PortId port, std::span<const std::uint8_t> frame,
+                                std::uint8_t type, std::uint8_t code, std::uint32_t parameter,
+                                std::uint64_t now_ms) {
+    auto packet = net::parse_ipv6_frame(frame);
+    const Interface* itf = interface_of(port);
+    if (!packet || !itf) {
+        ++counters_.malformed;
+        return;
+    }
+    if (packet->source.is_multicast() || packet->source.is_unspecified() ||
+        packet->destination.is_multicast()) {
+        ++counters_.not_handled;
+        return;
+    }
+    if (packet->next_header == net::kProtoIcmpv6 && packet->payload.size() >= 1 &&
+        packet->payload[0] < 128) {
+        ++counters_.not_handled;  // never an error about an error
+        return;
+    }
+    double rate = settings_.icmp_errors_per_second;
+    icmp_tokens_ = std::min(rate, icmp_tokens_ + static_cast<double>(now_ms - icmp_tokens_ms_) * rate / 1000.0);
+    icmp_tokens_ms_ = now_ms;
+    if (icmp_tokens_ < 1.0) {
+        ++counters_.icmp_errors_rate_limited;
+        return;
+    }
+    icmp_tokens_ -= 1.0;
+    auto src = source_for(port, packet->source);
+    if (!src) return;
+    std::vector<std::uint8_t> body(4);
+    net::store_be32(body.data(), parameter);
+    std::size_t room = 1280 - net::kIpv6HeaderSize - 8;
+    std::size_t take = std::min(room, packet->ip.size());
+    body.insert(body.end(), packet->ip.begin(), packet->ip.begin() + static_cast<std::ptrdiff_t>(take));
+    send(port, net::build_icmpv6_frame(packet->eth_source, itf->mac, *src, packet->source, 64,
+                                       type, code, body));
+    ++counters_.icmp_errors_sent;
+}
+
+void HomeAgent::on_tick(std::uint64_t now_ms) {
+    now_ms_ = now_ms;
+    auto next = cache_.next_deadline_ms();
+    if (!next || *next > now_ms) return;
+    auto expired = cache_.expire(now_ms);
+    counters_.bindings_expired += expired.size();
+    republish(expired, now_ms);
+    for (const auto& due : cache_.refresh_requests_due(now_ms)) {
+        mh::BindingRefreshRequest brr;
+        auto packet = due.care_of == due.home_address
+                          ? mh::build_ipv6_mh_packet(brr, {due.ha_address, due.home_address, {}, {}, 64})
+                          : mh::build_ipv6_mh_packet(brr, {due.ha_address, due.care_of, {}, due.home_address, 64});
+        auto egress = egress_toward(due.care_of, now_ms);
+        PathKey key{due.home_address, due.bid, due.mcoa};
+        auto ingress = signalling_ingress_.find(key);
+        if (!egress && ingress != signalling_ingress_.end()) egress = ingress->second;
+        if (!egress || packet.empty()) continue;
+        send_ip(egress->port, egress->next_hop_mac, packet);
+        ++counters_.binding_refresh_requests_sent;
+    }
+}
 
 }  // namespace monami::ha

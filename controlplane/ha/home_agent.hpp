@@ -1,13 +1,21 @@
 // The control thread's packet handler: everything punted by the workers arrives here.
+// Neighbor Discovery on our links, ICMPv6 errors for the fast path, Mobility Header
+// signalling through the binding cache, proxy ND for registered home addresses, DHAAD and
+// mobile prefix discovery, and the per-HoA snapshots the workers forward with.
 // Plain C++ over the DataPlane interface, so it unit-tests without an EAL.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "controlplane/bcache/binding_cache.hpp"
+#include "controlplane/mh/parser.hpp"
+#include "controlplane/net/icmpv6.hpp"
 #include "dataplane/api/control.hpp"
 #include "dataplane/api/types.hpp"
 
@@ -26,45 +34,94 @@ struct Interface {
     std::uint16_t mtu = 1500;
 };
 
+struct TunnelSettings {
+    std::uint8_t hop_limit = 64;
+    std::optional<std::uint8_t> encapsulation_limit = 4;  // RFC 2473 s.5.1
+    std::uint16_t mtu = 1460;                             // largest inner packet
+};
+
+struct PeerHomeAgent {
+    Ipv6Address address;
+    std::int16_t preference = 0;
+};
+
 struct HaSettings {
     std::vector<Interface> interfaces;
     std::vector<Route> static_routes;
     std::vector<Neighbor> static_neighbors;
     std::uint32_t resolution_retry_ms = 1000;  // RFC 4861 RetransTimer
+
+    // Home agent role. Without home prefixes the gateway only routes.
+    std::vector<Ipv6Address> ha_addresses;
+    std::vector<Ipv6Prefix> home_prefixes;
+    std::int16_t preference = 0;      // DHAAD (RFC 6275 s.10.5.1)
+    std::uint16_t ha_lifetime = 1800;  // seconds
+    std::vector<PeerHomeAgent> peer_home_agents;
+    bcache::BindingCacheSettings bindings;
+    TunnelSettings tunnel;
+    mh::ParseLimits parse_limits;
+    std::uint32_t max_paths = 65536;          // per-binding counter slots in the data plane
+    std::uint32_t icmp_errors_per_second = 100;  // RFC 4443 s.2.4(f) rate limit
 };
 
 // Control-plane counters; read by telemetry through a copy made on the control thread.
+#define MONAMI_HA_COUNTERS(X)                                                                  \
+    X(frames)                                                                                  \
+    X(malformed)                                                                               \
+    X(neighbor_solicitations_answered)                                                         \
+    X(proxy_neighbor_advertisements)                                                           \
+    X(unsolicited_neighbor_advertisements)                                                     \
+    X(neighbor_advertisements_received)                                                        \
+    X(neighbor_solicitations_sent)                                                             \
+    X(echo_replies)                                                                            \
+    X(unresolved_drops)                                                                        \
+    X(icmp_errors_sent)                                                                        \
+    X(icmp_errors_rate_limited)                                                                \
+    X(not_handled)                                                                             \
+    X(tx_failures)                                                                             \
+    X(mh_received)                                                                             \
+    X(mh_malformed)                                                                            \
+    X(binding_updates)                                                                         \
+    X(binding_acks_sent)                                                                       \
+    X(binding_errors_sent)                                                                     \
+    X(binding_refresh_requests_sent)                                                           \
+    X(bindings_expired)                                                                        \
+    X(snapshots_published)                                                                     \
+    X(haad_replies)                                                                            \
+    X(mobile_prefix_advertisements)
+
 struct HaCounters {
-    std::uint64_t frames = 0;
-    std::uint64_t malformed = 0;
-    std::uint64_t neighbor_solicitations_answered = 0;
-    std::uint64_t neighbor_advertisements_received = 0;
-    std::uint64_t neighbor_solicitations_sent = 0;
-    std::uint64_t echo_replies = 0;
-    std::uint64_t unresolved_drops = 0;
-    std::uint64_t not_handled = 0;  // local packets of a kind nobody handles (counted drop)
-    std::uint64_t tx_failures = 0;
+#define MONAMI_X(name) std::uint64_t name = 0;
+    MONAMI_HA_COUNTERS(MONAMI_X)
+#undef MONAMI_X
+    std::vector<std::pair<const char*, std::uint64_t>> items() const;
 };
 
 // EUI-64 link-local address of a MAC (RFC 4291 appendix A).
 Ipv6Address link_local_from_mac(const MacAddress& mac);
+// The Mobile IPv6 Home-Agents anycast address of a /64 home prefix (RFC 2526, RFC 6275 s.10.5).
+Ipv6Address home_agents_anycast(const Ipv6Prefix& prefix);
 
 class HomeAgent {
-  public:
+public:
     HomeAgent(HaSettings settings, DataPlane& dataplane);
 
     // Publishes the initial forwarding table.
     void start(std::uint64_t now_ms);
-    void on_frame(PortId port, PuntReason reason, std::span<const std::uint8_t> frame,
-                  std::uint64_t now_ms);
+    void on_frame(PortId port, PuntReason reason, std::uint16_t aux,
+                  std::span<const std::uint8_t> frame, std::uint64_t now_ms);
     void on_tick(std::uint64_t now_ms);
 
     const HaCounters& counters() const { return counters_; }
     const HaSettings& settings() const { return settings_; }
+    const bcache::BindingCache& binding_cache() const { return cache_; }
     // Resolved neighbors (static and learned), for telemetry.
     std::vector<Neighbor> neighbors() const;
+    // One row per binding: HoA, MN-ID, BID, CoA, lifetime, counters (telemetry, monami-ctl).
+    std::vector<std::map<std::string, std::string>> binding_rows(std::uint64_t now_ms) const;
+    bool is_proxied(const HomeAddress& hoa) const { return proxied_.count(hoa) != 0; }
 
-  private:
+private:
     struct LearnedNeighbor {
         PortId port;
         MacAddress mac;
@@ -73,21 +130,77 @@ class HomeAgent {
         PortId port;
         std::uint64_t last_sent_ms;
     };
+    struct Egress {  // where a frame towards some address leaves
+        PortId port = 0;
+        MacAddress next_hop_mac;
+    };
+    struct PathKey {
+        HomeAddress hoa;
+        std::uint16_t bid;
+        bool mcoa;
+        friend auto operator<=>(const PathKey&, const PathKey&) = default;
+    };
+    struct PathSlot {
+        std::uint32_t slot;
+        PathCounters baseline;  // counts of the slot's previous owner
+    };
 
     const Interface* interface_of(PortId port) const;
+    const Interface* home_interface_for(const Ipv6Address& hoa) const;
     bool owns(PortId port, const Ipv6Address& a) const;
+    bool is_ha_address(const Ipv6Address& a) const;
     std::optional<Ipv6Address> source_for(PortId port, const Ipv6Address& dst) const;
     std::vector<Route> routes() const;  // connected prefixes, then static routes
-    void publish();
+    const Route* route_to(const Ipv6Address& dst, std::vector<Route>& storage) const;
+    std::optional<MacAddress> neighbor_mac(const Ipv6Address& a) const;
+    std::optional<Egress> egress_toward(const Ipv6Address& dst, std::uint64_t now_ms);
+    void publish_routing();
     void learn(PortId port, const Ipv6Address& a, const MacAddress& mac);
-    void handle_local(PortId port, std::span<const std::uint8_t> frame);
-    void request_resolution(std::span<const std::uint8_t> frame, std::uint64_t now_ms);
     void send(PortId port, const std::vector<std::uint8_t>& frame);
+    void send_ip(PortId port, const MacAddress& eth_dst, std::span<const std::uint8_t> ip);
+
+    void handle_local(PortId port, std::span<const std::uint8_t> frame, std::uint64_t now_ms);
+    void handle_icmpv6(PortId port, const net::Ipv6Packet& packet, std::uint64_t now_ms);
+    void handle_neighbor_solicitation(PortId port, const net::Ipv6Packet& packet,
+                                      const net::Icmpv6Message& icmp);
+    void handle_haad_request(PortId port, const net::Ipv6Packet& packet,
+                             const net::Icmpv6Message& icmp);
+    void handle_mobile_prefix_solicitation(PortId port, const net::Ipv6Packet& packet,
+                                           const net::Icmpv6Message& icmp);
+    void request_resolution(std::span<const std::uint8_t> frame, std::uint64_t now_ms);
+    void send_resolution(const Ipv6Address& target, PortId port, std::uint64_t now_ms);
+    void send_icmp_error(PortId port, std::span<const std::uint8_t> frame, std::uint8_t type,
+                         std::uint8_t code, std::uint32_t parameter, std::uint64_t now_ms);
+
+    // Mobility (mobility.cpp).
+    void handle_mobility(PortId port, const net::Ipv6Packet& packet, std::uint64_t now_ms);
+    void send_binding_error(PortId port, const net::Ipv6Packet& packet, std::uint8_t status,
+                            const Ipv6Address& home_address);
+    void republish(const std::vector<HomeAddress>& changed, std::uint64_t now_ms);
+    void republish_all(std::uint64_t now_ms);
+    std::unique_ptr<HoaSnapshot> build_snapshot(const bcache::HoaEntry& entry,
+                                                std::uint64_t now_ms);
+    std::uint32_t slot_for(const PathKey& key);
+    void release_slots(const HomeAddress& hoa, const std::set<PathKey>& keep);
+    void update_proxy(const HomeAddress& hoa, const bcache::HoaEntry* entry);
+    void send_unsolicited_na(const Interface& itf, const Ipv6Address& target);
 
     HaSettings settings_;
     DataPlane& dataplane_;
+    bcache::BindingCache cache_;
     std::map<Ipv6Address, LearnedNeighbor> learned_;
     std::map<Ipv6Address, PendingResolution> pending_;
+    // Where the last BU of a binding came from: the way back when the route has no
+    // resolved next hop, and the MN's own MAC for native delivery at home.
+    std::map<PathKey, Egress> signalling_ingress_;
+    std::map<PathKey, PathSlot> slots_;
+    std::vector<std::uint32_t> free_slots_;
+    std::uint32_t next_slot_ = 0;
+    std::set<HomeAddress> proxied_;
+    std::map<HomeAddress, std::uint32_t> generations_;
+    std::uint64_t now_ms_ = 0;  // of the frame or tick being handled
+    double icmp_tokens_ = 0;
+    std::uint64_t icmp_tokens_ms_ = 0;
     HaCounters counters_;
 };
 

@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "dataplane/api/snapshot.hpp"
 #include "dataplane/api/types.hpp"
 
 namespace monami {
@@ -21,6 +22,15 @@ enum class PuntReason : std::uint8_t {
     NeedsResolution,   // next hop has no link-layer address yet
     HopLimitExceeded,  // would leave with hop limit 0: ICMPv6 Time Exceeded
     TooBig,            // larger than the egress (tunnel) MTU: ICMPv6 Packet Too Big
+    EncapLimit,        // tunnel encapsulation limit reached: ICMPv6 Parameter Problem
+};
+
+// Per-binding counters, summed over the workers.
+struct PathCounters {
+    std::uint64_t packets = 0;
+    std::uint64_t bytes = 0;
+    std::uint64_t reverse_packets = 0;  // decapsulated from this CoA
+    std::uint64_t reverse_bytes = 0;
 };
 
 // One route the data plane forwards by. Connected prefixes have no `via`.
@@ -52,6 +62,13 @@ class DataPlane {
     virtual bool send_frame(PortId port, std::span<const std::uint8_t> frame) = 0;
     // Replaces the forwarding table; workers switch at their next burst.
     virtual void publish_routing(const RoutingState& state) = 0;
+    // Installs or replaces the snapshot of snapshot->home_address (and of the mobile network
+    // prefixes it lists); workers see it from their next burst.
+    virtual void publish_hoa(std::unique_ptr<const HoaSnapshot> snapshot) = 0;
+    // Removes a home address and its prefixes.
+    virtual void withdraw_hoa(const HomeAddress& home_address) = 0;
+    // Per-binding counters of a DeliveryPath::counter_slot.
+    virtual PathCounters path_counters(std::uint32_t slot) const = 0;
     // Frees what no worker can still see (end of an RCU grace period). Called every tick.
     virtual void reclaim() = 0;
 };

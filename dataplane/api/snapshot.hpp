@@ -85,6 +85,7 @@ struct HoaSnapshot {
     FlowAction default_action;     // flows no rule matches
     std::vector<FlowRule> rules;   // by priority; empty in the common case
     std::vector<DeliveryPath> paths;
+    std::vector<Ipv6Prefix> network_prefixes;  // RFC 3963 prefixes routed to this HoA
 
     // The path index for an address registered as CoA, or kNoBinding (ingress filtering).
     std::uint8_t path_of_care_of(const Ipv6Address& source) const {
@@ -92,12 +93,6 @@ struct HoaSnapshot {
             if (!paths[i].native && paths[i].care_of == source) return i;
         return kNoBinding;
     }
-};
-
-// Routes a mobile network prefix (RFC 3963) to the HoA of its mobile router.
-struct NetworkPrefixRoute {
-    Ipv6Prefix prefix;
-    HomeAddress owner;
 };
 
 }  // namespace monami

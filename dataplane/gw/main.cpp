@@ -100,23 +100,38 @@ ha::HaSettings ha_settings(const config::Config& cfg, const dp::Runtime& rt) {
     for (const auto& r : cfg.routes) s.static_routes.push_back({r.prefix, ports[r.port_index].id, r.via});
     for (const auto& n : cfg.neighbors)
         s.static_neighbors.push_back({n.address, ports[n.port_index].id, n.mac});
+    const auto& h = cfg.home_agent;
+    s.ha_addresses = h.addresses;
+    s.home_prefixes = h.home_prefixes;
+    s.preference = h.preference;
+    s.ha_lifetime = h.lifetime;
+    for (const auto& peer : h.home_agents) s.peer_home_agents.push_back({peer.address, peer.preference});
+    auto& b = s.bindings;
+    b.max_lifetime_s = h.max_binding_lifetime;
+    b.max_bindings = h.max_bindings;
+    b.max_bindings_per_mn = h.max_bindings_per_mn;
+    b.max_flows_per_hoa = h.max_flows_per_hoa;
+    b.allow_mcoa = h.allow_mcoa;
+    b.allow_bulk_registration = h.allow_bulk_registration;
+    b.allow_simultaneous_home_foreign = h.allow_simultaneous_home_foreign;
+    b.allow_mobile_routers = h.allow_mobile_routers;
+    b.refresh_advice_s = h.refresh_advice;
+    b.refresh_request_before_expiry_s = h.refresh_request_before_expiry;
+    for (const auto& mn : cfg.mobile_nodes)
+        b.authorized_mns.push_back({std::vector<std::uint8_t>(mn.id.begin(), mn.id.end()),
+                                    mn.home_addresses, mn.network_prefixes});
+    s.parse_limits.max_options = h.max_options_per_message;
+    s.tunnel = {cfg.tunnel.hop_limit, cfg.tunnel.encapsulation_limit, cfg.tunnel.mtu};
+    s.max_paths = h.max_bindings;
     return s;
 }
 
 void refresh_view(dp::ControlView& view, const ha::HomeAgent& agent) {
-    const auto& c = agent.counters();
+    auto rows = agent.binding_rows(now_ms());
     std::lock_guard lock(view.mutex);
-    view.control_counters = {
-        {"frames", c.frames},
-        {"malformed", c.malformed},
-        {"neighbor_solicitations_answered", c.neighbor_solicitations_answered},
-        {"neighbor_advertisements_received", c.neighbor_advertisements_received},
-        {"neighbor_solicitations_sent", c.neighbor_solicitations_sent},
-        {"echo_replies", c.echo_replies},
-        {"unresolved_drops", c.unresolved_drops},
-        {"not_handled", c.not_handled},
-        {"tx_failures", c.tx_failures},
-    };
+    view.control_counters.clear();
+    for (const auto& [name, value] : agent.counters().items()) view.control_counters.emplace_back(name, value);
+    view.tables["bindings"] = std::move(rows);
     view.neighbors.clear();
     for (const auto& n : agent.neighbors())
         view.neighbors.push_back({{"address", n.address.to_string()},
@@ -135,12 +150,9 @@ void print_final_stats(const dp::Runtime& rt, const ha::HomeAgent& agent) {
     for (std::size_t r = 0; r < dp::kDropReasonCount; ++r)
         std::printf(" %s=%lu", std::string(dp::kDropReasonNames[r]).c_str(), t.drops[r]);
     std::printf("\n");
-    const auto& c = agent.counters();
-    std::printf("  control: frames=%lu ns_answered=%lu na_received=%lu ns_sent=%lu "
-                "echo_replies=%lu unresolved=%lu not_handled=%lu malformed=%lu\n",
-                c.frames, c.neighbor_solicitations_answered, c.neighbor_advertisements_received,
-                c.neighbor_solicitations_sent, c.echo_replies, c.unresolved_drops, c.not_handled,
-                c.malformed);
+    std::printf("  control:");
+    for (const auto& [name, value] : agent.counters().items()) std::printf(" %s=%lu", name, value);
+    std::printf("\n");
     std::fflush(stdout);
 }
 
@@ -194,6 +206,8 @@ int main(int argc, char** argv) {
     rs.rx_descriptors = cfg.dataplane.rx_descriptors;
     rs.tx_descriptors = cfg.dataplane.tx_descriptors;
     rs.control_ring = cfg.dataplane.control_ring;
+    rs.max_home_addresses = cfg.home_agent.max_bindings;
+    rs.max_paths = cfg.home_agent.max_bindings;
     std::string error;
     auto runtime = dp::Runtime::create(rs, error);
     if (!runtime) {
@@ -223,8 +237,9 @@ int main(int argc, char** argv) {
     while (!g_quit.load()) {
         std::uint64_t now = now_ms();
         unsigned handled = runtime->poll_control(
-            [&](PortId port, PuntReason reason, std::span<const std::uint8_t> frame) {
-                agent.on_frame(port, reason, frame, now);
+            [&](PortId port, PuntReason reason, std::uint16_t aux,
+                std::span<const std::uint8_t> frame) {
+                agent.on_frame(port, reason, aux, frame, now);
             });
         agent.on_tick(now);
         runtime->reclaim();

@@ -21,7 +21,7 @@ def binary(name):
 
 def eal_args(prefix, lcores="0", vdevs=()):
     """EAL arguments for a hugepage-free, PCI-free run with its own runtime directory."""
-    args = ["-l", lcores, "--no-huge", "-m", "512", "--no-pci", f"--file-prefix={prefix}",
+    args = ["-l", lcores, "--no-huge", "-m", "1024", "--no-pci", f"--file-prefix={prefix}",
             "--log-level=lib.eal:error", "--log-level=monami.*:info"]
     for v in vdevs:
         args += ["--vdev", v]

@@ -55,7 +55,7 @@ def test_pcap_nd_echo_and_unknown_destination(tmp_path, prefix):
     counters = final_counters(res.stdout)
     assert counters["rx_packets"] == 3
     assert counters["no_route"] == 1
-    assert counters["ns_answered"] == 1
+    assert counters["neighbor_solicitations_answered"] == 1
     assert counters["echo_replies"] == 1
 
     out = rdpcap(str(tx))
@@ -133,6 +133,6 @@ def test_kernel_pings_gateway_over_veth(tmp_path, prefix, netns_factory):
         assert gw.returncode == 0, out + err
         counters = final_counters(out)
         assert counters["echo_replies"] >= 3
-        assert counters["ns_answered"] >= 1
+        assert counters["neighbor_solicitations_answered"] >= 1
     finally:
         subprocess.run(["ip", "link", "del", veth_gw], check=False)

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include "controlplane/ha/home_agent.hpp"
+#include "controlplane/mh/exthdr.hpp"
+#include "controlplane/mh/parser.hpp"
 #include "controlplane/net/icmpv6.hpp"
 #include "controlplane/net/packet.hpp"
 
@@ -16,7 +18,17 @@ struct RecordingDataPlane : DataPlane {
         sent.emplace_back(port, std::vector<std::uint8_t>(frame.begin(), frame.end()));
         return true;
     }
+    std::map<HomeAddress, std::shared_ptr<const HoaSnapshot>> hoas;
+    std::vector<HomeAddress> withdrawn;
     void publish_routing(const RoutingState& s) override { published.push_back(s); }
+    void publish_hoa(std::unique_ptr<const HoaSnapshot> snap) override {
+        hoas[snap->home_address] = std::move(snap);
+    }
+    void withdraw_hoa(const HomeAddress& hoa) override {
+        hoas.erase(hoa);
+        withdrawn.push_back(hoa);
+    }
+    PathCounters path_counters(std::uint32_t) const override { return {}; }
     void reclaim() override {}
 };
 
@@ -54,7 +66,7 @@ TEST(HomeAgent, AnswersSolicitationAndLearnsSender) {
     ha::HomeAgent agent(settings(), dp);
     agent.start(0);
     auto ns = net::build_neighbor_solicitation(kHostMac, kHost, kGw);
-    agent.on_frame(0, PuntReason::Local, ns, 1);
+    agent.on_frame(0, PuntReason::Local, 0, ns, 1);
     ASSERT_EQ(dp.sent.size(), 1u);
     auto p = net::parse_ipv6_frame(dp.sent[0].second);
     ASSERT_TRUE(p.ok());
@@ -79,7 +91,7 @@ TEST(HomeAgent, IgnoresSolicitationForForeignTarget) {
     ha::HomeAgent agent(settings(), dp);
     auto ns =
         net::build_neighbor_solicitation(kHostMac, kHost, *Ipv6Address::parse("2001:db8:1::5"));
-    agent.on_frame(0, PuntReason::Local, ns, 1);
+    agent.on_frame(0, PuntReason::Local, 0, ns, 1);
     EXPECT_TRUE(dp.sent.empty());
     EXPECT_EQ(agent.counters().not_handled, 1u);
 }
@@ -90,7 +102,7 @@ TEST(HomeAgent, RepliesToEcho) {
     std::uint8_t body[6] = {0, 1, 0, 2, 'x', 'y'};
     auto req = net::build_icmpv6_frame(kGwMac, kHostMac, kHost, kGw, 64, net::icmp6::kEchoRequest,
                                        0, body);
-    agent.on_frame(0, PuntReason::Local, req, 1);
+    agent.on_frame(0, PuntReason::Local, 0, req, 1);
     ASSERT_EQ(dp.sent.size(), 1u);
     auto p = net::parse_ipv6_frame(dp.sent[0].second);
     auto m = net::parse_icmpv6(*p);
@@ -107,15 +119,15 @@ TEST(HomeAgent, ResolvesNextHopOncePerRetryInterval) {
     auto pkt =
         net::build_icmpv6_frame(kGwMac, kHostMac, kHost, *Ipv6Address::parse("2001:db8:cafe::7"),
                                 64, net::icmp6::kEchoRequest, 0, body);
-    agent.on_frame(0, PuntReason::NeedsResolution, pkt, 1000);
-    agent.on_frame(0, PuntReason::NeedsResolution, pkt, 1500);
+    agent.on_frame(0, PuntReason::NeedsResolution, 0, pkt, 1000);
+    agent.on_frame(0, PuntReason::NeedsResolution, 0, pkt, 1500);
     ASSERT_EQ(dp.sent.size(), 1u);  // second one within RetransTimer
     auto p = net::parse_ipv6_frame(dp.sent[0].second);
     auto m = net::parse_icmpv6(*p);
     auto ns = net::parse_neighbor_solicitation(*p, *m);
     ASSERT_TRUE(ns.ok());
     EXPECT_EQ(ns->target.to_string(), "2001:db8:1::fe");  // the route's next hop
-    agent.on_frame(0, PuntReason::NeedsResolution, pkt, 2100);
+    agent.on_frame(0, PuntReason::NeedsResolution, 0, pkt, 2100);
     EXPECT_EQ(dp.sent.size(), 2u);
     EXPECT_EQ(agent.counters().unresolved_drops, 3u);
 
@@ -124,7 +136,7 @@ TEST(HomeAgent, ResolvesNextHopOncePerRetryInterval) {
                                   kHostMac};
     auto frame = net::build_neighbor_advertisement(kGwMac, kHostMac,
                                                    *Ipv6Address::parse("2001:db8:1::fe"), kGw, na);
-    agent.on_frame(0, PuntReason::Local, frame, 2200);
+    agent.on_frame(0, PuntReason::Local, 0, frame, 2200);
     ASSERT_FALSE(dp.published.empty());
     ASSERT_EQ(dp.published.back().neighbors.size(), 1u);
     EXPECT_EQ(dp.published.back().neighbors[0].mac, kHostMac);

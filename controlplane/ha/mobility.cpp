@@ -1,0 +1,263 @@
+// Mobility Header signalling and what it changes: the binding cache, the snapshots the
+// workers forward with, proxy Neighbor Discovery on the home link.
+#include <algorithm>
+
+#include "controlplane/ha/home_agent.hpp"
+#include "controlplane/mh/builder.hpp"
+#include "controlplane/mh/exthdr.hpp"
+#include "controlplane/net/packet.hpp"
+
+namespace monami::ha {
+
+void HomeAgent::handle_mobility(PortId port, const net::Ipv6Packet& packet, std::uint64_t now_ms) {
+    auto chain = mh::walk_ipv6_headers(packet.ip);
+    if (!chain) {
+        ++counters_.malformed;
+        return;
+    }
+    if (chain->upper_layer_protocol != net::kProtoMobility) {
+        ++counters_.not_handled;
+        return;
+    }
+    ++counters_.mh_received;
+    auto parsed = mh::parse_mh(chain->upper_layer(packet.ip), chain->checksum_source(),
+                               chain->checksum_destination(), settings_.parse_limits);
+    if (!parsed) {
+        ++counters_.mh_malformed;
+        // RFC 6275 s.9.2: an unknown MH type is answered with Binding Error status 2; other
+        // malformed messages are silently discarded.
+        if (parsed.error().code == mh::MhErrorCode::UnknownMhType)
+            send_binding_error(port, packet, 2,
+                               chain->home_address_option ? *chain->home_address_option
+                                                          : Ipv6Address{});
+        return;
+    }
+    const auto* bu = std::get_if<mh::BindingUpdate>(&parsed->message);
+    if (!bu) {
+        ++counters_.not_handled;  // BA, BRR, BE and heartbeats are for the mobile node
+        return;
+    }
+    if (!is_ha_address(chain->destination)) {
+        ++counters_.not_handled;
+        return;
+    }
+    ++counters_.binding_updates;
+    bcache::BuRequest request{chain->source, chain->destination, chain->home_address_option, *bu,
+                              now_ms};
+    bcache::BuOutcome outcome = cache_.process_binding_update(request);
+    // Remember the way back for every binding this BU touched.
+    if (const auto* entry = cache_.find(request.home_address_option ? *request.home_address_option
+                                                                    : chain->source)) {
+        for (const auto& b : entry->bindings)
+            if (b.care_of == chain->source || (b.at_home && chain->source == entry->home_address))
+                signalling_ingress_[{entry->home_address, b.bid, b.mcoa}] = {port, packet.eth_source};
+    }
+    republish(outcome.changed, now_ms);
+    if (!outcome.send_ack) return;
+    std::vector<std::uint8_t> ba;
+    if (outcome.ack_needs_routing_header) {
+        ba = mh::build_ba_packet(outcome.ack, chain->destination, outcome.ack_destination,
+                                 outcome.ack_home_address);
+    } else {
+        ba = mh::build_ipv6_mh_packet(outcome.ack,
+                                      {chain->destination, outcome.ack_destination, {}, {}, 64});
+    }
+    // The BA leaves the way the BU came in: the same port and the neighbor that sent it.
+    send_ip(port, packet.eth_source, ba);
+    ++counters_.binding_acks_sent;
+}
+
+void HomeAgent::send_binding_error(PortId port, const net::Ipv6Packet& packet, std::uint8_t status,
+                                   const Ipv6Address& home_address) {
+    mh::BindingError be;
+    be.status = status;
+    be.home_address = home_address;
+    auto ip = mh::build_ipv6_mh_packet(be, {packet.destination, packet.source, {}, {}, 64});
+    send_ip(port, packet.eth_source, ip);
+    ++counters_.binding_errors_sent;
+}
+
+std::uint32_t HomeAgent::slot_for(const PathKey& key) {
+    auto it = slots_.find(key);
+    if (it != slots_.end()) return it->second.slot;
+    std::uint32_t slot;
+    if (!free_slots_.empty()) {
+        slot = free_slots_.back();
+        free_slots_.pop_back();
+    } else {
+        slot = next_slot_ < settings_.max_paths ? next_slot_++ : settings_.max_paths - 1;
+    }
+    slots_[key] = {slot, dataplane_.path_counters(slot)};
+    return slot;
+}
+
+void HomeAgent::release_slots(const HomeAddress& hoa, const std::set<PathKey>& keep) {
+    for (auto it = slots_.lower_bound({hoa, 0, false}); it != slots_.end() && it->first.hoa == hoa;) {
+        if (keep.count(it->first)) {
+            ++it;
+            continue;
+        }
+        free_slots_.push_back(it->second.slot);
+        signalling_ingress_.erase(it->first);
+        it = slots_.erase(it);
+    }
+}
+
+namespace {
+
+// Ethernet + IPv6 (+ destination options with the Tunnel Encapsulation Limit option,
+// RFC 2473 s.5.1) with payload length 0; the worker patches the length.
+void write_tunnel_header(DeliveryPath& path, const MacAddress& dst_mac, const MacAddress& src_mac,
+                         const Ipv6Address& outer_source, const TunnelSettings& tunnel) {
+    std::uint8_t* p = path.header;
+    net::write_ethernet_header(p, dst_mac, src_mac);
+    bool limit = tunnel.encapsulation_limit.has_value();
+    net::write_ipv6_header(p + net::kEthernetHeaderSize, 0,
+                           limit ? net::kProtoDestinationOptions : net::kProtoIpv6InIpv6,
+                           tunnel.hop_limit, outer_source, path.care_of);
+    path.header_length = net::kEthernetHeaderSize + net::kIpv6HeaderSize;
+    if (limit) {
+        std::uint8_t* opt = p + path.header_length;
+        opt[0] = net::kProtoIpv6InIpv6;  // next header
+        opt[1] = 0;                      // 8 bytes
+        opt[2] = 4;                      // Tunnel Encapsulation Limit
+        opt[3] = 1;
+        opt[4] = *tunnel.encapsulation_limit;
+        opt[5] = 1;  // PadN of 1 byte
+        opt[6] = 1;
+        opt[7] = 0;
+        path.header_length += 8;
+    }
+}
+
+}  // namespace
+
+std::unique_ptr<HoaSnapshot> HomeAgent::build_snapshot(const bcache::HoaEntry& entry,
+                                                       std::uint64_t now_ms) {
+    auto snap = std::make_unique<HoaSnapshot>();
+    snap->home_address = entry.home_address;
+    snap->generation = ++generations_[entry.home_address];
+    snap->network_prefixes = entry.network_prefixes;
+    std::set<PathKey> keep;
+    for (const auto& b : entry.bindings) {
+        if (snap->paths.size() >= kMaxBindingsPerHoa) break;
+        PathKey key{entry.home_address, b.bid, b.mcoa};
+        DeliveryPath path{};
+        path.bid = b.bid;
+        path.care_of = b.care_of;
+        path.home_agent = b.ha_address;
+        path.mtu = settings_.tunnel.mtu;
+        auto ingress = signalling_ingress_.find(key);
+        if (b.at_home) {
+            // At home on this interface (RFC 5648 s.5.6): deliver natively to the MN's MAC.
+            const Interface* home = home_interface_for(entry.home_address);
+            if (!home || ingress == signalling_ingress_.end()) continue;
+            path.native = true;
+            path.port = home->port;
+            path.mtu = home->mtu;
+            net::write_ethernet_header(path.header, ingress->second.next_hop_mac, home->mac);
+            path.header_length = net::kEthernetHeaderSize;
+        } else {
+            auto egress = egress_toward(b.care_of, now_ms);
+            if (!egress && ingress != signalling_ingress_.end()) egress = ingress->second;
+            if (!egress) continue;  // no way to the CoA yet; resolution was requested
+            const Interface* itf = interface_of(egress->port);
+            if (!itf) continue;
+            path.port = egress->port;
+            write_tunnel_header(path, egress->next_hop_mac, itf->mac, b.ha_address, settings_.tunnel);
+        }
+        path.counter_slot = slot_for(key);
+        keep.insert(key);
+        snap->paths.push_back(path);
+    }
+    release_slots(entry.home_address, keep);
+    snap->path_count = static_cast<std::uint8_t>(snap->paths.size());
+    // Default choice: every flow-hash slot to a path, spread evenly.
+    for (unsigned s = 0; s < kChoiceSlots; ++s)
+        snap->default_action.choice[s] =
+            snap->path_count ? static_cast<std::uint8_t>(s % snap->path_count) : kNoBinding;
+    return snap;
+}
+
+void HomeAgent::update_proxy(const HomeAddress& hoa, const bcache::HoaEntry* entry) {
+    bool away = entry && !entry->bindings.empty() &&
+                std::none_of(entry->bindings.begin(), entry->bindings.end(),
+                             [](const bcache::Binding& b) { return b.at_home; });
+    bool was = proxied_.count(hoa) != 0;
+    if (away == was) return;
+    if (!away) {
+        proxied_.erase(hoa);
+        return;
+    }
+    proxied_.insert(hoa);
+    // RFC 6275 s.10.4.1: announce the HA as the HoA's link-layer owner on the home link.
+    if (const Interface* home = home_interface_for(hoa)) {
+        send_unsolicited_na(*home, hoa);
+        if (entry->link_local_compat) {
+            Ipv6Address ll = link_local_from_mac(home->mac);
+            std::copy(hoa.bytes.begin() + 8, hoa.bytes.end(), ll.bytes.begin() + 8);
+            send_unsolicited_na(*home, ll);
+        }
+    }
+}
+
+void HomeAgent::send_unsolicited_na(const Interface& itf, const Ipv6Address& target) {
+    auto all_nodes = *Ipv6Address::parse("ff02::1");
+    net::NeighborAdvertisement na{false, false, true, target, itf.mac};
+    auto src = source_for(itf.port, all_nodes);
+    send(itf.port, net::build_neighbor_advertisement(MacAddress::for_ipv6_multicast(all_nodes),
+                                                     itf.mac, src ? *src : target, all_nodes, na));
+    ++counters_.unsolicited_neighbor_advertisements;
+}
+
+void HomeAgent::republish(const std::vector<HomeAddress>& changed, std::uint64_t now_ms) {
+    for (const auto& hoa : changed) {
+        const bcache::HoaEntry* entry = cache_.find(hoa);
+        update_proxy(hoa, entry);
+        if (!entry || entry->bindings.empty()) {
+            release_slots(hoa, {});
+            generations_.erase(hoa);
+            dataplane_.withdraw_hoa(hoa);
+            continue;
+        }
+        dataplane_.publish_hoa(build_snapshot(*entry, now_ms));
+        ++counters_.snapshots_published;
+    }
+}
+
+void HomeAgent::republish_all(std::uint64_t now_ms) {
+    std::vector<HomeAddress> all;
+    cache_.for_each([&](const bcache::HoaEntry& e) { all.push_back(e.home_address); });
+    republish(all, now_ms);
+}
+
+std::vector<std::map<std::string, std::string>> HomeAgent::binding_rows(std::uint64_t now_ms) const {
+    std::vector<std::map<std::string, std::string>> rows;
+    cache_.for_each([&](const bcache::HoaEntry& e) {
+        for (const auto& b : e.bindings) {
+            std::map<std::string, std::string> row;
+            row["home_address"] = e.home_address.to_string();
+            row["mn_id"] = std::string(e.mn_id.begin(), e.mn_id.end());
+            row["bid"] = b.mcoa ? std::to_string(b.bid) : "-";
+            row["care_of"] = b.care_of.to_string();
+            row["at_home"] = b.at_home ? "yes" : "no";
+            row["ha_address"] = b.ha_address.to_string();
+            row["lifetime_s"] =
+                std::to_string(b.expiry_ms > now_ms ? (b.expiry_ms - now_ms) / 1000 : 0);
+            row["sequence"] = std::to_string(b.sequence);
+            auto slot = slots_.find({e.home_address, b.bid, b.mcoa});
+            if (slot != slots_.end()) {
+                PathCounters c = dataplane_.path_counters(slot->second.slot);
+                const PathCounters& base = slot->second.baseline;
+                row["packets"] = std::to_string(c.packets - base.packets);
+                row["bytes"] = std::to_string(c.bytes - base.bytes);
+                row["reverse_packets"] = std::to_string(c.reverse_packets - base.reverse_packets);
+                row["reverse_bytes"] = std::to_string(c.reverse_bytes - base.reverse_bytes);
+            }
+            rows.push_back(std::move(row));
+        }
+    });
+    return rows;
+}
+
+}  // namespace monami::ha

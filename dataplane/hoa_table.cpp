@@ -1,0 +1,160 @@
+#include "dataplane/hoa_table.hpp"
+
+#include <rte_errno.h>
+#include <rte_hash_crc.h>
+#include <rte_lcore.h>
+
+#include <atomic>
+#include <cstring>
+
+namespace monami::dp {
+
+namespace {
+
+std::atomic<unsigned> table_serial{0};
+
+rte_hash* create_lf_hash(const char* what, std::uint32_t entries) {
+    std::string name = std::string(what) + std::to_string(table_serial.fetch_add(1));
+    rte_hash_parameters params{};
+    params.name = name.c_str();
+    params.entries = entries < 64 ? 64 : entries;
+    params.key_len = 16;
+    params.hash_func = rte_hash_crc;
+    params.socket_id = static_cast<int>(rte_socket_id());
+    // Lock-free readers; implies NO_FREE_ON_DEL: a deleted key's slot is ours to free
+    // after the grace period. The extendable table keeps inserts from failing on a full bucket.
+    params.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
+    return rte_hash_create(&params);
+}
+
+void free_snapshot(void* object, std::uintptr_t) { delete static_cast<const HoaSnapshot*>(object); }
+
+void free_key_slot(void* table, std::uintptr_t position) {
+    rte_hash_free_key_with_position(static_cast<rte_hash*>(table),
+                                    static_cast<std::int32_t>(position));
+}
+
+void free_prefix_index(void* object, std::uintptr_t) { ::operator delete(object); }
+
+std::string key_of(const Ipv6Address& a) {
+    return std::string(reinterpret_cast<const char*>(a.bytes.data()), 16);
+}
+
+}  // namespace
+
+std::unique_ptr<HoaTable> HoaTable::create(std::uint32_t capacity, Reclaimer& reclaimer,
+                                           std::string& error) {
+    std::unique_ptr<HoaTable> t(new HoaTable(reclaimer));
+    t->capacity_ = capacity;
+    t->table_ = create_lf_hash("monami_hoa", capacity);
+    if (!t->table_) {
+        error = std::string("cannot create the home address table (") + std::to_string(capacity) +
+                " entries): " + rte_strerror(rte_errno);
+        return nullptr;
+    }
+    return t;
+}
+
+HoaTable::~HoaTable() {
+    for (auto& [key, snap] : current_) delete snap;
+    for (auto& [len, table] : prefix_tables_) rte_hash_free(table);
+    delete prefix_index_.load();
+    rte_hash_free(table_);
+}
+
+bool HoaTable::publish(std::unique_ptr<const HoaSnapshot> snapshot) {
+    const HoaSnapshot* snap = snapshot.get();
+    auto key = key_of(snap->home_address);
+    auto it = current_.find(key);
+    const HoaSnapshot* old = it == current_.end() ? nullptr : it->second;
+    // In lock-free mode an existing key's data is replaced with one atomic store.
+    if (rte_hash_add_key_data(table_, snap->home_address.bytes.data(),
+                              const_cast<HoaSnapshot*>(snap)) < 0)
+        return false;
+    snapshot.release();
+    current_[key] = snap;
+    for (const auto& p : snap->network_prefixes) set_prefix(p, snap);
+    if (old) {
+        for (const auto& p : old->network_prefixes) {
+            bool kept = false;
+            for (const auto& q : snap->network_prefixes) kept = kept || q == p;
+            if (!kept) remove_prefix(p);
+        }
+        reclaimer_.defer(free_snapshot, const_cast<HoaSnapshot*>(old), 0);
+    }
+    return true;
+}
+
+void HoaTable::withdraw(const HomeAddress& home_address) {
+    auto it = current_.find(key_of(home_address));
+    if (it == current_.end()) return;
+    const HoaSnapshot* old = it->second;
+    current_.erase(it);
+    for (const auto& p : old->network_prefixes) remove_prefix(p);
+    std::int32_t pos = rte_hash_del_key(table_, home_address.bytes.data());
+    if (pos >= 0) reclaimer_.defer(free_key_slot, table_, static_cast<std::uintptr_t>(pos));
+    reclaimer_.defer(free_snapshot, const_cast<HoaSnapshot*>(old), 0);
+}
+
+rte_hash* HoaTable::prefix_table(std::uint8_t length) {
+    auto it = prefix_tables_.find(length);
+    if (it != prefix_tables_.end()) return it->second;
+    rte_hash* t = create_lf_hash("monami_mnp", capacity_ / 4 + 64);
+    if (t) prefix_tables_[length] = t;
+    return t;
+}
+
+void HoaTable::set_prefix(const Ipv6Prefix& prefix, const HoaSnapshot* owner) {
+    rte_hash* t = prefix_table(prefix.length);
+    if (!t) return;
+    bool fresh = rte_hash_lookup(t, prefix.address.bytes.data()) < 0;
+    if (rte_hash_add_key_data(t, prefix.address.bytes.data(), const_cast<HoaSnapshot*>(owner)) < 0)
+        return;
+    if (fresh && prefixes_per_length_[prefix.length]++ == 0) republish_prefix_index();
+}
+
+void HoaTable::remove_prefix(const Ipv6Prefix& prefix) {
+    auto it = prefix_tables_.find(prefix.length);
+    if (it == prefix_tables_.end()) return;
+    std::int32_t pos = rte_hash_del_key(it->second, prefix.address.bytes.data());
+    if (pos < 0) return;
+    reclaimer_.defer(free_key_slot, it->second, static_cast<std::uintptr_t>(pos));
+    if (--prefixes_per_length_[prefix.length] == 0) {
+        prefixes_per_length_.erase(prefix.length);
+        republish_prefix_index();
+    }
+}
+
+void HoaTable::republish_prefix_index() {
+    PrefixIndex* index = nullptr;
+    if (!prefixes_per_length_.empty()) {
+        index = static_cast<PrefixIndex*>(::operator new(sizeof(PrefixIndex)));
+        index->count = 0;
+        for (auto it = prefixes_per_length_.rbegin(); it != prefixes_per_length_.rend(); ++it) {
+            index->lengths[index->count] = it->first;
+            index->tables[index->count] = prefix_tables_[it->first];
+            ++index->count;
+        }
+    }
+    const PrefixIndex* old = prefix_index_.exchange(index, std::memory_order_acq_rel);
+    if (old) reclaimer_.defer(free_prefix_index, const_cast<PrefixIndex*>(old), 0);
+}
+
+const HoaSnapshot* HoaTable::lookup_prefix(const std::uint8_t* address) const {
+    const PrefixIndex* index = prefix_index_.load(std::memory_order_acquire);
+    if (!index) return nullptr;
+    for (unsigned i = 0; i < index->count; ++i) {
+        std::uint8_t key[16];
+        unsigned length = index->lengths[i];
+        unsigned full = length / 8;
+        std::memcpy(key, address, full);
+        std::memset(key + full, 0, 16 - full);
+        if (length % 8) key[full] = static_cast<std::uint8_t>(address[full] & (0xff00u >> (length % 8)));
+        void* data = nullptr;
+        if (rte_hash_lookup_data(index->tables[i], key, &data) >= 0)
+            return static_cast<const HoaSnapshot*>(data);
+    }
+    return nullptr;
+}
+
+}  // namespace monami::dp

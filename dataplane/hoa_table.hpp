@@ -1,0 +1,77 @@
+// Home address -> HoaSnapshot, read by every worker without locks: an rte_hash with
+// lock-free read/write concurrency keyed by the 16-byte HoA, plus one such hash per mobile
+// network prefix length in use (RFC 3963) behind an RCU-published index of the lengths.
+// Only the control thread writes; what it replaces is freed through the Reclaimer after a
+// grace period, including the hash slots of deleted keys (NO_FREE_ON_DEL).
+#pragma once
+
+#include <rte_hash.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "dataplane/api/snapshot.hpp"
+
+namespace monami::dp {
+
+// Defers a free until no worker can hold the object (implemented by the Runtime with an
+// rte_rcu_qsbr defer queue).
+class Reclaimer {
+public:
+    using FreeFn = void (*)(void* object, std::uintptr_t arg);
+    virtual ~Reclaimer() = default;
+    virtual void defer(FreeFn fn, void* object, std::uintptr_t arg) = 0;
+};
+
+class HoaTable {
+public:
+    static std::unique_ptr<HoaTable> create(std::uint32_t capacity, Reclaimer& reclaimer,
+                                            std::string& error);
+    ~HoaTable();
+
+    // Control thread.
+    bool publish(std::unique_ptr<const HoaSnapshot> snapshot);
+    void withdraw(const HomeAddress& home_address);
+    std::size_t size() const { return current_.size(); }
+
+    // Workers: up to 64 keys (pointers to 16-byte addresses, e.g. inside packets).
+    void lookup_bulk(const void** keys, unsigned n, std::uint64_t* hit_mask,
+                     void** snapshots) const {
+        rte_hash_lookup_bulk_data(table_, keys, n, hit_mask, snapshots);
+    }
+    const HoaSnapshot* lookup(const std::uint8_t* address) const {
+        void* data = nullptr;
+        if (rte_hash_lookup_data(table_, address, &data) < 0) return nullptr;
+        return static_cast<const HoaSnapshot*>(data);
+    }
+    // Longest mobile network prefix containing `address`, or nullptr.
+    const HoaSnapshot* lookup_prefix(const std::uint8_t* address) const;
+    bool has_prefixes() const { return prefix_index_.load(std::memory_order_relaxed) != nullptr; }
+
+private:
+    struct PrefixIndex {  // immutable: lengths in use, longest first, and their tables
+        unsigned count = 0;
+        std::uint8_t lengths[129];
+        rte_hash* tables[129];
+    };
+    HoaTable(Reclaimer& reclaimer) : reclaimer_(reclaimer) {}
+    rte_hash* prefix_table(std::uint8_t length);
+    void set_prefix(const Ipv6Prefix& prefix, const HoaSnapshot* owner);
+    void remove_prefix(const Ipv6Prefix& prefix);
+    void republish_prefix_index();
+
+    Reclaimer& reclaimer_;
+    rte_hash* table_ = nullptr;
+    std::uint32_t capacity_ = 0;
+    std::unordered_map<std::string, const HoaSnapshot*> current_;  // key: 16 address bytes
+    std::map<std::uint8_t, rte_hash*> prefix_tables_;
+    std::map<std::uint8_t, std::size_t> prefixes_per_length_;
+    std::atomic<const PrefixIndex*> prefix_index_{nullptr};
+};
+
+}  // namespace monami::dp
