@@ -972,6 +972,26 @@ class Loader {
         }
         if (sec.mode == SecurityMode::esp && sec.sas.empty() && !sas_seen_)
             d_.error(*mode, "security.mode: 'esp' needs at least one SA in security.sas");
+        if (sec.mode == SecurityMode::esp) check_sa_pairs();
+    }
+
+    // RFC 4877 s.4: BUs (in) and BAs (out) are both protected, so in ESP mode a
+    // home address with an SA in one direction needs one in the other too.
+    void check_sa_pairs() {
+        for (std::size_t i = 0; i < sa_sites_.size(); ++i) {
+            const auto& site = sa_sites_[i];
+            bool first_for_hoa = std::none_of(sa_sites_.begin(), sa_sites_.begin() + i,
+                                              [&](const auto& s) { return s.hoa == site.hoa; });
+            bool paired = std::any_of(sa_sites_.begin(), sa_sites_.end(), [&](const auto& s) {
+                return s.hoa == site.hoa && s.direction != site.direction;
+            });
+            if (first_for_hoa && !paired) {
+                auto other = site.direction == SaDirection::in ? SaDirection::out : SaDirection::in;
+                d_.error(site.node, site.path + ": home address " + site.hoa.to_string() +
+                                        " has an '" + std::string(to_string(site.direction)) +
+                                        "' SA but no '" + std::string(to_string(other)) + "' SA");
+            }
+        }
     }
 
     void security_associations(const YAML::Node& n) {
@@ -1003,11 +1023,14 @@ class Loader {
                 }
                 if (auto hoa = f.require("home_address")) {
                     if (detail::read_unicast_address(d_, *hoa, f.path_of("home_address"),
-                                                     sa.home_address) &&
-                        !in_home_prefix(sa.home_address))
-                        d_.error(*hoa, f.path_of("home_address") + ": " +
-                                           sa.home_address.to_string() +
-                                           " is not inside any home prefix");
+                                                     sa.home_address)) {
+                        if (!in_home_prefix(sa.home_address))
+                            d_.error(*hoa, f.path_of("home_address") + ": " +
+                                               sa.home_address.to_string() +
+                                               " is not inside any home prefix");
+                        else if (direction_ok)
+                            sa_sites_.push_back({sa.home_address, sa.direction, item, path});
+                    }
                 }
                 auto algorithm = f.require("algorithm");
                 bool algorithm_ok =
@@ -1070,6 +1093,13 @@ class Loader {
     YAML::Node root_;
     std::map<std::string, int> port_lines_;
     bool sas_seen_ = false;
+    struct SaSite {
+        Ipv6Address hoa;
+        SaDirection direction;
+        YAML::Node node;
+        std::string path;
+    };
+    std::vector<SaSite> sa_sites_;
 };
 
 LoadResult load(std::string_view text, const std::string& name) {

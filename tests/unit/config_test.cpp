@@ -565,6 +565,19 @@ TEST(ConfigBad, EspWithoutSas) {
               Errors{"t.yaml:6:9: security.mode: 'esp' needs at least one SA in security.sas"});
 }
 
+TEST(ConfigBad, EspNeedsSasInBothDirections) {
+    const std::string rest =
+        ", home_address: \"2001:db8:1::100\", algorithm: aes-gcm-128, key: \"" +
+        std::string(40, '0') + "\"}\n";
+    EXPECT_EQ(errors_of(kPort + "security:\n  mode: esp\n  sas:\n" +
+                        "    - {spi: 0x1001, direction: in" + rest),
+              Errors{"t.yaml:8:7: security.sas[0]: home address 2001:db8:1::100 has an 'in' SA "
+                     "but no 'out' SA"});
+    // Without ESP the SAs are only stored: no pairing needed.
+    EXPECT_EQ(errors_of(kPort + "security:\n  sas:\n" + "    - {spi: 0x1001, direction: in" + rest),
+              Errors{});
+}
+
 TEST(ConfigBad, SaHomeAddressNotUnderHomePrefix) {
     EXPECT_EQ(errors_of(sa_doc("      home_address: \"2001:db8:9::1\"\n"
                                "      algorithm: aes-gcm-128\n"
