@@ -975,7 +975,7 @@ class Loader {
         if (sec.mode == SecurityMode::esp) check_sa_pairs();
     }
 
-    // RFC 4877 s.4: BUs (in) and BAs (out) are both protected, so in ESP mode a
+    // RFC 3776/4877: BUs (in) and BAs (out) are both protected, so in ESP mode a
     // home address with an SA in one direction needs one in the other too.
     void check_sa_pairs() {
         for (std::size_t i = 0; i < sa_sites_.size(); ++i) {
