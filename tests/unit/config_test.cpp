@@ -2,6 +2,8 @@
 // exact "FILE:LINE:COLUMN: message".
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -807,4 +809,24 @@ TEST(ConfigBad, CollectsAllErrorsInFileOrder) {
                       "t.yaml:6:10: ports[0].mtu: 100000 is out of range 1280..9000",
                       "t.yaml:8:37: routes[0].port: unknown port 'nowhere'",
                       "t.yaml:9:1: unknown key 'extra' at top level"}));
+}
+
+// Any prefix of the example is some malformed document: the loader must answer
+// with errors (or a config), never throw or crash.
+TEST(ConfigRobustness, TruncatedExamplesNeverThrow) {
+    std::ifstream in(source_path("config/monami.yaml"));
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_GT(text.size(), 1000u);
+    std::size_t failures = 0;
+    for (std::size_t length = 0; length < text.size(); length += 3) {
+        EXPECT_NO_THROW({
+            auto result = load_config_string(std::string_view(text).substr(0, length), "cut");
+            if (!result) {
+                ++failures;
+                for (const auto& e : result.error()) EXPECT_FALSE(e.message.empty());
+            }
+        }) << "length "
+           << length;
+    }
+    EXPECT_GT(failures, 0u);
 }
