@@ -13,6 +13,7 @@
 #include <map>
 #include <sstream>
 
+#include "config/sections.hpp"
 #include "config/yaml_reader.hpp"
 
 namespace monami::config {
@@ -27,11 +28,11 @@ namespace {
 using detail::child_path;
 using detail::Diagnostics;
 using detail::Fields;
+using detail::first_at;
 using detail::for_each_item;
 using detail::line_of;
 
 constexpr std::size_t kPortNameMax = 15;
-constexpr std::size_t kClassNameMax = 31;
 // MN-ID option: 8-bit length covering the subtype byte and the identifier (RFC 4283 s.3).
 constexpr std::size_t kNaiMax = 254;
 // RFC 6275 s.6.1.7: the BU lifetime field counts units of 4 seconds in 16 bits.
@@ -39,16 +40,6 @@ constexpr std::int64_t kMaxBindingLifetime = 65535 * 4;
 
 bool is_power_of_two(std::uint64_t v) {
     return v != 0 && (v & (v - 1)) == 0;
-}
-
-std::string hex32(std::uint32_t v) {
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "0x%x", v);
-    return buf;
-}
-
-std::string first_at(int line) {
-    return " (first at line " + std::to_string(line) + ")";
 }
 
 bool prefixes_overlap(const Ipv6Prefix& a, const Ipv6Prefix& b) {
@@ -94,9 +85,10 @@ class Loader {
         home_agent(top.get("home_agent"));
         if (auto n = top.get("tunnel")) tunnel(*n);
         if (auto n = top.get("heartbeat")) heartbeat(*n);
-        if (auto n = top.get("policies")) policies(*n);
+        if (auto n = top.get("policies")) detail::load_policies(d_, *n, c_.policies);
         if (auto n = top.get("mobile_nodes")) mobile_nodes(*n);
-        if (auto n = top.get("security")) security(*n);
+        if (auto n = top.get("security"))
+            detail::load_security(d_, *n, c_.home_agent.home_prefixes, c_.security);
         return std::move(c_);
     }
 
@@ -307,15 +299,9 @@ class Loader {
         if (!f.is_map()) return;
         auto& dp = c_.dataplane;
         f.integer("mbufs", 1023, 1 << 26, dp.mbufs);
-        // RTE_MEMPOOL_CACHE_MAX_SIZE is 512.
-        if (f.integer("mbuf_cache", 0, 512, dp.mbuf_cache) && f.get("mbuf_cache") &&
-            std::uint64_t{dp.mbuf_cache} * 3 / 2 > dp.mbufs) {
-            // rte_mempool_create refuses a cache whose flush threshold (1.5 x) exceeds n.
-            d_.error(*f.get("mbuf_cache"), f.path_of("mbuf_cache") + ": " +
-                                               std::to_string(dp.mbuf_cache) +
-                                               " is too large for " + std::to_string(dp.mbufs) +
-                                               " mbufs (1.5 x cache must not exceed mbufs)");
-        }
+        // RTE_MEMPOOL_CACHE_MAX_SIZE is 512; with at least 1023 mbufs, the mempool's
+        // other limit (1.5 x cache <= mbufs) then always holds.
+        f.integer("mbuf_cache", 0, 512, dp.mbuf_cache);
         power_of_two(f, "rx_descriptors", 64, 32768, dp.rx_descriptors);
         power_of_two(f, "tx_descriptors", 64, 32768, dp.tx_descriptors);
         power_of_two(f, "control_ring", 64, 1 << 24, dp.control_ring);
@@ -535,330 +521,15 @@ class Loader {
         f.integer("missed_limit", 1, 255, c_.heartbeat.missed_limit);
     }
 
-    // ---- policies ----
-
-    void policies(const YAML::Node& n) {
-        Fields f(d_, n, "policies",
-                 {"access_classes", "traffic_classes", "profiles", "default_profile"});
-        if (!f.is_map()) return;
-        if (auto classes = f.get("access_classes")) access_classes(*classes);
-        if (auto classes = f.get("traffic_classes")) traffic_classes(*classes);
-        if (auto profiles = f.get("profiles")) this->profiles(*profiles);
-        if (auto name = f.get("default_profile")) {
-            std::string profile;
-            std::size_t index = 0;
-            if (profile_reference(*name, f.path_of("default_profile"), profile, index)) {
-                c_.policies.default_profile = profile;
-                c_.policies.default_profile_index = index;
-            }
-        }
-    }
-
-    template <class Item>
-    static std::optional<std::size_t> find_named(const std::vector<Item>& items,
-                                                 const std::string& name) {
-        for (std::size_t i = 0; i < items.size(); ++i)
-            if (items[i].name == name) return i;
-        return std::nullopt;
-    }
-
     bool profile_reference(const YAML::Node& n, const std::string& path, std::string& name,
                            std::size_t& index) {
         if (!detail::read_string(d_, n, path, name)) return false;
-        if (auto found = find_named(c_.policies.profiles, name)) {
+        if (auto found = detail::find_named(c_.policies.profiles, name)) {
             index = *found;
             return true;
         }
         d_.error(n, path + ": unknown profile '" + name + "'");
         return false;
-    }
-
-    bool access_class_reference(const YAML::Node& n, const std::string& path, AccessClassRef& out) {
-        if (!detail::read_string(d_, n, path, out.name)) return false;
-        if (auto found = find_named(c_.policies.access_classes, out.name)) {
-            out.index = *found;
-            return true;
-        }
-        d_.error(n, path + ": unknown access class '" + out.name + "'");
-        return false;
-    }
-
-    // Reads a unique name; `lines` remembers where each name was first seen.
-    bool unique_name(const Fields& f, std::map<std::string, int>& lines, std::string_view what,
-                     std::size_t max_length, std::string& out) {
-        auto n = f.require("name");
-        if (!n || !detail::read_name(d_, *n, f.path_of("name"), max_length, out)) return false;
-        auto [it, fresh] = lines.emplace(out, line_of(*n));
-        if (!fresh) {
-            d_.error(*n, f.path_of("name") + ": duplicate " + std::string(what) + " name '" + out +
-                             "'" + first_at(it->second));
-            return false;
-        }
-        return true;
-    }
-
-    void access_classes(const YAML::Node& n) {
-        std::map<std::string, int> names;
-        std::map<Ipv6Prefix, std::string> prefix_owner;
-        for_each_item(
-            d_, n, "policies.access_classes",
-            [&](const YAML::Node& item, const std::string& path, auto) {
-                Fields f(d_, item, path, {"name", "prefixes", "cost", "preference"});
-                if (!f.is_map()) return;
-                AccessClass ac;
-                unique_name(f, names, "access class", kClassNameMax, ac.name);
-                if (auto prefixes = f.require("prefixes")) {
-                    bool sequence = for_each_item(
-                        d_, *prefixes, f.path_of("prefixes"),
-                        [&](const YAML::Node& p, const std::string& p_path, auto) {
-                            Ipv6Prefix prefix;
-                            if (!detail::read_prefix(d_, p, p_path, prefix)) return;
-                            auto [it, fresh] = prefix_owner.emplace(prefix, ac.name);
-                            if (!fresh) {
-                                d_.error(p, p_path + ": " + prefix.to_string() +
-                                                " is already in access class '" + it->second + "'");
-                                return;
-                            }
-                            ac.prefixes.push_back(prefix);
-                        });
-                    if (sequence && prefixes->size() == 0)
-                        d_.error(*prefixes,
-                                 f.path_of("prefixes") + ": at least one prefix is required");
-                }
-                f.integer("cost", 0, 65535, ac.cost);
-                f.integer("preference", -32768, 32767, ac.preference);
-                c_.policies.access_classes.push_back(std::move(ac));
-            });
-    }
-
-    void traffic_classes(const YAML::Node& n) {
-        std::map<std::string, int> names;
-        for_each_item(
-            d_, n, "policies.traffic_classes",
-            [&](const YAML::Node& item, const std::string& path, auto) {
-                Fields f(d_, item, path, {"name", "match"});
-                if (!f.is_map()) return;
-                TrafficClass tc;
-                if (unique_name(f, names, "traffic class", kClassNameMax, tc.name) &&
-                    tc.name == "any") {
-                    d_.error(*f.get("name"),
-                             f.path_of("name") + ": 'any' is reserved (it matches all traffic)");
-                }
-                if (auto match = f.require("match"))
-                    traffic_match(*match, f.path_of("match"), tc.match);
-                c_.policies.traffic_classes.push_back(std::move(tc));
-            });
-    }
-
-    void traffic_match(const YAML::Node& n, const std::string& path, TrafficMatch& m) {
-        Fields f(d_, n, path,
-                 {"protocol", "source_ports", "destination_ports", "dscp", "source_prefix",
-                  "destination_prefix"});
-        if (!f.is_map()) return;
-        if (auto protocol = f.get("protocol")) {
-            static const std::vector<std::pair<std::string_view, std::uint8_t>> names = {
-                {"tcp", 6}, {"udp", 17}, {"icmpv6", 58}, {"sctp", 132}};
-            const std::string& text = protocol->IsScalar() ? protocol->Scalar() : std::string();
-            auto named = std::find_if(names.begin(), names.end(),
-                                      [&](const auto& entry) { return entry.first == text; });
-            std::uint8_t number = 0;
-            if (text == "any") {
-                m.protocol.reset();
-            } else if (named != names.end()) {
-                m.protocol = named->second;
-            } else if (protocol->IsScalar() && !text.empty() &&
-                       std::isdigit(static_cast<unsigned char>(text[0]))) {
-                if (detail::read_integer(d_, *protocol, f.path_of("protocol"), 0, 255, number))
-                    m.protocol = number;
-            } else {
-                d_.error(*protocol, f.path_of("protocol") + ": unknown protocol " +
-                                        detail::describe(*protocol) +
-                                        " (expected any, tcp, udp, icmpv6, sctp or 0..255)");
-            }
-        }
-        bool has_ports =
-            m.protocol && (*m.protocol == 6 || *m.protocol == 17 || *m.protocol == 132);
-        for (std::string_view key : {"source_ports", "destination_ports"}) {
-            auto ports = f.get(key);
-            if (!ports) continue;
-            PortRange range;
-            if (!port_range(*ports, f.path_of(key), range)) continue;
-            if (!range.is_any() && !has_ports) {
-                d_.error(*ports, f.path_of(key) + ": ports need protocol tcp, udp or sctp");
-                continue;
-            }
-            (key == "source_ports" ? m.source_ports : m.destination_ports) = range;
-        }
-        if (auto dscp = f.get("dscp")) {
-            std::uint8_t value = 0;
-            if (dscp->IsScalar() && dscp->Scalar() == "any")
-                m.dscp.reset();
-            else if (detail::read_integer(d_, *dscp, f.path_of("dscp"), 0, 63, value))
-                m.dscp = value;
-        }
-        if (auto p = f.get("source_prefix"))
-            detail::read_prefix(d_, *p, f.path_of("source_prefix"), m.source_prefix);
-        if (auto p = f.get("destination_prefix"))
-            detail::read_prefix(d_, *p, f.path_of("destination_prefix"), m.destination_prefix);
-    }
-
-    // "any", 5060, "5060" or "5060-5090".
-    bool port_range(const YAML::Node& n, const std::string& path, PortRange& out) {
-        std::string text;
-        if (!detail::read_string(d_, n, path, text)) return false;
-        if (text == "any") {
-            out = PortRange{};
-            return true;
-        }
-        auto parse = [](std::string_view s, std::uint16_t& v) {
-            unsigned value = 0;
-            auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-            if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || value > 65535)
-                return false;
-            v = static_cast<std::uint16_t>(value);
-            return true;
-        };
-        auto dash = text.find('-');
-        PortRange range;
-        bool valid = dash == std::string::npos
-                         ? parse(text, range.first) && parse(text, range.last)
-                         : parse(std::string_view(text).substr(0, dash), range.first) &&
-                               parse(std::string_view(text).substr(dash + 1), range.last);
-        if (!valid) {
-            d_.error(n, path + ": '" + text +
-                            "' is not a port range (any, PORT or FIRST-LAST, 0..65535)");
-            return false;
-        }
-        if (range.first > range.last) {
-            d_.error(n, path + ": '" + text + "' is an empty range (first port above last)");
-            return false;
-        }
-        out = range;
-        return true;
-    }
-
-    void profiles(const YAML::Node& n) {
-        std::map<std::string, int> names;
-        for_each_item(
-            d_, n, "policies.profiles", [&](const YAML::Node& item, const std::string& path, auto) {
-                Fields f(d_, item, path, {"name", "rules"});
-                if (!f.is_map()) return;
-                Profile profile;
-                unique_name(f, names, "profile", kClassNameMax, profile.name);
-                if (auto rules = f.require("rules")) {
-                    // Which traffic class each earlier rule matched, to find unreachable rules.
-                    std::map<std::string, std::size_t> matched;
-                    std::optional<std::size_t> any_rule;
-                    bool sequence = for_each_item(
-                        d_, *rules, f.path_of("rules"),
-                        [&](const YAML::Node& r, const std::string& r_path, std::size_t index) {
-                            Rule rule;
-                            if (this->rule(r, r_path, rule, matched, any_rule, index))
-                                profile.rules.push_back(std::move(rule));
-                        });
-                    if (sequence && rules->size() == 0)
-                        d_.error(*rules, f.path_of("rules") + ": at least one rule is required");
-                }
-                c_.policies.profiles.push_back(std::move(profile));
-            });
-    }
-
-    bool rule(const YAML::Node& n, const std::string& path, Rule& rule,
-              std::map<std::string, std::size_t>& matched, std::optional<std::size_t>& any_rule,
-              std::size_t index) {
-        Fields f(d_, n, path, {"traffic_class", "mode", "order", "weights"});
-        if (!f.is_map()) return false;
-        bool ok = true;
-        if (auto tc = f.require("traffic_class")) {
-            std::string tc_path = f.path_of("traffic_class");
-            if (!detail::read_string(d_, *tc, tc_path, rule.traffic_class)) {
-                ok = false;
-            } else if (rule.traffic_class != "any" &&
-                       !(rule.traffic_class_index =
-                             find_named(c_.policies.traffic_classes, rule.traffic_class))) {
-                d_.error(*tc, tc_path + ": unknown traffic class '" + rule.traffic_class + "'");
-                ok = false;
-            } else if (any_rule) {
-                d_.error(*tc, tc_path + ": unreachable rule: rules[" + std::to_string(*any_rule) +
-                                  "] already matches any traffic");
-                ok = false;
-            } else if (auto [it, fresh] = matched.emplace(rule.traffic_class, index); !fresh) {
-                d_.error(*tc, tc_path + ": unreachable rule: rules[" + std::to_string(it->second) +
-                                  "] already matches '" + rule.traffic_class + "'");
-                ok = false;
-            } else if (rule.traffic_class == "any") {
-                any_rule = index;
-            }
-        } else {
-            ok = false;
-        }
-        if (auto mode = f.require("mode")) {
-            ok &= detail::read_enum<RuleMode>(d_, *mode, f.path_of("mode"),
-                                              {{"prefer", RuleMode::prefer},
-                                               {"weighted", RuleMode::weighted},
-                                               {"ncast", RuleMode::ncast}},
-                                              rule.mode);
-        } else {
-            return false;
-        }
-        if (auto order = f.get("order")) {
-            if (rule.mode != RuleMode::prefer) {
-                d_.error(*order, f.path_of("order") + ": only valid with mode 'prefer'");
-                return false;
-            }
-            for_each_item(d_, *order, f.path_of("order"),
-                          [&](const YAML::Node& item, const std::string& item_path, auto) {
-                              AccessClassRef ref;
-                              if (!access_class_reference(item, item_path, ref)) return;
-                              for (const auto& earlier : rule.order) {
-                                  if (earlier.index == ref.index) {
-                                      d_.error(item, item_path + ": access class '" + ref.name +
-                                                         "' is listed twice");
-                                      return;
-                                  }
-                              }
-                              rule.order.push_back(ref);
-                          });
-        }
-        if (auto weights = f.get("weights")) {
-            std::string w_path = f.path_of("weights");
-            if (rule.mode != RuleMode::weighted) {
-                d_.error(*weights, w_path + ": only valid with mode 'weighted'");
-                return false;
-            }
-            if (!weights->IsMap()) {
-                d_.error(*weights, w_path + ": expected a mapping of access class to weight, got " +
-                                       detail::describe(*weights));
-                return false;
-            }
-            for (auto it = weights->begin(); it != weights->end(); ++it) {
-                // Copies: the iterator's pair is a temporary proxy.
-                const YAML::Node key = it->first;
-                const YAML::Node value_node = it->second;
-                Weight weight;
-                if (!access_class_reference(key, w_path, weight.access_class)) continue;
-                std::string entry_path = child_path(w_path, weight.access_class.name);
-                bool repeated = std::any_of(rule.weights.begin(), rule.weights.end(), [&](auto& w) {
-                    return w.access_class.index == weight.access_class.index;
-                });
-                if (repeated) {
-                    d_.error(key, w_path + ": access class '" + weight.access_class.name +
-                                      "' is listed twice");
-                    continue;
-                }
-                std::int64_t value = 0;
-                if (!detail::read_integer(d_, value_node, entry_path, INT32_MIN, INT32_MAX, value))
-                    continue;
-                if (value <= 0 || value > 1'000'000) {
-                    d_.error(value_node, entry_path + ": weight must be in 1..1000000, got " +
-                                             std::to_string(value));
-                    continue;
-                }
-                weight.weight = static_cast<std::uint32_t>(value);
-                rule.weights.push_back(std::move(weight));
-            }
-        }
-        return ok;
     }
 
     // ---- mobile_nodes ----
@@ -945,137 +616,10 @@ class Loader {
             });
     }
 
-    // ---- security ----
-
-    void security(const YAML::Node& n) {
-        Fields f(d_, n, "security", {"mode", "replay_window", "esn", "sas", "control_rate_limit"});
-        if (!f.is_map()) return;
-        auto& sec = c_.security;
-        auto mode = f.get("mode");
-        if (mode)
-            detail::read_enum<SecurityMode>(
-                d_, *mode, "security.mode",
-                {{"none", SecurityMode::none}, {"esp", SecurityMode::esp}}, sec.mode);
-        if (auto window = f.get("replay_window")) {
-            std::uint32_t value = 0;
-            if (detail::read_integer(d_, *window, "security.replay_window", 32, 4096, value)) {
-                if (value % 32 != 0)
-                    d_.error(*window, "security.replay_window: " + std::to_string(value) +
-                                          " is not a multiple of 32");
-                else
-                    sec.replay_window = value;
-            }
-        }
-        f.boolean("esn", sec.esn);
-        if (auto sas = f.get("sas")) security_associations(*sas);
-        if (auto limit = f.get("control_rate_limit")) {
-            Fields rl(d_, *limit, "security.control_rate_limit", {"packets_per_second", "burst"});
-            if (rl.is_map()) {
-                rl.integer("packets_per_second", 1, 100'000'000,
-                           sec.control_rate_limit.packets_per_second);
-                rl.integer("burst", 1, 1'000'000, sec.control_rate_limit.burst);
-            }
-        }
-        if (sec.mode == SecurityMode::esp && sec.sas.empty() && !sas_seen_)
-            d_.error(*mode, "security.mode: 'esp' needs at least one SA in security.sas");
-    }
-
-    void security_associations(const YAML::Node& n) {
-        std::map<std::pair<SaDirection, std::uint32_t>, int> spi_lines;
-        for_each_item(
-            d_, n, "security.sas", [&](const YAML::Node& item, const std::string& path, auto) {
-                sas_seen_ = true;
-                Fields f(d_, item, path,
-                         {"spi", "direction", "home_address", "algorithm", "key", "auth_key"});
-                if (!f.is_map()) return;
-                SecurityAssociation sa;
-                auto spi = f.require("spi");
-                bool spi_ok = spi && detail::read_integer(d_, *spi, f.path_of("spi"), 256,
-                                                          std::int64_t{UINT32_MAX}, sa.spi);
-                auto direction = f.require("direction");
-                bool direction_ok =
-                    direction &&
-                    detail::read_enum<SaDirection>(
-                        d_, *direction, f.path_of("direction"),
-                        {{"in", SaDirection::in}, {"out", SaDirection::out}}, sa.direction);
-                if (spi_ok && direction_ok) {
-                    auto [it, fresh] =
-                        spi_lines.emplace(std::pair(sa.direction, sa.spi), line_of(*spi));
-                    if (!fresh)
-                        d_.error(*spi, f.path_of("spi") + ": duplicate SPI " + hex32(sa.spi) +
-                                           " for direction " +
-                                           std::string(to_string(sa.direction)) +
-                                           first_at(it->second));
-                }
-                if (auto hoa = f.require("home_address")) {
-                    if (detail::read_unicast_address(d_, *hoa, f.path_of("home_address"),
-                                                     sa.home_address) &&
-                        !in_home_prefix(sa.home_address))
-                        d_.error(*hoa, f.path_of("home_address") + ": " +
-                                           sa.home_address.to_string() +
-                                           " is not inside any home prefix");
-                }
-                auto algorithm = f.require("algorithm");
-                bool algorithm_ok =
-                    algorithm &&
-                    detail::read_enum<EspAlgorithm>(
-                        d_, *algorithm, f.path_of("algorithm"),
-                        {{"aes-gcm-128", EspAlgorithm::aes_gcm_128},
-                         {"aes-gcm-256", EspAlgorithm::aes_gcm_256},
-                         {"aes-cbc-128-hmac-sha256", EspAlgorithm::aes_cbc_128_hmac_sha256},
-                         {"aes-cbc-256-hmac-sha256", EspAlgorithm::aes_cbc_256_hmac_sha256}},
-                        sa.algorithm);
-                auto key = f.require("key");
-                bool key_ok = key && detail::read_hex_bytes(d_, *key, f.path_of("key"), sa.key);
-                auto auth_key = f.get("auth_key");
-                bool auth_ok = auth_key && detail::read_hex_bytes(
-                                               d_, *auth_key, f.path_of("auth_key"), sa.auth_key);
-                if (algorithm_ok) check_key_sizes(f, sa, key_ok, auth_key, auth_ok);
-                c_.security.sas.push_back(std::move(sa));
-            });
-    }
-
-    void check_key_sizes(const Fields& f, SecurityAssociation& sa, bool key_ok,
-                         const std::optional<YAML::Node>& auth_key, bool auth_ok) {
-        const std::string name(to_string(sa.algorithm));
-        bool gcm =
-            sa.algorithm == EspAlgorithm::aes_gcm_128 || sa.algorithm == EspAlgorithm::aes_gcm_256;
-        std::size_t cipher_bytes = (sa.algorithm == EspAlgorithm::aes_gcm_128 ||
-                                    sa.algorithm == EspAlgorithm::aes_cbc_128_hmac_sha256)
-                                       ? 16
-                                       : 32;
-        if (key_ok) {
-            std::size_t expected = cipher_bytes + (gcm ? 4 : 0);
-            if (sa.key.size() != expected) {
-                d_.error(*f.get("key"),
-                         f.path_of("key") + ": " + name + " needs " + std::to_string(expected) +
-                             " bytes" +
-                             (gcm ? " (" + std::to_string(cipher_bytes) + "-byte key + 4-byte salt)"
-                                  : std::string()) +
-                             ", got " + std::to_string(sa.key.size()));
-            } else if (gcm) {
-                // RFC 4106 s.8.1: the last 4 bytes of the keying material are the salt.
-                sa.salt.assign(sa.key.end() - 4, sa.key.end());
-                sa.key.resize(cipher_bytes);
-            }
-        }
-        if (gcm && auth_key) {
-            d_.error(*auth_key, f.path_of("auth_key") + ": " + name +
-                                    " takes no auth_key (GCM authenticates with its key)");
-        } else if (!gcm && !auth_key) {
-            d_.error(f.node(), "missing required key 'auth_key' in " + f.path() + " (" + name +
-                                   " needs a 32-byte HMAC key)");
-        } else if (!gcm && auth_ok && sa.auth_key.size() != 32) {
-            d_.error(*auth_key, f.path_of("auth_key") + ": " + name + " needs 32 bytes, got " +
-                                    std::to_string(sa.auth_key.size()));
-        }
-    }
-
     Diagnostics& d_;
     Config c_;
     YAML::Node root_;
     std::map<std::string, int> port_lines_;
-    bool sas_seen_ = false;
 };
 
 LoadResult load(std::string_view text, const std::string& name) {

@@ -43,6 +43,11 @@ class Diagnostics {
 // 1-based line of a node, for "first at line N" hints.
 int line_of(const YAML::Node& node);
 
+// " (first at line N)", for messages about duplicates.
+inline std::string first_at(int line) {
+    return " (first at line " + std::to_string(line) + ")";
+}
+
 // "a mapping", "a sequence", "null", "'text'".
 std::string describe(const YAML::Node& node);
 
