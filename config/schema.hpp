@@ -105,7 +105,7 @@ struct Tunnel {
     std::uint8_t hop_limit = 64;
     // RFC 2473 s.5.1 Tunnel Encapsulation Limit option; nullopt: option not sent.
     std::optional<std::uint8_t> encapsulation_limit = 4;
-    std::uint16_t mtu = 1460;  // inner packets above this get ICMPv6 Packet Too Big
+    std::uint16_t mtu = 1452;  // 1500 - 40 (IPv6) - 8 (TEL option): inner packets above get Packet Too Big
 };
 
 struct MobileNode {

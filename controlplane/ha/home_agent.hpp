@@ -37,7 +37,7 @@ struct Interface {
 struct TunnelSettings {
     std::uint8_t hop_limit = 64;
     std::optional<std::uint8_t> encapsulation_limit = 4;  // RFC 2473 s.5.1
-    std::uint16_t mtu = 1460;                             // largest inner packet
+    std::uint16_t mtu = 1452;                             // largest inner packet
 };
 
 struct PeerHomeAgent {

@@ -86,3 +86,83 @@ def netns_factory():
     yield make
     for ns in created:
         ns.delete()
+
+
+# ---- Namespaces entered from this process (sockets stay in the namespace they were opened in)
+
+import contextlib
+import ctypes
+
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)
+_CLONE_NEWNET = 0x40000000
+
+
+@contextlib.contextmanager
+def in_netns(name):
+    """Runs the block with this thread in network namespace `name`."""
+    own = open("/proc/self/ns/net")
+    target = open(f"/var/run/netns/{name}")
+    try:
+        if _libc.setns(target.fileno(), _CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns")
+        yield
+    finally:
+        _libc.setns(own.fileno(), _CLONE_NEWNET)
+        own.close()
+        target.close()
+
+
+def link_mac(name, ns=None):
+    cmd = ["ip", "-o", "link", "show", name]
+    if ns:
+        cmd = ["ip", "netns", "exec", ns, *cmd]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return out.split("link/ether ")[1].split()[0]
+
+
+class VethLink:
+    """A veth pair: `outer` stays in the root namespace for the gateway (net_af_packet),
+    `inner` goes into namespace `ns` with the given addresses."""
+
+    def __init__(self, tag, ns, addresses):
+        self.outer, self.inner, self.ns = f"g{tag}", f"h{tag}", ns
+        subprocess.run(["ip", "link", "add", self.outer, "type", "veth", "peer", "name",
+                        self.inner, "netns", ns.name], check=True)
+        subprocess.run(["sysctl", "-qw", f"net.ipv6.conf.{self.outer}.disable_ipv6=1"], check=True)
+        subprocess.run(["ip", "link", "set", self.outer, "up"], check=True)
+        ns.run("ip", "link", "set", "lo", "up")
+        ns.run("ip", "link", "set", self.inner, "up")
+        for a in addresses:
+            ns.run("ip", "-6", "addr", "add", a, "dev", self.inner, "nodad")
+        self.gateway_mac = link_mac(self.outer)
+        self.host_mac = link_mac(self.inner, ns.name)
+
+    def delete(self):
+        subprocess.run(["ip", "link", "del", self.outer], check=False, capture_output=True)
+
+
+class Gateway:
+    """monami-gw running in the background with its telemetry socket under `prefix`."""
+
+    def __init__(self, config_path, prefix, lcores="0-1"):
+        self.prefix = prefix
+        self.proc = subprocess.Popen(
+            [binary("monami-gw"), *eal_args(prefix, lcores), "--", "--config", str(config_path)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def telemetry(self, command):
+        """One dpdk-telemetry.py query, parsed from its JSON answer."""
+        import json
+        res = subprocess.run(["dpdk-telemetry.py", "-f", self.prefix], input=command + "\n",
+                             capture_output=True, text=True, timeout=20)
+        for line in res.stdout.splitlines():
+            line = line.strip().lstrip("-> ").strip()
+            if line.startswith("{") and command in line:
+                return json.loads(line)[command]
+        raise AssertionError(f"no telemetry answer for {command}: {res.stdout} {res.stderr}")
+
+    def stop(self):
+        self.proc.terminate()
+        out, err = self.proc.communicate(timeout=30)
+        self.stdout, self.stderr = out, err
+        return self.proc.returncode, out, err
