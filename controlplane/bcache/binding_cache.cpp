@@ -408,8 +408,7 @@ BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
     if (next.bindings.size() > old_count) {
         if (binding_count_ - old_count + next.bindings.size() > settings_.max_bindings)
             return reject(status::kInsufficientResources);
-        if (bindings_of_mn(mn_key(next), hoa) + next.bindings.size() >
-            settings_.max_bindings_per_mn)
+        if (bindings_on_other_hoas(next) + next.bindings.size() > settings_.max_bindings_per_mn)
             return reject(status::kInsufficientResources);
     }
 
@@ -530,18 +529,26 @@ BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
 
 // ---- State changes ---------------------------------------------------------------------
 
-std::string BindingCache::mn_key(const HoaEntry& entry) const {
-    if (!entry.mn_id.empty()) return "n" + std::string(entry.mn_id.begin(), entry.mn_id.end());
-    return "h" + std::string(entry.home_address.bytes.begin(), entry.home_address.bytes.end());
-}
-
-std::size_t BindingCache::bindings_of_mn(const std::string& key, const HomeAddress& except) const {
-    auto it = mn_members_.find(key);
+std::size_t BindingCache::bindings_on_other_hoas(const HoaEntry& entry) const {
+    if (entry.mn_id.empty()) return 0;
+    auto it = mn_members_.find(entry.mn_id);
     if (it == mn_members_.end()) return 0;
     std::size_t count = 0;
     for (const auto& member : it->second)
-        if (member != except) count += entries_.at(member).bindings.size();
+        if (member != entry.home_address) count += entries_.at(member).bindings.size();
     return count;
+}
+
+void BindingCache::join_mn_group(const HoaEntry& entry) {
+    if (!entry.mn_id.empty()) mn_members_[entry.mn_id].push_back(entry.home_address);
+}
+
+void BindingCache::leave_mn_group(const HoaEntry& entry) {
+    if (entry.mn_id.empty()) return;
+    auto members = mn_members_.find(entry.mn_id);
+    if (members == mn_members_.end()) return;
+    std::erase(members->second, entry.home_address);
+    if (members->second.empty()) mn_members_.erase(members);
 }
 
 void BindingCache::index_prefixes(const HoaEntry& entry, bool add) {
@@ -560,29 +567,23 @@ void BindingCache::erase_entry(const HomeAddress& home_address) {
     auto it = entries_.find(home_address);
     if (it == entries_.end()) return;
     index_prefixes(it->second, false);
-    auto members = mn_members_.find(mn_key(it->second));
-    if (members != mn_members_.end()) {
-        std::erase(members->second, home_address);
-        if (members->second.empty()) mn_members_.erase(members);
-    }
+    leave_mn_group(it->second);
     binding_count_ -= it->second.bindings.size();
     entries_.erase(it);
 }
 
 void BindingCache::commit(HoaEntry&& entry, std::uint64_t now_ms) {
     const HomeAddress hoa = entry.home_address;
-    std::vector<std::uint64_t> old_stamps;
-    if (auto it = entries_.find(hoa); it != entries_.end()) {
-        for (const auto& b : it->second.bindings) old_stamps.push_back(b.timer_stamp);
-        for (const auto& f : it->second.flows) old_stamps.push_back(f.timer_stamp);
-        erase_entry(hoa);
-    }
-    auto is_old = [&](std::uint64_t stamp) {
-        return std::find(old_stamps.begin(), old_stamps.end(), stamp) != old_stamps.end();
+    auto it = entries_.find(hoa);
+    const HoaEntry* old = it == entries_.end() ? nullptr : &it->second;
+    // Unchanged bindings and flows keep their stamp, and their timers stay valid.
+    auto has_stamp = [&](const auto& items, std::uint64_t stamp) {
+        return std::any_of(items.begin(), items.end(),
+                           [&](const auto& x) { return x.timer_stamp == stamp; });
     };
     const std::uint64_t brr_lead_ms = settings_.refresh_request_before_expiry_s * 1000ull;
     for (const auto& b : entry.bindings) {
-        if (is_old(b.timer_stamp)) continue;
+        if (old && has_stamp(old->bindings, b.timer_stamp)) continue;
         expiry_heap_.push_back({b.expiry_ms, b.timer_stamp, hoa, TimerKind::BindingExpiry, b.bid});
         std::push_heap(expiry_heap_.begin(), expiry_heap_.end(), TimerLater{});
         if (brr_lead_ms > 0 && b.expiry_ms > now_ms + brr_lead_ms) {
@@ -592,14 +593,29 @@ void BindingCache::commit(HoaEntry&& entry, std::uint64_t now_ms) {
         }
     }
     for (const auto& f : entry.flows) {
-        if (is_old(f.timer_stamp)) continue;
+        if (old && has_stamp(old->flows, f.timer_stamp)) continue;
         expiry_heap_.push_back({f.expiry_ms, f.timer_stamp, hoa, TimerKind::FlowExpiry, f.fid});
         std::push_heap(expiry_heap_.begin(), expiry_heap_.end(), TimerLater{});
     }
     binding_count_ += entry.bindings.size();
-    index_prefixes(entry, true);
-    mn_members_[mn_key(entry)].push_back(hoa);
-    entries_.emplace(hoa, std::move(entry));
+    if (old) {
+        // In place: a refresh must not cost a hash-map node.
+        HoaEntry& current = it->second;
+        binding_count_ -= current.bindings.size();
+        if (current.network_prefixes != entry.network_prefixes) {
+            index_prefixes(current, false);
+            index_prefixes(entry, true);
+        }
+        if (current.mn_id != entry.mn_id) {
+            leave_mn_group(current);
+            join_mn_group(entry);
+        }
+        current = std::move(entry);
+    } else {
+        index_prefixes(entry, true);
+        join_mn_group(entry);
+        entries_.emplace(hoa, std::move(entry));
+    }
     compact_timers_if_bloated();
 }
 
@@ -637,6 +653,7 @@ void BindingCache::compact_timers_if_bloated() {
 
 std::vector<HomeAddress> BindingCache::expire(std::uint64_t now_ms) {
     std::vector<HomeAddress> changed;
+    std::unordered_set<HomeAddress, AddressHash> seen;
     while (!expiry_heap_.empty() && expiry_heap_.front().deadline_ms <= now_ms) {
         const Timer timer = expiry_heap_.front();
         std::pop_heap(expiry_heap_.begin(), expiry_heap_.end(), TimerLater{});
@@ -658,8 +675,7 @@ std::vector<HomeAddress> BindingCache::expire(std::uint64_t now_ms) {
         }
         ++entry.generation;
         if (entry.bindings.empty()) erase_entry(timer.home_address);
-        if (std::find(changed.begin(), changed.end(), timer.home_address) == changed.end())
-            changed.push_back(timer.home_address);
+        if (seen.insert(timer.home_address).second) changed.push_back(timer.home_address);
     }
     prune_timer_tops();
     return changed;

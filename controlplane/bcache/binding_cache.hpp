@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "controlplane/mh/messages.hpp"
@@ -149,8 +150,11 @@ class BindingCache {
     void commit(HoaEntry&& entry, std::uint64_t now_ms);
     void erase_entry(const HomeAddress& home_address);
     void index_prefixes(const HoaEntry& entry, bool add);
-    std::string mn_key(const HoaEntry& entry) const;
-    std::size_t bindings_of_mn(const std::string& key, const HomeAddress& except) const;
+    // Bindings of the MN owning `entry` on its other HoAs (grouped by MN-ID; an HoA
+    // without MN-ID is a group of its own).
+    std::size_t bindings_on_other_hoas(const HoaEntry& entry) const;
+    void join_mn_group(const HoaEntry& entry);
+    void leave_mn_group(const HoaEntry& entry);
     bool would_loop(const HomeAddress& home_address, const CareOfAddress& care_of) const;
     const HomeAddress* exact_prefix_owner(const Ipv6Prefix& prefix) const;
     bool prefix_overlaps_other_owner(const Ipv6Prefix& prefix, const HomeAddress& owner) const;
@@ -159,7 +163,7 @@ class BindingCache {
     std::unordered_map<HomeAddress, HoaEntry, AddressHash> entries_;
     std::map<Ipv6Prefix, HomeAddress> prefix_owner_;
     std::map<std::uint8_t, std::size_t> prefix_lengths_in_use_;  // length -> count
-    std::unordered_map<std::string, std::vector<HomeAddress>> mn_members_;
+    std::map<std::vector<std::uint8_t>, std::vector<HomeAddress>> mn_members_;
     std::size_t binding_count_ = 0;
     std::uint64_t next_stamp_ = 1;
     std::vector<Timer> expiry_heap_;  // min-heap (TimerLater), lazily invalidated

@@ -311,6 +311,29 @@ TEST_F(BindingCacheTest, HomeAddressStaysWithItsMobileNode) {
     expect_rejected(away(other, kCoa2), st::kAdministrativelyProhibited, before);
 }
 
+TEST_F(BindingCacheTest, MnIdOptionGroupsHomeAddresses) {
+    auto bulk = make_bu(1);
+    bulk.options.mn_id = mh::MobileNodeIdentifier{1, {'z'}};
+    bulk.options.binding_ids = {bid(1, kCoa1), bid(2, kCoa2), bid(3, kCoa3)};
+    expect_accepted(away(bulk, kCoa1, kHoaA));
+    auto second = make_bu(1);
+    second.options.mn_id = mh::MobileNodeIdentifier{1, {'z'}};
+    second.options.binding_ids = {bid(1, kCoa1), bid(2, kCoa2)};
+    const auto before = cache.dump();
+    expect_rejected(away(second, kCoa1, kHoaB), st::kInsufficientResources, before);
+    second.options.binding_ids.pop_back();
+    expect_accepted(away(second, kCoa1, kHoaB));
+    // Without MN-ID an HoA is its own group.
+    bulk.options.mn_id.reset();
+    expect_accepted(away(bulk, kCoa1, kHoaC));
+    // Once A is gone, B may grow.
+    expect_accepted(away(make_bu(2, 0), kCoa1, kHoaA));
+    auto grow = make_bu(2);
+    grow.options.binding_ids = {bid(2, kCoa2), bid(3, kCoa3)};
+    expect_accepted(away(grow, kCoa1, kHoaB));
+    EXPECT_EQ(cache.find(kHoaB)->bindings.size(), 3u);
+}
+
 TEST_F(BindingCacheTest, GlobalBindingLimit) {
     auto s = default_settings();
     s.max_bindings = 2;
