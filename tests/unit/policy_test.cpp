@@ -4,6 +4,8 @@
 #include <random>
 #include <vector>
 
+#include "config/load.hpp"
+#include "controlplane/policy/policy_engine.hpp"
 #include "dataplane/stages/classify.hpp"
 
 using namespace monami;
@@ -403,4 +405,471 @@ TEST(SelectAction, FirstMatchingRuleElseDefault) {
     EXPECT_EQ(&select_action(snapshot, tcp_fields), &snapshot.rules[0].action);
     auto other_tcp = must_extract(tcp.ports(ipproto::kTcp, 1, 80).build());
     EXPECT_EQ(&select_action(snapshot, other_tcp), &snapshot.default_action);
+}
+
+// ---- PolicyEngine -----------------------------------------------------------------------
+
+namespace {
+
+using policy::MnFlowBinding;
+using policy::PathInfo;
+using policy::PolicyEngine;
+
+constexpr std::string_view kPolicyYaml = R"(
+ports:
+  - {name: home, device: "net_null0", addresses: ["2001:db8:1::1/64"]}
+policies:
+  access_classes:
+    - {name: wifi, prefixes: ["2001:db8:a::/48"], cost: 1, preference: 10}
+    - {name: cellular, prefixes: ["2001:db8:c::/48"], cost: 10, preference: 5}
+    - {name: satellite, prefixes: ["2001:db8:5a7::/48"], cost: 100, preference: 0}
+    - {name: hotspot, prefixes: ["2001:db8:a:1::/64"], cost: 50, preference: 1}
+  traffic_classes:
+    - name: voice
+      match: {protocol: udp, destination_ports: "5060-5090", dscp: 46}
+    - name: bulk
+      match: {protocol: tcp, destination_ports: "20-21"}
+    - name: critical
+      match: {dscp: 48}
+  profiles:
+    - name: default
+      rules:
+        - {traffic_class: voice, mode: prefer, order: [wifi, cellular, satellite]}
+        - {traffic_class: bulk, mode: weighted, weights: {wifi: 3, cellular: 1}}
+        - {traffic_class: critical, mode: ncast}
+        - {traffic_class: any, mode: weighted}
+    - name: phones
+      rules:
+        - {traffic_class: voice, mode: ncast}
+        - {traffic_class: any, mode: prefer}
+  default_profile: default
+)";
+
+config::Policies load_policies(std::string_view yaml) {
+    auto result = config::load_config_string(yaml, "policy.yaml");
+    if (!result.ok()) {
+        for (const auto& e : result.error()) ADD_FAILURE() << e.to_string();
+        return {};
+    }
+    return result.value().policies;
+}
+
+Ipv6Address wifi(unsigned host) {
+    Ipv6Address a = *Ipv6Address::parse("2001:db8:a::");
+    a.bytes[15] = static_cast<std::uint8_t>(host);
+    return a;
+}
+Ipv6Address cellular(unsigned host) {
+    Ipv6Address a = *Ipv6Address::parse("2001:db8:c::");
+    a.bytes[15] = static_cast<std::uint8_t>(host);
+    return a;
+}
+const Ipv6Address kSatellite = *Ipv6Address::parse("2001:db8:5a7::1");
+
+// The snapshot a control thread would publish: paths with their BIDs, then the policy.
+HoaSnapshot compile(const PolicyEngine& engine, const std::vector<PathInfo>& paths,
+                    const std::vector<MnFlowBinding>& flows = {},
+                    std::optional<std::size_t> profile = std::nullopt,
+                    const HoaSnapshot* previous = nullptr) {
+    HoaSnapshot s;
+    s.home_address = kHoa;
+    s.paths.resize(paths.size());
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+        s.paths[i].bid = paths[i].bid;
+        s.paths[i].care_of = paths[i].care_of;
+        s.paths[i].state = paths[i].state;
+    }
+    s.path_count = static_cast<std::uint8_t>(paths.size());
+    engine.compile(paths, flows, profile, s, previous);
+    return s;
+}
+
+// BID the snapshot sends `f` to; 0 when it has no path.
+std::uint16_t bid_for(const HoaSnapshot& s, const PacketFields& f) {
+    std::uint8_t path = chosen_path(select_action(s, f), flow_hash(f));
+    return path == kNoBinding ? 0 : s.paths.at(path).bid;
+}
+
+PacketFields voice_packet(std::uint16_t destination_port = 5060) {
+    return udp_fields(40000, destination_port, 46 << 2);
+}
+
+// `count` flows with random source addresses and ports (fixed seed).
+std::vector<PacketFields> random_flows(std::uint8_t protocol, std::uint16_t destination_port,
+                                       unsigned count, unsigned seed = 1) {
+    std::mt19937_64 rng(seed);
+    std::vector<PacketFields> flows;
+    for (unsigned i = 0; i < count; ++i) {
+        PacketFields f;
+        f.source = *Ipv6Address::parse("2001:db8:cafe::");
+        std::uint64_t r = rng();
+        std::memcpy(f.source.bytes.data() + 8, &r, 8);
+        f.destination = kHoa;
+        f.next_header = protocol;
+        f.source_port = static_cast<std::uint16_t>(rng());
+        f.destination_port = destination_port;
+        f.has_ports = true;
+        flows.push_back(f);
+    }
+    return flows;
+}
+
+double share_of(const HoaSnapshot& s, const std::vector<PacketFields>& flows, std::uint16_t bid) {
+    unsigned n = 0;
+    for (const auto& f : flows) n += bid_for(s, f) == bid;
+    return double(n) / flows.size();
+}
+
+class PolicyEngineTest : public ::testing::Test {
+  protected:
+    config::Policies policies = load_policies(kPolicyYaml);
+    PolicyEngine engine{policies};
+    std::size_t phones = 1;
+};
+
+}  // namespace
+
+TEST_F(PolicyEngineTest, AccessClassByLongestPrefix) {
+    EXPECT_EQ(engine.access_class_of(wifi(5)), 0u);
+    EXPECT_EQ(engine.access_class_of(cellular(5)), 1u);
+    EXPECT_EQ(engine.access_class_of(kSatellite), 2u);
+    EXPECT_EQ(engine.access_class_of(*Ipv6Address::parse("2001:db8:a:1::5")), 3u);
+    EXPECT_EQ(engine.access_class_of(*Ipv6Address::parse("2001:db8:b::5")), std::nullopt);
+}
+
+TEST_F(PolicyEngineTest, TrafficClassSelectors) {
+    FlowSelector voice = policy::to_selector(policies.traffic_classes[0].match);
+    EXPECT_EQ(voice.next_header.first, 17);
+    EXPECT_EQ(voice.next_header.last, 17);
+    EXPECT_EQ(voice.destination_port.first, 5060);
+    EXPECT_EQ(voice.destination_port.last, 5090);
+    EXPECT_EQ(voice.source_port.last, 0xffff);
+    EXPECT_EQ(voice.traffic_class.first, 46 << 2);
+    EXPECT_EQ(voice.traffic_class.last, (46 << 2) | 3);
+    EXPECT_TRUE(voice.needs_ports);
+    FlowSelector critical = policy::to_selector(policies.traffic_classes[2].match);
+    EXPECT_FALSE(critical.needs_ports);
+    EXPECT_EQ(critical.next_header.first, 0);
+    EXPECT_EQ(critical.next_header.last, 0xff);
+
+    config::TrafficMatch prefixes;
+    prefixes.source_prefix = *Ipv6Prefix::parse("2001:db8:cafe::/48");
+    FlowSelector s = policy::to_selector(prefixes);
+    EXPECT_EQ(s.source.first, *Ipv6Address::parse("2001:db8:cafe::"));
+    EXPECT_EQ(s.source.last, *Ipv6Address::parse("2001:db8:cafe:ffff:ffff:ffff:ffff:ffff"));
+    EXPECT_TRUE(matches(s, udp_fields(1, 2)));  // from 2001:db8:cafe::10
+    prefixes.source_prefix = *Ipv6Prefix::parse("2001:db8:caff::/48");
+    EXPECT_FALSE(matches(policy::to_selector(prefixes), udp_fields(1, 2)));
+}
+
+TEST_F(PolicyEngineTest, DscpMatchingIgnoresEcn) {
+    FlowSelector voice = policy::to_selector(policies.traffic_classes[0].match);
+    FlowSelector critical = policy::to_selector(policies.traffic_classes[2].match);
+    EXPECT_TRUE(matches(voice, udp_fields(1, 5060, 0xb8)));   // EF
+    EXPECT_TRUE(matches(voice, udp_fields(1, 5060, 0xbb)));   // EF with CE
+    EXPECT_FALSE(matches(voice, udp_fields(1, 5060, 0xbc)));  // DSCP 47
+    EXPECT_FALSE(matches(voice, udp_fields(1, 5060, 0)));
+    EXPECT_FALSE(matches(voice, udp_fields(1, 5091, 0xb8)));  // port outside
+    EXPECT_TRUE(matches(critical, udp_fields(1, 80, 48 << 2)));
+    EXPECT_TRUE(matches(critical, udp_fields(1, 80, (48 << 2) | 1)));
+    EXPECT_FALSE(matches(critical, udp_fields(1, 80, 49 << 2)));
+}
+
+TEST_F(PolicyEngineTest, PreferenceOrderAndFailover) {
+    std::vector<PathInfo> paths = {{7, cellular(1), BindingState::Live, false},
+                                   {3, wifi(1), BindingState::Live, false},
+                                   {9, kSatellite, BindingState::Live, false}};
+    auto voice = voice_packet();
+    EXPECT_EQ(bid_for(compile(engine, paths), voice), 3);  // wifi first
+    paths[1].state = BindingState::Dead;
+    EXPECT_EQ(bid_for(compile(engine, paths), voice), 7);  // then cellular
+    paths[0].state = BindingState::Dead;
+    EXPECT_EQ(bid_for(compile(engine, paths), voice), 9);  // then satellite
+    paths[1].state = BindingState::Live;
+    EXPECT_EQ(bid_for(compile(engine, paths), voice), 3);  // wifi is back
+    // Suspect carries traffic only when nothing is Live.
+    paths[1].state = BindingState::Suspect;
+    EXPECT_EQ(bid_for(compile(engine, paths), voice), 9);
+    paths[2].state = BindingState::Suspect;
+    EXPECT_EQ(bid_for(compile(engine, paths), voice), 3);
+    for (auto& p : paths) p.state = BindingState::Dead;
+    HoaSnapshot none = compile(engine, paths);
+    EXPECT_EQ(bid_for(none, voice), 0);
+    EXPECT_EQ(bid_for(none, udp_fields(1, 80)), 0);
+}
+
+TEST_F(PolicyEngineTest, PreferWithinAClassTakesTheLowestBid) {
+    std::vector<PathInfo> paths = {{5, wifi(1), BindingState::Live, false},
+                                   {2, wifi(2), BindingState::Live, false},
+                                   {1, cellular(1), BindingState::Live, false}};
+    EXPECT_EQ(bid_for(compile(engine, paths), voice_packet()), 2);
+    paths.push_back({4, wifi(3), BindingState::Live, false});  // joins: no change
+    EXPECT_EQ(bid_for(compile(engine, paths), voice_packet()), 2);
+}
+
+TEST_F(PolicyEngineTest, PreferFallsBackToAnyUsablePath) {
+    // Neither listed class is present: an unclassified CoA still carries the flow.
+    std::vector<PathInfo> paths = {
+        {4, *Ipv6Address::parse("2001:db8:b::1"), BindingState::Live, false}};
+    EXPECT_EQ(bid_for(compile(engine, paths), voice_packet()), 4);
+    // Implicit order (no `order`): preference, so hotspot (1) before unclassified.
+    config::Rule implicit;
+    implicit.mode = config::RuleMode::prefer;
+    paths.push_back({6, *Ipv6Address::parse("2001:db8:a:1::9"), BindingState::Live, false});
+    paths.push_back({8, cellular(2), BindingState::Live, false});
+    FlowAction a = engine.action_for(implicit, paths);
+    EXPECT_EQ(paths[a.choice[0]].bid, 8);  // cellular (5) beats hotspot (1)
+    paths[2].state = BindingState::Dead;
+    a = engine.action_for(implicit, paths);
+    EXPECT_EQ(paths[a.choice[0]].bid, 6);
+}
+
+TEST_F(PolicyEngineTest, WeightsHoldOverRandomFlows) {
+    auto bulk = random_flows(ipproto::kTcp, 21, 10'000);
+    // Several BID pairs: the shares are exact by construction, not by luck of the BIDs.
+    for (std::uint16_t wifi_bid : {1, 2, 17, 200}) {
+        std::uint16_t cell_bid = static_cast<std::uint16_t>(wifi_bid + 1);
+        std::vector<PathInfo> paths = {{cell_bid, cellular(1), BindingState::Live, false},
+                                       {wifi_bid, wifi(1), BindingState::Live, false}};
+        HoaSnapshot s = compile(engine, paths);
+        double on_wifi = share_of(s, bulk, wifi_bid);
+        EXPECT_NEAR(on_wifi, 0.75, 0.03) << "wifi BID " << wifi_bid;
+        EXPECT_NEAR(share_of(s, bulk, cell_bid), 1 - on_wifi, 1e-9);
+    }
+    // Two wifi CoAs share wifi's 3/4; the class weight is not counted twice.
+    std::vector<PathInfo> three = {{1, wifi(1), BindingState::Live, false},
+                                   {2, wifi(2), BindingState::Live, false},
+                                   {3, cellular(1), BindingState::Live, false}};
+    HoaSnapshot s = compile(engine, three);
+    EXPECT_NEAR(share_of(s, bulk, 1) + share_of(s, bulk, 2), 0.75, 0.03);
+    EXPECT_NEAR(share_of(s, bulk, 1), 0.375, 0.03);
+    // Only cellular left: everything goes there; an unweighted class gets nothing while a
+    // weighted one is usable.
+    three.push_back({4, kSatellite, BindingState::Live, false});
+    EXPECT_EQ(share_of(compile(engine, three), bulk, 4), 0.0);
+    three[0].state = three[1].state = three[2].state = BindingState::Dead;
+    EXPECT_EQ(share_of(compile(engine, three), bulk, 4), 1.0);
+}
+
+TEST_F(PolicyEngineTest, EqualWeightsSpreadEvenly) {
+    auto flows = random_flows(ipproto::kUdp, 443, 10'000, 2);
+    std::vector<PathInfo> paths = {{1, wifi(1), BindingState::Live, false},
+                                   {2, cellular(1), BindingState::Live, false},
+                                   {3, kSatellite, BindingState::Live, false}};
+    HoaSnapshot s = compile(engine, paths);  // `any` is weighted without weights
+    for (std::uint16_t bid : {1, 2, 3}) EXPECT_NEAR(share_of(s, flows, bid), 1.0 / 3, 0.03);
+}
+
+namespace {
+struct Movement {
+    unsigned moved = 0;             // flows whose BID changed
+    unsigned moved_from_kept = 0;   // ... although their old path is still usable
+    unsigned moved_not_to_new = 0;  // ... to a path other than `joined`
+};
+Movement movement(const HoaSnapshot& before, const HoaSnapshot& after,
+                  const std::vector<PacketFields>& flows, std::uint16_t left,
+                  std::uint16_t joined) {
+    Movement m;
+    for (const auto& f : flows) {
+        std::uint16_t a = bid_for(before, f), b = bid_for(after, f);
+        if (a == b) continue;
+        m.moved++;
+        m.moved_from_kept += a != left;
+        m.moved_not_to_new += b != joined;
+    }
+    return m;
+}
+}  // namespace
+
+TEST_F(PolicyEngineTest, RemovingAPathMovesOnlyItsFlows) {
+    auto flows = random_flows(ipproto::kUdp, 443, 10'000, 3);
+    std::vector<PathInfo> three = {{1, wifi(1), BindingState::Live, false},
+                                   {2, cellular(1), BindingState::Live, false},
+                                   {3, kSatellite, BindingState::Live, false}};
+    HoaSnapshot a = compile(engine, three);
+    // Remove the first path: the others change index, but BIDs key the slots.
+    std::vector<PathInfo> two(three.begin() + 1, three.end());
+    HoaSnapshot b = compile(engine, two, {}, std::nullopt, &a);
+    Movement m = movement(a, b, flows, 1, 0);
+    EXPECT_EQ(m.moved_from_kept, 0u);
+    EXPECT_NEAR(double(m.moved) / flows.size(), 1.0 / 3, 0.03);
+    EXPECT_NEAR(share_of(b, flows, 2), 0.5, 0.03);
+
+    // It joins again: only about a third of the flows move, all of them to it.
+    HoaSnapshot c = compile(engine, three, {}, std::nullopt, &b);
+    m = movement(b, c, flows, 0, 1);
+    EXPECT_EQ(m.moved_not_to_new, 0u);
+    EXPECT_NEAR(double(m.moved) / flows.size(), 1.0 / 3, 0.03);
+    for (std::uint16_t bid : {1, 2, 3}) EXPECT_NEAR(share_of(c, flows, bid), 1.0 / 3, 0.03);
+
+    // Marked Dead instead of removed: the same.
+    std::vector<PathInfo> dead = three;
+    dead[2].state = BindingState::Dead;
+    HoaSnapshot d = compile(engine, dead, {}, std::nullopt, &c);
+    EXPECT_EQ(movement(c, d, flows, 3, 0).moved_from_kept, 0u);
+}
+
+TEST_F(PolicyEngineTest, WithoutHistoryTheAssignmentIsAFunctionOfThePaths) {
+    auto flows = random_flows(ipproto::kUdp, 443, 10'000, 4);
+    std::vector<PathInfo> three = {{1, wifi(1), BindingState::Live, false},
+                                   {2, cellular(1), BindingState::Live, false},
+                                   {3, kSatellite, BindingState::Live, false}};
+    HoaSnapshot a = compile(engine, three);
+    std::vector<PathInfo> reordered = {three[2], three[0], three[1]};
+    HoaSnapshot again = compile(engine, reordered);
+    EXPECT_EQ(movement(a, again, flows, 0, 0).moved, 0u);
+    // Stateless removal: close to minimal (rendezvous claims), not exactly.
+    std::vector<PathInfo> two(three.begin(), three.begin() + 2);
+    Movement m = movement(a, compile(engine, two), flows, 3, 0);
+    EXPECT_LT(double(m.moved_from_kept) / flows.size(), 0.10);
+}
+
+TEST_F(PolicyEngineTest, NcastMaskOfLivePaths) {
+    std::vector<PathInfo> paths = {{1, wifi(1), BindingState::Live, false},
+                                   {2, cellular(1), BindingState::Live, false},
+                                   {3, kSatellite, BindingState::Live, false}};
+    PacketFields critical = udp_fields(1, 80, 48 << 2);
+    EXPECT_EQ(select_action(compile(engine, paths), critical).ncast_mask, 0b111);
+    paths[1].state = BindingState::Dead;
+    EXPECT_EQ(select_action(compile(engine, paths), critical).ncast_mask, 0b101);
+    paths[1].state = BindingState::Suspect;  // Suspect is not used while others are Live
+    EXPECT_EQ(select_action(compile(engine, paths), critical).ncast_mask, 0b101);
+    paths[0].state = BindingState::Dead;
+    HoaSnapshot one = compile(engine, paths);
+    EXPECT_EQ(select_action(one, critical).ncast_mask, 0);  // one path: plain unicast
+    EXPECT_EQ(bid_for(one, critical), 3);
+}
+
+TEST_F(PolicyEngineTest, ProfileOverride) {
+    std::vector<PathInfo> paths = {{1, wifi(1), BindingState::Live, false},
+                                   {2, cellular(1), BindingState::Live, false}};
+    HoaSnapshot s = compile(engine, paths, {}, phones);
+    EXPECT_EQ(select_action(s, voice_packet()).ncast_mask, 0b11);
+    // `any` is prefer there: everything else on wifi.
+    auto flows = random_flows(ipproto::kTcp, 21, 1000);
+    EXPECT_EQ(share_of(s, flows, 1), 1.0);
+    ASSERT_EQ(s.rules.size(), 1u);
+    EXPECT_EQ(s.rules[0].fid, 0);
+    EXPECT_EQ(s.rules[0].priority, policy::kOperatorRulePriority);
+}
+
+TEST_F(PolicyEngineTest, RulesThatChangeNothingAreDropped) {
+    // One path: every rule's action equals the default, so the workers see no rules.
+    std::vector<PathInfo> paths = {{1, wifi(1), BindingState::Live, false}};
+    EXPECT_TRUE(compile(engine, paths).rules.empty());
+    EXPECT_TRUE(compile(engine, paths, {}, phones).rules.empty());
+    paths.push_back({2, cellular(1), BindingState::Live, false});
+    EXPECT_EQ(compile(engine, paths).rules.size(), 3u);  // voice, bulk, critical
+}
+
+TEST_F(PolicyEngineTest, NoProfileMeansPreferByClassPreference) {
+    config::Policies bare = policies;
+    bare.profiles.clear();
+    bare.default_profile.reset();
+    bare.default_profile_index.reset();
+    PolicyEngine plain(bare);
+    std::vector<PathInfo> paths = {{1, cellular(1), BindingState::Live, false},
+                                   {2, wifi(1), BindingState::Live, false}};
+    HoaSnapshot s = compile(plain, paths);
+    EXPECT_TRUE(s.rules.empty());
+    EXPECT_EQ(bid_for(s, voice_packet()), 2);
+    PolicyEngine nothing{config::Policies{}};
+    EXPECT_EQ(bid_for(compile(nothing, paths), voice_packet()), 1);  // lowest BID
+}
+
+namespace {
+mh::TrafficSelector v6_ports(std::uint16_t first, std::uint16_t last) {
+    mh::TrafficSelectorV6 ts;
+    ts.destination_port = mh::Range<std::uint16_t>{first, last};
+    ts.next_header = mh::Range<std::uint8_t>{17, 17};
+    return ts;
+}
+}  // namespace
+
+TEST(TrafficSelectors, V6RangesMapDirectly) {
+    mh::TrafficSelectorV6 ts;
+    ts.source_address = mh::Range<Ipv6Address>{kCn, kCn};
+    ts.ipsec_spi = mh::Range<std::uint32_t>{0x100, 0x1ff};
+    ts.flow_label = mh::Range<std::uint32_t>{5, 5};
+    ts.traffic_class = mh::Range<std::uint8_t>{0xb8, 0xbb};
+    auto s = policy::to_selector(mh::TrafficSelector{ts});
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->source.first, kCn);
+    EXPECT_EQ(s->source.last, kCn);
+    EXPECT_EQ(s->destination.last.bytes[0], 0xff);  // absent: everything
+    EXPECT_EQ(s->spi.first, 0x100u);
+    EXPECT_EQ(s->spi.last, 0x1ffu);
+    EXPECT_EQ(s->flow_label.first, 5u);
+    EXPECT_EQ(s->traffic_class.first, 0xb8);
+    EXPECT_TRUE(s->needs_ports);
+    auto ports = policy::to_selector(v6_ports(5060, 5060));
+    EXPECT_TRUE(ports->needs_ports);
+    EXPECT_TRUE(matches(*ports, udp_fields(9, 5060)));
+    EXPECT_FALSE(matches(*ports, udp_fields(9, 5061)));
+    EXPECT_FALSE(policy::to_selector(mh::TrafficSelector{mh::TrafficSelectorV6{}})->needs_ports);
+    EXPECT_FALSE(policy::to_selector(mh::TrafficSelector{mh::TrafficSelectorV4{}}));
+}
+
+TEST_F(PolicyEngineTest, MnFlowBindingsTakePrecedence) {
+    std::vector<PathInfo> paths = {{1, wifi(1), BindingState::Live, false},
+                                   {2, cellular(1), BindingState::Live, false}};
+    // The operator prefers wifi for voice; the MN binds SIP (5060) to cellular.
+    std::vector<MnFlowBinding> flows = {{10, 5, {2}, v6_ports(5060, 5060)}};
+    HoaSnapshot s = compile(engine, paths, flows);
+    EXPECT_EQ(bid_for(s, voice_packet(5060)), 2);
+    EXPECT_EQ(bid_for(s, voice_packet(5061)), 1);  // not bound: operator policy
+    ASSERT_FALSE(s.rules.empty());
+    EXPECT_EQ(s.rules[0].fid, 10);
+    EXPECT_EQ(s.rules[0].priority, 5);
+
+    // Cellular dies: the binding falls back to operator policy instead of dropping.
+    paths[1].state = BindingState::Dead;
+    s = compile(engine, paths, flows);
+    EXPECT_EQ(bid_for(s, voice_packet(5060)), 1);
+    for (const auto& r : s.rules) EXPECT_NE(r.fid, 10);
+    paths[1].state = BindingState::Live;
+
+    // Bound to both BIDs: bicast (n-cast).
+    flows[0].bids = {2, 1, 2};
+    s = compile(engine, paths, flows);
+    EXPECT_EQ(select_action(s, voice_packet(5060)).ncast_mask, 0b11);
+
+    // Unknown BIDs and IPv4 selectors yield no rule.
+    flows = {{11, 1, {99}, v6_ports(5060, 5060)},
+             {12, 1, {2}, mh::TrafficSelector{mh::TrafficSelectorV4{}}}};
+    s = compile(engine, paths, flows);
+    for (const auto& r : s.rules) EXPECT_EQ(r.fid, 0);
+}
+
+TEST_F(PolicyEngineTest, MnFlowBindingsInPriorityOrder) {
+    std::vector<PathInfo> paths = {{1, wifi(1), BindingState::Live, false},
+                                   {2, cellular(1), BindingState::Live, false}};
+    // Overlapping selectors: the lower priority value wins, whatever the list order.
+    std::vector<MnFlowBinding> flows = {{20, 9, {1}, v6_ports(5000, 6000)},
+                                        {21, 3, {2}, v6_ports(5060, 5060)},
+                                        {22, 3, {1}, v6_ports(5060, 5061)}};
+    HoaSnapshot s = compile(engine, paths, flows);
+    ASSERT_GE(s.rules.size(), 3u);
+    EXPECT_EQ(s.rules[0].fid, 21);  // priority 3, lower FID first
+    EXPECT_EQ(s.rules[1].fid, 22);
+    EXPECT_EQ(s.rules[2].fid, 20);
+    EXPECT_EQ(bid_for(s, voice_packet(5060)), 2);
+    EXPECT_EQ(bid_for(s, voice_packet(5061)), 1);
+    EXPECT_EQ(bid_for(s, udp_fields(1, 5500)), 1);
+}
+
+TEST(PolicyConfig, ExampleConfigurationCompiles) {
+    auto loaded = config::load_config_file(std::string(MONAMI_SOURCE_ROOT) + "/config/monami.yaml");
+    ASSERT_TRUE(loaded.ok());
+    const config::Config& c = loaded.value();
+    PolicyEngine engine(c.policies);
+    std::vector<PathInfo> paths = {
+        {1, *Ipv6Address::parse("2001:db8:a::1"), BindingState::Live, false},
+        {2, *Ipv6Address::parse("2001:db8:d::1"), BindingState::Live, false}};
+    EXPECT_EQ(engine.access_class_of(paths[1].care_of), 1u);
+    HoaSnapshot s = compile(engine, paths, {}, c.mobile_nodes[0].policy_index);  // phones
+    EXPECT_EQ(select_action(s, voice_packet(5070)).ncast_mask, 0b11);
+    s = compile(engine, paths);  // default profile: voice, bulk, critical, any weighted
+    EXPECT_EQ(s.rules.size(), 3u);
+    EXPECT_EQ(bid_for(s, voice_packet(5070)), 1);
 }
