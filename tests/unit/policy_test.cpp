@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <vector>
 
 #include "config/load.hpp"
@@ -872,4 +874,31 @@ TEST(PolicyConfig, ExampleConfigurationCompiles) {
     s = compile(engine, paths);  // default profile: voice, bulk, critical, any weighted
     EXPECT_EQ(s.rules.size(), 3u);
     EXPECT_EQ(bid_for(s, voice_packet(5070)), 1);
+}
+
+// docs/policies.md shows YAML; each block must load (with a port added when it has none).
+TEST(PolicyConfig, DocumentationExamplesLoad) {
+    std::ifstream in(std::string(MONAMI_SOURCE_ROOT) + "/docs/policies.md");
+    ASSERT_TRUE(in);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string doc = text.str();
+    unsigned blocks = 0;
+    for (std::size_t at = doc.find("```yaml\n"); at != std::string::npos;
+         at = doc.find("```yaml\n", at + 1)) {
+        std::size_t start = at + 8;
+        std::size_t end = doc.find("```", start);
+        ASSERT_NE(end, std::string::npos);
+        std::string yaml = doc.substr(start, end - start);
+        if (yaml.rfind("ports:", 0) != 0 && yaml.find("\nports:") == std::string::npos)
+            yaml =
+                "ports:\n  - {name: home, device: net_null0, addresses: [\"2001:db8:1::1/64\"]}\n" +
+                yaml;
+        auto loaded =
+            config::load_config_string(yaml, "policies.md block " + std::to_string(blocks));
+        if (!loaded.ok())
+            for (const auto& e : loaded.error()) ADD_FAILURE() << e.to_string();
+        ++blocks;
+    }
+    EXPECT_EQ(blocks, 3u);
 }
