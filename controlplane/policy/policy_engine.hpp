@@ -71,6 +71,7 @@ class PolicyEngine {
     // slot on its former path (by BID) while that path is usable and within its share, so a
     // path leaving moves only its own flows and a path joining takes only its share.
     // Without it the slot assignment is a function of the usable paths and weights alone.
+    // `previous->paths` must hold the BIDs of its paths (slots are matched by BID).
     void compile(const std::vector<PathInfo>& paths, const std::vector<MnFlowBinding>& mn_flows,
                  std::optional<std::size_t> profile_index, HoaSnapshot& out,
                  const HoaSnapshot* previous = nullptr) const;
