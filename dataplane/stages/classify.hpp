@@ -48,10 +48,10 @@ struct PacketFields {
     std::uint8_t next_header = 0;  // final upper-layer protocol (or 59, no next header)
     std::uint16_t source_port = 0;
     std::uint16_t destination_port = 0;
-    std::uint32_t spi = 0;       // ESP only
-    bool has_ports = false;      // TCP/UDP/SCTP ports were read
-    bool has_spi = false;        // an ESP SPI was read
-    bool is_fragment = false;    // a Fragment header was seen (first or later fragment)
+    std::uint32_t spi = 0;     // ESP only
+    bool has_ports = false;    // TCP/UDP/SCTP ports were read
+    bool has_spi = false;      // an ESP SPI was read
+    bool is_fragment = false;  // a Fragment header was seen (first or later fragment)
 };
 
 namespace detail {
@@ -60,8 +60,8 @@ inline std::uint16_t load_be16(const std::uint8_t* p) {
     return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
 }
 inline std::uint32_t load_be32(const std::uint8_t* p) {
-    return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
-           (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
+    return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
+           std::uint32_t{p[3]};
 }
 inline bool carries_ports(std::uint8_t protocol) {
     return protocol == ipproto::kTcp || protocol == ipproto::kUdp || protocol == ipproto::kSctp;
@@ -148,8 +148,7 @@ inline bool extract_fields(const std::uint8_t* ipv6, std::size_t length, PacketF
 
 // The common case (snapshot without rules): fixed header, plus ports or SPI only when the
 // first next header is TCP/UDP/SCTP/ESP. No extension header walk.
-inline bool extract_fast_fields(const std::uint8_t* ipv6, std::size_t length,
-                                PacketFields& out) {
+inline bool extract_fast_fields(const std::uint8_t* ipv6, std::size_t length, PacketFields& out) {
     if (length < kIpv6HeaderLength || (ipv6[0] >> 4) != 6) return false;
     detail::read_fixed_header(ipv6, out);
     return detail::read_transport(out.next_header, ipv6 + kIpv6HeaderLength,
@@ -251,7 +250,8 @@ inline bool matches(const FlowSelector& s, const PacketFields& f) {
             !detail::in(s.destination_port, f.destination_port) || !detail::in(s.spi, f.spi))
             return false;
     }
-    return detail::in(s.flow_label, f.flow_label) && detail::address_in(s.destination, f.destination) &&
+    return detail::in(s.flow_label, f.flow_label) &&
+           detail::address_in(s.destination, f.destination) &&
            detail::address_in(s.source, f.source);
 }
 
