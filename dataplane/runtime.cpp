@@ -499,7 +499,7 @@ void Runtime::deliver_to_mobile_node(WorkerCtx& w, rte_mbuf* m, const HoaSnapsho
         send_copies(w, m, snap, action->ncast_mask, inner_length);
         return;
     }
-    std::uint8_t index = action->choice[flow_hash(fields) % kChoiceSlots];
+    std::uint8_t index = chosen_path(*action, flow_hash(fields));
     if (index == kNoBinding) {
         drop(w, m, DropReason::NoBinding);
         return;

@@ -44,7 +44,8 @@ HomeAgent::HomeAgent(HaSettings settings, DataPlane& dataplane)
           b.home_prefixes = settings_.home_prefixes;
           b.ha_addresses = settings_.ha_addresses;
           return b;
-      }()) {
+      }()),
+      policy_(settings_.policies) {
     for (auto& itf : settings_.interfaces) {
         bool has_ll = std::any_of(itf.addresses.begin(), itf.addresses.end(),
                                   [](const InterfaceAddress& a) { return a.address.is_link_local(); });

@@ -13,9 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "config/schema.hpp"
 #include "controlplane/bcache/binding_cache.hpp"
 #include "controlplane/mh/parser.hpp"
 #include "controlplane/net/icmpv6.hpp"
+#include "controlplane/policy/policy_engine.hpp"
 #include "dataplane/api/control.hpp"
 #include "dataplane/api/types.hpp"
 
@@ -62,6 +64,11 @@ struct HaSettings {
     mh::ParseLimits parse_limits;
     std::uint32_t max_paths = 65536;          // per-binding counter slots in the data plane
     std::uint32_t icmp_errors_per_second = 100;  // RFC 4443 s.2.4(f) rate limit
+
+    // Operator policy for flows the MN did not bind (docs/policies.md), with per-MN profiles.
+    config::Policies policies;
+    std::map<std::vector<std::uint8_t>, std::size_t> profile_by_mn_id;
+    std::map<HomeAddress, std::size_t> profile_by_home_address;
 };
 
 // Control-plane counters; read by telemetry through a copy made on the control thread.
@@ -188,6 +195,9 @@ private:
     HaSettings settings_;
     DataPlane& dataplane_;
     bcache::BindingCache cache_;
+    policy::PolicyEngine policy_;
+    // The last snapshot published per HoA: policy keeps flows on their paths across updates.
+    std::map<HomeAddress, std::unique_ptr<HoaSnapshot>> published_;
     std::map<Ipv6Address, LearnedNeighbor> learned_;
     std::map<Ipv6Address, PendingResolution> pending_;
     // Where the last BU of a binding came from: the way back when the route has no

@@ -172,10 +172,23 @@ std::unique_ptr<HoaSnapshot> HomeAgent::build_snapshot(const bcache::HoaEntry& e
     }
     release_slots(entry.home_address, keep);
     snap->path_count = static_cast<std::uint8_t>(snap->paths.size());
-    // Default choice: every flow-hash slot to a path, spread evenly.
-    for (unsigned s = 0; s < kChoiceSlots; ++s)
-        snap->default_action.choice[s] =
-            snap->path_count ? static_cast<std::uint8_t>(s % snap->path_count) : kNoBinding;
+
+    std::vector<policy::PathInfo> infos;
+    for (const auto& p : snap->paths)
+        infos.push_back({p.bid, p.native ? entry.home_address : p.care_of, p.state, p.native});
+    std::vector<policy::MnFlowBinding> flows;
+    for (const auto& f : entry.flows) flows.push_back({f.fid, f.priority, f.bids, f.selector});
+    std::optional<std::size_t> profile;
+    if (auto it = settings_.profile_by_home_address.find(entry.home_address);
+        it != settings_.profile_by_home_address.end())
+        profile = it->second;
+    else if (auto m = settings_.profile_by_mn_id.find(entry.mn_id);
+             !entry.mn_id.empty() && m != settings_.profile_by_mn_id.end())
+        profile = m->second;
+    auto previous = published_.find(entry.home_address);
+    policy_.compile(infos, flows, profile, *snap,
+                    previous == published_.end() ? nullptr : previous->second.get());
+    published_[entry.home_address] = std::make_unique<HoaSnapshot>(*snap);
     return snap;
 }
 
@@ -217,6 +230,7 @@ void HomeAgent::republish(const std::vector<HomeAddress>& changed, std::uint64_t
         if (!entry || entry->bindings.empty()) {
             release_slots(hoa, {});
             generations_.erase(hoa);
+            published_.erase(hoa);
             dataplane_.withdraw_hoa(hoa);
             continue;
         }

@@ -123,6 +123,12 @@ ha::HaSettings ha_settings(const config::Config& cfg, const dp::Runtime& rt) {
     s.parse_limits.max_options = h.max_options_per_message;
     s.tunnel = {cfg.tunnel.hop_limit, cfg.tunnel.encapsulation_limit, cfg.tunnel.mtu};
     s.max_paths = h.max_bindings;
+    s.policies = cfg.policies;
+    for (const auto& mn : cfg.mobile_nodes) {
+        if (!mn.policy_index) continue;
+        s.profile_by_mn_id[std::vector<std::uint8_t>(mn.id.begin(), mn.id.end())] = *mn.policy_index;
+        for (const auto& hoa : mn.home_addresses) s.profile_by_home_address[hoa] = *mn.policy_index;
+    }
     return s;
 }
 
