@@ -2,6 +2,9 @@
 
 #include <rte_telemetry.h>
 
+#include <cerrno>
+#include <cstdlib>
+
 namespace monami::dp {
 
 namespace {
@@ -24,26 +27,26 @@ void add_counters(rte_tel_data* d, const WorkerCounters& c) {
     rte_tel_data_add_dict_u64(d, "dropped", dropped);
 }
 
-rte_tel_data* drops_container(const WorkerCounters& c) {
-    rte_tel_data* drops = rte_tel_data_alloc();
-    rte_tel_data_start_dict(drops);
-    for (std::size_t r = 0; r < kDropReasonCount; ++r)
-        rte_tel_data_add_dict_u64(drops, std::string(kDropReasonNames[r]).c_str(), c.drops[r]);
-    return drops;
+// DPDK 22.11 telemetry nests only arrays of numbers or strings inside a dict: records are
+// arrays of "key=value" strings, and per-worker detail is a separate command.
+rte_tel_data* string_array(const std::vector<std::string>& items) {
+    rte_tel_data* a = rte_tel_data_alloc();
+    rte_tel_data_start_array(a, RTE_TEL_STRING_VAL);
+    for (const auto& item : items) rte_tel_data_add_array_string(a, item.c_str());
+    return a;
 }
 
 int cmd_ports(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_start_dict(d);
     for (const auto& p : g_runtime->ports()) {
-        rte_tel_data* port = rte_tel_data_alloc();
-        rte_tel_data_start_dict(port);
-        rte_tel_data_add_dict_u64(port, "port_id", p.id);
-        rte_tel_data_add_dict_string(port, "device", p.device.c_str());
-        rte_tel_data_add_dict_string(port, "mac", p.mac.to_string().c_str());
         rte_eth_link link{};
         rte_eth_link_get_nowait(p.id, &link);
-        rte_tel_data_add_dict_string(port, "link", link.link_status ? "up" : "down");
-        rte_tel_data_add_dict_container(d, p.name.c_str(), port, 0);
+        rte_tel_data_add_dict_container(
+            d, p.name.c_str(),
+            string_array({"port_id=" + std::to_string(p.id), "device=" + p.device,
+                          "mac=" + p.mac.to_string(),
+                          std::string("link=") + (link.link_status ? "up" : "down")}),
+            0);
     }
     return 0;
 }
@@ -63,19 +66,29 @@ WorkerCounters snapshot(const WorkerCounters& c) {
     return s;
 }
 
+void add_worker_counters(rte_tel_data* d, const WorkerCounters& c) {
+    add_counters(d, c);
+    for (std::size_t r = 0; r < kDropReasonCount; ++r)
+        rte_tel_data_add_dict_u64(d, ("drop_" + std::string(kDropReasonNames[r])).c_str(),
+                                  c.drops[r]);
+}
+
+// /monami/workers: totals over all workers; /monami/worker,N: one worker.
 int cmd_workers(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_start_dict(d);
-    for (unsigned i = 0; i < g_runtime->worker_count(); ++i) {
-        const WorkerCtx& w = g_runtime->worker(i);
-        WorkerCounters c = snapshot(w.counters);
-        rte_tel_data* wd = rte_tel_data_alloc();
-        rte_tel_data_start_dict(wd);
-        rte_tel_data_add_dict_u64(wd, "lcore", w.lcore);
-        add_counters(wd, c);
-        rte_tel_data_add_dict_container(wd, "drops", drops_container(c), 0);
-        std::string name = "worker" + std::to_string(i);
-        rte_tel_data_add_dict_container(d, name.c_str(), wd, 0);
-    }
+    rte_tel_data_add_dict_u64(d, "workers", g_runtime->worker_count());
+    add_worker_counters(d, g_runtime->totals());
+    return 0;
+}
+
+int cmd_worker(const char*, const char* params, rte_tel_data* d) {
+    char* end = nullptr;
+    unsigned long index = params ? std::strtoul(params, &end, 10) : 0;
+    if (!params || end == params || index >= g_runtime->worker_count()) return -EINVAL;
+    const WorkerCtx& w = g_runtime->worker(static_cast<unsigned>(index));
+    rte_tel_data_start_dict(d);
+    rte_tel_data_add_dict_u64(d, "lcore", w.lcore);
+    add_worker_counters(d, snapshot(w.counters));
     return 0;
 }
 
@@ -92,6 +105,8 @@ int cmd_control(const char*, const char*, rte_tel_data* d) {
     std::lock_guard lock(g_view->mutex);
     for (const auto& [k, v] : g_view->control_counters) rte_tel_data_add_dict_u64(d, k.c_str(), v);
     rte_tel_data_add_dict_u64(d, "control_tx_failures", g_runtime->control_tx_failures());
+    rte_tel_data_add_dict_u64(d, "home_addresses", g_runtime->home_address_count());
+    rte_tel_data_add_dict_u64(d, "synchronous_reclaims", g_runtime->synchronous_reclaims());
     return 0;
 }
 
@@ -104,27 +119,32 @@ int cmd_config(const char*, const char*, rte_tel_data* d) {
     return 0;
 }
 
-void add_rows(rte_tel_data* d, const std::vector<std::map<std::string, std::string>>& rows) {
-    rte_tel_data_start_array(d, RTE_TEL_CONTAINER);
-    for (const auto& row : rows) {
-        rte_tel_data* r = rte_tel_data_alloc();
-        rte_tel_data_start_dict(r);
-        for (const auto& [k, v] : row) rte_tel_data_add_dict_string(r, k.c_str(), v.c_str());
-        rte_tel_data_add_array_container(d, r, 0);
+// A table as {"total": N, "start": S, "r<S>": [...], ...}, at most kPage records per call;
+// the parameter is the first record wanted.
+int table_page(const std::vector<std::map<std::string, std::string>>& rows, const char* params,
+               rte_tel_data* d) {
+    constexpr std::size_t kPage = 200;
+    std::size_t start = params && *params ? std::strtoul(params, nullptr, 10) : 0;
+    rte_tel_data_start_dict(d);
+    rte_tel_data_add_dict_u64(d, "total", rows.size());
+    rte_tel_data_add_dict_u64(d, "start", start);
+    for (std::size_t i = start; i < rows.size() && i < start + kPage; ++i) {
+        std::vector<std::string> items;
+        for (const auto& [k, v] : rows[i]) items.push_back(k + "=" + v);
+        rte_tel_data_add_dict_container(d, ("r" + std::to_string(i)).c_str(), string_array(items), 0);
     }
-}
-
-int cmd_neighbors(const char*, const char*, rte_tel_data* d) {
-    std::lock_guard lock(g_view->mutex);
-    add_rows(d, g_view->neighbors);
     return 0;
 }
 
-int cmd_table(const char* cmd, const char*, rte_tel_data* d) {
+int cmd_neighbors(const char*, const char* params, rte_tel_data* d) {
+    std::lock_guard lock(g_view->mutex);
+    return table_page(g_view->neighbors, params, d);
+}
+
+int cmd_table(const char* cmd, const char* params, rte_tel_data* d) {
     std::string name = std::string(cmd).substr(std::string("/monami/").size());
     std::lock_guard lock(g_view->mutex);
-    add_rows(d, g_view->tables[name]);
-    return 0;
+    return table_page(g_view->tables[name], params, d);
 }
 
 }  // namespace
@@ -134,13 +154,17 @@ void register_telemetry(const Runtime& runtime, ControlView& view) {
     g_view = &view;
     rte_telemetry_register_cmd("/monami/ports", cmd_ports, "monami ports. No parameters");
     rte_telemetry_register_cmd("/monami/workers", cmd_workers,
-                               "Per-worker counters and drops by reason. No parameters");
+                               "Counters and drops by reason, all workers. No parameters");
+    rte_telemetry_register_cmd("/monami/worker", cmd_worker,
+                               "Counters and drops of one worker. Parameter: worker number");
     rte_telemetry_register_cmd("/monami/drops", cmd_drops, "Drops by reason, all workers. No parameters");
     rte_telemetry_register_cmd("/monami/control", cmd_control, "Control-thread counters. No parameters");
     rte_telemetry_register_cmd("/monami/config", cmd_config, "Configuration summary. No parameters");
-    rte_telemetry_register_cmd("/monami/neighbors", cmd_neighbors, "Resolved neighbors. No parameters");
+    rte_telemetry_register_cmd("/monami/neighbors", cmd_neighbors,
+                               "Resolved neighbors. Parameter: first record (optional)");
     rte_telemetry_register_cmd("/monami/bindings", cmd_table,
-                               "Binding cache: HoA, BID, CoA, lifetime. No parameters");
+                               "Bindings: HoA, BID, CoA, lifetime, counters. Parameter: first "
+                               "record (optional, 200 per call)");
 }
 
 }  // namespace monami::dp

@@ -1,10 +1,12 @@
 // monami's DPDK telemetry commands (read with dpdk-telemetry.py):
-//   /monami/ports     ports: name, device, id, MAC, link
-//   /monami/workers   per-worker counters and drops by reason
-//   /monami/drops     drops by reason, all workers together
-//   /monami/control   control-thread counters
-//   /monami/config    configuration summary
-//   /monami/neighbors resolved neighbors
+//   /monami/ports        ports: name -> [port_id=, device=, mac=, link=]
+//   /monami/workers      counters and drops by reason, all workers together
+//   /monami/worker,N     the same for worker N
+//   /monami/drops        drops by reason
+//   /monami/control      control-thread counters
+//   /monami/config       configuration summary
+//   /monami/neighbors    resolved neighbors, as a table
+//   /monami/bindings[,S] bindings, as a table: {"total", "start", "rS": ["key=value", ...]}
 // Telemetry runs on its own thread: worker counters are read with relaxed loads; what the
 // control thread owns is read from a copy it refreshes (ControlView).
 #pragma once

@@ -161,6 +161,17 @@ class Gateway:
                 return json.loads(line)[command]
         raise AssertionError(f"no telemetry answer for {command}: {res.stdout} {res.stderr}")
 
+    def table(self, command):
+        """A monami table command as a list of dicts (all pages)."""
+        rows, start = [], 0
+        while True:
+            page = self.telemetry(f"{command},{start}" if start else command)
+            keys = sorted((k for k in page if k.startswith("r")), key=lambda k: int(k[1:]))
+            rows += [dict(item.split("=", 1) for item in page[k]) for k in keys]
+            if not keys or len(rows) >= page["total"]:
+                return rows
+            start = len(rows)
+
     def stop(self):
         self.proc.terminate()
         out, err = self.proc.communicate(timeout=30)
