@@ -104,13 +104,16 @@ int cmd_config(const char*, const char*, rte_tel_data* d) {
     return 0;
 }
 
+// DPDK 22.11 refuses dicts inside an array (rte_tel_data_add_array_container takes only
+// arrays of scalars), so rows go into a dict keyed by their index: {"0": {...}, "1": {...}}.
 void add_rows(rte_tel_data* d, const std::vector<std::map<std::string, std::string>>& rows) {
-    rte_tel_data_start_array(d, RTE_TEL_CONTAINER);
-    for (const auto& row : rows) {
+    rte_tel_data_start_dict(d);
+    for (std::size_t i = 0; i < rows.size(); ++i) {
         rte_tel_data* r = rte_tel_data_alloc();
         rte_tel_data_start_dict(r);
-        for (const auto& [k, v] : row) rte_tel_data_add_dict_string(r, k.c_str(), v.c_str());
-        rte_tel_data_add_array_container(d, r, 0);
+        for (const auto& [k, v] : rows[i]) rte_tel_data_add_dict_string(r, k.c_str(), v.c_str());
+        if (rte_tel_data_add_dict_container(d, std::to_string(i).c_str(), r, 0) != 0)
+            rte_tel_data_free(r);
     }
 }
 
