@@ -186,3 +186,81 @@ def test_bulk_registration_two_coas_and_deregistration(topology):
     assert last_bu["lifetime"] == "0" and last_bu["bids"] == []
     assert last_ba["status"] == "0" and last_ba["seq"] == last_bu["seq"]
     assert int(last_bu["seq"]) > int(first_bu["seq"])
+
+
+def ping(ns, target, count=3):
+    res = None
+    for _ in range(10):
+        res = ns.run("ping", "-6", "-c", str(count), "-i", "0.2", "-W", "1", target, check=False)
+        if res.returncode == 0:
+            return res
+        time.sleep(0.5)
+    return res
+
+
+@pytest.mark.skipif(not have("dpdk-telemetry.py"), reason="needs dpdk-telemetry.py")
+def test_tun_carries_the_mobile_nodes_traffic_and_link_down_stops_a_link(topology):
+    """Stage 2: the HoA lives on a tun interface in the MN's namespace. A host on the home
+    link pings the HoA: the gateway tunnels to a CoA, monami-mn decapsulates into the tun,
+    the kernel answers, monami-mn reverse-tunnels. `link down` silences a link for real."""
+    t = topology
+    mn_ns, home_ns = t["mn_ns"], t["home_ns"]
+    # Everything but the access links' own prefixes goes through the tun (the HoA's stack).
+    mn_ns.run("ip", "-6", "route", "del", "2001:db8:1::/64")
+    wait_for_gateway(t["prefix"])
+    tun = "mt" + t["prefix"][-6:]
+    mn = MobileNodeProcess(mn_ns, [
+        "--home-address", HOA, "--home-agent", HA,
+        "--link", f"wifi:{t['mn_access']}:{COA_WIFI},via=2001:db8:a::1",
+        "--link", f"cell:{t['mn_access']}:{COA_CELL},via=2001:db8:b::1",
+        "--bulk", "--lifetime", "120", "--initial-timeout", "500", "--tap", tun])
+    try:
+        ba = mn.wait_for(lambda e: e["event"] == "ba", timeout=20)
+        assert ba["status"] == 0 and ba["bids"] == {"1": 0, "2": 0}, mn.events
+        addrs = mn_ns.run("ip", "-6", "addr", "show", "dev", tun).stdout
+        assert f"{HOA}/128" in addrs
+
+        res = ping(home_ns, HOA)
+        assert res.returncode == 0, res.stdout + res.stderr + str(mn.events)
+
+        mark = mn.mark()
+        mn.send("stats")
+        stats = mn.wait_for(lambda e: e["event"] == "stats", start=mark)
+        links = stats["links"]
+        assert sum(links[n]["rx_tunnelled"] for n in ("wifi", "cell")) >= 3
+        assert sum(links[n]["tx_tunnelled"] for n in ("wifi", "cell")) >= 3
+        # Reverse traffic without a flow binding leaves by the first live link.
+        assert links["wifi"]["tx_tunnelled"] >= 3
+
+        # wifi goes down; the MN moves its binding away over cell, traffic follows.
+        mark = mn.mark()
+        mn.send("link down wifi")
+        mn.send("deregister wifi")
+        dereg = mn.wait_for(lambda e: e["event"] == "ba", start=mark)
+        assert dereg["link"] == "cell" and dereg["bids"] == {"1": 0} and dereg["lifetime"] == 0
+        rows_now = bindings_of(t["prefix"])
+        assert [(r["bid"], r["care_of"]) for r in rows_now] == [("2", COA_CELL)]
+        mark = mn.mark()
+        mn.send("stats")
+        before = mn.wait_for(lambda e: e["event"] == "stats", start=mark)["links"]
+        res = ping(home_ns, HOA)
+        assert res.returncode == 0, res.stdout + res.stderr
+        mark = mn.mark()
+        mn.send("stats")
+        after = mn.wait_for(lambda e: e["event"] == "stats", start=mark)["links"]
+        assert after["wifi"]["rx_frames"] == before["wifi"]["rx_frames"]
+        assert after["wifi"]["tx_frames"] == before["wifi"]["tx_frames"]
+        assert after["cell"]["rx_tunnelled"] >= before["cell"]["rx_tunnelled"] + 3
+        assert after["cell"]["tx_tunnelled"] >= before["cell"]["tx_tunnelled"] + 3
+
+        mark = mn.mark()
+        mn.send("link up wifi")
+        back = mn.wait_for(lambda e: e["event"] == "ba", start=mark)
+        assert back["status"] == 0 and back["bids"] == {"1": 0, "2": 0}
+
+        mn.send("quit")
+        mn.proc.wait(timeout=15)
+        assert mn.stop() == 0
+        assert mn.events[-2]["event"] == "stats" and mn.events[-1]["reason"] == "quit"
+    finally:
+        mn.stop()
