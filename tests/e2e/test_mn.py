@@ -145,12 +145,14 @@ def test_bulk_registration_two_coas_and_deregistration(topology):
         "--link", f"wifi:{t['mn_access']}:{COA_WIFI}",
         "--link", f"cell:{t['mn_access']}:{COA_CELL},via=2001:db8:b::1",
         "--mn-id", "mn1@example.com", "--lifetime", "120", "--bulk",
+        "--flow", "fid=1,prio=10,bids=1+2,proto=17,dport=5000-5100",
         "--initial-timeout", "500", "--deregister-at-exit"])
     try:
         ba = mn.wait_for(lambda e: e["event"] == "ba", timeout=20)
         assert ba["status"] == 0, mn.events
         assert ba["bids"] == {"1": 0, "2": 0}
         assert ba["lifetime"] == 120
+        assert ba["flows"] == {"1": 0}  # RFC 6089 flow binding accepted in the same BU
         bus = [e for e in mn.events if e["event"] == "bu"]
         assert bus[0]["bids"] == [1, 2] and bus[0]["link"] == "wifi"
         nd = [e for e in mn.events if e["event"] == "nd"]
