@@ -177,3 +177,96 @@ class Gateway:
         out, err = self.proc.communicate(timeout=30)
         self.stdout, self.stderr = out, err
         return self.proc.returncode, out, err
+def telemetry(prefix, command, timeout=20):
+    """Runs one command through DPDK's own client (dpdk-telemetry.py -f PREFIX, command on
+    stdin) and returns its JSON answer (the value under the command's name). Tables
+    (/monami/bindings, /monami/neighbors) come as {"total", "start", "r0": [...]}: use rows()."""
+    import json
+    res = subprocess.run(["dpdk-telemetry.py", "-f", prefix], input=command + "\n",
+                         capture_output=True, text=True, timeout=timeout)
+    for line in res.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{") and command in line:
+            return json.loads(line)[command]
+    raise AssertionError(f"no answer to {command}: {res.stdout} {res.stderr}")
+
+
+def rows(table):
+    """The records of one page of a monami telemetry table, in order, as dicts."""
+    keys = sorted((k for k in table if k.startswith("r")), key=lambda k: int(k[1:]))
+    return [dict(item.split("=", 1) for item in table[k]) for k in keys]
+
+
+def veth_pair(name, peer, peer_netns=None):
+    """Creates a veth pair; `peer` goes into `peer_netns` (a Netns) when given."""
+    cmd = ["ip", "link", "add", name, "type", "veth", "peer", "name", peer]
+    if peer_netns is not None:
+        cmd += ["netns", peer_netns.name]
+    subprocess.run(cmd, check=True)
+
+
+class MobileNodeProcess:
+    """monami-mn running in a namespace; its JSON-lines events are collected by a thread."""
+
+    def __init__(self, netns, args):
+        import json
+        import queue
+        import threading
+        self.events = []
+        self._json = json
+        self._cond = threading.Condition()
+        self.proc = subprocess.Popen(["ip", "netns", "exec", netns.name, binary("monami-mn"), *args],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, bufsize=1)
+        self.stderr = ""
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                event = self._json.loads(line)
+            except ValueError:
+                event = {"event": "unparsed", "text": line}
+            with self._cond:
+                self.events.append(event)
+                self._cond.notify_all()
+
+    def send(self, command):
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+
+    def wait_for(self, predicate, timeout=10, start=0):
+        """Returns the first event at index >= start that satisfies predicate."""
+        import time
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for event in self.events[start:]:
+                    if predicate(event):
+                        return event
+                left = deadline - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None and not self._reader.is_alive():
+                    raise AssertionError(f"event not seen; events so far: {self.events}")
+                self._cond.wait(min(left, 0.2))
+
+    def mark(self):
+        with self._cond:
+            return len(self.events)
+
+    def stop(self, sig=None, timeout=20):
+        import signal
+        if self.proc.poll() is None:
+            # The signal goes to monami-mn itself: `ip netns exec` execs it in place.
+            self.proc.send_signal(sig or signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(timeout=5)
+        self.stderr = self.proc.stderr.read()
+        return self.proc.returncode

@@ -1,0 +1,932 @@
+#include "tools/mn/mobile_node.hpp"
+
+#include <algorithm>
+
+#include "controlplane/mh/builder.hpp"
+#include "controlplane/mh/exthdr.hpp"
+#include "controlplane/mh/parser.hpp"
+#include "controlplane/net/packet.hpp"
+#include "tools/mn/json.hpp"
+
+namespace monami::mn {
+
+namespace {
+
+constexpr std::size_t kMaxWaitingPackets = 32;
+constexpr unsigned kSolicitationsBeforeWarning = 3;
+constexpr std::uint8_t kStatusSequenceOutOfWindow = mh::ba_status::kSequenceOutOfWindow;
+constexpr std::uint8_t kFirstRejection = 128;
+
+std::string bid_list(const std::vector<std::uint16_t>& bids) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < bids.size(); ++i) {
+        if (i) out += ',';
+        out += std::to_string(bids[i]);
+    }
+    return out + "]";
+}
+
+std::vector<std::string_view> words(std::string_view line) {
+    std::vector<std::string_view> out;
+    std::size_t i = 0;
+    while (i < line.size()) {
+        while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
+        std::size_t start = i;
+        while (i < line.size() && line[i] != ' ' && line[i] != '\t' && line[i] != '\r') ++i;
+        if (i > start) out.push_back(line.substr(start, i - start));
+    }
+    return out;
+}
+
+template <class T>
+bool in_range(const std::optional<mh::Range<T>>& range, const T& value) {
+    return !range || (range->start <= value && value <= range->end);
+}
+
+struct PacketKey {  // the fields an RFC 6088 IPv6 traffic selector looks at
+    Ipv6Address source;
+    Ipv6Address destination;
+    std::uint8_t traffic_class = 0;
+    std::uint32_t flow_label = 0;
+    std::uint8_t next_header = 0;
+    std::optional<std::uint16_t> source_port;
+    std::optional<std::uint16_t> destination_port;
+};
+
+bool port_in(const std::optional<mh::Range<std::uint16_t>>& range,
+             const std::optional<std::uint16_t>& port) {
+    if (!range) return true;
+    return port && range->start <= *port && *port <= range->end;
+}
+
+bool selector_matches(const mh::TrafficSelectorV6& ts, const PacketKey& k) {
+    return in_range(ts.source_address, k.source) &&
+           in_range(ts.destination_address, k.destination) &&
+           in_range(ts.traffic_class, k.traffic_class) && in_range(ts.flow_label, k.flow_label) &&
+           in_range(ts.next_header, k.next_header) && port_in(ts.source_port, k.source_port) &&
+           port_in(ts.destination_port, k.destination_port);
+}
+
+}  // namespace
+
+MobileNode::MobileNode(MnOptions options, std::vector<LinkEnvironment> environment, SendFrame send,
+                       Emit emit, WriteTun write_tun)
+    : options_(std::move(options)),
+      send_(std::move(send)),
+      emit_(std::move(emit)),
+      write_tun_(std::move(write_tun)) {
+    for (std::size_t i = 0; i < options_.links.size(); ++i) {
+        Link link;
+        link.spec = options_.links[i];
+        link.bid = static_cast<std::uint16_t>(i + 1);
+        if (i < environment.size()) link.env = environment[i];
+        links_.push_back(std::move(link));
+    }
+}
+
+// ---- small helpers -------------------------------------------------------------------
+
+void MobileNode::emit(const JsonObject& event) {
+    emit_(event.str());
+}
+
+void MobileNode::emit_error(std::string_view message) {
+    emit(JsonObject().add("event", "error").add("message", message));
+}
+
+MobileNode::Link* MobileNode::link_by_name(std::string_view name) {
+    for (auto& l : links_)
+        if (l.spec.name == name) return &l;
+    return nullptr;
+}
+
+MobileNode::Link* MobileNode::link_by_bid(std::uint16_t bid) {
+    if (bid == 0 || bid > links_.size()) return nullptr;
+    return &links_[bid - 1];
+}
+
+std::optional<std::size_t> MobileNode::first_live_link() const {
+    for (std::size_t i = 0; i < links_.size(); ++i)
+        if (links_[i].up) return i;
+    return std::nullopt;
+}
+
+bool MobileNode::registered(std::uint16_t bid) const {
+    return bid >= 1 && bid <= links_.size() && links_[bid - 1].registered;
+}
+
+std::vector<std::uint16_t> MobileNode::bulk_bids() const {
+    std::vector<std::uint16_t> bids;
+    for (const auto& l : links_)
+        if (l.up && l.wanted) bids.push_back(l.bid);
+    return bids;
+}
+
+// ---- start, tick, deadlines ------------------------------------------------------------
+
+void MobileNode::start(std::uint64_t now_ms) {
+    for (std::size_t i = 0; i < links_.size(); ++i) {
+        Link& l = links_[i];
+        l.next_hop = l.spec.via             ? *l.spec.via
+                     : l.env.route_next_hop ? *l.env.route_next_hop
+                                            : options_.home_agent;
+        auto mac = l.spec.gateway_mac ? l.spec.gateway_mac : options_.gateway_mac;
+        JsonObject event;
+        event.add("event", "link")
+            .add("link", l.spec.name)
+            .add("bid", l.bid)
+            .add("interface", l.spec.interface)
+            .add("care_of", l.spec.care_of.to_string())
+            .add("mac", l.env.mac.to_string())
+            .add("next_hop", l.next_hop.to_string());
+        if (mac) {
+            l.next_hop_mac = mac;
+            event.add("next_hop_mac", mac->to_string());
+        }
+        emit(event.add("state", "up"));
+        if (!l.next_hop_mac) solicit(i, now_ms);
+    }
+    for (const auto& flow : options_.flows) {
+        requested_flows_[flow.fid] = flow;
+        queued_flow_ops_.push_back(flow_add_option(flow));
+    }
+    if (options_.bulk) {
+        register_bulk(now_ms);
+    } else {
+        for (std::size_t i = 0; i < links_.size(); ++i) register_link(i, now_ms);
+    }
+}
+
+std::optional<std::uint64_t> MobileNode::next_deadline_ms() const {
+    std::optional<std::uint64_t> next;
+    auto consider = [&](std::uint64_t t) {
+        if (!next || t < *next) next = t;
+    };
+    for (const auto& l : links_) {
+        if (l.up && !l.next_hop_mac) consider(l.next_solicitation_ms);
+        if (l.registered) {
+            consider(l.expires_at_ms);
+            if (l.wanted && l.up && !shutting_down_) consider(l.refresh_at_ms);
+        }
+    }
+    for (const auto& p : pending_) consider(p.retransmit_at_ms);
+    if (shutting_down_) consider(shutdown_deadline_ms_);
+    return next;
+}
+
+void MobileNode::on_tick(std::uint64_t now_ms) {
+    for (std::size_t i = 0; i < links_.size(); ++i) {
+        Link& l = links_[i];
+        if (l.up && !l.next_hop_mac && now_ms >= l.next_solicitation_ms) solicit(i, now_ms);
+        if (l.registered && now_ms >= l.expires_at_ms) {
+            l.registered = false;
+            emit(JsonObject().add("event", "expired").add("link", l.spec.name).add("bid", l.bid));
+        }
+    }
+    // Retransmissions (RFC 6275 s.11.8): a new sequence number each time, the timeout doubled
+    // up to MAX_BINDACK_TIMEOUT, then retried at that interval.
+    for (std::size_t k = 0; k < pending_.size();) {
+        PendingBu& p = pending_[k];
+        if (now_ms < p.retransmit_at_ms) {
+            ++k;
+            continue;
+        }
+        if (!links_[p.link].up) {
+            // A BU for this link's own BID waits for `link up`; one for several BIDs (or all)
+            // moves to another live link.
+            bool own_only = p.bids.size() == 1 && p.bids[0] == links_[p.link].bid;
+            auto other = first_live_link();
+            if (own_only || !other) {
+                for (auto& op : p.flow_ops) queued_flow_ops_.push_back(op);
+                pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(k));
+                continue;
+            }
+            p.link = *other;
+        }
+        p.sequence = next_sequence_++;
+        p.timeout_ms = std::min(p.timeout_ms * 2, options_.max_bindack_timeout_ms);
+        transmit_bu(p, now_ms);
+        ++k;
+    }
+    if (!shutting_down_) {
+        if (options_.bulk) {
+            bool due = false;
+            for (const auto& l : links_)
+                due |= l.up && l.wanted && l.registered && now_ms >= l.refresh_at_ms;
+            bool in_flight = std::any_of(pending_.begin(), pending_.end(),
+                                         [](const PendingBu& p) { return p.lifetime_4s > 0; });
+            if (due && !in_flight) register_bulk(now_ms);
+        } else {
+            for (std::size_t i = 0; i < links_.size(); ++i) {
+                const Link& l = links_[i];
+                if (!(l.up && l.wanted && l.registered && now_ms >= l.refresh_at_ms)) continue;
+                bool in_flight = std::any_of(pending_.begin(), pending_.end(), [&](const auto& p) {
+                    return std::count(p.bids.begin(), p.bids.end(), l.bid) > 0;
+                });
+                if (!in_flight) register_link(i, now_ms);
+            }
+        }
+        try_send_flow_ops(now_ms);
+    }
+}
+
+// ---- Neighbor Discovery ----------------------------------------------------------------
+
+void MobileNode::solicit(std::size_t link, std::uint64_t now_ms) {
+    Link& l = links_[link];
+    auto frame = net::build_neighbor_solicitation(l.env.mac, l.spec.care_of, l.next_hop);
+    if (send_(link, frame)) {
+        ++l.counters.tx_frames;
+        l.counters.tx_bytes += frame.size();
+    }
+    ++l.solicitations;
+    if (l.solicitations == kSolicitationsBeforeWarning)
+        emit(JsonObject()
+                 .add("event", "nd_unresolved")
+                 .add("link", l.spec.name)
+                 .add("next_hop", l.next_hop.to_string())
+                 .add("solicitations", l.solicitations));
+    l.next_solicitation_ms = now_ms + options_.nd_retransmit_ms;
+}
+
+bool MobileNode::transmit(std::size_t link, std::span<const std::uint8_t> ip) {
+    Link& l = links_[link];
+    std::vector<std::uint8_t> frame(net::kEthernetHeaderSize + ip.size());
+    net::write_ethernet_header(frame.data(), *l.next_hop_mac, l.env.mac);
+    std::copy(ip.begin(), ip.end(), frame.begin() + net::kEthernetHeaderSize);
+    if (!send_(link, frame)) return false;
+    ++l.counters.tx_frames;
+    l.counters.tx_bytes += frame.size();
+    return true;
+}
+
+void MobileNode::send_ip(std::size_t link, std::vector<std::uint8_t> ip) {
+    Link& l = links_[link];
+    if (!l.up) return;
+    if (l.next_hop_mac) {
+        transmit(link, ip);
+        return;
+    }
+    if (l.waiting.size() >= kMaxWaitingPackets) l.waiting.erase(l.waiting.begin());
+    l.waiting.push_back(std::move(ip));
+}
+
+void MobileNode::handle_icmpv6(std::size_t link, const net::Ipv6Packet& packet,
+                               std::uint64_t now_ms) {
+    (void)now_ms;
+    Link& l = links_[link];
+    auto icmp = net::parse_icmpv6(packet);
+    if (!icmp) return;
+    if (icmp->type == net::icmp6::kNeighborAdvertisement) {
+        auto na = net::parse_neighbor_advertisement(packet, *icmp);
+        if (!na || na->target != l.next_hop || !na->target_link_layer) return;
+        // A MAC set on the command line is not overridden by what the link says.
+        if (l.spec.gateway_mac || options_.gateway_mac) return;
+        bool changed = l.next_hop_mac != na->target_link_layer;
+        l.next_hop_mac = na->target_link_layer;
+        if (changed)
+            emit(JsonObject()
+                     .add("event", "nd")
+                     .add("link", l.spec.name)
+                     .add("next_hop", l.next_hop.to_string())
+                     .add("mac", l.next_hop_mac->to_string()));
+        auto waiting = std::move(l.waiting);
+        l.waiting.clear();
+        for (auto& ip : waiting) transmit(link, ip);
+    } else if (icmp->type == net::icmp6::kNeighborSolicitation && !l.env.kernel_owns_care_of) {
+        auto ns = net::parse_neighbor_solicitation(packet, *icmp);
+        if (!ns || ns->target != l.spec.care_of) return;
+        net::NeighborAdvertisement na{false, true, true, l.spec.care_of, l.env.mac};
+        auto all_nodes = *Ipv6Address::parse("ff02::1");
+        bool dad = packet.source.is_unspecified();
+        if (dad) na.solicited = false;
+        MacAddress to = dad ? MacAddress::for_ipv6_multicast(all_nodes)
+                            : ns->source_link_layer.value_or(packet.eth_source);
+        auto frame = net::build_neighbor_advertisement(to, l.env.mac, l.spec.care_of,
+                                                       dad ? all_nodes : packet.source, na);
+        if (send_(link, frame)) {
+            ++l.counters.tx_frames;
+            l.counters.tx_bytes += frame.size();
+        }
+    }
+}
+
+// ---- frames in -------------------------------------------------------------------------
+
+void MobileNode::on_frame(std::size_t link, std::span<const std::uint8_t> frame,
+                          std::uint64_t now_ms) {
+    Link& l = links_[link];
+    if (!l.up) return;  // a link that is down hears nothing
+    auto packet = net::parse_ipv6_frame(frame);
+    if (!packet) return;
+    bool multicast = packet->destination.is_multicast();
+    if (!multicast && packet->destination != l.spec.care_of) return;
+    if (packet->eth_destination != l.env.mac && !(packet->eth_destination.bytes[0] & 1)) return;
+    ++l.counters.rx_frames;
+    l.counters.rx_bytes += frame.size();
+    if (packet->next_header == net::kProtoIcmpv6) {
+        handle_icmpv6(link, *packet, now_ms);
+        return;
+    }
+    if (multicast) return;
+    auto chain = mh::walk_ipv6_headers(packet->ip);
+    if (!chain) return;
+    if (chain->upper_layer_protocol == net::kProtoMobility) {
+        handle_mobility(link, packet->ip, now_ms);
+    } else if (chain->upper_layer_protocol == net::kProtoIpv6InIpv6) {
+        handle_tunnelled(link, packet->ip.first(chain->packet_end), chain->upper_layer_offset);
+    }
+}
+
+void MobileNode::handle_mobility(std::size_t link, std::span<const std::uint8_t> ip,
+                                 std::uint64_t now_ms) {
+    Link& l = links_[link];
+    auto chain = mh::walk_ipv6_headers(ip);
+    if (!chain) return;
+    auto parsed = mh::parse_mh(chain->upper_layer(ip), chain->checksum_source(),
+                               chain->checksum_destination());
+    if (!parsed) {
+        emit(JsonObject()
+                 .add("event", "mh_malformed")
+                 .add("link", l.spec.name)
+                 .add("error", mh::to_string(parsed.error())));
+        return;
+    }
+    auto ignored = [&](std::string_view type, std::string_view reason) {
+        emit(JsonObject()
+                 .add("event", "mh_ignored")
+                 .add("link", l.spec.name)
+                 .add("type", type)
+                 .add("reason", reason)
+                 .add("source", chain->source.to_string()));
+    };
+    if (chain->source != options_.home_agent) return ignored("any", "not from the home agent");
+    const bool via_home = chain->type2_routing_address.has_value();
+    if (via_home && *chain->type2_routing_address != options_.home_address)
+        return ignored("any", "type 2 routing header names another home address");
+    if (const auto* ba = std::get_if<mh::BindingAck>(&parsed->message)) {
+        // RFC 6275 s.11.7.3: a BA to a MN away from home carries its HoA in a type 2 RH.
+        if (!via_home) return ignored("ba", "no type 2 routing header");
+        handle_binding_ack(link, *ba, now_ms);
+    } else if (std::get_if<mh::BindingRefreshRequest>(&parsed->message)) {
+        handle_refresh_request(link, now_ms);
+    } else if (const auto* hb = std::get_if<mh::Heartbeat>(&parsed->message)) {
+        handle_heartbeat(link, *hb, via_home, now_ms);
+    } else if (const auto* be = std::get_if<mh::BindingError>(&parsed->message)) {
+        emit(JsonObject()
+                 .add("event", "be")
+                 .add("link", l.spec.name)
+                 .add("status", be->status)
+                 .add("home_address", be->home_address.to_string()));
+    } else {
+        ignored("bu", "a mobile node does not process Binding Updates");
+    }
+}
+
+// ---- registration ----------------------------------------------------------------------
+
+mh::BindingUpdate MobileNode::make_bu(const PendingBu& p) const {
+    mh::BindingUpdate bu;
+    bu.sequence = p.sequence;
+    bu.ack_requested = true;
+    bu.home_registration = true;
+    bu.mobile_router = !options_.prefixes.empty();
+    bu.lifetime_4s = p.lifetime_4s;
+    auto& o = bu.options;
+    if (options_.mn_id)
+        o.mn_id = mh::MobileNodeIdentifier{
+            1, std::vector<std::uint8_t>(options_.mn_id->begin(), options_.mn_id->end())};
+    const std::uint16_t own_bid = links_[p.link].bid;
+    for (auto bid : p.bids) {
+        mh::BindingIdentifier id;
+        id.bid = bid;
+        // Bulk registration names each CoA (RFC 5648 s.6.1); so does a BU for another
+        // link's BID.
+        if (p.lifetime_4s > 0 && (options_.bulk || bid != own_bid))
+            id.care_of_v6 = links_[bid - 1].spec.care_of;
+        o.binding_ids.push_back(id);
+    }
+    if (bu.mobile_router && p.lifetime_4s > 0)
+        for (const auto& prefix : options_.prefixes)
+            o.network_prefixes.push_back({prefix.length, prefix.address});
+    o.flows = p.flow_ops;
+    if (p.lifetime_4s > 0) {
+        std::vector<std::uint16_t> summary;
+        for (const auto& entry : registered_flows_) {
+            const std::uint16_t fid = entry.first;
+            bool in_ops = std::any_of(p.flow_ops.begin(), p.flow_ops.end(),
+                                      [&](const auto& op) { return op.fid == fid; });
+            if (!in_ops) summary.push_back(fid);
+        }
+        if (!summary.empty()) o.flow_summary = summary;  // RFC 6089 s.4.1: refreshes them
+    }
+    return bu;
+}
+
+void MobileNode::transmit_bu(PendingBu& p, std::uint64_t now_ms) {
+    const Link& l = links_[p.link];
+    auto packet =
+        mh::build_bu_packet(make_bu(p), l.spec.care_of, options_.home_agent, options_.home_address);
+    ++p.transmissions;
+    p.retransmit_at_ms = now_ms + p.timeout_ms;
+    JsonObject event;
+    event.add("event", "bu")
+        .add("link", l.spec.name)
+        .add("seq", p.sequence)
+        .add_raw("bids", bid_list(p.bids))
+        .add("lifetime", p.lifetime_4s * 4u);
+    if (!p.flow_ops.empty()) {
+        std::vector<std::uint16_t> fids;
+        for (const auto& op : p.flow_ops) fids.push_back(op.fid);
+        event.add_raw("flows", bid_list(fids));
+    }
+    if (p.transmissions > 1) event.add("retransmission", p.transmissions - 1);
+    if (packet.empty()) {
+        emit_error("Binding Update cannot be encoded (too many options?)");
+        return;
+    }
+    emit(event);
+    send_ip(p.link, std::move(packet));
+}
+
+bool MobileNode::flow_op_sendable(const mh::FlowIdentification& op,
+                                  const std::vector<std::uint16_t>& bids) const {
+    if (op.action != mh::FlowAction::Add) return true;
+    return std::all_of(op.bid_references.begin(), op.bid_references.end(), [&](std::uint16_t b) {
+        return registered(b) || std::count(bids.begin(), bids.end(), b) > 0;
+    });
+}
+
+void MobileNode::send_bu(std::size_t link, std::vector<std::uint16_t> bids,
+                         std::uint16_t lifetime_4s, std::uint64_t now_ms) {
+    // A new BU supersedes what is in flight for the same BIDs (its flow operations come back).
+    for (std::size_t k = 0; k < pending_.size();) {
+        PendingBu& p = pending_[k];
+        bool had_bids = !p.bids.empty();
+        std::erase_if(p.bids,
+                      [&](std::uint16_t b) { return std::count(bids.begin(), bids.end(), b) > 0; });
+        bool superseded = (had_bids && p.bids.empty()) || (!had_bids && bids.empty());
+        if (!superseded) {
+            ++k;
+            continue;
+        }
+        queued_flow_ops_.insert(queued_flow_ops_.begin(), p.flow_ops.begin(), p.flow_ops.end());
+        pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(k));
+    }
+    PendingBu p;
+    p.sequence = next_sequence_++;
+    p.link = link;
+    p.bids = std::move(bids);
+    p.lifetime_4s = lifetime_4s;
+    p.timeout_ms = options_.initial_bindack_timeout_ms;
+    if (lifetime_4s > 0 && !shutting_down_) {
+        for (auto it = queued_flow_ops_.begin(); it != queued_flow_ops_.end();) {
+            if (flow_op_sendable(*it, p.bids)) {
+                p.flow_ops.push_back(*it);
+                it = queued_flow_ops_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+    pending_.push_back(std::move(p));
+    transmit_bu(pending_.back(), now_ms);
+}
+
+void MobileNode::register_link(std::size_t link, std::uint64_t now_ms) {
+    Link& l = links_[link];
+    if (!l.up || !l.wanted || shutting_down_) return;
+    send_bu(link, {l.bid}, static_cast<std::uint16_t>(options_.lifetime_s / 4), now_ms);
+}
+
+void MobileNode::register_bulk(std::uint64_t now_ms) {
+    auto bids = bulk_bids();
+    auto link = first_live_link();
+    if (bids.empty() || !link || shutting_down_) return;
+    // Sent over the first live link whose BID is wanted (its own CoA is the source).
+    for (std::size_t i = 0; i < links_.size(); ++i)
+        if (links_[i].up && links_[i].wanted) {
+            link = i;
+            break;
+        }
+    send_bu(*link, std::move(bids), static_cast<std::uint16_t>(options_.lifetime_s / 4), now_ms);
+}
+
+void MobileNode::try_send_flow_ops(std::uint64_t now_ms) {
+    if (queued_flow_ops_.empty() || shutting_down_) return;
+    bool carrying = std::any_of(pending_.begin(), pending_.end(),
+                                [](const PendingBu& p) { return !p.flow_ops.empty(); });
+    if (carrying) return;
+    // A BU refreshing a registered binding carries them (RFC 6089 s.5).
+    std::optional<std::size_t> link;
+    for (std::size_t i = 0; i < links_.size(); ++i)
+        if (links_[i].up && links_[i].registered && links_[i].wanted) {
+            link = i;
+            break;
+        }
+    if (!link) return;
+    std::vector<std::uint16_t> bids =
+        options_.bulk ? bulk_bids() : std::vector<std::uint16_t>{links_[*link].bid};
+    bool any = std::any_of(queued_flow_ops_.begin(), queued_flow_ops_.end(),
+                           [&](const auto& op) { return flow_op_sendable(op, bids); });
+    if (any)
+        send_bu(*link, std::move(bids), static_cast<std::uint16_t>(options_.lifetime_s / 4),
+                now_ms);
+}
+
+void MobileNode::deregister_all(std::uint64_t now_ms) {
+    for (auto& l : links_) l.wanted = false;
+    auto link = first_live_link();
+    if (!link) {
+        emit_error("deregister: no live link");
+        return;
+    }
+    // RFC 5648 s.6.1: lifetime 0 without a Binding Identifier option removes every binding.
+    send_bu(*link, {}, 0, now_ms);
+}
+
+void MobileNode::deregister_link(std::size_t link, std::uint64_t now_ms) {
+    Link& l = links_[link];
+    l.wanted = false;
+    std::optional<std::size_t> via = l.up ? std::optional<std::size_t>(link) : first_live_link();
+    if (!via) {
+        emit_error("deregister: no live link");
+        return;
+    }
+    send_bu(*via, {l.bid}, 0, now_ms);
+}
+
+void MobileNode::handle_binding_ack(std::size_t link, const mh::BindingAck& ba,
+                                    std::uint64_t now_ms) {
+    Link& arrived = links_[link];
+    auto it = std::find_if(pending_.begin(), pending_.end(),
+                           [&](const PendingBu& p) { return p.sequence == ba.sequence; });
+    if (ba.status == kStatusSequenceOutOfWindow && !pending_.empty()) {
+        // RFC 6275 s.11.7.3: take the HA's last accepted number and send again at once.
+        emit(JsonObject()
+                 .add("event", "ba")
+                 .add("link", arrived.spec.name)
+                 .add("seq", ba.sequence)
+                 .add("status", ba.status)
+                 .add("action", "resync"));
+        next_sequence_ = static_cast<std::uint16_t>(ba.sequence + 1);
+        for (auto& p : pending_) {
+            p.sequence = next_sequence_++;
+            transmit_bu(p, now_ms);
+        }
+        return;
+    }
+    if (it == pending_.end()) {
+        emit(JsonObject()
+                 .add("event", "mh_ignored")
+                 .add("link", arrived.spec.name)
+                 .add("type", "ba")
+                 .add("reason", "sequence matches no pending BU")
+                 .add("seq", ba.sequence));
+        return;
+    }
+    PendingBu p = std::move(*it);
+    pending_.erase(it);
+
+    std::map<std::uint16_t, std::uint8_t> bid_status;
+    for (auto bid : p.bids) bid_status[bid] = ba.status;
+    for (const auto& opt : ba.options.binding_ids)
+        if (bid_status.count(opt.bid)) bid_status[opt.bid] = opt.status;
+    const std::uint32_t granted_s = ba.lifetime_4s * 4u;
+    std::uint64_t refresh_ms = granted_s * 800ull;  // at 80% of the granted lifetime
+    if (ba.options.refresh_advice)
+        refresh_ms =
+            std::min<std::uint64_t>(refresh_ms, ba.options.refresh_advice->interval_4s * 4000ull);
+    refresh_ms = std::max<std::uint64_t>(refresh_ms, 1000);
+
+    JsonObject bids;
+    for (const auto& [bid, status] : bid_status) {
+        bids.add(std::to_string(bid), status);
+        Link* l = link_by_bid(bid);
+        if (!l) continue;
+        if (p.lifetime_4s == 0) {
+            if (status < kFirstRejection || status == mh::ba_status::kNotHomeAgentForThisMn)
+                l->registered = false;
+        } else if (status < kFirstRejection && granted_s > 0) {
+            l->registered = true;
+            l->expires_at_ms = now_ms + granted_s * 1000ull;
+            l->refresh_at_ms = now_ms + refresh_ms;
+        } else {
+            l->registered = false;
+            l->wanted = false;  // rejected: `link up` or `register` tries again
+        }
+    }
+    if (p.bids.empty() && p.lifetime_4s == 0 && ba.status < kFirstRejection) {
+        for (auto& l : links_) l.registered = false;
+        registered_flows_.clear();
+        if (shutting_down_) shutdown_acknowledged_ = true;
+    }
+
+    JsonObject flows;
+    for (const auto& answer : ba.options.flows) {
+        flows.add(std::to_string(answer.fid), answer.status);
+        auto op = std::find_if(p.flow_ops.begin(), p.flow_ops.end(),
+                               [&](const auto& o) { return o.fid == answer.fid; });
+        if (op == p.flow_ops.end()) continue;
+        if (op->action == mh::FlowAction::Add) {
+            if (answer.status == mh::fid_status::kSuccess && requested_flows_.count(answer.fid))
+                registered_flows_[answer.fid] = requested_flows_[answer.fid];
+            else
+                requested_flows_.erase(answer.fid);
+        } else if (op->action == mh::FlowAction::Remove) {
+            registered_flows_.erase(answer.fid);
+            requested_flows_.erase(answer.fid);
+        }
+    }
+    JsonObject event;
+    event.add("event", "ba")
+        .add("link", arrived.spec.name)
+        .add("seq", ba.sequence)
+        .add("status", ba.status)
+        .add("lifetime", granted_s)
+        .add("bids", bids);
+    if (!flows.empty()) event.add("flows", flows);
+    if (ba.options.refresh_advice)
+        event.add("refresh_advice", ba.options.refresh_advice->interval_4s * 4u);
+    emit(event);
+    if (!shutting_down_) try_send_flow_ops(now_ms);
+}
+
+void MobileNode::handle_refresh_request(std::size_t link, std::uint64_t now_ms) {
+    Link& l = links_[link];
+    emit(JsonObject().add("event", "brr").add("link", l.spec.name).add("bid", l.bid));
+    if (shutting_down_) return;
+    // RFC 6275 s.11.7.4: answer with a BU; the BRR's destination names the binding.
+    if (options_.bulk)
+        register_bulk(now_ms);
+    else
+        register_link(link, now_ms);
+}
+
+void MobileNode::handle_heartbeat(std::size_t link, const mh::Heartbeat& hb, bool via_home,
+                                  std::uint64_t now_ms) {
+    (void)now_ms;
+    Link& l = links_[link];
+    emit(JsonObject()
+             .add("event", "heartbeat")
+             .add("link", l.spec.name)
+             .add("seq", hb.sequence)
+             .add("response", hb.response));
+    if (hb.response) return;
+    mh::Heartbeat reply;
+    reply.response = true;  // RFC 5847 s.5.1: R set, U clear, the request's sequence number
+    reply.sequence = hb.sequence;
+    mh::MhPacketAddresses addresses{l.spec.care_of, options_.home_agent, std::nullopt, std::nullopt,
+                                    64};
+    if (via_home) addresses.home_address_option = options_.home_address;
+    auto packet = mh::build_ipv6_mh_packet(reply, addresses);
+    if (!packet.empty()) send_ip(link, std::move(packet));
+}
+
+// ---- tunnel ----------------------------------------------------------------------------
+
+bool MobileNode::is_ours(const Ipv6Address& a) const {
+    if (a == options_.home_address) return true;
+    return std::any_of(options_.prefixes.begin(), options_.prefixes.end(),
+                       [&](const Ipv6Prefix& p) { return p.contains(a); });
+}
+
+void MobileNode::handle_tunnelled(std::size_t link, std::span<const std::uint8_t> ip,
+                                  std::size_t inner_offset) {
+    Link& l = links_[link];
+    auto inner = ip.subspan(inner_offset);
+    net::Ipv6HeaderView outer{ip.data()};
+    // Only the HA may tunnel to us (the MN's side of RFC 2473 / RFC 6275 s.11.3.3).
+    if (outer.source() != options_.home_agent || inner.size() < net::kIpv6HeaderSize) {
+        ++l.counters.dropped;
+        return;
+    }
+    net::Ipv6HeaderView in{inner.data()};
+    std::size_t inner_end = net::kIpv6HeaderSize + in.payload_length();
+    if (in.version() != 6 || inner_end > inner.size() || !is_ours(in.destination()) ||
+        !write_tun_) {
+        ++l.counters.dropped;
+        return;
+    }
+    ++l.counters.rx_tunnelled;
+    write_tun_(inner.first(inner_end));
+}
+
+std::optional<std::size_t> MobileNode::link_for_packet(std::span<const std::uint8_t> ip) const {
+    auto usable = [&](std::uint16_t bid) {
+        return bid >= 1 && bid <= links_.size() && links_[bid - 1].up &&
+               links_[bid - 1].next_hop_mac.has_value();
+    };
+    if (!registered_flows_.empty()) {
+        auto chain = mh::walk_ipv6_headers(ip);
+        if (chain) {
+            net::Ipv6HeaderView h{ip.data()};
+            PacketKey key{chain->source,  chain->destination,          h.traffic_class(),
+                          h.flow_label(), chain->upper_layer_protocol, std::nullopt,
+                          std::nullopt};
+            auto upper = chain->upper_layer(ip);
+            bool ports = chain->upper_layer_protocol == net::kProtoUdp ||
+                         chain->upper_layer_protocol == net::kProtoTcp;
+            if (ports && upper.size() >= 4) {
+                key.source_port = net::load_be16(upper.data());
+                key.destination_port = net::load_be16(upper.data() + 2);
+            }
+            // The selector describes the flow as the HA sees it towards the MN; an uplink
+            // packet of the same flow matches it with source and destination swapped.
+            PacketKey reversed = key;
+            std::swap(reversed.source, reversed.destination);
+            std::swap(reversed.source_port, reversed.destination_port);
+            const FlowSpec* best = nullptr;
+            for (const auto& [fid, flow] : registered_flows_) {
+                if (!selector_matches(flow.selector, key) &&
+                    !selector_matches(flow.selector, reversed))
+                    continue;
+                // RFC 6089 s.4.2: the lower the value, the higher the priority.
+                if (!best || flow.priority < best->priority) best = &flow;
+            }
+            if (best)
+                for (auto bid : best->bids)
+                    if (usable(bid)) return static_cast<std::size_t>(bid - 1);
+        }
+    }
+    for (const auto& l : links_)
+        if (l.registered && usable(l.bid)) return static_cast<std::size_t>(l.bid - 1);
+    for (const auto& l : links_)
+        if (usable(l.bid)) return static_cast<std::size_t>(l.bid - 1);
+    return std::nullopt;
+}
+
+void MobileNode::on_tun_packet(std::span<const std::uint8_t> ip, std::uint64_t now_ms) {
+    (void)now_ms;
+    if (ip.size() < net::kIpv6HeaderSize || (ip[0] >> 4) != 6) return;
+    net::Ipv6HeaderView h{ip.data()};
+    // The kernel's own chatter on the tun link (MLD, router solicitations) stays local.
+    if (h.destination().is_multicast() || h.destination().is_link_local() ||
+        h.source().is_link_local() || h.source().is_unspecified())
+        return;
+    auto link = link_for_packet(ip);
+    if (!link) return;
+    Link& l = links_[*link];
+    // Reverse tunnel (RFC 6275 s.11.3.1): CoA -> HA, IPv6-in-IPv6.
+    std::vector<std::uint8_t> outer(net::kIpv6HeaderSize + ip.size());
+    net::write_ipv6_header(outer.data(), static_cast<std::uint16_t>(ip.size()),
+                           net::kProtoIpv6InIpv6, 64, l.spec.care_of, options_.home_agent);
+    std::copy(ip.begin(), ip.end(), outer.begin() + net::kIpv6HeaderSize);
+    ++l.counters.tx_tunnelled;
+    send_ip(*link, std::move(outer));
+}
+
+// ---- control ---------------------------------------------------------------------------
+
+void MobileNode::emit_stats() {
+    JsonObject per_link;
+    for (const auto& l : links_) {
+        const auto& c = l.counters;
+        per_link.add(l.spec.name, JsonObject()
+                                      .add("bid", l.bid)
+                                      .add("up", l.up)
+                                      .add("registered", l.registered)
+                                      .add("rx_frames", c.rx_frames)
+                                      .add("tx_frames", c.tx_frames)
+                                      .add("rx_bytes", c.rx_bytes)
+                                      .add("tx_bytes", c.tx_bytes)
+                                      .add("rx_tunnelled", c.rx_tunnelled)
+                                      .add("tx_tunnelled", c.tx_tunnelled)
+                                      .add("dropped", c.dropped));
+    }
+    std::vector<std::uint16_t> fids;
+    for (const auto& [fid, flow] : registered_flows_) fids.push_back(fid);
+    emit(JsonObject()
+             .add("event", "stats")
+             .add("links", per_link)
+             .add_raw("flows", bid_list(fids))
+             .add("next_sequence", next_sequence_));
+}
+
+CommandOutcome MobileNode::command(std::string_view line, std::uint64_t now_ms) {
+    auto w = words(line);
+    if (w.empty()) return CommandOutcome::Ok;
+    auto fail = [&](std::string message) {
+        emit_error(std::string(line) + ": " + message);
+        return CommandOutcome::Error;
+    };
+    if (w[0] == "quit" || w[0] == "exit") return CommandOutcome::Quit;
+    if (w[0] == "stats") {
+        emit_stats();
+        return CommandOutcome::Ok;
+    }
+    if (w[0] == "link" && w.size() == 3 && (w[1] == "down" || w[1] == "up")) {
+        Link* l = link_by_name(w[2]);
+        if (!l) return fail("no such link");
+        std::size_t index = static_cast<std::size_t>(l->bid - 1);
+        bool up = w[1] == "up";
+        l->up = up;
+        emit(JsonObject()
+                 .add("event", "link")
+                 .add("link", l->spec.name)
+                 .add("bid", l->bid)
+                 .add("state", up ? "up" : "down"));
+        if (up) {
+            l->wanted = true;
+            l->solicitations = 0;
+            if (!l->next_hop_mac) solicit(index, now_ms);
+            if (options_.bulk) {
+                if (!shutting_down_)
+                    send_bu(index, bulk_bids(), static_cast<std::uint16_t>(options_.lifetime_s / 4),
+                            now_ms);
+            } else {
+                register_link(index, now_ms);
+            }
+        } else {
+            l->waiting.clear();
+        }
+        return CommandOutcome::Ok;
+    }
+    if ((w[0] == "deregister" || w[0] == "register") && w.size() <= 2) {
+        bool reg = w[0] == "register";
+        if (w.size() == 1) {
+            if (!reg) {
+                deregister_all(now_ms);
+            } else {
+                for (auto& l : links_) l.wanted = true;
+                if (options_.bulk)
+                    register_bulk(now_ms);
+                else
+                    for (std::size_t i = 0; i < links_.size(); ++i) register_link(i, now_ms);
+            }
+            return CommandOutcome::Ok;
+        }
+        Link* l = link_by_name(w[1]);
+        if (!l) return fail("no such link");
+        std::size_t index = static_cast<std::size_t>(l->bid - 1);
+        if (reg) {
+            l->wanted = true;
+            register_link(index, now_ms);
+        } else {
+            deregister_link(index, now_ms);
+        }
+        return CommandOutcome::Ok;
+    }
+    if (w[0] == "flow" && w.size() == 3 && w[1] == "add") {
+        auto flow = parse_flow_spec(w[2], options_.links);
+        if (!flow) return fail(flow.error());
+        for (auto bid : flow->bids)
+            if (!link_by_bid(bid)) return fail("no link with BID " + std::to_string(bid));
+        if (requested_flows_.count(flow->fid)) return fail("fid already in use");
+        requested_flows_[flow->fid] = *flow;
+        queued_flow_ops_.push_back(flow_add_option(*flow));
+        try_send_flow_ops(now_ms);
+        return CommandOutcome::Ok;
+    }
+    if (w[0] == "flow" && w.size() == 3 && w[1] == "remove") {
+        unsigned long fid = 0;
+        try {
+            fid = std::stoul(std::string(w[2]));
+        } catch (...) {
+            return fail("bad fid");
+        }
+        if (fid > 0xffff || !requested_flows_.count(static_cast<std::uint16_t>(fid)))
+            return fail("unknown fid");
+        auto id = static_cast<std::uint16_t>(fid);
+        // Not yet sent: just forget it.
+        auto queued = std::find_if(queued_flow_ops_.begin(), queued_flow_ops_.end(),
+                                   [&](const auto& op) { return op.fid == id; });
+        if (queued != queued_flow_ops_.end() && !registered_flows_.count(id)) {
+            queued_flow_ops_.erase(queued);
+            requested_flows_.erase(id);
+            return CommandOutcome::Ok;
+        }
+        queued_flow_ops_.push_back(flow_remove_option(id));
+        try_send_flow_ops(now_ms);
+        return CommandOutcome::Ok;
+    }
+    return fail("unknown command");
+}
+
+void MobileNode::begin_shutdown(std::uint64_t now_ms) {
+    if (shutting_down_) return;
+    bool any =
+        std::any_of(links_.begin(), links_.end(), [](const Link& l) { return l.registered; }) ||
+        std::any_of(pending_.begin(), pending_.end(),
+                    [](const PendingBu& p) { return p.lifetime_4s > 0; });
+    if (options_.deregister_at_exit && any && first_live_link()) {
+        deregister_all(now_ms);
+        shutting_down_ = true;
+        // Room for the first BU and two retransmissions, capped.
+        std::uint64_t wait =
+            std::min<std::uint64_t>(7ull * options_.initial_bindack_timeout_ms + 200, 10000);
+        shutdown_deadline_ms_ = now_ms + wait;
+    } else {
+        shutting_down_ = true;
+        shutdown_acknowledged_ = true;
+        shutdown_deadline_ms_ = now_ms;
+    }
+    // Registrations in flight are moot now.
+    std::erase_if(pending_, [](const PendingBu& p) { return p.lifetime_4s > 0; });
+}
+
+bool MobileNode::shutdown_complete(std::uint64_t now_ms) const {
+    return shutting_down_ && (shutdown_acknowledged_ || now_ms >= shutdown_deadline_ms_);
+}
+
+}  // namespace monami::mn
