@@ -84,7 +84,7 @@ def wait_for_gateway(prefix, timeout=15):
     while True:
         try:
             ports = telemetry(prefix, "/monami/ports")
-            if ports and all(p.get("link") == "up" for p in ports.values()):
+            if ports and all("link=up" in p for p in ports.values()):
                 return
         except (AssertionError, subprocess.TimeoutExpired):
             pass
