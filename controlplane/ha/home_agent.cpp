@@ -103,10 +103,11 @@ void HomeAgent::start(std::uint64_t) { publish_routing(); }
 
 std::vector<Neighbor> HomeAgent::neighbors() const {
     std::vector<Neighbor> out = settings_.static_neighbors;
-    for (const auto& [addr, n] : learned_) {
+    for (const auto& entry : learned_) {
+        const Ipv6Address& addr = entry.first;
         bool overridden = std::any_of(out.begin(), out.end(),
                                       [&](const Neighbor& s) { return s.address == addr; });
-        if (!overridden) out.push_back({addr, n.port, n.mac});
+        if (!overridden) out.push_back({addr, entry.second.port, entry.second.mac});
     }
     return out;
 }
