@@ -24,7 +24,7 @@ struct NextHop {
 };
 
 class Fib {
-public:
+  public:
     // Builds the table; nullptr with `error` set when DPDK could not allocate it.
     static std::unique_ptr<Fib> compile(const RoutingState& state, std::string& error);
     ~Fib();
@@ -36,10 +36,12 @@ public:
                      unsigned n) const {
         rte_lpm6_lookup_bulk_func(lpm_, destinations, next_hop_ids, n);
     }
-    const NextHop& next_hop(std::int32_t id) const { return next_hops_[static_cast<std::size_t>(id)]; }
+    const NextHop& next_hop(std::int32_t id) const {
+        return next_hops_[static_cast<std::size_t>(id)];
+    }
     std::size_t next_hop_count() const { return next_hops_.size(); }
 
-private:
+  private:
     Fib() = default;
     rte_lpm6* lpm_ = nullptr;
     std::vector<NextHop> next_hops_;

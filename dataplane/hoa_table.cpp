@@ -27,14 +27,18 @@ rte_hash* create_lf_hash(const char* what, std::uint32_t entries) {
     return rte_hash_create(&params);
 }
 
-void free_snapshot(void* object, std::uintptr_t) { delete static_cast<const HoaSnapshot*>(object); }
+void free_snapshot(void* object, std::uintptr_t) {
+    delete static_cast<const HoaSnapshot*>(object);
+}
 
 void free_key_slot(void* table, std::uintptr_t position) {
     rte_hash_free_key_with_position(static_cast<rte_hash*>(table),
                                     static_cast<std::int32_t>(position));
 }
 
-void free_prefix_index(void* object, std::uintptr_t) { ::operator delete(object); }
+void free_prefix_index(void* object, std::uintptr_t) {
+    ::operator delete(object);
+}
 
 std::string key_of(const Ipv6Address& a) {
     return std::string(reinterpret_cast<const char*>(a.bytes.data()), 16);
@@ -149,7 +153,8 @@ const HoaSnapshot* HoaTable::lookup_prefix(const std::uint8_t* address) const {
         unsigned full = length / 8;
         std::memcpy(key, address, full);
         std::memset(key + full, 0, 16 - full);
-        if (length % 8) key[full] = static_cast<std::uint8_t>(address[full] & (0xff00u >> (length % 8)));
+        if (length % 8)
+            key[full] = static_cast<std::uint8_t>(address[full] & (0xff00u >> (length % 8)));
         void* data = nullptr;
         if (rte_hash_lookup_data(index->tables[i], key, &data) >= 0)
             return static_cast<const HoaSnapshot*>(data);

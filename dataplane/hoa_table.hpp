@@ -22,14 +22,14 @@ namespace monami::dp {
 // Defers a free until no worker can hold the object (implemented by the Runtime with an
 // rte_rcu_qsbr defer queue).
 class Reclaimer {
-public:
+  public:
     using FreeFn = void (*)(void* object, std::uintptr_t arg);
     virtual ~Reclaimer() = default;
     virtual void defer(FreeFn fn, void* object, std::uintptr_t arg) = 0;
 };
 
 class HoaTable {
-public:
+  public:
     static std::unique_ptr<HoaTable> create(std::uint32_t capacity, Reclaimer& reclaimer,
                                             std::string& error);
     ~HoaTable();
@@ -53,7 +53,7 @@ public:
     const HoaSnapshot* lookup_prefix(const std::uint8_t* address) const;
     bool has_prefixes() const { return prefix_index_.load(std::memory_order_relaxed) != nullptr; }
 
-private:
+  private:
     struct PrefixIndex {  // immutable: lengths in use, longest first, and their tables
         unsigned count = 0;
         std::uint8_t lengths[129];

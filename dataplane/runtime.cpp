@@ -37,7 +37,9 @@ void run_deferred(void*, void* elements, unsigned int n) {
     for (unsigned i = 0; i < n; ++i) items[i].fn(items[i].object, items[i].arg);
 }
 
-void free_fib(void* object, std::uintptr_t) { delete static_cast<const Fib*>(object); }
+void free_fib(void* object, std::uintptr_t) {
+    delete static_cast<const Fib*>(object);
+}
 
 int worker_main(void* arg) {
     auto* w = static_cast<WorkerCtx*>(arg);
@@ -45,7 +47,9 @@ int worker_main(void* arg) {
     return 0;
 }
 
-std::string device_name(const std::string& device) { return device.substr(0, device.find(',')); }
+std::string device_name(const std::string& device) {
+    return device.substr(0, device.find(','));
+}
 
 }  // namespace
 
@@ -89,8 +93,8 @@ bool Runtime::init(const RuntimeSettings& settings, std::string& error) {
     }
     for (auto& w : workers_) {
         std::string name = "monami_ctx" + std::to_string(w->index);
-        w->control_tx =
-            rte_ring_create(name.c_str(), kControlTxRingSize, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
+        w->control_tx = rte_ring_create(name.c_str(), kControlTxRingSize, socket,
+                                        RING_F_SP_ENQ | RING_F_SC_DEQ);
         if (!w->control_tx) {
             error = std::string("cannot create ring ") + name + ": " + rte_strerror(rte_errno);
             return false;
@@ -138,8 +142,8 @@ bool Runtime::init(const RuntimeSettings& settings, std::string& error) {
     }
     hoas_ = HoaTable::create(settings.max_home_addresses, *this, error);
     if (!hoas_) return false;
-    clone_pool_ = rte_pktmbuf_pool_create("monami_clones", settings.mbufs, settings.mbuf_cache, 0,
-                                          0, socket);
+    clone_pool_ =
+        rte_pktmbuf_pool_create("monami_clones", settings.mbufs, settings.mbuf_cache, 0, 0, socket);
     if (!clone_pool_) {
         error = std::string("cannot create the clone pool: ") + rte_strerror(rte_errno);
         return false;
@@ -183,7 +187,8 @@ bool Runtime::init_port(const PortSpec& spec, std::string& error) {
         conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
         conf.rx_adv_conf.rss_conf.rss_hf = RTE_ETH_RSS_IP & info.flow_type_rss_offloads;
         if (conf.rx_adv_conf.rss_conf.rss_hf != RTE_ETH_RSS_IP)
-            MONAMI_LOG(INFO, dp, "port %s: RSS hash fields 0x%" PRIx64 " of 0x%" PRIx64 " requested",
+            MONAMI_LOG(INFO, dp,
+                       "port %s: RSS hash fields 0x%" PRIx64 " of 0x%" PRIx64 " requested",
                        spec.name.c_str(), conf.rx_adv_conf.rss_conf.rss_hf,
                        static_cast<std::uint64_t>(RTE_ETH_RSS_IP));
     }
@@ -227,7 +232,8 @@ bool Runtime::init_port(const PortSpec& spec, std::string& error) {
     }
     // Proxy ND and a configured MAC both need frames the device filter would drop.
     if (int rc = rte_eth_promiscuous_enable(pid); rc != 0 && rc != -ENOTSUP)
-        MONAMI_LOG(WARNING, dp, "port %s: promiscuous mode: %s", spec.name.c_str(), rte_strerror(-rc));
+        MONAMI_LOG(WARNING, dp, "port %s: promiscuous mode: %s", spec.name.c_str(),
+                   rte_strerror(-rc));
     if (int rc = rte_eth_dev_start(pid); rc != 0) {
         error = "port '" + spec.name + "': start failed: " + rte_strerror(-rc);
         return false;
@@ -275,8 +281,8 @@ void Runtime::worker_iteration(WorkerCtx& w) {
     const Fib* fib = fib_.load(std::memory_order_acquire);
     rte_mbuf* pkts[kBurstSize];
     for (const auto& port : ports_) {
-        std::uint16_t n = rte_eth_rx_burst(port.id, static_cast<std::uint16_t>(w.index), pkts,
-                                           kBurstSize);
+        std::uint16_t n =
+            rte_eth_rx_burst(port.id, static_cast<std::uint16_t>(w.index), pkts, kBurstSize);
         if (n == 0) continue;
         bump(w.counters.rx_packets, n);
         std::uint64_t bytes = 0;
@@ -289,8 +295,8 @@ void Runtime::worker_iteration(WorkerCtx& w) {
             bump(w.counters.drops[static_cast<std::size_t>(DropReason::NoRoute)], n);
         }
     }
-    unsigned n = rte_ring_sc_dequeue_burst(w.control_tx, reinterpret_cast<void**>(pkts),
-                                           kBurstSize, nullptr);
+    unsigned n = rte_ring_sc_dequeue_burst(w.control_tx, reinterpret_cast<void**>(pkts), kBurstSize,
+                                           nullptr);
     for (unsigned i = 0; i < n; ++i) transmit(w, pkts[i]->port, pkts[i]);
     bump(w.counters.control_tx, n);
     std::uint64_t now = rte_rdtsc();
@@ -354,8 +360,9 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchOffset], void*));
         rte_mbuf* m = pkts[i];
         if (m->data_len < sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr)) {
-            drop(w, m, m->data_len >= sizeof(rte_ether_hdr) ? DropReason::Malformed
-                                                             : DropReason::NotIpv6);
+            drop(
+                w, m,
+                m->data_len >= sizeof(rte_ether_hdr) ? DropReason::Malformed : DropReason::NotIpv6);
             continue;
         }
         auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
@@ -425,8 +432,12 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
                 }
                 break;
             }
-            case NextHopKind::Resolve: punt(w, m, PuntReason::NeedsResolution); break;
-            case NextHopKind::Forward: forward(w, m, nh); break;
+            case NextHopKind::Resolve:
+                punt(w, m, PuntReason::NeedsResolution);
+                break;
+            case NextHopKind::Forward:
+                forward(w, m, nh);
+                break;
         }
     }
     // Inner packets continue as if received: to another MN, to us, or routed. One level
@@ -468,7 +479,7 @@ bool Runtime::decapsulate(WorkerCtx& w, rte_mbuf* m) {
     rte_ether_hdr eth = *rte_pktmbuf_mtod(m, rte_ether_hdr*);
     rte_pktmbuf_adj(m, sizeof(rte_ipv6_hdr));
     rte_pktmbuf_trim(m, static_cast<std::uint16_t>(rte_pktmbuf_pkt_len(m) - sizeof(rte_ether_hdr) -
-                                                    inner_length));
+                                                   inner_length));
     *rte_pktmbuf_mtod(m, rte_ether_hdr*) = eth;
     bump(w.counters.decapsulated);
     return true;
@@ -507,8 +518,8 @@ void Runtime::deliver_to_mobile_node(WorkerCtx& w, rte_mbuf* m, const HoaSnapsho
     send_on_path(w, m, snap, index, inner_length);
 }
 
-void Runtime::send_on_path(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap,
-                           std::uint8_t index, std::uint16_t inner_length) {
+void Runtime::send_on_path(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap, std::uint8_t index,
+                           std::uint16_t inner_length) {
     const DeliveryPath& path = snap.paths[index];
     if (inner_length > path.mtu) {
         punt(w, m, PuntReason::TooBig, path.mtu);
@@ -516,8 +527,8 @@ void Runtime::send_on_path(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap,
     }
     std::uint8_t* start;
     if (path.header_length > sizeof(rte_ether_hdr)) {
-        start = reinterpret_cast<std::uint8_t*>(
-            rte_pktmbuf_prepend(m, static_cast<std::uint16_t>(path.header_length - sizeof(rte_ether_hdr))));
+        start = reinterpret_cast<std::uint8_t*>(rte_pktmbuf_prepend(
+            m, static_cast<std::uint16_t>(path.header_length - sizeof(rte_ether_hdr))));
         if (!start) {
             drop(w, m, DropReason::NoHeadroom);
             return;
@@ -655,7 +666,9 @@ void Runtime::publish_hoa(std::unique_ptr<const HoaSnapshot> snapshot) {
         MONAMI_LOG(ERR, dp, "home address table full: %s not published", hoa.to_string().c_str());
 }
 
-void Runtime::withdraw_hoa(const HomeAddress& home_address) { hoas_->withdraw(home_address); }
+void Runtime::withdraw_hoa(const HomeAddress& home_address) {
+    hoas_->withdraw(home_address);
+}
 
 PathCounters Runtime::path_counters(std::uint32_t slot) const {
     PathCounters sum;

@@ -52,7 +52,7 @@ class Runtime;
 // One per worker lcore, cache-line aligned, touched only by its lcore on the fast path.
 struct alignas(64) WorkerCtx {
     Runtime* runtime = nullptr;
-    unsigned index = 0;       // worker number, also the RCU thread id and queue id
+    unsigned index = 0;  // worker number, also the RCU thread id and queue id
     unsigned lcore = 0;
     rte_ring* control_tx = nullptr;  // frames from the control thread to send
     rte_eth_dev_tx_buffer* tx_buffers[RTE_MAX_ETHPORTS] = {};
@@ -62,7 +62,7 @@ struct alignas(64) WorkerCtx {
 };
 
 class Runtime final : public DataPlane, public Reclaimer {
-public:
+  public:
     // After rte_eal_init. Workers are all non-main lcores; with none, the main lcore runs
     // the worker loop between control iterations (one-lcore mode).
     static std::unique_ptr<Runtime> create(const RuntimeSettings& settings, std::string& error);
@@ -104,7 +104,7 @@ public:
     void worker_loop(WorkerCtx& w);
     void worker_iteration(WorkerCtx& w);
 
-private:
+  private:
     Runtime() = default;
     bool init(const RuntimeSettings& settings, std::string& error);
     bool init_port(const PortSpec& spec, std::string& error);

@@ -113,9 +113,11 @@ int cmd_control(const char*, const char*, rte_tel_data* d) {
 int cmd_config(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_start_dict(d);
     std::lock_guard lock(g_view->mutex);
-    for (const auto& [k, v] : g_view->config_summary) rte_tel_data_add_dict_string(d, k.c_str(), v.c_str());
+    for (const auto& [k, v] : g_view->config_summary)
+        rte_tel_data_add_dict_string(d, k.c_str(), v.c_str());
     rte_tel_data_add_dict_u64(d, "workers", g_runtime->worker_count());
-    rte_tel_data_add_dict_string(d, "lcore_mode", g_runtime->one_lcore_mode() ? "one-lcore" : "workers");
+    rte_tel_data_add_dict_string(d, "lcore_mode",
+                                 g_runtime->one_lcore_mode() ? "one-lcore" : "workers");
     return 0;
 }
 
@@ -131,7 +133,8 @@ int table_page(const std::vector<std::map<std::string, std::string>>& rows, cons
     for (std::size_t i = start; i < rows.size() && i < start + kPage; ++i) {
         std::vector<std::string> items;
         for (const auto& [k, v] : rows[i]) items.push_back(k + "=" + v);
-        rte_tel_data_add_dict_container(d, ("r" + std::to_string(i)).c_str(), string_array(items), 0);
+        rte_tel_data_add_dict_container(d, ("r" + std::to_string(i)).c_str(), string_array(items),
+                                        0);
     }
     return 0;
 }
@@ -157,9 +160,12 @@ void register_telemetry(const Runtime& runtime, ControlView& view) {
                                "Counters and drops by reason, all workers. No parameters");
     rte_telemetry_register_cmd("/monami/worker", cmd_worker,
                                "Counters and drops of one worker. Parameter: worker number");
-    rte_telemetry_register_cmd("/monami/drops", cmd_drops, "Drops by reason, all workers. No parameters");
-    rte_telemetry_register_cmd("/monami/control", cmd_control, "Control-thread counters. No parameters");
-    rte_telemetry_register_cmd("/monami/config", cmd_config, "Configuration summary. No parameters");
+    rte_telemetry_register_cmd("/monami/drops", cmd_drops,
+                               "Drops by reason, all workers. No parameters");
+    rte_telemetry_register_cmd("/monami/control", cmd_control,
+                               "Control-thread counters. No parameters");
+    rte_telemetry_register_cmd("/monami/config", cmd_config,
+                               "Configuration summary. No parameters");
     rte_telemetry_register_cmd("/monami/neighbors", cmd_neighbors,
                                "Resolved neighbors. Parameter: first record (optional)");
     rte_telemetry_register_cmd("/monami/bindings", cmd_table,

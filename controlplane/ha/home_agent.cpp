@@ -39,7 +39,9 @@ Ipv6Address home_agents_anycast(const Ipv6Prefix& prefix) {
 }
 
 HomeAgent::HomeAgent(HaSettings settings, DataPlane& dataplane)
-    : settings_(std::move(settings)), dataplane_(dataplane), cache_([&] {
+    : settings_(std::move(settings)),
+      dataplane_(dataplane),
+      cache_([&] {
           bcache::BindingCacheSettings b = settings_.bindings;
           b.home_prefixes = settings_.home_prefixes;
           b.ha_addresses = settings_.ha_addresses;
@@ -47,8 +49,9 @@ HomeAgent::HomeAgent(HaSettings settings, DataPlane& dataplane)
       }()),
       policy_(settings_.policies) {
     for (auto& itf : settings_.interfaces) {
-        bool has_ll = std::any_of(itf.addresses.begin(), itf.addresses.end(),
-                                  [](const InterfaceAddress& a) { return a.address.is_link_local(); });
+        bool has_ll =
+            std::any_of(itf.addresses.begin(), itf.addresses.end(),
+                        [](const InterfaceAddress& a) { return a.address.is_link_local(); });
         if (!has_ll) itf.addresses.push_back({link_local_from_mac(itf.mac), 64});
     }
 }
@@ -99,7 +102,9 @@ std::optional<Ipv6Address> HomeAgent::source_for(PortId port, const Ipv6Address&
     return fallback;
 }
 
-void HomeAgent::start(std::uint64_t) { publish_routing(); }
+void HomeAgent::start(std::uint64_t) {
+    publish_routing();
+}
 
 std::vector<Neighbor> HomeAgent::neighbors() const {
     std::vector<Neighbor> out = settings_.static_neighbors;
@@ -153,7 +158,8 @@ void HomeAgent::publish_routing() {
     RoutingState state;
     for (const auto& itf : settings_.interfaces)
         for (const auto& a : itf.addresses) state.local_addresses.push_back(a.address);
-    for (const auto& p : settings_.home_prefixes) state.local_addresses.push_back(home_agents_anycast(p));
+    for (const auto& p : settings_.home_prefixes)
+        state.local_addresses.push_back(home_agents_anycast(p));
     state.routes = routes();
     state.neighbors = neighbors();
     dataplane_.publish_routing(state);
@@ -190,8 +196,12 @@ void HomeAgent::on_frame(PortId port, PuntReason reason, std::uint16_t aux,
     ++counters_.frames;
     now_ms_ = now_ms;
     switch (reason) {
-        case PuntReason::Local: handle_local(port, frame, now_ms); return;
-        case PuntReason::NeedsResolution: request_resolution(frame, now_ms); return;
+        case PuntReason::Local:
+            handle_local(port, frame, now_ms);
+            return;
+        case PuntReason::NeedsResolution:
+            request_resolution(frame, now_ms);
+            return;
         case PuntReason::HopLimitExceeded:
             send_icmp_error(port, frame, net::icmp6::kTimeExceeded, 0, 0, now_ms);
             return;
@@ -256,11 +266,15 @@ void HomeAgent::handle_icmpv6(PortId port, const net::Ipv6Packet& packet, std::u
             send(port, net::build_echo_reply(packet, *icmp, itf->mac));
             ++counters_.echo_replies;
             return;
-        case net::icmp6::kHaadRequest: handle_haad_request(port, packet, *icmp); return;
+        case net::icmp6::kHaadRequest:
+            handle_haad_request(port, packet, *icmp);
+            return;
         case net::icmp6::kMobilePrefixSolicitation:
             handle_mobile_prefix_solicitation(port, packet, *icmp);
             return;
-        default: ++counters_.not_handled; return;
+        default:
+            ++counters_.not_handled;
+            return;
     }
     (void)now_ms;
 }
@@ -288,9 +302,9 @@ void HomeAgent::handle_neighbor_solicitation(PortId port, const net::Ipv6Packet&
         na.solicited = false;
         auto all_nodes = *Ipv6Address::parse("ff02::1");
         auto src = proxy ? source_for(port, all_nodes) : std::optional<Ipv6Address>(ns->target);
-        send(port, net::build_neighbor_advertisement(MacAddress::for_ipv6_multicast(all_nodes),
-                                                     itf->mac, src ? *src : ns->target, all_nodes,
-                                                     na));
+        send(port,
+             net::build_neighbor_advertisement(MacAddress::for_ipv6_multicast(all_nodes), itf->mac,
+                                               src ? *src : ns->target, all_nodes, na));
     } else {
         MacAddress to = ns->source_link_layer ? *ns->source_link_layer : packet.eth_source;
         auto src = proxy ? source_for(port, packet.source) : std::optional<Ipv6Address>(ns->target);
@@ -313,7 +327,8 @@ void HomeAgent::handle_haad_request(PortId port, const net::Ipv6Packet& packet,
     }
     const Ipv6Prefix* prefix = nullptr;
     for (const auto& p : settings_.home_prefixes)
-        if (home_agents_anycast(p) == packet.destination || p.contains(packet.destination)) prefix = &p;
+        if (home_agents_anycast(p) == packet.destination || p.contains(packet.destination))
+            prefix = &p;
     if (!prefix) {
         ++counters_.not_handled;
         return;
@@ -371,9 +386,9 @@ void HomeAgent::handle_mobile_prefix_solicitation(PortId port, const net::Ipv6Pa
         in_option.copy_to(opt + 16);
         body.insert(body.end(), opt, opt + 32);
     }
-    send(port, net::build_icmpv6_frame(packet.eth_source, itf->mac, packet.destination,
-                                       packet.source, 64, net::icmp6::kMobilePrefixAdvertisement,
-                                       0, body));
+    send(port,
+         net::build_icmpv6_frame(packet.eth_source, itf->mac, packet.destination, packet.source, 64,
+                                 net::icmp6::kMobilePrefixAdvertisement, 0, body));
     ++counters_.mobile_prefix_advertisements;
 }
 
@@ -401,9 +416,8 @@ void HomeAgent::request_resolution(std::span<const std::uint8_t> frame, std::uin
 
 // ICMPv6 errors about packets the fast path could not forward (RFC 4443 s.2.4: never about
 // errors or multicast, rate limited by a token bucket).
-void HomeAgent::send_icmp_error(PortId port, std::span<const std::uint8_t> frame,
-                                std::uint8_t type, std::uint8_t code, std::uint32_t parameter,
-                                std::uint64_t now_ms) {
+void HomeAgent::send_icmp_error(PortId port, std::span<const std::uint8_t> frame, std::uint8_t type,
+                                std::uint8_t code, std::uint32_t parameter, std::uint64_t now_ms) {
     auto packet = net::parse_ipv6_frame(frame);
     const Interface* itf = interface_of(port);
     if (!packet || !itf) {
@@ -421,7 +435,8 @@ void HomeAgent::send_icmp_error(PortId port, std::span<const std::uint8_t> frame
         return;
     }
     double rate = settings_.icmp_errors_per_second;
-    icmp_tokens_ = std::min(rate, icmp_tokens_ + static_cast<double>(now_ms - icmp_tokens_ms_) * rate / 1000.0);
+    icmp_tokens_ = std::min(
+        rate, icmp_tokens_ + static_cast<double>(now_ms - icmp_tokens_ms_) * rate / 1000.0);
     icmp_tokens_ms_ = now_ms;
     if (icmp_tokens_ < 1.0) {
         ++counters_.icmp_errors_rate_limited;
@@ -434,9 +449,10 @@ void HomeAgent::send_icmp_error(PortId port, std::span<const std::uint8_t> frame
     net::store_be32(body.data(), parameter);
     std::size_t room = 1280 - net::kIpv6HeaderSize - 8;
     std::size_t take = std::min(room, packet->ip.size());
-    body.insert(body.end(), packet->ip.begin(), packet->ip.begin() + static_cast<std::ptrdiff_t>(take));
-    send(port, net::build_icmpv6_frame(packet->eth_source, itf->mac, *src, packet->source, 64,
-                                       type, code, body));
+    body.insert(body.end(), packet->ip.begin(),
+                packet->ip.begin() + static_cast<std::ptrdiff_t>(take));
+    send(port, net::build_icmpv6_frame(packet->eth_source, itf->mac, *src, packet->source, 64, type,
+                                       code, body));
     ++counters_.icmp_errors_sent;
 }
 
@@ -449,9 +465,11 @@ void HomeAgent::on_tick(std::uint64_t now_ms) {
     republish(expired, now_ms);
     for (const auto& due : cache_.refresh_requests_due(now_ms)) {
         mh::BindingRefreshRequest brr;
-        auto packet = due.care_of == due.home_address
-                          ? mh::build_ipv6_mh_packet(brr, {due.ha_address, due.home_address, {}, {}, 64})
-                          : mh::build_ipv6_mh_packet(brr, {due.ha_address, due.care_of, {}, due.home_address, 64});
+        auto packet =
+            due.care_of == due.home_address
+                ? mh::build_ipv6_mh_packet(brr, {due.ha_address, due.home_address, {}, {}, 64})
+                : mh::build_ipv6_mh_packet(brr,
+                                           {due.ha_address, due.care_of, {}, due.home_address, 64});
         auto egress = egress_toward(due.care_of, now_ms);
         PathKey key{due.home_address, due.bid, due.mcoa};
         auto ingress = signalling_ingress_.find(key);

@@ -56,13 +56,13 @@ struct HaSettings {
     // Home agent role. Without home prefixes the gateway only routes.
     std::vector<Ipv6Address> ha_addresses;
     std::vector<Ipv6Prefix> home_prefixes;
-    std::int16_t preference = 0;      // DHAAD (RFC 6275 s.10.5.1)
+    std::int16_t preference = 0;       // DHAAD (RFC 6275 s.10.5.1)
     std::uint16_t ha_lifetime = 1800;  // seconds
     std::vector<PeerHomeAgent> peer_home_agents;
     bcache::BindingCacheSettings bindings;
     TunnelSettings tunnel;
     mh::ParseLimits parse_limits;
-    std::uint32_t max_paths = 65536;          // per-binding counter slots in the data plane
+    std::uint32_t max_paths = 65536;             // per-binding counter slots in the data plane
     std::uint32_t icmp_errors_per_second = 100;  // RFC 4443 s.2.4(f) rate limit
 
     // Operator policy for flows the MN did not bind (docs/policies.md), with per-MN profiles.
@@ -72,29 +72,29 @@ struct HaSettings {
 };
 
 // Control-plane counters; read by telemetry through a copy made on the control thread.
-#define MONAMI_HA_COUNTERS(X)                                                                  \
-    X(frames)                                                                                  \
-    X(malformed)                                                                               \
-    X(neighbor_solicitations_answered)                                                         \
-    X(proxy_neighbor_advertisements)                                                           \
-    X(unsolicited_neighbor_advertisements)                                                     \
-    X(neighbor_advertisements_received)                                                        \
-    X(neighbor_solicitations_sent)                                                             \
-    X(echo_replies)                                                                            \
-    X(unresolved_drops)                                                                        \
-    X(icmp_errors_sent)                                                                        \
-    X(icmp_errors_rate_limited)                                                                \
-    X(not_handled)                                                                             \
-    X(tx_failures)                                                                             \
-    X(mh_received)                                                                             \
-    X(mh_malformed)                                                                            \
-    X(binding_updates)                                                                         \
-    X(binding_acks_sent)                                                                       \
-    X(binding_errors_sent)                                                                     \
-    X(binding_refresh_requests_sent)                                                           \
-    X(bindings_expired)                                                                        \
-    X(snapshots_published)                                                                     \
-    X(haad_replies)                                                                            \
+#define MONAMI_HA_COUNTERS(X)              \
+    X(frames)                              \
+    X(malformed)                           \
+    X(neighbor_solicitations_answered)     \
+    X(proxy_neighbor_advertisements)       \
+    X(unsolicited_neighbor_advertisements) \
+    X(neighbor_advertisements_received)    \
+    X(neighbor_solicitations_sent)         \
+    X(echo_replies)                        \
+    X(unresolved_drops)                    \
+    X(icmp_errors_sent)                    \
+    X(icmp_errors_rate_limited)            \
+    X(not_handled)                         \
+    X(tx_failures)                         \
+    X(mh_received)                         \
+    X(mh_malformed)                        \
+    X(binding_updates)                     \
+    X(binding_acks_sent)                   \
+    X(binding_errors_sent)                 \
+    X(binding_refresh_requests_sent)       \
+    X(bindings_expired)                    \
+    X(snapshots_published)                 \
+    X(haad_replies)                        \
     X(mobile_prefix_advertisements)
 
 struct HaCounters {
@@ -110,7 +110,7 @@ Ipv6Address link_local_from_mac(const MacAddress& mac);
 Ipv6Address home_agents_anycast(const Ipv6Prefix& prefix);
 
 class HomeAgent {
-public:
+  public:
     HomeAgent(HaSettings settings, DataPlane& dataplane);
 
     // Publishes the initial forwarding table.
@@ -128,7 +128,7 @@ public:
     std::vector<std::map<std::string, std::string>> binding_rows(std::uint64_t now_ms) const;
     bool is_proxied(const HomeAddress& hoa) const { return proxied_.count(hoa) != 0; }
 
-private:
+  private:
     struct LearnedNeighbor {
         PortId port;
         MacAddress mac;

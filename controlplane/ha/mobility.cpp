@@ -27,9 +27,9 @@ void HomeAgent::handle_mobility(PortId port, const net::Ipv6Packet& packet, std:
         // RFC 6275 s.9.2: an unknown MH type is answered with Binding Error status 2; other
         // malformed messages are silently discarded.
         if (parsed.error().code == mh::MhErrorCode::UnknownMhType)
-            send_binding_error(port, packet, 2,
-                               chain->home_address_option ? *chain->home_address_option
-                                                          : Ipv6Address{});
+            send_binding_error(
+                port, packet, 2,
+                chain->home_address_option ? *chain->home_address_option : Ipv6Address{});
         return;
     }
     const auto* bu = std::get_if<mh::BindingUpdate>(&parsed->message);
@@ -50,7 +50,8 @@ void HomeAgent::handle_mobility(PortId port, const net::Ipv6Packet& packet, std:
                                                                     : chain->source)) {
         for (const auto& b : entry->bindings)
             if (b.care_of == chain->source || (b.at_home && chain->source == entry->home_address))
-                signalling_ingress_[{entry->home_address, b.bid, b.mcoa}] = {port, packet.eth_source};
+                signalling_ingress_[{entry->home_address, b.bid, b.mcoa}] = {port,
+                                                                             packet.eth_source};
     }
     republish(outcome.changed, now_ms);
     if (!outcome.send_ack) return;
@@ -92,7 +93,8 @@ std::uint32_t HomeAgent::slot_for(const PathKey& key) {
 }
 
 void HomeAgent::release_slots(const HomeAddress& hoa, const std::set<PathKey>& keep) {
-    for (auto it = slots_.lower_bound({hoa, 0, false}); it != slots_.end() && it->first.hoa == hoa;) {
+    for (auto it = slots_.lower_bound({hoa, 0, false});
+         it != slots_.end() && it->first.hoa == hoa;) {
         if (keep.count(it->first)) {
             ++it;
             continue;
@@ -164,7 +166,8 @@ std::unique_ptr<HoaSnapshot> HomeAgent::build_snapshot(const bcache::HoaEntry& e
             const Interface* itf = interface_of(egress->port);
             if (!itf) continue;
             path.port = egress->port;
-            write_tunnel_header(path, egress->next_hop_mac, itf->mac, b.ha_address, settings_.tunnel);
+            write_tunnel_header(path, egress->next_hop_mac, itf->mac, b.ha_address,
+                                settings_.tunnel);
         }
         path.counter_slot = slot_for(key);
         keep.insert(key);
@@ -245,7 +248,8 @@ void HomeAgent::republish_all(std::uint64_t now_ms) {
     republish(all, now_ms);
 }
 
-std::vector<std::map<std::string, std::string>> HomeAgent::binding_rows(std::uint64_t now_ms) const {
+std::vector<std::map<std::string, std::string>> HomeAgent::binding_rows(
+    std::uint64_t now_ms) const {
     std::vector<std::map<std::string, std::string>> rows;
     cache_.for_each([&](const bcache::HoaEntry& e) {
         for (const auto& b : e.bindings) {

@@ -29,7 +29,9 @@ namespace {
 
 std::atomic<bool> g_quit{false};
 
-void on_signal(int) { g_quit.store(true); }
+void on_signal(int) {
+    g_quit.store(true);
+}
 
 struct Options {
     std::string config_path;
@@ -94,10 +96,12 @@ ha::HaSettings ha_settings(const config::Config& cfg, const dp::Runtime& rt) {
         itf.name = cfg.ports[i].name;
         itf.mac = ports[i].mac;
         itf.mtu = cfg.ports[i].mtu;
-        for (const auto& a : cfg.ports[i].addresses) itf.addresses.push_back({a.address, a.prefix_length});
+        for (const auto& a : cfg.ports[i].addresses)
+            itf.addresses.push_back({a.address, a.prefix_length});
         s.interfaces.push_back(std::move(itf));
     }
-    for (const auto& r : cfg.routes) s.static_routes.push_back({r.prefix, ports[r.port_index].id, r.via});
+    for (const auto& r : cfg.routes)
+        s.static_routes.push_back({r.prefix, ports[r.port_index].id, r.via});
     for (const auto& n : cfg.neighbors)
         s.static_neighbors.push_back({n.address, ports[n.port_index].id, n.mac});
     const auto& h = cfg.home_agent;
@@ -105,7 +109,8 @@ ha::HaSettings ha_settings(const config::Config& cfg, const dp::Runtime& rt) {
     s.home_prefixes = h.home_prefixes;
     s.preference = h.preference;
     s.ha_lifetime = h.lifetime;
-    for (const auto& peer : h.home_agents) s.peer_home_agents.push_back({peer.address, peer.preference});
+    for (const auto& peer : h.home_agents)
+        s.peer_home_agents.push_back({peer.address, peer.preference});
     auto& b = s.bindings;
     b.max_lifetime_s = h.max_binding_lifetime;
     b.max_bindings = h.max_bindings;
@@ -126,7 +131,8 @@ ha::HaSettings ha_settings(const config::Config& cfg, const dp::Runtime& rt) {
     s.policies = cfg.policies;
     for (const auto& mn : cfg.mobile_nodes) {
         if (!mn.policy_index) continue;
-        s.profile_by_mn_id[std::vector<std::uint8_t>(mn.id.begin(), mn.id.end())] = *mn.policy_index;
+        s.profile_by_mn_id[std::vector<std::uint8_t>(mn.id.begin(), mn.id.end())] =
+            *mn.policy_index;
         for (const auto& hoa : mn.home_addresses) s.profile_by_home_address[hoa] = *mn.policy_index;
     }
     return s;
@@ -136,7 +142,8 @@ void refresh_view(dp::ControlView& view, const ha::HomeAgent& agent) {
     auto rows = agent.binding_rows(now_ms());
     std::lock_guard lock(view.mutex);
     view.control_counters.clear();
-    for (const auto& [name, value] : agent.counters().items()) view.control_counters.emplace_back(name, value);
+    for (const auto& [name, value] : agent.counters().items())
+        view.control_counters.emplace_back(name, value);
     view.tables["bindings"] = std::move(rows);
     view.neighbors.clear();
     for (const auto& n : agent.neighbors())
@@ -203,7 +210,8 @@ int main(int argc, char** argv) {
     }
     rte_log_set_level_pattern("monami.*", static_cast<std::uint32_t>(cfg.log_level));
     if (rte_pdump_init() != 0)
-        MONAMI_LOG(WARNING, gw, "packet capture (pdump) not available: %s", rte_strerror(rte_errno));
+        MONAMI_LOG(WARNING, gw, "packet capture (pdump) not available: %s",
+                   rte_strerror(rte_errno));
 
     dp::RuntimeSettings rs;
     for (const auto& p : cfg.ports) rs.ports.push_back({p.name, p.device, p.mac, p.mtu});
@@ -242,9 +250,9 @@ int main(int argc, char** argv) {
     unsigned idle_iterations = 0;
     while (!g_quit.load()) {
         std::uint64_t now = now_ms();
-        unsigned handled = runtime->poll_control(
-            [&](PortId port, PuntReason reason, std::uint16_t aux,
-                std::span<const std::uint8_t> frame) {
+        unsigned handled =
+            runtime->poll_control([&](PortId port, PuntReason reason, std::uint16_t aux,
+                                      std::span<const std::uint8_t> frame) {
                 agent.on_frame(port, reason, aux, frame, now);
             });
         agent.on_tick(now);
@@ -257,11 +265,13 @@ int main(int argc, char** argv) {
         if (rx != last_rx || handled != 0 || !runtime->control_queues_empty()) {
             last_rx = rx;
             last_rx_change = now;
-        } else if (options->stop_when_idle_ms && now - last_rx_change >= *options->stop_when_idle_ms) {
+        } else if (options->stop_when_idle_ms &&
+                   now - last_rx_change >= *options->stop_when_idle_ms) {
             MONAMI_LOG(INFO, gw, "idle for %lu ms: stopping", *options->stop_when_idle_ms);
             break;
         }
-        if (cfg.dataplane.stats_interval_ms && now - last_stats >= cfg.dataplane.stats_interval_ms) {
+        if (cfg.dataplane.stats_interval_ms &&
+            now - last_stats >= cfg.dataplane.stats_interval_ms) {
             dp::WorkerCounters t = runtime->totals();
             std::printf("monami-gw: rx %lu tx %lu forwarded %lu punted %lu\n", t.rx_packets,
                         t.tx_packets, t.forwarded, t.punted);

@@ -11,7 +11,7 @@ from scapy.all import (Ether, ICMPv6DestUnreach, ICMPv6ND_NA, ICMPv6ND_NS, ICMPv
                        ICMPv6NDOptSrcLLAddr, ICMPv6PacketTooBig, IPv6, IPv6ExtHdrDestOpt,
                        IPv6ExtHdrRouting, UDP, conf, raw, wrpcap)
 
-from conftest import Gateway, VethLink, final_counters, in_netns
+from conftest import Gateway, VethLink, binary, final_counters, in_netns
 from mh_frames import (binding_update, bid_option, bu_packet, flow_id_option, mh_packet,
                        mh_with_unknown_type)
 
@@ -121,6 +121,14 @@ def test_registration_forwarding_and_filters(topology, tmp_path):
     bindings = gw.table("/monami/bindings")
     assert sorted(b["care_of"] for b in bindings) == [COA1, COA2]
     assert {b["bid"] for b in bindings} == {"1", "2"}
+    # The operator CLI shows the same two bindings.
+    ctl = subprocess.run([binary("monami-ctl"), "-f", gw.prefix, "bindings"], capture_output=True,
+                         text=True, timeout=20)
+    assert ctl.returncode == 0, ctl.stderr
+    lines = [line.split() for line in ctl.stdout.splitlines()]
+    assert lines[0][:4] == ["home_address", "mn_id", "bid", "care_of"]
+    assert sorted((l[0], l[2], l[3]) for l in lines[1:-1]) == [(HOA, "1", COA1), (HOA, "2", COA2)]
+    assert lines[-1] == ["(2)"]
 
     # 2. Proxy ND on the home link for the registered HoA.
     ns = (IPv6(src=CN, dst="ff02::1:ff00:100", hlim=255) / ICMPv6ND_NS(tgt=HOA)
