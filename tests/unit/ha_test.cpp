@@ -141,3 +141,218 @@ TEST(HomeAgent, ResolvesNextHopOncePerRetryInterval) {
     ASSERT_EQ(dp.published.back().neighbors.size(), 1u);
     EXPECT_EQ(dp.published.back().neighbors[0].mac, kHostMac);
 }
+
+// ---- Home agent role -------------------------------------------------------------------
+
+namespace {
+
+const Ipv6Address kHoa = *Ipv6Address::parse("2001:db8:1::100");
+const Ipv6Address kCoa1 = *Ipv6Address::parse("2001:db8:a::100");
+const Ipv6Address kCoa2 = *Ipv6Address::parse("2001:db8:b::100");
+const MacAddress kRouterMac = *MacAddress::parse("02:00:00:00:00:fe");
+
+// A home link (port 0) and an access link (port 1) whose router is resolved statically.
+ha::HaSettings ha_settings() {
+    ha::HaSettings s;
+    s.interfaces.push_back({0, "home", kGwMac, {{kGw, 64}}, 1500});
+    s.interfaces.push_back({1, "access", *MacAddress::parse("02:00:00:00:00:02"),
+                            {{*Ipv6Address::parse("2001:db8:f::1"), 64}}, 1500});
+    auto router = *Ipv6Address::parse("2001:db8:f::fe");
+    s.static_routes.push_back({*Ipv6Prefix::parse("2001:db8::/32"), 1, router});
+    s.static_neighbors.push_back({router, 1, kRouterMac});
+    s.ha_addresses = {kGw};
+    s.home_prefixes = {*Ipv6Prefix::parse("2001:db8:1::/64")};
+    s.preference = 10;
+    s.peer_home_agents = {{*Ipv6Address::parse("2001:db8:1::2"), 20},
+                          {*Ipv6Address::parse("2001:db8:1::3"), 5}};
+    s.bindings.max_lifetime_s = 400;
+    s.tunnel = {64, 4, 1400};
+    return s;
+}
+
+std::vector<std::uint8_t> with_ethernet(const std::vector<std::uint8_t>& ip, const MacAddress& src,
+                                        const MacAddress& dst) {
+    std::vector<std::uint8_t> frame(net::kEthernetHeaderSize);
+    net::write_ethernet_header(frame.data(), dst, src);
+    frame.insert(frame.end(), ip.begin(), ip.end());
+    return frame;
+}
+
+std::vector<std::uint8_t> bulk_bu(std::uint16_t seq, std::uint16_t lifetime_4s) {
+    mh::BindingUpdate bu;
+    bu.sequence = seq;
+    bu.ack_requested = true;
+    bu.home_registration = true;
+    bu.lifetime_4s = lifetime_4s;
+    bu.options.binding_ids = {{1, 0, false, false, kCoa1, {}}, {2, 0, false, false, kCoa2, {}}};
+    return with_ethernet(mh::build_bu_packet(bu, kCoa1, kGw, kHoa), kRouterMac,
+                         *MacAddress::parse("02:00:00:00:00:02"));
+}
+
+// The Mobility Header of a frame the agent sent, parsed with the checksum addresses the
+// extension headers give.
+std::optional<mh::ParsedMh> sent_mh(const std::vector<std::uint8_t>& frame) {
+    std::span<const std::uint8_t> ip(frame.data() + net::kEthernetHeaderSize,
+                                     frame.size() - net::kEthernetHeaderSize);
+    auto chain = mh::walk_ipv6_headers(ip);
+    if (!chain || chain->upper_layer_protocol != net::kProtoMobility) return std::nullopt;
+    auto parsed = mh::parse_mh(chain->upper_layer(ip), chain->checksum_source(),
+                               chain->checksum_destination());
+    if (!parsed) return std::nullopt;
+    return parsed.value();
+}
+
+}  // namespace
+
+TEST(HomeAgentMobility, BulkRegistrationPublishesTunnelPathsAndAnswers) {
+    RecordingDataPlane dp;
+    ha::HomeAgent agent(ha_settings(), dp);
+    agent.start(0);
+    agent.on_frame(1, PuntReason::Local, 0, bulk_bu(7, 50), 1000);
+
+    // The BA goes back to the router it came from, to CoA1, with both BIDs accepted.
+    ASSERT_FALSE(dp.sent.empty());
+    auto ba_frame = dp.sent.back();
+    EXPECT_EQ(ba_frame.first, 1);
+    EXPECT_EQ(MacAddress::from_bytes(ba_frame.second.data()), kRouterMac);
+    auto ba = sent_mh(ba_frame.second);
+    ASSERT_TRUE(ba);
+    const auto& ack = std::get<mh::BindingAck>(ba->message);
+    EXPECT_EQ(ack.status, 0);
+    EXPECT_EQ(ack.sequence, 7);
+    EXPECT_EQ(ack.lifetime_4s, 50);
+    ASSERT_EQ(ack.options.binding_ids.size(), 2u);
+
+    // The snapshot: two tunnel paths, each with a ready header towards its CoA.
+    ASSERT_EQ(dp.hoas.count(kHoa), 1u);
+    const HoaSnapshot& snap = *dp.hoas[kHoa];
+    ASSERT_EQ(snap.path_count, 2);
+    for (const auto& path : snap.paths) {
+        EXPECT_FALSE(path.native);
+        EXPECT_EQ(path.port, 1);
+        EXPECT_EQ(path.mtu, 1400);
+        EXPECT_EQ(path.header_length, 14 + 40 + 8);
+        EXPECT_EQ(MacAddress::from_bytes(path.header), kRouterMac);
+        net::Ipv6HeaderView outer{path.header + 14};
+        EXPECT_EQ(outer.source(), kGw);
+        EXPECT_EQ(outer.destination(), path.care_of);
+        EXPECT_EQ(outer.next_header(), net::kProtoDestinationOptions);
+        EXPECT_EQ(path.header[54 + 2], 4);  // Tunnel Encapsulation Limit option
+        EXPECT_EQ(path.header[54 + 4], 4);  // limit
+    }
+    // Every flow-hash slot leads to one of the two paths.
+    for (unsigned s = 0; s < kChoiceSlots; ++s) EXPECT_LT(snap.default_action.choice[s], 2);
+    EXPECT_TRUE(agent.is_proxied(kHoa));
+    EXPECT_EQ(agent.binding_rows(1000).size(), 2u);
+
+    // Deregistration withdraws the snapshot and stops proxy ND.
+    agent.on_frame(1, PuntReason::Local, 0, bulk_bu(8, 0), 2000);
+    EXPECT_EQ(dp.hoas.count(kHoa), 0u);
+    ASSERT_EQ(dp.withdrawn.size(), 1u);
+    EXPECT_FALSE(agent.is_proxied(kHoa));
+}
+
+TEST(HomeAgentMobility, RejectionChangesNothingAndIsAnswered) {
+    RecordingDataPlane dp;
+    ha::HomeAgent agent(ha_settings(), dp);
+    mh::BindingUpdate bu;
+    bu.sequence = 1;
+    bu.ack_requested = true;
+    bu.home_registration = true;
+    bu.lifetime_4s = 10;
+    auto foreign = *Ipv6Address::parse("2001:db8:99::5");  // not in the home prefix
+    agent.on_frame(1, PuntReason::Local, 0,
+                   with_ethernet(mh::build_bu_packet(bu, kCoa1, kGw, foreign), kRouterMac,
+                                 *MacAddress::parse("02:00:00:00:00:02")),
+                   1000);
+    ASSERT_EQ(dp.sent.size(), 1u);
+    auto ba = sent_mh(dp.sent[0].second);
+    ASSERT_TRUE(ba);
+    EXPECT_EQ(std::get<mh::BindingAck>(ba->message).status, mh::ba_status::kNotHomeSubnet);
+    EXPECT_TRUE(dp.hoas.empty());
+}
+
+TEST(HomeAgentMobility, ExpiryWithdrawsAndRefreshRequestComesFirst) {
+    auto s = ha_settings();
+    s.bindings.refresh_request_before_expiry_s = 20;
+    RecordingDataPlane dp;
+    ha::HomeAgent agent(s, dp);
+    agent.on_frame(1, PuntReason::Local, 0, bulk_bu(1, 15), 0);  // 60 s
+    dp.sent.clear();
+    agent.on_tick(45'000);  // within 20 s of expiry: one BRR per binding
+    ASSERT_EQ(dp.sent.size(), 2u);
+    for (const auto& [port, frame] : dp.sent) {
+        auto m = sent_mh(frame);
+        ASSERT_TRUE(m);
+        EXPECT_EQ(m->type, mh::MhType::BindingRefreshRequest);
+    }
+    EXPECT_EQ(dp.hoas.count(kHoa), 1u);
+    agent.on_tick(61'000);
+    EXPECT_EQ(dp.hoas.count(kHoa), 0u);
+    EXPECT_EQ(agent.counters().bindings_expired, 1u);
+}
+
+TEST(HomeAgentDiscovery, HaadReplyListsAgentsByPreference) {
+    RecordingDataPlane dp;
+    ha::HomeAgent agent(ha_settings(), dp);
+    auto anycast = ha::home_agents_anycast(*Ipv6Prefix::parse("2001:db8:1::/64"));
+    EXPECT_EQ(anycast.to_string(), "2001:db8:1:0:fdff:ffff:ffff:fffe");
+    std::uint8_t body[4] = {0xab, 0xcd, 0, 0};
+    auto req = net::build_icmpv6_frame(kGwMac, kHostMac, kCoa1, anycast, 64,
+                                       net::icmp6::kHaadRequest, 0, body);
+    agent.on_frame(0, PuntReason::Local, 0, req, 1);
+    ASSERT_EQ(dp.sent.size(), 1u);
+    auto p = net::parse_ipv6_frame(dp.sent[0].second);
+    auto m = net::parse_icmpv6(*p);
+    ASSERT_TRUE(m.ok());
+    EXPECT_EQ(m->type, net::icmp6::kHaadReply);
+    EXPECT_EQ(p->destination, kCoa1);
+    ASSERT_EQ(m->body.size(), 4u + 3 * 16);
+    EXPECT_EQ(m->body[0], 0xab);
+    EXPECT_EQ(m->body[1], 0xcd);
+    // Preference 20 (peer), 10 (us), 5 (peer).
+    EXPECT_EQ(Ipv6Address::from_bytes(m->body.data() + 4).to_string(), "2001:db8:1::2");
+    EXPECT_EQ(Ipv6Address::from_bytes(m->body.data() + 20), kGw);
+    EXPECT_EQ(Ipv6Address::from_bytes(m->body.data() + 36).to_string(), "2001:db8:1::3");
+}
+
+TEST(HomeAgentDiscovery, MobilePrefixAdvertisementCarriesHomePrefix) {
+    RecordingDataPlane dp;
+    ha::HomeAgent agent(ha_settings(), dp);
+    std::uint8_t body[4] = {0x12, 0x34, 0, 0};
+    auto req = net::build_icmpv6_frame(kGwMac, kHostMac, kHoa, kGw, 64,
+                                       net::icmp6::kMobilePrefixSolicitation, 0, body);
+    agent.on_frame(0, PuntReason::Local, 0, req, 1);
+    ASSERT_EQ(dp.sent.size(), 1u);
+    auto p = net::parse_ipv6_frame(dp.sent[0].second);
+    auto m = net::parse_icmpv6(*p);
+    ASSERT_TRUE(m.ok());
+    EXPECT_EQ(m->type, net::icmp6::kMobilePrefixAdvertisement);
+    ASSERT_EQ(m->body.size(), 4u + 32);
+    EXPECT_EQ(m->body[0], 0x12);
+    EXPECT_EQ(m->body[4], 3);   // Prefix Information
+    EXPECT_EQ(m->body[6], 64);  // prefix length
+    EXPECT_EQ(m->body[7] & 0xe0, 0xe0);  // L, A, R
+    EXPECT_EQ(Ipv6Address::from_bytes(m->body.data() + 4 + 16), kGw);
+}
+
+TEST(HomeAgentErrors, PacketTooBigCarriesMtuAndInvokingPacket) {
+    RecordingDataPlane dp;
+    ha::HomeAgent agent(ha_settings(), dp);
+    std::vector<std::uint8_t> payload(1300, 0x5a);
+    auto big = net::build_icmpv6_frame(kGwMac, kHostMac, kHost, kHoa, 64,
+                                       net::icmp6::kEchoRequest, 0, payload);
+    agent.on_frame(0, PuntReason::TooBig, 1400, big, 1000);
+    ASSERT_EQ(dp.sent.size(), 1u);
+    auto p = net::parse_ipv6_frame(dp.sent[0].second);
+    auto m = net::parse_icmpv6(*p);
+    ASSERT_TRUE(m.ok());
+    EXPECT_EQ(m->type, net::icmp6::kPacketTooBig);
+    EXPECT_EQ(net::load_be32(m->body.data()), 1400u);
+    EXPECT_EQ(p->destination, kHost);
+    EXPECT_LE(p->ip.size(), 1280u);  // RFC 4443 s.2.4(c)
+    // An error about an error is never sent.
+    auto error = dp.sent[0].second;
+    agent.on_frame(0, PuntReason::TooBig, 1280, error, 1001);
+    EXPECT_EQ(dp.sent.size(), 1u);
+}
