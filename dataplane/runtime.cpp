@@ -37,6 +37,9 @@ void run_deferred(void*, void* elements, unsigned int n) {
     for (unsigned i = 0; i < n; ++i) items[i].fn(items[i].object, items[i].arg);
 }
 
+// Marks a control-thread frame that the worker classifies instead of transmitting.
+constexpr std::uint32_t kRouteThroughFastPath = 1;
+
 void free_fib(void* object, std::uintptr_t) {
     delete static_cast<const Fib*>(object);
 }
@@ -297,8 +300,21 @@ void Runtime::worker_iteration(WorkerCtx& w) {
     }
     unsigned n = rte_ring_sc_dequeue_burst(w.control_tx, reinterpret_cast<void**>(pkts), kBurstSize,
                                            nullptr);
-    for (unsigned i = 0; i < n; ++i) transmit(w, pkts[i]->port, pkts[i]);
+    rte_mbuf* routed[kBurstSize];
+    std::uint16_t r = 0;
+    for (unsigned i = 0; i < n; ++i) {
+        if (pkts[i]->hash.usr == kRouteThroughFastPath)
+            routed[r++] = pkts[i];
+        else
+            transmit(w, pkts[i]->port, pkts[i]);
+    }
     bump(w.counters.control_tx, n);
+    if (r != 0) {
+        if (fib)
+            process_burst(w, *fib, routed, r, false);
+        else
+            rte_pktmbuf_free_bulk(routed, r);
+    }
     std::uint64_t now = rte_rdtsc();
     if (now >= w.next_drain_tsc) {
         drain(w);
@@ -485,7 +501,47 @@ bool Runtime::decapsulate(WorkerCtx& w, rte_mbuf* m) {
     return true;
 }
 
-void Runtime::deliver_to_mobile_node(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap) {
+namespace {
+
+// The Tunnel Encapsulation Limit of a packet that is itself a tunnel packet (RFC 2473
+// s.4.1.1): its value and the option's offset from the IPv6 header, or -1.
+int encapsulation_limit_of(const std::uint8_t* ip, std::size_t available, std::uint16_t& offset) {
+    if (available < sizeof(rte_ipv6_hdr) + 8) return -1;
+    const std::uint8_t* opts = ip + sizeof(rte_ipv6_hdr);
+    std::size_t length =
+        std::min<std::size_t>((opts[1] + 1u) * 8u, available - sizeof(rte_ipv6_hdr));
+    for (std::size_t i = 2; i + 1 < length;) {
+        if (opts[i] == 0) {  // Pad1
+            ++i;
+            continue;
+        }
+        if (opts[i] == 4 && opts[i + 1] == 1 && i + 2 < length) {
+            offset = static_cast<std::uint16_t>(sizeof(rte_ipv6_hdr) + i);
+            return opts[i + 2];
+        }
+        i += 2u + opts[i + 1];
+    }
+    return -1;
+}
+
+// Writes the path's ready header at `start`, then what depends on the packet: the outer
+// payload length, and a lower encapsulation limit when the packet carried one.
+void write_delivery_header(std::uint8_t* start, const DeliveryPath& path,
+                           std::uint16_t inner_length, int encapsulation_limit) {
+    rte_memcpy(start, path.header, path.header_length);
+    if (path.native) return;
+    auto* outer = reinterpret_cast<rte_ipv6_hdr*>(start + sizeof(rte_ether_hdr));
+    outer->payload_len = rte_cpu_to_be_16(static_cast<std::uint16_t>(
+        inner_length + path.header_length - sizeof(rte_ether_hdr) - sizeof(rte_ipv6_hdr)));
+    if (encapsulation_limit >= 0 && path.header_length == kTunnelHeaderWithLimit &&
+        start[kEncapsulationLimitOffset] > encapsulation_limit)
+        start[kEncapsulationLimitOffset] = static_cast<std::uint8_t>(encapsulation_limit);
+}
+
+}  // namespace
+
+void Runtime::deliver_to_mobile_node(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap,
+                                     unsigned depth) {
     auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, sizeof(rte_ether_hdr));
     auto inner_length =
         static_cast<std::uint16_t>(sizeof(rte_ipv6_hdr) + rte_be_to_cpu_16(ip->payload_len));
@@ -503,11 +559,21 @@ void Runtime::deliver_to_mobile_node(WorkerCtx& w, rte_mbuf* m, const HoaSnapsho
         punt(w, m, PuntReason::HopLimitExceeded);
         return;
     }
+    int limit = -1;
+    if (ip->proto == IPPROTO_DSTOPTS) {
+        std::uint16_t offset = 0;
+        int carried = encapsulation_limit_of(inner, available, offset);
+        if (carried == 0) {
+            punt(w, m, PuntReason::EncapLimit, offset);
+            return;
+        }
+        if (carried > 0) limit = carried - 1;
+    }
     // The HA forwards the packet into the tunnel (RFC 2473 s.3); done once, before any copy
     // of an n-cast shares the inner header.
     --ip->hop_limits;
     if (action->ncast_mask != 0) {
-        send_copies(w, m, snap, action->ncast_mask, inner_length);
+        send_copies(w, m, snap, action->ncast_mask, inner_length, limit, depth);
         return;
     }
     std::uint8_t index = chosen_path(*action, flow_hash(fields));
@@ -515,12 +581,11 @@ void Runtime::deliver_to_mobile_node(WorkerCtx& w, rte_mbuf* m, const HoaSnapsho
         drop(w, m, DropReason::NoBinding);
         return;
     }
-    send_on_path(w, m, snap, index, inner_length);
+    send_on_path(w, m, snap.paths[index], inner_length, limit, depth);
 }
 
-void Runtime::send_on_path(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap, std::uint8_t index,
-                           std::uint16_t inner_length) {
-    const DeliveryPath& path = snap.paths[index];
+void Runtime::send_on_path(WorkerCtx& w, rte_mbuf* m, const DeliveryPath& path,
+                           std::uint16_t inner_length, int limit, unsigned depth) {
     if (inner_length > path.mtu) {
         punt(w, m, PuntReason::TooBig, path.mtu);
         return;
@@ -536,25 +601,38 @@ void Runtime::send_on_path(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap, s
     } else {
         start = rte_pktmbuf_mtod(m, std::uint8_t*);
     }
-    rte_memcpy(start, path.header, path.header_length);
-    if (!path.native) {
-        auto* outer = reinterpret_cast<rte_ipv6_hdr*>(start + sizeof(rte_ether_hdr));
-        outer->payload_len = rte_cpu_to_be_16(static_cast<std::uint16_t>(
-            inner_length + path.header_length - sizeof(rte_ether_hdr) - sizeof(rte_ipv6_hdr)));
-        bump(w.counters.encapsulated);
-    } else {
-        bump(w.counters.forwarded);
-    }
+    write_delivery_header(start, path, inner_length, limit);
+    emit_on_path(w, m, path, inner_length, depth);
+}
+
+void Runtime::emit_on_path(WorkerCtx& w, rte_mbuf* m, const DeliveryPath& path,
+                           std::uint16_t inner_length, unsigned depth) {
+    bump(path.native ? w.counters.forwarded : w.counters.encapsulated);
     PathCounters& pc = w.path_counters[path.counter_slot];
     bump(pc.packets);
     bump(pc.bytes, inner_length);
-    transmit(w, path.port, m);
+    if (!path.chained) {
+        transmit(w, path.port, m);
+        return;
+    }
+    // The CoA is a home address too: deliver the tunnel packet to it like any other.
+    if (depth + 1 >= kMaxChainDepth) {
+        drop(w, m, DropReason::EncapLimit);
+        return;
+    }
+    const HoaSnapshot* next = hoas_->lookup(path.care_of.bytes.data());
+    if (!next && hoas_->has_prefixes()) next = hoas_->lookup_prefix(path.care_of.bytes.data());
+    if (!next) {
+        drop(w, m, DropReason::NoBinding);
+        return;
+    }
+    deliver_to_mobile_node(w, m, *next, depth + 1);
 }
 
 // n-cast (seed 5.1, RFC 6089): each extra copy is a fresh header segment chained to an
 // indirect clone of the inner packet, so the payload is never copied.
 void Runtime::send_copies(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap, std::uint8_t mask,
-                          std::uint16_t inner_length) {
+                          std::uint16_t inner_length, int limit, unsigned depth) {
     unsigned last = 31u - static_cast<unsigned>(__builtin_clz(mask));
     for (unsigned i = 0; i < last; ++i) {
         if (!((mask >> i) & 1) || i >= snap.path_count) continue;
@@ -569,25 +647,16 @@ void Runtime::send_copies(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap, st
         }
         rte_pktmbuf_adj(body, sizeof(rte_ether_hdr));
         auto* start = reinterpret_cast<std::uint8_t*>(rte_pktmbuf_append(head, path.header_length));
-        rte_memcpy(start, path.header, path.header_length);
-        if (!path.native) {
-            auto* outer = reinterpret_cast<rte_ipv6_hdr*>(start + sizeof(rte_ether_hdr));
-            outer->payload_len = rte_cpu_to_be_16(static_cast<std::uint16_t>(
-                inner_length + path.header_length - sizeof(rte_ether_hdr) - sizeof(rte_ipv6_hdr)));
-            bump(w.counters.encapsulated);
-        }
+        write_delivery_header(start, path, inner_length, limit);
         if (rte_pktmbuf_chain(head, body) != 0) {
             rte_pktmbuf_free(head);
             rte_pktmbuf_free(body);
             continue;
         }
-        PathCounters& pc = w.path_counters[path.counter_slot];
-        bump(pc.packets);
-        bump(pc.bytes, inner_length);
-        transmit(w, path.port, head);
+        emit_on_path(w, head, path, inner_length, depth);
     }
     if (last < snap.path_count) {
-        send_on_path(w, m, snap, static_cast<std::uint8_t>(last), inner_length);
+        send_on_path(w, m, snap.paths[last], inner_length, limit, depth);
     } else {
         drop(w, m, DropReason::NoBinding);
     }
@@ -617,26 +686,43 @@ unsigned Runtime::poll_control(const PuntHandler& handle) {
     return n;
 }
 
-bool Runtime::send_frame(PortId port, std::span<const std::uint8_t> frame) {
+bool Runtime::enqueue_control_frame(PortId port, std::span<const std::uint8_t> head,
+                                    std::span<const std::uint8_t> body, bool route) {
+    std::size_t length = head.size() + body.size();
     rte_mbuf* m = rte_pktmbuf_alloc(pool_);
-    if (!m) {
+    char* d = m && length <= UINT16_MAX ? rte_pktmbuf_append(m, static_cast<std::uint16_t>(length))
+                                        : nullptr;
+    if (!d) {
+        if (m) rte_pktmbuf_free(m);
         control_tx_failures_.fetch_add(1, std::memory_order_relaxed);
         return false;
     }
-    char* d = rte_pktmbuf_append(m, static_cast<std::uint16_t>(frame.size()));
-    if (!d || frame.size() > UINT16_MAX) {
-        rte_pktmbuf_free(m);
-        control_tx_failures_.fetch_add(1, std::memory_order_relaxed);
-        return false;
-    }
-    std::memcpy(d, frame.data(), frame.size());
+    std::memcpy(d, head.data(), head.size());
+    if (!body.empty()) std::memcpy(d + head.size(), body.data(), body.size());
     m->port = port;
+    m->hash.usr = route ? kRouteThroughFastPath : 0;
     if (rte_ring_sp_enqueue(workers_[0]->control_tx, m) != 0) {
         rte_pktmbuf_free(m);
         control_tx_failures_.fetch_add(1, std::memory_order_relaxed);
         return false;
     }
     return true;
+}
+
+bool Runtime::send_frame(PortId port, std::span<const std::uint8_t> frame) {
+    return enqueue_control_frame(port, frame, {}, false);
+}
+
+bool Runtime::route_packet(std::span<const std::uint8_t> ipv6_packet) {
+    if (ports_.empty()) return false;
+    // An Ethernet header addressed to the first port, so the classifier takes it as received.
+    std::uint8_t ethernet[sizeof(rte_ether_hdr)];
+    const PortState& p = ports_.front();
+    std::memcpy(ethernet, p.mac.bytes.data(), 6);
+    std::memcpy(ethernet + 6, p.mac.bytes.data(), 6);
+    ethernet[12] = 0x86;
+    ethernet[13] = 0xdd;
+    return enqueue_control_frame(p.id, ethernet, ipv6_packet, true);
 }
 
 void Runtime::publish_routing(const RoutingState& state) {

@@ -90,6 +90,7 @@ class Runtime final : public DataPlane, public Reclaimer {
 
     // DataPlane
     bool send_frame(PortId port, std::span<const std::uint8_t> frame) override;
+    bool route_packet(std::span<const std::uint8_t> ipv6_packet) override;
     void publish_routing(const RoutingState& state) override;
     void publish_hoa(std::unique_ptr<const HoaSnapshot> snapshot) override;
     void withdraw_hoa(const HomeAddress& home_address) override;
@@ -110,17 +111,23 @@ class Runtime final : public DataPlane, public Reclaimer {
     bool init_port(const PortSpec& spec, std::string& error);
     void process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::uint16_t n,
                        bool allow_decap);
-    void deliver_to_mobile_node(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap);
-    void send_on_path(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap, std::uint8_t index,
-                      std::uint16_t inner_length);
+    void deliver_to_mobile_node(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap,
+                                unsigned depth = 0);
+    // `limit`: the encapsulation limit the outer header may carry at most (-1: the path's).
+    void send_on_path(WorkerCtx& w, rte_mbuf* m, const DeliveryPath& path,
+                      std::uint16_t inner_length, int limit, unsigned depth);
     void send_copies(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap, std::uint8_t mask,
-                     std::uint16_t inner_length);
+                     std::uint16_t inner_length, int limit, unsigned depth);
+    void emit_on_path(WorkerCtx& w, rte_mbuf* m, const DeliveryPath& path,
+                      std::uint16_t inner_length, unsigned depth);
     bool decapsulate(WorkerCtx& w, rte_mbuf* m);
     void forward(WorkerCtx& w, rte_mbuf* m, const NextHop& nh);
     void drop(WorkerCtx& w, rte_mbuf* m, DropReason reason);
     void punt(WorkerCtx& w, rte_mbuf* m, PuntReason reason, std::uint16_t aux = 0);
     void transmit(WorkerCtx& w, PortId port, rte_mbuf* m);
     void drain(WorkerCtx& w);
+    bool enqueue_control_frame(PortId port, std::span<const std::uint8_t> head,
+                               std::span<const std::uint8_t> body, bool route);
 
     std::vector<PortState> ports_;
     MacAddress port_mac_[RTE_MAX_ETHPORTS];

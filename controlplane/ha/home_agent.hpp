@@ -207,6 +207,8 @@ class HomeAgent {
     std::vector<std::uint32_t> free_slots_;
     std::uint32_t next_slot_ = 0;
     std::set<HomeAddress> proxied_;
+    // Care-of addresses that are (or were) home addresses -> the HoAs registered behind them.
+    std::map<Ipv6Address, std::set<HomeAddress>> users_of_care_of_;
     std::map<HomeAddress, std::uint32_t> generations_;
     std::uint64_t now_ms_ = 0;  // of the frame or tick being handled
     double icmp_tokens_ = 0;

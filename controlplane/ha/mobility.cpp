@@ -63,8 +63,12 @@ void HomeAgent::handle_mobility(PortId port, const net::Ipv6Packet& packet, std:
         ba = mh::build_ipv6_mh_packet(outcome.ack,
                                       {chain->destination, outcome.ack_destination, {}, {}, 64});
     }
-    // The BA leaves the way the BU came in: the same port and the neighbor that sent it.
-    send_ip(port, packet.eth_source, ba);
+    // The BA leaves the way the BU came in (the same port and neighbor: no resolution to wait
+    // for), unless its destination is a registered home address, whose tunnel it must take.
+    if (cache_.find(outcome.ack_destination))
+        dataplane_.route_packet(ba);
+    else
+        send_ip(port, packet.eth_source, ba);
     ++counters_.binding_acks_sent;
 }
 
@@ -144,6 +148,12 @@ std::unique_ptr<HoaSnapshot> HomeAgent::build_snapshot(const bcache::HoaEntry& e
     for (const auto& b : entry.bindings) {
         if (snap->paths.size() >= kMaxBindingsPerHoa) break;
         PathKey key{entry.home_address, b.bid, b.mcoa};
+        // A CoA inside a home prefix may become (or stop being) a registered HoA: remember
+        // who uses it so that its changes republish this HoA too.
+        if (!b.at_home &&
+            std::any_of(settings_.home_prefixes.begin(), settings_.home_prefixes.end(),
+                        [&](const Ipv6Prefix& p) { return p.contains(b.care_of); }))
+            users_of_care_of_[b.care_of].insert(entry.home_address);
         DeliveryPath path{};
         path.bid = b.bid;
         path.care_of = b.care_of;
@@ -159,6 +169,11 @@ std::unique_ptr<HoaSnapshot> HomeAgent::build_snapshot(const bcache::HoaEntry& e
             path.mtu = home->mtu;
             net::write_ethernet_header(path.header, ingress->second.next_hop_mac, home->mac);
             path.header_length = net::kEthernetHeaderSize;
+        } else if (cache_.find(b.care_of) || cache_.owner_of_prefix(b.care_of)) {
+            // HoA used as a CoA (seed 6.3.1; loops are refused by the cache): the worker
+            // delivers the tunnel packet to that HoA's own paths.
+            path.chained = true;
+            write_tunnel_header(path, MacAddress{}, MacAddress{}, b.ha_address, settings_.tunnel);
         } else {
             auto egress = egress_toward(b.care_of, now_ms);
             if (!egress && ingress != signalling_ingress_.end()) egress = ingress->second;
@@ -227,7 +242,15 @@ void HomeAgent::send_unsolicited_na(const Interface& itf, const Ipv6Address& tar
 }
 
 void HomeAgent::republish(const std::vector<HomeAddress>& changed, std::uint64_t now_ms) {
+    // HoAs that use a changed HoA as their CoA may have to start or stop chaining.
+    std::vector<HomeAddress> all = changed;
     for (const auto& hoa : changed) {
+        auto users = users_of_care_of_.find(hoa);
+        if (users == users_of_care_of_.end()) continue;
+        for (const auto& user : users->second)
+            if (std::find(all.begin(), all.end(), user) == all.end()) all.push_back(user);
+    }
+    for (const auto& hoa : all) {
         const bcache::HoaEntry* entry = cache_.find(hoa);
         update_proxy(hoa, entry);
         if (!entry || entry->bindings.empty()) {

@@ -60,6 +60,9 @@ class DataPlane {
     // Queues a complete Ethernet frame for transmission on `port`. False when the frame was
     // dropped (no buffer, ring full); the data plane counts it.
     virtual bool send_frame(PortId port, std::span<const std::uint8_t> frame) = 0;
+    // Hands an IPv6 packet (no Ethernet header) to the fast path as if it had been received:
+    // routed, or tunnelled when its destination is a registered home address.
+    virtual bool route_packet(std::span<const std::uint8_t> ipv6_packet) = 0;
     // Replaces the forwarding table; workers switch at their next burst.
     virtual void publish_routing(const RoutingState& state) = 0;
     // Installs or replaces the snapshot of snapshot->home_address (and of the mobile network

@@ -19,6 +19,10 @@ inline constexpr unsigned kMaxBindingsPerHoa = 8;     // BID choice masks are 8 
 inline constexpr unsigned kChoiceSlots = 64;          // flow-hash slots of a FlowAction
 inline constexpr unsigned kMaxDeliveryHeader = 64;    // Ethernet + IPv6 + TEL dest option
 inline constexpr std::uint8_t kNoBinding = 0xff;
+inline constexpr unsigned kMaxChainDepth = 4;
+// Offset of the Tunnel Encapsulation Limit value in a DeliveryPath header that carries it.
+inline constexpr unsigned kTunnelHeaderWithLimit = 14 + 40 + 8;
+inline constexpr unsigned kEncapsulationLimitOffset = 14 + 40 + 4;
 
 enum class BindingState : std::uint8_t { Live = 0, Suspect = 1, Dead = 2 };
 
@@ -30,7 +34,9 @@ struct alignas(64) DeliveryPath {
     std::uint8_t header_length = 0;           // 14 (native), 54 or 62 (tunnel)
     bool native = false;                      // at home: no tunnel header
     BindingState state = BindingState::Live;
-    std::uint8_t pad = 0;
+    // The CoA is itself a registered home address (seed 6.3.1): the tunnel packet is
+    // delivered to that HoA in turn, up to kMaxChainDepth tunnels deep.
+    bool chained = false;
     std::uint16_t bid = 0;
     std::uint16_t port = 0;         // egress port
     std::uint16_t mtu = 1500;       // largest inner packet; larger ones get Packet Too Big

@@ -18,6 +18,7 @@ from mh_frames import (binding_update, bid_option, bu_packet, flow_id_option, mh
 HA = "2001:db8:1::1"
 CN = "2001:db8:1::99"
 HOA = "2001:db8:1::100"
+HOA2 = "2001:db8:1::200"
 COA1, COA2 = "2001:db8:a::100", "2001:db8:b::100"
 NCAST_PORT = 5001
 
@@ -181,6 +182,29 @@ def test_registration_forwarding_and_filters(topology, tmp_path):
     assert [(f[IPv6].src, f[IPv6].dst, f[UDP].dport, f[IPv6].hlim) for f in got] == \
         [(HOA, CN, 6666, 63)]
 
+    # 5b. A HoA used as the CoA of another (seed 6.3.1): MN B registers HoA A as its CoA; its BU
+    #     arrives through A's reverse tunnel, its BA and its traffic follow the chain.
+    access.collect(0.2, lambda f: False)
+    bu_b = bu_packet(HOA, HA, HOA2, binding_update(1, 30))
+    access.send(IPv6(src=COA1, dst=HA, nh=41) / bu_b)
+    ba_b = access.collect(1.0, lambda f: from_gateway(access.link)(f) and IPv6 in f
+                          and f[IPv6].src == HA and f[IPv6].nh == 60)
+    assert len(ba_b) == 1, [f.summary() for f in ba_b]
+    inner = ba_b[0][IPv6ExtHdrDestOpt].payload
+    assert inner.src == HA and inner.dst == HOA and IPv6ExtHdrRouting in inner
+    assert inner[IPv6ExtHdrRouting].addresses == [HOA2]
+    home.send(IPv6(src=CN, dst=HOA2, hlim=64) / UDP(sport=4242, dport=7000) / b"chained")
+    chained = access.collect(1.0, lambda f: from_gateway(access.link)(f) and UDP in f)
+    assert len(chained) == 1
+    outer = chained[0][IPv6]
+    middle = outer[IPv6ExtHdrDestOpt].payload
+    innermost = middle[IPv6ExtHdrDestOpt].payload
+    assert outer.dst in (COA1, COA2) and (middle.src, middle.dst) == (HA, HOA)
+    assert (innermost.src, innermost.dst, innermost[UDP].dport) == (CN, HOA2, 7000)
+    # RFC 2473 s.4.1.1: the outer tunnel's limit is one less than the one it carries.
+    assert raw(outer[IPv6ExtHdrDestOpt])[2:5] == b"\x04\x01\x03"
+    assert raw(middle[IPv6ExtHdrDestOpt])[2:5] == b"\x04\x01\x04"
+
     # 6. Too big for the tunnel MTU (1400): ICMPv6 Packet Too Big back to the CN.
     home.send(IPv6(src=CN, dst=HOA) / UDP(sport=1, dport=7000) / (b"x" * 1420))
     ptb = home.collect(1.0, lambda f: from_gateway(home.link)(f) and ICMPv6PacketTooBig in f)
@@ -205,7 +229,7 @@ def test_registration_forwarding_and_filters(topology, tmp_path):
                              and f[IPv6].nh in (43, 135))
     rows = tshark_fields(replies, tmp_path, "dereg", "mip6.ba.status", "mip6.ba.lifetime")
     assert rows and rows[0][0] == "0" and rows[0][1] == "0", rows
-    assert gw.table("/monami/bindings") == []
+    assert [b["home_address"] for b in gw.table("/monami/bindings")] == [HOA2]
     home.send(ns)
     assert home.collect(1.0, lambda f: from_gateway(home.link)(f) and ICMPv6ND_NA in f) == []
     home.send(IPv6(src=CN, dst=HOA) / UDP(sport=2, dport=7000) / b"after")
@@ -215,9 +239,9 @@ def test_registration_forwarding_and_filters(topology, tmp_path):
     assert code == 0, err
     c = final_counters(out)
     assert c["spoofed_tunnel"] == 1
-    assert c["decapsulated"] == 1
-    # 18 seen above, plus the CN kernel's own Port Unreachable for the reverse packet.
-    assert c["encapsulated"] in (18, 19)
-    assert c["binding_updates"] == 2 and c["binding_acks_sent"] == 2
+    assert c["decapsulated"] == 2  # the reverse packet and B's BU
+    # 18 + B's BA + 2 for the chained packet, plus perhaps the CN kernel's Port Unreachable.
+    assert c["encapsulated"] in (21, 22)
+    assert c["binding_updates"] == 3 and c["binding_acks_sent"] == 3
     assert c["binding_errors_sent"] == 1
     assert c["proxy_neighbor_advertisements"] >= 1  # the CN kernel may ask too

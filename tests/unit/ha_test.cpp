@@ -20,6 +20,11 @@ struct RecordingDataPlane : DataPlane {
     }
     std::map<HomeAddress, std::shared_ptr<const HoaSnapshot>> hoas;
     std::vector<HomeAddress> withdrawn;
+    std::vector<std::vector<std::uint8_t>> routed;
+    bool route_packet(std::span<const std::uint8_t> ip) override {
+        routed.emplace_back(ip.begin(), ip.end());
+        return true;
+    }
     void publish_routing(const RoutingState& s) override { published.push_back(s); }
     void publish_hoa(std::unique_ptr<const HoaSnapshot> snap) override {
         hoas[snap->home_address] = std::move(snap);
