@@ -136,3 +136,43 @@ def test_kernel_pings_gateway_over_veth(tmp_path, prefix, netns_factory):
         assert counters["neighbor_solicitations_answered"] >= 1
     finally:
         subprocess.run(["ip", "link", "del", veth_gw], check=False)
+
+
+def test_pcap_static_route_forwarding_and_time_exceeded(tmp_path, prefix):
+    """A static route through a static neighbor: forwarded with hop limit - 1 and the
+    neighbor's MAC; hop limit 1 gets ICMPv6 Time Exceeded back to the sender."""
+    from scapy.all import ICMPv6TimeExceeded
+    rx, tx = tmp_path / "in.pcap", tmp_path / "out.pcap"
+    router_mac = "02:00:00:00:00:fe"
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text(textwrap.dedent(f"""\
+        ports:
+          - name: home
+            device: "net_pcap0,rx_pcap={rx},tx_pcap={tx}"
+            mac: "{GW_MAC}"
+            addresses: ["{GW}/64"]
+        routes:
+          - {{prefix: "2001:db8:cafe::/48", port: home, via: "2001:db8:1::fe"}}
+        neighbors:
+          - {{address: "2001:db8:1::fe", mac: "{router_mac}", port: home}}
+        """))
+    wrpcap(str(rx), [
+        Ether(src=HOST_MAC, dst=GW_MAC) / IPv6(src=HOST, dst="2001:db8:cafe::5", hlim=10)
+        / UDP(sport=1, dport=2) / b"routed",
+        Ether(src=HOST_MAC, dst=GW_MAC) / IPv6(src=HOST, dst="2001:db8:cafe::5", hlim=1)
+        / UDP(sport=1, dport=3) / b"expiring",
+        Ether(src=HOST_MAC, dst="02:00:00:00:00:77") / IPv6(src=HOST, dst="2001:db8:cafe::5")
+        / UDP(sport=1, dport=4) / b"not for us",
+    ])
+    res = run_gw(cfg, prefix)
+    assert res.returncode == 0, res.stdout + res.stderr
+    c = final_counters(res.stdout)
+    assert c["forwarded"] == 1 and c["not_for_us"] == 1 and c["icmp_errors_sent"] == 1
+    out = rdpcap(str(tx))
+    routed = [p for p in out if UDP in p]
+    assert len(routed) == 1
+    assert routed[0][Ether].dst == router_mac and routed[0][Ether].src == GW_MAC
+    assert routed[0][IPv6].hlim == 9 and routed[0][UDP].dport == 2
+    te = [p for p in out if ICMPv6TimeExceeded in p]
+    assert len(te) == 1 and te[0][IPv6].dst == HOST and te[0][IPv6].src == GW
+    assert te[0][Ether].dst == HOST_MAC
