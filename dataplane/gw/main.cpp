@@ -138,12 +138,16 @@ ha::HaSettings ha_settings(const config::Config& cfg, const dp::Runtime& rt) {
     return s;
 }
 
-void refresh_view(dp::ControlView& view, const ha::HomeAgent& agent) {
-    auto rows = agent.binding_rows(now_ms());
+// Counters are copied every call; the binding table (O(bindings) to render) only when
+// `with_tables` is set.
+void refresh_view(dp::ControlView& view, const ha::HomeAgent& agent, bool with_tables) {
+    std::vector<std::map<std::string, std::string>> rows;
+    if (with_tables) rows = agent.binding_rows(now_ms());
     std::lock_guard lock(view.mutex);
     view.control_counters.clear();
     for (const auto& [name, value] : agent.counters().items())
         view.control_counters.emplace_back(name, value);
+    if (!with_tables) return;
     view.tables["bindings"] = std::move(rows);
     view.neighbors.clear();
     for (const auto& n : agent.neighbors())
@@ -244,9 +248,10 @@ int main(int argc, char** argv) {
                runtime->worker_count(), runtime->one_lcore_mode() ? " (one-lcore mode)" : "");
     agent.start(now_ms());  // the forwarding table exists before the first packet arrives
     runtime->launch_workers();
-    refresh_view(view, agent);
+    refresh_view(view, agent, true);
 
     std::uint64_t last_rx = 0, last_rx_change = now_ms(), last_view = 0, last_stats = now_ms();
+    std::uint64_t last_tables = 0, published_seen = 0;
     unsigned idle_iterations = 0;
     while (!g_quit.load()) {
         std::uint64_t now = now_ms();
@@ -258,7 +263,17 @@ int main(int argc, char** argv) {
         agent.on_tick(now);
         runtime->reclaim();
         if (now - last_view >= 100) {
-            refresh_view(view, agent);
+            // Tables follow every change at once, and the per-binding counters every second.
+            std::uint64_t published = agent.counters().snapshots_published +
+                                      agent.counters().bindings_expired +
+                                      agent.counters().binding_updates +
+                                      agent.counters().neighbor_advertisements_received;
+            bool tables = published != published_seen || now - last_tables >= 1000;
+            refresh_view(view, agent, tables);
+            if (tables) {
+                published_seen = published;
+                last_tables = now;
+            }
             last_view = now;
         }
         std::uint64_t rx = runtime->total_rx_packets();
