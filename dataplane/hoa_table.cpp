@@ -15,13 +15,21 @@ namespace {
 
 std::atomic<unsigned> table_serial{0};
 
+// The keys are addresses inside packets, at any alignment; rte_hash_crc would load them
+// through uint64_t pointers (undefined behaviour, reported by UBSan).
+std::uint32_t hash_address(const void* key, std::uint32_t, std::uint32_t initial) {
+    std::uint64_t words[2];
+    std::memcpy(words, key, sizeof words);
+    return rte_hash_crc_8byte(words[1], rte_hash_crc_8byte(words[0], initial));
+}
+
 rte_hash* create_lf_hash(const char* what, std::uint32_t entries) {
     std::string name = std::string(what) + std::to_string(table_serial.fetch_add(1));
     rte_hash_parameters params{};
     params.name = name.c_str();
     params.entries = entries < 64 ? 64 : entries;
     params.key_len = 16;
-    params.hash_func = rte_hash_crc;
+    params.hash_func = hash_address;
     params.socket_id = static_cast<int>(rte_socket_id());
     // Lock-free readers; implies NO_FREE_ON_DEL: a deleted key's slot is ours to free
     // after the grace period. The extendable table keeps inserts from failing on a full bucket.
