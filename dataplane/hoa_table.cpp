@@ -7,11 +7,21 @@
 #include <atomic>
 #include <cstring>
 
+#include "dataplane/log.hpp"
+
 namespace monami::dp {
 
 namespace {
 
 std::atomic<unsigned> table_serial{0};
+
+// The keys are addresses inside packets, at any alignment; rte_hash_crc would load them
+// through uint64_t pointers (undefined behaviour, reported by UBSan).
+std::uint32_t hash_address(const void* key, std::uint32_t, std::uint32_t initial) {
+    std::uint64_t words[2];
+    std::memcpy(words, key, sizeof words);
+    return rte_hash_crc_8byte(words[1], rte_hash_crc_8byte(words[0], initial));
+}
 
 rte_hash* create_lf_hash(const char* what, std::uint32_t entries) {
     std::string name = std::string(what) + std::to_string(table_serial.fetch_add(1));
@@ -19,7 +29,7 @@ rte_hash* create_lf_hash(const char* what, std::uint32_t entries) {
     params.name = name.c_str();
     params.entries = entries < 64 ? 64 : entries;
     params.key_len = 16;
-    params.hash_func = rte_hash_crc;
+    params.hash_func = hash_address;
     params.socket_id = static_cast<int>(rte_socket_id());
     // Lock-free readers; implies NO_FREE_ON_DEL: a deleted key's slot is ours to free
     // after the grace period. The extendable table keeps inserts from failing on a full bucket.
@@ -72,11 +82,10 @@ bool HoaTable::publish(std::unique_ptr<const HoaSnapshot> snapshot) {
     auto it = current_.find(key);
     const HoaSnapshot* old = it == current_.end() ? nullptr : it->second;
     // In lock-free mode an existing key's data is replaced with one atomic store.
-    if (rte_hash_add_key_data(table_, snap->home_address.bytes.data(),
-                              const_cast<HoaSnapshot*>(snap)) < 0)
-        return false;
+    if (add(table_, snap->home_address.bytes.data(), snap) < 0) return false;
     snapshot.release();
     current_[key] = snap;
+    count_.store(current_.size(), std::memory_order_relaxed);
     for (const auto& p : snap->network_prefixes) set_prefix(p, snap);
     if (old) {
         for (const auto& p : old->network_prefixes) {
@@ -94,10 +103,23 @@ void HoaTable::withdraw(const HomeAddress& home_address) {
     if (it == current_.end()) return;
     const HoaSnapshot* old = it->second;
     current_.erase(it);
+    count_.store(current_.size(), std::memory_order_relaxed);
     for (const auto& p : old->network_prefixes) remove_prefix(p);
     std::int32_t pos = rte_hash_del_key(table_, home_address.bytes.data());
     if (pos >= 0) reclaimer_.defer(free_key_slot, table_, static_cast<std::uintptr_t>(pos));
     reclaimer_.defer(free_snapshot, const_cast<HoaSnapshot*>(old), 0);
+}
+
+// Deleted keys keep their slots until a grace period has passed, so a table can be full of
+// slots waiting for slow workers: then wait for the grace period and try once more.
+int HoaTable::add(rte_hash* table, const std::uint8_t* key, const HoaSnapshot* snapshot) {
+    void* data = const_cast<HoaSnapshot*>(snapshot);
+    int rc = rte_hash_add_key_data(table, key, data);
+    if (rc == -ENOSPC) {
+        reclaimer_.reclaim_now();
+        rc = rte_hash_add_key_data(table, key, data);
+    }
+    return rc;
 }
 
 rte_hash* HoaTable::prefix_table(std::uint8_t length) {
@@ -112,8 +134,11 @@ void HoaTable::set_prefix(const Ipv6Prefix& prefix, const HoaSnapshot* owner) {
     rte_hash* t = prefix_table(prefix.length);
     if (!t) return;
     bool fresh = rte_hash_lookup(t, prefix.address.bytes.data()) < 0;
-    if (rte_hash_add_key_data(t, prefix.address.bytes.data(), const_cast<HoaSnapshot*>(owner)) < 0)
+    if (int rc = add(t, prefix.address.bytes.data(), owner); rc < 0) {
+        MONAMI_LOG(ERR, dp, "mobile network prefix %s not published: %s",
+                   prefix.to_string().c_str(), rte_strerror(-rc));
         return;
+    }
     if (fresh && prefixes_per_length_[prefix.length]++ == 0) republish_prefix_index();
 }
 

@@ -26,6 +26,9 @@ class Reclaimer {
     using FreeFn = void (*)(void* object, std::uintptr_t arg);
     virtual ~Reclaimer() = default;
     virtual void defer(FreeFn fn, void* object, std::uintptr_t arg) = 0;
+    // Waits for a grace period and runs every deferred free (a table is full of slots
+    // waiting for one).
+    virtual void reclaim_now() = 0;
 };
 
 class HoaTable {
@@ -37,7 +40,8 @@ class HoaTable {
     // Control thread.
     bool publish(std::unique_ptr<const HoaSnapshot> snapshot);
     void withdraw(const HomeAddress& home_address);
-    std::size_t size() const { return current_.size(); }
+    // Read by workers too (to skip the lookup when empty), hence not current_.size().
+    std::size_t size() const { return count_.load(std::memory_order_relaxed); }
 
     // Workers: up to 64 keys (pointers to 16-byte addresses, e.g. inside packets).
     void lookup_bulk(const void** keys, unsigned n, std::uint64_t* hit_mask,
@@ -60,6 +64,7 @@ class HoaTable {
         rte_hash* tables[129];
     };
     HoaTable(Reclaimer& reclaimer) : reclaimer_(reclaimer) {}
+    int add(rte_hash* table, const std::uint8_t* key, const HoaSnapshot* snapshot);
     rte_hash* prefix_table(std::uint8_t length);
     void set_prefix(const Ipv6Prefix& prefix, const HoaSnapshot* owner);
     void remove_prefix(const Ipv6Prefix& prefix);
@@ -69,6 +74,7 @@ class HoaTable {
     rte_hash* table_ = nullptr;
     std::uint32_t capacity_ = 0;
     std::unordered_map<std::string, const HoaSnapshot*> current_;  // key: 16 address bytes
+    std::atomic<std::size_t> count_{0};                              // current_.size()
     std::map<std::uint8_t, rte_hash*> prefix_tables_;
     std::map<std::uint8_t, std::size_t> prefixes_per_length_;
     std::atomic<const PrefixIndex*> prefix_index_{nullptr};

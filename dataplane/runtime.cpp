@@ -251,8 +251,10 @@ bool Runtime::init_port(const PortSpec& spec, std::string& error) {
 
 Runtime::~Runtime() {
     stop();
-    hoas_.reset();  // defers its last frees to the queue deleted next
+    // Pending frees first (the workers are stopped, so all are due): some free key slots of
+    // the HoA table's hashes, which must still exist then.
     if (defer_queue_) rte_rcu_qsbr_dq_delete(defer_queue_);
+    hoas_.reset();
     delete fib_.load();
     for (auto& w : workers_) ::operator delete[](w->path_counters, std::align_val_t(64));
     for (auto& w : workers_) {
@@ -744,6 +746,12 @@ void Runtime::defer(FreeFn fn, void* object, std::uintptr_t arg) {
         ++synchronous_reclaims_;
         fn(object, arg);
     }
+}
+
+void Runtime::reclaim_now() {
+    rte_rcu_qsbr_synchronize(qsbr_, RTE_QSBR_THRID_INVALID);
+    ++synchronous_reclaims_;
+    rte_rcu_qsbr_dq_reclaim(defer_queue_, UINT32_MAX, nullptr, nullptr, nullptr);
 }
 
 void Runtime::publish_hoa(std::unique_ptr<const HoaSnapshot> snapshot) {

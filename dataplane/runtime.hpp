@@ -98,6 +98,7 @@ class Runtime final : public DataPlane, public Reclaimer {
     void reclaim() override;
     // Reclaimer
     void defer(FreeFn fn, void* object, std::uintptr_t arg) override;
+    void reclaim_now() override;
     std::uint64_t synchronous_reclaims() const { return synchronous_reclaims_; }
     std::size_t home_address_count() const { return hoas_->size(); }
 
