@@ -54,6 +54,7 @@ HomeAgent::HomeAgent(HaSettings settings, DataPlane& dataplane)
                         [](const InterfaceAddress& a) { return a.address.is_link_local(); });
         if (!has_ll) itf.addresses.push_back({link_local_from_mac(itf.mac), 64});
     }
+    init_security(std::move(settings_.security));
 }
 
 const Interface* HomeAgent::interface_of(PortId port) const {
@@ -195,6 +196,12 @@ void HomeAgent::on_frame(PortId port, PuntReason reason, std::uint16_t aux,
                          std::span<const std::uint8_t> frame, std::uint64_t now_ms) {
     ++counters_.frames;
     now_ms_ = now_ms;
+    if (!admit_frame(port, reason, aux, frame, now_ms)) return;  // rate limit, priority
+    dispatch(port, reason, aux, frame, now_ms);
+}
+
+void HomeAgent::dispatch(PortId port, PuntReason reason, std::uint16_t aux,
+                         std::span<const std::uint8_t> frame, std::uint64_t now_ms) {
     switch (reason) {
         case PuntReason::Local:
             handle_local(port, frame, now_ms);
@@ -458,6 +465,7 @@ void HomeAgent::send_icmp_error(PortId port, std::span<const std::uint8_t> frame
 
 void HomeAgent::on_tick(std::uint64_t now_ms) {
     now_ms_ = now_ms;
+    handle_deferred(now_ms);  // unknown sources' frames queued in the last iteration
     auto next = cache_.next_deadline_ms();
     if (!next || *next > now_ms) return;
     auto expired = cache_.expire(now_ms);
@@ -475,7 +483,9 @@ void HomeAgent::on_tick(std::uint64_t now_ms) {
         auto ingress = signalling_ingress_.find(key);
         if (!egress && ingress != signalling_ingress_.end()) egress = ingress->second;
         if (!egress || packet.empty()) continue;
-        send_ip(egress->port, egress->next_hop_mac, packet);
+        auto sealed = protect_signalling(packet, false);
+        if (!sealed) continue;
+        send_ip(egress->port, egress->next_hop_mac, *sealed);
         ++counters_.binding_refresh_requests_sent;
     }
 }

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <span>
@@ -15,6 +16,7 @@
 
 #include "config/schema.hpp"
 #include "controlplane/bcache/binding_cache.hpp"
+#include "controlplane/ha/security.hpp"
 #include "controlplane/mh/parser.hpp"
 #include "controlplane/net/icmpv6.hpp"
 #include "controlplane/policy/policy_engine.hpp"
@@ -69,33 +71,44 @@ struct HaSettings {
     config::Policies policies;
     std::map<std::vector<std::uint8_t>, std::size_t> profile_by_mn_id;
     std::map<HomeAddress, std::size_t> profile_by_home_address;
+
+    // ESP for signalling and admission of punted frames (security.cpp, docs/security.md).
+    SecuritySettings security;
 };
 
 // Control-plane counters; read by telemetry through a copy made on the control thread.
-#define MONAMI_HA_COUNTERS(X)              \
-    X(frames)                              \
-    X(malformed)                           \
-    X(neighbor_solicitations_answered)     \
-    X(proxy_neighbor_advertisements)       \
-    X(unsolicited_neighbor_advertisements) \
-    X(neighbor_advertisements_received)    \
-    X(neighbor_solicitations_sent)         \
-    X(echo_replies)                        \
-    X(unresolved_drops)                    \
-    X(icmp_errors_sent)                    \
-    X(icmp_errors_rate_limited)            \
-    X(not_handled)                         \
-    X(tx_failures)                         \
-    X(mh_received)                         \
-    X(mh_malformed)                        \
-    X(binding_updates)                     \
-    X(binding_acks_sent)                   \
-    X(binding_errors_sent)                 \
-    X(binding_refresh_requests_sent)       \
-    X(bindings_expired)                    \
-    X(snapshots_published)                 \
-    X(haad_replies)                        \
-    X(mobile_prefix_advertisements)
+#define MONAMI_HA_COUNTERS(X)                                                                  \
+    X(frames)                                                                                  \
+    X(malformed)                                                                               \
+    X(neighbor_solicitations_answered)                                                         \
+    X(proxy_neighbor_advertisements)                                                           \
+    X(unsolicited_neighbor_advertisements)                                                     \
+    X(neighbor_advertisements_received)                                                        \
+    X(neighbor_solicitations_sent)                                                             \
+    X(echo_replies)                                                                            \
+    X(unresolved_drops)                                                                        \
+    X(icmp_errors_sent)                                                                        \
+    X(icmp_errors_rate_limited)                                                                \
+    X(not_handled)                                                                             \
+    X(tx_failures)                                                                             \
+    X(mh_received)                                                                             \
+    X(mh_malformed)                                                                            \
+    X(binding_updates)                                                                         \
+    X(binding_acks_sent)                                                                       \
+    X(binding_errors_sent)                                                                     \
+    X(binding_refresh_requests_sent)                                                           \
+    X(bindings_expired)                                                                        \
+    X(snapshots_published)                                                                     \
+    X(haad_replies)                                                                            \
+    X(mobile_prefix_advertisements)                                                            \
+    X(esp_required_drops)     /* MH in clear with security.mode esp */                         \
+    X(esp_rejected)           /* ESP that did not open: see the esp_* counters */              \
+    X(esp_opened)             /* signalling opened from ESP */                                 \
+    X(esp_protected_sent)     /* BA, BRR, heartbeat sent inside ESP */                         \
+    X(esp_protect_failures)   /* no outbound SA: the reply was not sent */                     \
+    X(control_rate_limited)   /* the source's token bucket was empty */                        \
+    X(control_deferred)       /* unknown source queued behind known ones */                    \
+    X(control_deferred_drops) /* that queue was full */
 
 struct HaCounters {
 #define MONAMI_X(name) std::uint64_t name = 0;
@@ -120,6 +133,19 @@ class HomeAgent {
     void on_tick(std::uint64_t now_ms);
 
     const HaCounters& counters() const { return counters_; }
+    // counters() followed by the ESP endpoint's esp_* counters (telemetry, final stats).
+    std::vector<std::pair<std::string, std::uint64_t>> counter_items() const;
+    // Why the configured SAs could not be installed; the agent then refuses all signalling.
+    const std::string& security_error() const { return security_error_; }
+    // Heartbeats and other signalling use the BU/BA path's ESP (security.cpp): `ip` starts
+    // at the IPv6 header. open_signalling: the packet without ESP, or nullopt (counted) if
+    // it does not open or is in clear while ESP is required. protect_signalling: inside ESP
+    // when ESP is required or the request came protected, else unchanged; nullopt (counted)
+    // when no outbound SA can protect it.
+    std::optional<std::vector<std::uint8_t>> open_signalling(std::span<const std::uint8_t> ip,
+                                                             bool& was_protected);
+    std::optional<std::vector<std::uint8_t>> protect_signalling(std::span<const std::uint8_t> ip,
+                                                                bool reply_to_protected);
     const HaSettings& settings() const { return settings_; }
     const bcache::BindingCache& binding_cache() const { return cache_; }
     // Resolved neighbors (static and learned), for telemetry.
@@ -179,6 +205,15 @@ class HomeAgent {
     void send_icmp_error(PortId port, std::span<const std::uint8_t> frame, std::uint8_t type,
                          std::uint8_t code, std::uint32_t parameter, std::uint64_t now_ms);
 
+    // Security (security.cpp).
+    void init_security(SecuritySettings settings);
+    bool admit_frame(PortId port, PuntReason reason, std::uint16_t aux,
+                     std::span<const std::uint8_t> frame, std::uint64_t now_ms);
+    void handle_deferred(std::uint64_t now_ms);
+    void dispatch(PortId port, PuntReason reason, std::uint16_t aux,
+                  std::span<const std::uint8_t> frame, std::uint64_t now_ms);
+    void update_known_sources(const HomeAddress& hoa, const bcache::HoaEntry* entry);
+
     // Mobility (mobility.cpp).
     void handle_mobility(PortId port, const net::Ipv6Packet& packet, std::uint64_t now_ms);
     void send_binding_error(PortId port, const net::Ipv6Packet& packet, std::uint8_t status,
@@ -214,6 +249,8 @@ class HomeAgent {
     double icmp_tokens_ = 0;
     std::uint64_t icmp_tokens_ms_ = 0;
     HaCounters counters_;
+    std::unique_ptr<ControlSecurity> security_;
+    std::string security_error_;
 };
 
 }  // namespace monami::ha

@@ -16,12 +16,30 @@ void HomeAgent::handle_mobility(PortId port, const net::Ipv6Packet& packet, std:
         ++counters_.malformed;
         return;
     }
+    // ESP (RFC 3776, 4877): opened here, required for every MH with security.mode esp.
+    bool was_protected = false;
+    std::vector<std::uint8_t> opened;
+    std::span<const std::uint8_t> ip = packet.ip;
+    if (chain->upper_layer_protocol == mh::kIpProtoEsp ||
+        chain->upper_layer_protocol == net::kProtoMobility) {
+        auto clear = open_signalling(packet.ip, was_protected);
+        if (!clear) return;
+        if (was_protected) {
+            opened = std::move(*clear);
+            ip = opened;
+            chain = mh::walk_ipv6_headers(ip);
+            if (!chain) {
+                ++counters_.malformed;
+                return;
+            }
+        }
+    }
     if (chain->upper_layer_protocol != net::kProtoMobility) {
         ++counters_.not_handled;
         return;
     }
     ++counters_.mh_received;
-    auto parsed = mh::parse_mh(chain->upper_layer(packet.ip), chain->checksum_source(),
+    auto parsed = mh::parse_mh(chain->upper_layer(ip), chain->checksum_source(),
                                chain->checksum_destination(), settings_.parse_limits);
     if (!parsed) {
         ++counters_.mh_malformed;
@@ -64,12 +82,15 @@ void HomeAgent::handle_mobility(PortId port, const net::Ipv6Packet& packet, std:
         ba = mh::build_ipv6_mh_packet(outcome.ack,
                                       {chain->destination, outcome.ack_destination, {}, {}, 64});
     }
+    // Inside ESP when the BU was (or ESP is required); not at all if that is impossible.
+    auto sealed = protect_signalling(ba, was_protected);
+    if (!sealed) return;
     // The BA leaves the way the BU came in (the same port and neighbor: no resolution to wait
     // for), unless its destination is a registered home address, whose tunnel it must take.
     if (cache_.find(outcome.ack_destination))
-        dataplane_.route_packet(ba);
+        dataplane_.route_packet(*sealed);
     else
-        send_ip(port, packet.eth_source, ba);
+        send_ip(port, packet.eth_source, *sealed);
     ++counters_.binding_acks_sent;
 }
 
@@ -225,6 +246,7 @@ void HomeAgent::republish(const std::vector<HomeAddress>& changed, std::uint64_t
     for (const auto& hoa : all) {
         const bcache::HoaEntry* entry = cache_.find(hoa);
         update_proxy(hoa, entry);
+        update_known_sources(hoa, entry);
         if (!entry || entry->bindings.empty()) {
             release_slots(hoa, {});
             generations_.erase(hoa);

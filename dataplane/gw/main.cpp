@@ -104,6 +104,38 @@ void report_signalling_steering(const config::Config& cfg, const dp::Runtime& rt
     }
 }
 
+// config SAs -> ESP SAs: the GCM salt goes back after the key (RFC 4106 s.8.1).
+ha::SecuritySettings security_settings(const config::Security& sec) {
+    ha::SecuritySettings out;
+    out.esp_required = sec.mode == config::SecurityMode::esp;
+    for (const auto& c : sec.sas) {
+        esp::SecurityAssociation sa;
+        sa.spi = c.spi;
+        sa.dir = c.direction == config::SaDirection::in ? esp::Direction::Inbound
+                                                        : esp::Direction::Outbound;
+        sa.home_address = c.home_address;
+        switch (c.algorithm) {
+            case config::EspAlgorithm::aes_gcm_128: sa.alg = esp::Algorithm::AesGcm128; break;
+            case config::EspAlgorithm::aes_gcm_256: sa.alg = esp::Algorithm::AesGcm256; break;
+            case config::EspAlgorithm::aes_cbc_128_hmac_sha256:
+                sa.alg = esp::Algorithm::AesCbc128HmacSha256128;
+                break;
+            case config::EspAlgorithm::aes_cbc_256_hmac_sha256:
+                sa.alg = esp::Algorithm::AesCbc256HmacSha256128;
+                break;
+        }
+        sa.key = c.key;
+        sa.key.insert(sa.key.end(), c.salt.begin(), c.salt.end());
+        sa.auth_key = c.auth_key;
+        sa.esn = sec.esn;
+        sa.replay_window = sec.replay_window;
+        out.sas.push_back(std::move(sa));
+    }
+    out.admission.packets_per_second = sec.control_rate_limit.packets_per_second;
+    out.admission.burst = sec.control_rate_limit.burst;
+    return out;
+}
+
 ha::HaSettings ha_settings(const config::Config& cfg, const dp::Runtime& rt) {
     ha::HaSettings s;
     const auto& ports = rt.ports();
@@ -152,6 +184,7 @@ ha::HaSettings ha_settings(const config::Config& cfg, const dp::Runtime& rt) {
             *mn.policy_index;
         for (const auto& hoa : mn.home_addresses) s.profile_by_home_address[hoa] = *mn.policy_index;
     }
+    s.security = security_settings(cfg.security);
     return s;
 }
 
@@ -162,8 +195,7 @@ void refresh_view(dp::ControlView& view, const ha::HomeAgent& agent, bool with_t
     if (with_tables) rows = agent.binding_rows(now_ms());
     std::lock_guard lock(view.mutex);
     view.control_counters.clear();
-    for (const auto& [name, value] : agent.counters().items())
-        view.control_counters.emplace_back(name, value);
+    for (auto& [name, value] : agent.counter_items()) view.control_counters.emplace_back(name, value);
     if (!with_tables) return;
     view.tables["bindings"] = std::move(rows);
     view.neighbors.clear();
@@ -185,7 +217,8 @@ void print_final_stats(const dp::Runtime& rt, const ha::HomeAgent& agent) {
         std::printf(" %s=%lu", std::string(dp::kDropReasonNames[r]).c_str(), t.drops[r]);
     std::printf("\n");
     std::printf("  control:");
-    for (const auto& [name, value] : agent.counters().items()) std::printf(" %s=%lu", name, value);
+    for (const auto& [name, value] : agent.counter_items())
+        std::printf(" %s=%lu", name.c_str(), value);
     std::printf("\n");
     std::fflush(stdout);
 }
@@ -252,6 +285,16 @@ int main(int argc, char** argv) {
     }
 
     ha::HomeAgent agent(ha_settings(cfg, *runtime), *runtime);
+    if (!agent.security_error().empty()) {
+        std::fprintf(stderr, "monami-gw: %s\n", agent.security_error().c_str());
+        runtime.reset();
+        rte_eal_cleanup();
+        return 1;
+    }
+    if (cfg.security.mode == config::SecurityMode::none && !cfg.home_agent.home_prefixes.empty())
+        MONAMI_LOG(WARNING, gw,
+                   "security.mode is 'none': Binding Updates are accepted without ESP and anyone "
+                   "on the path can redirect a mobile node's traffic; use it in labs only");
     dp::ControlView view;
     view.config_summary = {{"config", options->config_path},
                            {"ports", std::to_string(cfg.ports.size())},

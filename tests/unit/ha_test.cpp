@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "controlplane/ha/home_agent.hpp"
+#include "tests/unit/recording_dataplane.hpp"
 #include "controlplane/mh/exthdr.hpp"
 #include "controlplane/mh/parser.hpp"
 #include "controlplane/net/icmpv6.hpp"
@@ -10,32 +11,7 @@ using namespace monami;
 
 namespace {
 
-// Records what the control plane asks of the data plane.
-struct RecordingDataPlane : DataPlane {
-    std::vector<std::pair<PortId, std::vector<std::uint8_t>>> sent;
-    std::vector<RoutingState> published;
-    bool send_frame(PortId port, std::span<const std::uint8_t> frame) override {
-        sent.emplace_back(port, std::vector<std::uint8_t>(frame.begin(), frame.end()));
-        return true;
-    }
-    std::map<HomeAddress, std::shared_ptr<const HoaSnapshot>> hoas;
-    std::vector<HomeAddress> withdrawn;
-    std::vector<std::vector<std::uint8_t>> routed;
-    bool route_packet(std::span<const std::uint8_t> ip) override {
-        routed.emplace_back(ip.begin(), ip.end());
-        return true;
-    }
-    void publish_routing(const RoutingState& s) override { published.push_back(s); }
-    void publish_hoa(std::unique_ptr<const HoaSnapshot> snap) override {
-        hoas[snap->home_address] = std::move(snap);
-    }
-    void withdraw_hoa(const HomeAddress& hoa) override {
-        hoas.erase(hoa);
-        withdrawn.push_back(hoa);
-    }
-    PathCounters path_counters(std::uint32_t) const override { return {}; }
-    void reclaim() override {}
-};
+using monami::test_support::RecordingDataPlane;
 
 const MacAddress kGwMac = *MacAddress::parse("02:00:00:00:00:01");
 const MacAddress kHostMac = *MacAddress::parse("02:00:00:00:00:99");

@@ -82,6 +82,45 @@ MobileNode::MobileNode(MnOptions options, std::vector<LinkEnvironment> environme
         if (i < environment.size()) link.env = environment[i];
         links_.push_back(std::move(link));
     }
+    install_esp_sas();
+}
+
+void MobileNode::install_esp_sas() {
+    if (options_.esp_sas.empty()) return;
+    esp_ = esp::EspEndpoint::create();
+    for (auto& spec : options_.esp_sas) {
+        esp::SecurityAssociation sa;
+        sa.spi = spec.spi;
+        sa.dir = spec.direction;
+        sa.home_address = options_.home_agent;
+        sa.alg = spec.algorithm;
+        sa.key = spec.key;
+        sa.auth_key = spec.auth_key;
+        sa.replay_window = spec.direction == esp::Direction::Inbound ? options_.esp_replay_window : 64;
+        if (!esp_) {
+            emit_error("ESP: the crypto library did not start");
+        } else if (auto added = esp_->sas().add(sa); !added) {
+            emit_error("ESP SA " + std::to_string(sa.spi) + ": " +
+                       std::string(esp::to_string(added.error())));
+        }
+        sa.wipe_keys();
+        esp::secure_zero(spec.key.data(), spec.key.size());
+        esp::secure_zero(spec.auth_key.data(), spec.auth_key.size());
+    }
+}
+
+bool MobileNode::seal(std::vector<std::uint8_t>& ip) {
+    if (!esp_) return options_.esp_sas.empty();
+    auto sealed = esp_->protect(ip);
+    if (!sealed) {
+        emit(JsonObject()
+                 .add("event", "esp_error")
+                 .add("direction", "out")
+                 .add("reason", esp::to_string(sealed.error())));
+        return false;
+    }
+    ip = std::move(*sealed);
+    return true;
 }
 
 // ---- small helpers -------------------------------------------------------------------
@@ -331,7 +370,19 @@ void MobileNode::on_frame(std::size_t link, std::span<const std::uint8_t> frame,
     if (multicast) return;
     auto chain = mh::walk_ipv6_headers(packet->ip);
     if (!chain) return;
-    if (chain->upper_layer_protocol == net::kProtoMobility) {
+    if (chain->upper_layer_protocol == mh::kIpProtoEsp) {
+        if (!esp_) return;
+        auto opened = esp_->unprotect(packet->ip.first(chain->packet_end));
+        if (!opened) {
+            emit(JsonObject()
+                     .add("event", "esp_error")
+                     .add("direction", "in")
+                     .add("link", l.spec.name)
+                     .add("reason", esp::to_string(opened.error())));
+            return;
+        }
+        handle_mobility(link, *opened, now_ms, true);
+    } else if (chain->upper_layer_protocol == net::kProtoMobility) {
         handle_mobility(link, packet->ip, now_ms);
     } else if (chain->upper_layer_protocol == net::kProtoIpv6InIpv6) {
         handle_tunnelled(link, packet->ip.first(chain->packet_end), chain->upper_layer_offset);
@@ -339,7 +390,7 @@ void MobileNode::on_frame(std::size_t link, std::span<const std::uint8_t> frame,
 }
 
 void MobileNode::handle_mobility(std::size_t link, std::span<const std::uint8_t> ip,
-                                 std::uint64_t now_ms) {
+                                 std::uint64_t now_ms, bool was_protected) {
     Link& l = links_[link];
     auto chain = mh::walk_ipv6_headers(ip);
     if (!chain) return;
@@ -367,6 +418,8 @@ void MobileNode::handle_mobility(std::size_t link, std::span<const std::uint8_t>
     if (const auto* ba = std::get_if<mh::BindingAck>(&parsed->message)) {
         // RFC 6275 s.11.7.3: a BA to a MN away from home carries its HoA in a type 2 RH.
         if (!via_home) return ignored("ba", "no type 2 routing header");
+        // RFC 3776 s.3.1: with SAs, a BA must come inside ESP.
+        if (esp_ && !was_protected) return ignored("ba", "not ESP-protected");
         handle_binding_ack(link, *ba, now_ms);
     } else if (std::get_if<mh::BindingRefreshRequest>(&parsed->message)) {
         handle_refresh_request(link, now_ms);
@@ -445,6 +498,8 @@ void MobileNode::transmit_bu(PendingBu& p, std::uint64_t now_ms) {
         emit_error("Binding Update cannot be encoded (too many options?)");
         return;
     }
+    if (!seal(packet)) return;
+    if (esp_) event.add("esp", true);
     emit(event);
     send_ip(p.link, std::move(packet));
 }
@@ -680,7 +735,7 @@ void MobileNode::handle_heartbeat(std::size_t link, const mh::Heartbeat& hb, boo
                                     64};
     if (via_home) addresses.home_address_option = options_.home_address;
     auto packet = mh::build_ipv6_mh_packet(reply, addresses);
-    if (!packet.empty()) send_ip(link, std::move(packet));
+    if (!packet.empty() && seal(packet)) send_ip(link, std::move(packet));
 }
 
 // ---- tunnel ----------------------------------------------------------------------------

@@ -11,12 +11,14 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "controlplane/esp/transport.hpp"
 #include "controlplane/mh/messages.hpp"
 #include "controlplane/net/icmpv6.hpp"
 #include "tools/mn/options.hpp"
@@ -127,7 +129,13 @@ class MobileNode {
     std::vector<std::uint16_t> bulk_bids() const;
 
     // Mobility Header.
-    void handle_mobility(std::size_t link, std::span<const std::uint8_t> ip, std::uint64_t now_ms);
+    void handle_mobility(std::size_t link, std::span<const std::uint8_t> ip, std::uint64_t now_ms,
+                         bool was_protected = false);
+    // ESP with the --esp-sa SAs (RFC 3776/4877); the SAs' selector is the home agent's
+    // address, the peer of every protected message. seal: false (and an esp_error event)
+    // if the packet cannot be protected; unchanged without SAs.
+    void install_esp_sas();
+    bool seal(std::vector<std::uint8_t>& ip);
     void handle_binding_ack(std::size_t link, const mh::BindingAck& ba, std::uint64_t now_ms);
     void handle_refresh_request(std::size_t link, std::uint64_t now_ms);
     void handle_heartbeat(std::size_t link, const mh::Heartbeat& hb, bool via_home,
@@ -140,6 +148,7 @@ class MobileNode {
     bool is_ours(const Ipv6Address& inner_destination) const;
 
     MnOptions options_;
+    std::unique_ptr<esp::EspEndpoint> esp_;
     std::vector<Link> links_;
     SendFrame send_;
     Emit emit_;

@@ -94,6 +94,12 @@ std::string usage() {
   --nd-retransmit MS       Neighbor Solicitation interval (default 1000)
   --tap NAME               tun interface with the HoA/128 (the MN's own kernel stack)
   --tap-route PREFIX       route PREFIX into the tun interface (default ::/0), repeatable
+  --esp-sa in|out:SPI:ALGORITHM:KEYHEX[:AUTHKEYHEX]
+                           ESP SA mirroring the gateway's (out protects BUs and heartbeat
+                           replies, in opens BAs); ALGORITHM aes-gcm-128|aes-gcm-256|
+                           aes-cbc-128-hmac-sha256|aes-cbc-256-hmac-sha256; GCM keys end with
+                           the 4-byte salt. With SAs, BAs in clear are ignored. Repeatable
+  --esp-replay-window N    anti-replay window for the in SA (multiple of 32, 0 = off; 64)
 Control on stdin, one per line: link down NAME | link up NAME | deregister [NAME] |
   flow add SPEC | flow remove FID | stats | quit
 )";
@@ -182,6 +188,71 @@ Result<FlowSpec, std::string> parse_flow_spec(std::string_view text,
     return flow;
 }
 
+namespace {
+
+std::optional<std::vector<std::uint8_t>> parse_hex(std::string_view text) {
+    if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X'))
+        text.remove_prefix(2);
+    if (text.empty() || text.size() % 2 != 0) return std::nullopt;
+    std::vector<std::uint8_t> out;
+    for (std::size_t i = 0; i < text.size(); i += 2) {
+        std::uint8_t byte = 0;
+        auto [end, ec] = std::from_chars(text.data() + i, text.data() + i + 2, byte, 16);
+        if (ec != std::errc{} || end != text.data() + i + 2) return std::nullopt;
+        out.push_back(byte);
+    }
+    return out;
+}
+
+}  // namespace
+
+Result<EspSaSpec, std::string> parse_esp_sa_spec(std::string_view text) {
+    // The text holds keys: errors name the field, never echo it.
+    auto bad = [](const std::string& why) { return Err{"--esp-sa: " + why}; };
+    auto parts = split(text, ':');
+    if (parts.size() != 4 && parts.size() != 5)
+        return bad("expected in|out:SPI:ALGORITHM:KEYHEX[:AUTHKEYHEX]");
+    EspSaSpec sa;
+    if (parts[0] == "in")
+        sa.direction = esp::Direction::Inbound;
+    else if (parts[0] == "out")
+        sa.direction = esp::Direction::Outbound;
+    else
+        return bad("direction must be in or out");
+    auto spi = parse_number<std::uint32_t>(parts[1]);
+    if (!spi || *spi < 256) return bad("SPI must be 256..4294967295");
+    sa.spi = *spi;
+    const std::pair<std::string_view, esp::Algorithm> names[] = {
+        {"aes-gcm-128", esp::Algorithm::AesGcm128},
+        {"aes-gcm-256", esp::Algorithm::AesGcm256},
+        {"aes-cbc-128-hmac-sha256", esp::Algorithm::AesCbc128HmacSha256128},
+        {"aes-cbc-256-hmac-sha256", esp::Algorithm::AesCbc256HmacSha256128}};
+    bool known = false;
+    for (const auto& [name, algorithm] : names)
+        if (parts[2] == name) {
+            sa.algorithm = algorithm;
+            known = true;
+        }
+    if (!known)
+        return bad("algorithm must be aes-gcm-128, aes-gcm-256, aes-cbc-128-hmac-sha256 or "
+                   "aes-cbc-256-hmac-sha256");
+    auto key = parse_hex(parts[3]);
+    if (!key) return bad("KEYHEX is not hex");
+    sa.key = std::move(*key);
+    const esp::AlgorithmTraits t = esp::traits(sa.algorithm);
+    if (sa.key.size() != t.cipher_key_bytes + t.salt_bytes)
+        return bad("the key must be " + std::to_string(t.cipher_key_bytes + t.salt_bytes) +
+                   " bytes for " + std::string(parts[2]));
+    if (t.aead != (parts.size() == 4))
+        return bad(t.aead ? "GCM takes no AUTHKEYHEX" : "CBC needs AUTHKEYHEX (32 bytes)");
+    if (!t.aead) {
+        auto auth = parse_hex(parts[4]);
+        if (!auth || auth->size() != t.auth_key_bytes) return bad("AUTHKEYHEX must be 32 bytes");
+        sa.auth_key = std::move(*auth);
+    }
+    return sa;
+}
+
 Result<MnOptions, std::string> parse_command_line(std::span<const std::string> args) {
     MnOptions options;
     std::optional<HomeAddress> hoa;
@@ -245,6 +316,14 @@ Result<MnOptions, std::string> parse_command_line(std::span<const std::string> a
                 auto ms = parse_number<std::uint32_t>(*v);
                 if (!ms || *ms == 0) return bad();
                 options.nd_retransmit_ms = *ms;
+            } else if (arg == "--esp-sa") {
+                auto sa = parse_esp_sa_spec(*v);
+                if (!sa) return Err{sa.error()};
+                options.esp_sas.push_back(std::move(*sa));
+            } else if (arg == "--esp-replay-window") {
+                auto w = parse_number<std::uint32_t>(*v);
+                if (!w || *w % 32 != 0 || *w > 4096) return bad();
+                options.esp_replay_window = *w;
             } else if (arg == "--tap") {
                 if (v->empty() || v->size() > 15) return bad();
                 options.tap = *v;

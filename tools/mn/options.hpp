@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "controlplane/esp/sa.hpp"
 #include "controlplane/mh/messages.hpp"
 #include "dataplane/api/result.hpp"
 #include "dataplane/api/types.hpp"
@@ -34,6 +35,17 @@ struct FlowSpec {
     friend bool operator==(const FlowSpec&, const FlowSpec&) = default;
 };
 
+// `--esp-sa in|out:SPI:ALGORITHM:KEYHEX[:AUTHKEYHEX]`, the mirror of a gateway SA
+// (docs/config.md security.sas): `out` protects BUs (the gateway's `in`), `in` opens BAs.
+// ALGORITHM as in the gateway's YAML; for GCM KEYHEX is the key followed by the 4-byte salt.
+struct EspSaSpec {
+    esp::Direction direction = esp::Direction::Outbound;
+    std::uint32_t spi = 0;
+    esp::Algorithm algorithm = esp::Algorithm::AesGcm128;
+    std::vector<std::uint8_t> key;
+    std::vector<std::uint8_t> auth_key;
+};
+
 struct MnOptions {
     HomeAddress home_address;
     Ipv6Address home_agent;
@@ -51,6 +63,8 @@ struct MnOptions {
     std::uint32_t nd_retransmit_ms = 1000;            // RFC 4861 RetransTimer
     std::optional<std::string> tap;                   // tun interface holding the HoA (stage 2)
     std::vector<Ipv6Prefix> tap_routes;               // routed into the tun; default ::/0
+    std::vector<EspSaSpec> esp_sas;                   // empty: signalling in clear
+    std::uint32_t esp_replay_window = 64;
     bool help = false;
 };
 
@@ -60,6 +74,7 @@ std::string usage();
 [[nodiscard]] Result<FlowSpec, std::string> parse_flow_spec(std::string_view text,
                                                             std::span<const LinkSpec> links);
 [[nodiscard]] Result<LinkSpec, std::string> parse_link_spec(std::string_view text);
+[[nodiscard]] Result<EspSaSpec, std::string> parse_esp_sa_spec(std::string_view text);
 [[nodiscard]] Result<MnOptions, std::string> parse_command_line(std::span<const std::string> args);
 
 // The RFC 6089 option announcing (action Add) or withdrawing (Remove) a flow.
