@@ -7,7 +7,7 @@
 
 The CN sits on the home link, so it reaches the HoA through the gateway's proxy ND and
 tunnel. The gateway classifies CoAs into access classes wifi (2001:db8:a::/48) and cellular
-(2001:db8:c::/48); voice (UDP 5060-5090) prefers wifi, bulk (UDP/TCP 6000-6099) prefers
+(2001:db8:c::/48); voice (UDP 5060-5090) prefers wifi, bulk (UDP 6000-6099) prefers
 cellular, the rest is shared 3:1."""
 import os
 import subprocess
@@ -76,7 +76,7 @@ def gateway_config(tag, heartbeat_ms, missed_limit, recovery):
             - name: voice
               match: {{protocol: udp, destination_ports: "5060-5090"}}
             - name: bulk
-              match: {{destination_ports: "6000-6099"}}
+              match: {{protocol: udp, destination_ports: "6000-6099"}}
           profiles:
             - name: default
               rules:
@@ -109,6 +109,9 @@ class Lab:
         sh("sysctl", "-qw", f"net.ipv6.conf.{outer}.disable_ipv6=1")
         sh("ip", "link", "set", outer, "up")
         ns.run("ip", "link", "set", inner, "up")
+        # A veth hands UDP/TCP over with the checksum left to the receiver (offload); the
+        # gateway's af_packet port forwards that as is, so the far kernel would drop it.
+        ns.run("ethtool", "-K", inner, "tx", "off")
 
     def _build(self, lcores, recovery):
         t = self.tag
@@ -178,7 +181,7 @@ class Lab:
                 "--link", f"wifi:{self.mn_wifi}:{COA_WIFI},via=2001:db8:a::1",
                 "--link", f"cell:{self.mn_cell}:{COA_CELL},via=2001:db8:c::1",
                 "--mn-id", "mn1@example.com", "--bulk", "--lifetime", "120",
-                "--initial-timeout", "500", "--tap", self.tun, *extra]
+                "--initial-timeout", "1500", "--tap", self.tun, *extra]
 
     def gateway_log(self):
         if not self.gw_log:

@@ -48,6 +48,13 @@ def tunnelled(before, after, link):
     return after[link]["rx_tunnelled"] - before[link]["rx_tunnelled"]
 
 
+def about(expected):
+    """Packets counted over a half-second window on a shared, busy machine: a process that
+    is descheduled for a while reads a backlog in the next window, so the counts say which
+    link carries a flow, not its exact rate."""
+    return pytest.approx(expected, rel=0.5)
+
+
 def warm_up(lab):
     """The CN resolves the HoA (proxy ND) before counted traffic starts."""
     res = None
@@ -79,8 +86,8 @@ def test_link_cut_moves_only_its_flows_and_they_return(lab):
         time.sleep(0.5)
         s1 = mn_stats(mn)
         # Policy: voice over wifi, bulk over cellular.
-        assert tunnelled(s0, s1, "wifi") == pytest.approx(100, abs=25)
-        assert tunnelled(s0, s1, "cell") == pytest.approx(150, abs=35)
+        assert tunnelled(s0, s1, "wifi") == about(100)
+        assert tunnelled(s0, s1, "cell") == about(150)
 
         cut = time.monotonic()
         mn.send("link down wifi")
@@ -94,7 +101,7 @@ def test_link_cut_moves_only_its_flows_and_they_return(lab):
         time.sleep(0.5)
         s3 = mn_stats(mn)
         assert tunnelled(s2, s3, "wifi") == 0
-        assert tunnelled(s2, s3, "cell") == pytest.approx(250, abs=50)  # voice + bulk
+        assert tunnelled(s2, s3, "cell") == about(250)  # voice + bulk
 
         restored = time.monotonic()
         mn.send("link up wifi")
@@ -105,8 +112,8 @@ def test_link_cut_moves_only_its_flows_and_they_return(lab):
         s4 = mn_stats(mn)
         time.sleep(0.5)
         s5 = mn_stats(mn)
-        assert tunnelled(s4, s5, "wifi") == pytest.approx(100, abs=25)
-        assert tunnelled(s4, s5, "cell") == pytest.approx(150, abs=35)
+        assert tunnelled(s4, s5, "wifi") == about(100)
+        assert tunnelled(s4, s5, "cell") == about(150)
     finally:
         voice.stop()
         bulk.stop()
@@ -155,8 +162,8 @@ def test_mobile_node_moves_one_flow_with_a_flow_binding_modify(lab):
         s0 = mn_stats(mn)
         time.sleep(0.5)
         s1 = mn_stats(mn)
-        assert tunnelled(s0, s1, "wifi") == pytest.approx(100, abs=25)  # flow 1 on BID 1
-        assert tunnelled(s0, s1, "cell") == pytest.approx(50, abs=20)   # bulk on cellular
+        assert tunnelled(s0, s1, "wifi") == about(100)  # flow 1 on BID 1
+        assert tunnelled(s0, s1, "cell") == about(50)   # bulk on cellular
         mark = mn.mark()
         mn.send("flow modify fid=1,prio=10,bids=2,proto=17,dport=7000")
         ba = mn.wait_for(lambda e: e["event"] == "ba" and "flows" in e, start=mark)
@@ -166,7 +173,7 @@ def test_mobile_node_moves_one_flow_with_a_flow_binding_modify(lab):
         time.sleep(0.5)
         s3 = mn_stats(mn)
         assert tunnelled(s2, s3, "wifi") == 0
-        assert tunnelled(s2, s3, "cell") == pytest.approx(150, abs=35)
+        assert tunnelled(s2, s3, "cell") == about(150)
     finally:
         moved.stop()
         other.stop()
