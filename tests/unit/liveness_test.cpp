@@ -437,3 +437,19 @@ TEST(HomeAgentLiveness, PortLinkDownKillsItsPathsAndHeartbeatRequestsAreAnswered
     EXPECT_EQ(p->destination, kCoa1);
     EXPECT_EQ(agent.counters().heartbeat_requests_answered, 1u);
 }
+
+TEST(HomeAgentLiveness, WhenEveryCoaIsSuspectTheSuspectOnesStillCarryTheFlows) {
+    RecordingDataPlane dp;
+    ha::HomeAgent agent(agent_settings(config::RuleMode::weighted), dp);
+    agent.start(0);
+    agent.on_frame(kAccessPort, PuntReason::Local, 0, bulk_bu(), 0);
+    agent.on_tick(100);
+    agent.on_tick(200);  // nobody answers
+    const auto& snap = *dp.hoas[kHoa];
+    for (const auto& p : snap.paths) EXPECT_EQ(p.state, BindingState::Suspect);
+    for (unsigned s = 0; s < kChoiceSlots; ++s) EXPECT_NE(bid_of_slot(snap, s), 0) << s;
+    agent.on_tick(300);
+    agent.on_tick(400);
+    for (const auto& p : dp.hoas[kHoa]->paths) EXPECT_EQ(p.state, BindingState::Dead);
+    EXPECT_EQ(dp.hoas[kHoa]->default_action.choice[0], kNoBinding);
+}
