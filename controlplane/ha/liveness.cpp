@@ -181,6 +181,13 @@ ResponseMatch LivenessTracker::on_response(const CareOfAddress& care_of, std::ui
     return ResponseMatch::Matched;
 }
 
+void LivenessTracker::unsent(const PathId& path, std::uint32_t sequence) {
+    auto it = paths_.find(path);
+    if (it == paths_.end() || it->second.outstanding != sequence) return;
+    by_sequence_.erase(sequence);
+    it->second.outstanding.reset();
+}
+
 std::vector<LivenessTransition> LivenessTracker::on_unreachable(const CareOfAddress& care_of,
                                                                 std::uint64_t now_ms) {
     std::vector<LivenessTransition> out;
@@ -280,7 +287,10 @@ void HomeAgent::liveness_tick(std::uint64_t now_ms) {
         if (entry)
             for (const auto& x : entry->bindings)
                 if (x.bid == due.path.bid && x.mcoa == due.path.mcoa) b = &x;
-        if (!b) continue;
+        if (!b) {
+            liveness_.unsent(due.path, due.sequence);
+            continue;
+        }
         // RFC 6275 s.6.1: no Mobility Header message but the BA carries a type 2 routing
         // header, so the request goes plainly HA address -> CoA, as RFC 5847 s.3 has it
         // between the two tunnel end points.
@@ -290,7 +300,11 @@ void HomeAgent::liveness_tick(std::uint64_t now_ms) {
         auto egress = egress_toward(due.care_of, now_ms);
         auto ingress = signalling_ingress_.find({due.path.hoa, due.path.bid, due.path.mcoa});
         if (!egress && ingress != signalling_ingress_.end()) egress = ingress->second;
-        if (!egress || packet.empty() || ports_down_.count(egress->port)) continue;
+        if (!egress || packet.empty() || ports_down_.count(egress->port)) {
+            // Nothing left: not a miss (a port that is down already makes the path Dead).
+            liveness_.unsent(due.path, due.sequence);
+            continue;
+        }
         send_ip(egress->port, egress->next_hop_mac, packet);
         ++counters_.heartbeats_sent;
     }

@@ -106,6 +106,8 @@ class LivenessTracker {
     // A Heartbeat response (R set) from `care_of`. On a state change, `transition` is set.
     ResponseMatch on_response(const CareOfAddress& care_of, std::uint32_t sequence,
                               std::uint64_t now_ms, std::optional<LivenessTransition>& transition);
+    // The request `sequence` could not be sent (no way to the CoA yet): it is no miss.
+    void unsent(const PathId& path, std::uint32_t sequence);
     // An ICMPv6 Destination Unreachable about a packet to `care_of`: its Live paths become
     // Suspect.
     std::vector<LivenessTransition> on_unreachable(const CareOfAddress& care_of,

@@ -90,8 +90,9 @@ def gateway_config(tag, heartbeat_ms, missed_limit, recovery):
 class Lab:
     """Namespaces, veths and a running monami-gw; close() undoes everything."""
 
-    def __init__(self, workdir, heartbeat_ms=100, missed_limit=3, recovery=3, lcores="0-1"):
-        self.tag = uuid.uuid4().hex[:6]
+    def __init__(self, workdir, heartbeat_ms=100, missed_limit=3, recovery=3, lcores="0-1",
+                 tag=None):
+        self.tag = tag or uuid.uuid4().hex[:6]
         self.prefix = "monami-lab-" + self.tag
         self.workdir = Path(workdir)
         self.heartbeat_ms, self.missed_limit = heartbeat_ms, missed_limit
@@ -135,11 +136,12 @@ class Lab:
         if check.returncode != 0:
             raise RuntimeError(check.stderr)
         self.gw_log = open(self.workdir / "gw.log", "w+")
-        self.gw = subprocess.Popen(
+        self.gw = subprocess.Popen(  # noqa: SIM115 - closed in close()
             [str(BUILD / "monami-gw"), "-l", lcores, "--no-huge", "-m", "1024", "--no-pci",
              f"--file-prefix={self.prefix}", "--log-level=lib.eal:error",
              "--log-level=monami.*:info", "--", "--config", str(self.config)],
             stdout=self.gw_log, stderr=subprocess.STDOUT, text=True)
+        (self.workdir / "gw.pid").write_text(str(self.gw.pid))
         self.wait_for_gateway()
 
     def telemetry(self, command):

@@ -412,6 +412,8 @@ TEST(HomeAgentLiveness, PortLinkDownKillsItsPathsAndHeartbeatRequestsAreAnswered
     dp.sent.clear();
     agent.on_tick(100);
     EXPECT_TRUE(heartbeats(dp).empty());  // nothing leaves by a port that is down
+    agent.on_tick(200);
+    EXPECT_EQ(agent.counters().heartbeat_misses, 0u);  // and what was not sent is no miss
     agent.on_port_link(kAccessPort, true, 150);
     EXPECT_EQ(bid_of_slot(*dp.hoas[kHoa], 0), 1);
     EXPECT_EQ(agent.counters().port_link_changes, 2u);
