@@ -514,11 +514,12 @@ class Loader {
     }
 
     void heartbeat(const YAML::Node& n) {
-        Fields f(d_, n, "heartbeat", {"enabled", "interval_ms", "missed_limit"});
+        Fields f(d_, n, "heartbeat", {"enabled", "interval_ms", "missed_limit", "recovery"});
         if (!f.is_map()) return;
         f.boolean("enabled", c_.heartbeat.enabled);
         f.integer("interval_ms", 10, 3'600'000, c_.heartbeat.interval_ms);
         f.integer("missed_limit", 1, 255, c_.heartbeat.missed_limit);
+        f.integer("recovery", 1, 255, c_.heartbeat.recovery);
     }
 
     bool profile_reference(const YAML::Node& n, const std::string& path, std::string& name,

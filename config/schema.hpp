@@ -120,6 +120,7 @@ struct Heartbeat {
     bool enabled = true;
     std::uint32_t interval_ms = 1000;
     std::uint32_t missed_limit = 3;
+    std::uint32_t recovery = 3;  // consecutive answers before a dead CoA carries flows again
 };
 
 enum class SecurityMode : std::uint8_t { none, esp };

@@ -47,7 +47,7 @@ HomeAgent::HomeAgent(HaSettings settings, DataPlane& dataplane)
           b.ha_addresses = settings_.ha_addresses;
           return b;
       }()),
-      policy_(settings_.policies) {
+      policy_(settings_.policies), liveness_(settings_.liveness) {
     for (auto& itf : settings_.interfaces) {
         bool has_ll =
             std::any_of(itf.addresses.begin(), itf.addresses.end(),
@@ -276,6 +276,9 @@ void HomeAgent::handle_icmpv6(PortId port, const net::Ipv6Packet& packet, std::u
         case net::icmp6::kHaadRequest:
             handle_haad_request(port, packet, *icmp);
             return;
+        case net::icmp6::kDestinationUnreachable:
+            handle_unreachable(packet, *icmp, now_ms);
+            return;
         case net::icmp6::kMobilePrefixSolicitation:
             handle_mobile_prefix_solicitation(port, packet, *icmp);
             return;
@@ -466,6 +469,7 @@ void HomeAgent::send_icmp_error(PortId port, std::span<const std::uint8_t> frame
 void HomeAgent::on_tick(std::uint64_t now_ms) {
     now_ms_ = now_ms;
     handle_deferred(now_ms);  // unknown sources' frames queued in the last iteration
+    liveness_tick(now_ms);
     auto next = cache_.next_deadline_ms();
     if (!next || *next > now_ms) return;
     auto expired = cache_.expire(now_ms);

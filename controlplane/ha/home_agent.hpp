@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -17,6 +18,7 @@
 #include "config/schema.hpp"
 #include "controlplane/bcache/binding_cache.hpp"
 #include "controlplane/ha/security.hpp"
+#include "controlplane/ha/liveness.hpp"
 #include "controlplane/mh/parser.hpp"
 #include "controlplane/net/icmpv6.hpp"
 #include "controlplane/policy/policy_engine.hpp"
@@ -74,6 +76,7 @@ struct HaSettings {
 
     // ESP for signalling and admission of punted frames (security.cpp, docs/security.md).
     SecuritySettings security;
+    LivenessSettings liveness;  // heartbeats (RFC 5847), failure detection (liveness.cpp)
 };
 
 // Control-plane counters; read by telemetry through a copy made on the control thread.
@@ -108,7 +111,21 @@ struct HaSettings {
     X(esp_protect_failures)   /* no outbound SA: the reply was not sent */                     \
     X(control_rate_limited)   /* the source's token bucket was empty */                        \
     X(control_deferred)       /* unknown source queued behind known ones */                    \
-    X(control_deferred_drops) /* that queue was full */
+    X(control_deferred_drops) /* that queue was full */                         \
+    X(heartbeats_sent)                                                                         \
+    X(heartbeat_responses)                                                                     \
+    X(heartbeat_responses_late)                                                                \
+    X(heartbeat_responses_unmatched)                                                           \
+    X(heartbeat_requests_answered)                                                             \
+    X(heartbeat_misses)                                                                        \
+    X(icmp_unreachable_received)                                                               \
+    X(port_link_changes)                                                                       \
+    X(paths_suspect)                                                                           \
+    X(paths_dead)                                                                              \
+    X(paths_recovered)                                                                         \
+    X(failover_publishes)                                                                      \
+    X(failover_last_ns)                                                                        \
+    X(failover_max_ns)
 
 struct HaCounters {
 #define MONAMI_X(name) std::uint64_t name = 0;
@@ -131,6 +148,12 @@ class HomeAgent {
     void on_frame(PortId port, PuntReason reason, std::uint16_t aux,
                   std::span<const std::uint8_t> frame, std::uint64_t now_ms);
     void on_tick(std::uint64_t now_ms);
+    // The egress port's link went down or came up: paths leaving by it are Dead while down.
+    void on_port_link(PortId port, bool up, std::uint64_t now_ms);
+    // Receives one line per liveness transition (the gateway logs them).
+    void set_event_log(std::function<void(const std::string&)> log) { event_log_ = std::move(log); }
+    std::optional<PathLiveness> path_liveness(const HomeAddress& hoa, std::uint16_t bid,
+                                              bool mcoa) const;
 
     const HaCounters& counters() const { return counters_; }
     // counters() followed by the ESP endpoint's esp_* counters (telemetry, final stats).
@@ -225,6 +248,20 @@ class HomeAgent {
     std::uint32_t slot_for(const PathKey& key);
     void release_slots(const HomeAddress& hoa, const std::set<PathKey>& keep);
     void update_proxy(const HomeAddress& hoa, const bcache::HoaEntry* entry);
+
+    // Failure detection (liveness.cpp).
+    BindingState path_state(const bcache::HoaEntry& entry, const bcache::Binding& b, PortId port,
+                            std::uint64_t now_ms);
+    void forget_liveness(const HomeAddress& hoa, const std::set<PathKey>& keep);
+    void liveness_tick(std::uint64_t now_ms);
+    void handle_heartbeat(PortId port, const net::Ipv6Packet& packet, const Ipv6Address& source,
+                          const Ipv6Address& destination, const mh::Heartbeat& hb,
+                          std::uint64_t now_ms);
+    void handle_unreachable(const net::Ipv6Packet& packet, const net::Icmpv6Message& icmp,
+                            std::uint64_t now_ms);
+    void apply_transitions(const std::vector<LivenessTransition>& transitions,
+                           std::uint64_t detected_ns, std::uint64_t now_ms);
+    void log_event(const std::string& line);
     void send_unsolicited_na(const Interface& itf, const Ipv6Address& target);
 
     HaSettings settings_;
@@ -251,6 +288,9 @@ class HomeAgent {
     HaCounters counters_;
     std::unique_ptr<ControlSecurity> security_;
     std::string security_error_;
+    LivenessTracker liveness_;
+    std::set<PortId> ports_down_;
+    std::function<void(const std::string&)> event_log_;
 };
 
 }  // namespace monami::ha

@@ -51,9 +51,13 @@ void HomeAgent::handle_mobility(PortId port, const net::Ipv6Packet& packet, std:
                 chain->home_address_option ? *chain->home_address_option : Ipv6Address{});
         return;
     }
+    if (const auto* hb = std::get_if<mh::Heartbeat>(&parsed->message)) {
+        handle_heartbeat(port, packet, chain->source, chain->destination, *hb, now_ms);
+        return;
+    }
     const auto* bu = std::get_if<mh::BindingUpdate>(&parsed->message);
     if (!bu) {
-        ++counters_.not_handled;  // BA, BRR, BE and heartbeats are for the mobile node
+        ++counters_.not_handled;  // BA, BRR and BE are for the mobile node
         return;
     }
     if (!is_ha_address(chain->destination)) {
@@ -129,6 +133,7 @@ void HomeAgent::release_slots(const HomeAddress& hoa, const std::set<PathKey>& k
         signalling_ingress_.erase(it->first);
         it = slots_.erase(it);
     }
+    forget_liveness(hoa, keep);
 }
 
 std::unique_ptr<HoaSnapshot> HomeAgent::build_snapshot(const bcache::HoaEntry& entry,
@@ -178,6 +183,7 @@ std::unique_ptr<HoaSnapshot> HomeAgent::build_snapshot(const bcache::HoaEntry& e
                                 settings_.tunnel);
         }
         path.counter_slot = slot_for(key);
+        path.state = path_state(entry, b, path.port, now_ms);
         keep.insert(key);
         snap->paths.push_back(path);
     }
@@ -280,6 +286,16 @@ std::vector<std::map<std::string, std::string>> HomeAgent::binding_rows(
             row["lifetime_s"] =
                 std::to_string(b.expiry_ms > now_ms ? (b.expiry_ms - now_ms) / 1000 : 0);
             row["sequence"] = std::to_string(b.sequence);
+            // The state the workers forward with (heartbeats, ICMPv6 errors, port link).
+            row["state"] = "-";  // not in the snapshot: no way to the CoA yet
+            if (auto snap = published_.find(e.home_address); snap != published_.end())
+                for (const auto& p : snap->second->paths)
+                    if (p.bid == b.bid) row["state"] = std::string(to_string(p.state));
+            if (const PathLiveness* l = liveness_.find({e.home_address, b.bid, b.mcoa})) {
+                row["heartbeat_misses"] = std::to_string(l->misses);
+                row["state_changes"] = std::to_string(l->transitions);
+                row["state_cause"] = std::string(to_string(l->cause));
+            }
             auto slot = slots_.find({e.home_address, b.bid, b.mcoa});
             if (slot != slots_.end()) {
                 PathCounters c = dataplane_.path_counters(slot->second.slot);

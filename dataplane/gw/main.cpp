@@ -3,12 +3,14 @@
 // lcores, the control thread (this one) on the main lcore.
 #include <rte_cycles.h>
 #include <rte_eal.h>
+#include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_pdump.h>
 
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -178,6 +180,8 @@ ha::HaSettings ha_settings(const config::Config& cfg, const dp::Runtime& rt) {
     s.tunnel = {cfg.tunnel.hop_limit, cfg.tunnel.encapsulation_limit, cfg.tunnel.mtu};
     s.max_paths = h.max_bindings;
     s.policies = cfg.policies;
+    s.liveness = {cfg.heartbeat.enabled, cfg.heartbeat.interval_ms, cfg.heartbeat.missed_limit,
+                  cfg.heartbeat.recovery};
     for (const auto& mn : cfg.mobile_nodes) {
         if (!mn.policy_index) continue;
         s.profile_by_mn_id[std::vector<std::uint8_t>(mn.id.begin(), mn.id.end())] =
@@ -186,6 +190,29 @@ ha::HaSettings ha_settings(const config::Config& cfg, const dp::Runtime& rt) {
     }
     s.security = security_settings(cfg.security);
     return s;
+}
+
+// Wall-clock time with milliseconds, for log lines a person reads next to other logs.
+std::string wall_clock() {
+    auto now = std::chrono::system_clock::now();
+    std::time_t t = std::chrono::system_clock::to_time_t(now);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+    std::tm tm{};
+    localtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
+    return std::string(buf) + "." + std::to_string(1000 + ms).substr(1);
+}
+
+// Port link state feeds failure detection: a path whose egress port is down is Dead.
+constexpr std::uint64_t kLinkPollMs = 10;
+
+void poll_port_links(const dp::Runtime& rt, ha::HomeAgent& agent, std::uint64_t now) {
+    for (const auto& port : rt.ports()) {
+        rte_eth_link link{};
+        if (rte_eth_link_get_nowait(port.id, &link) != 0) continue;
+        agent.on_port_link(port.id, link.link_status == RTE_ETH_LINK_UP, now);
+    }
 }
 
 // Counters are copied every call; the binding table (O(bindings) to render) only when
@@ -295,6 +322,9 @@ int main(int argc, char** argv) {
         MONAMI_LOG(WARNING, gw,
                    "security.mode is 'none': Binding Updates are accepted without ESP and anyone "
                    "on the path can redirect a mobile node's traffic; use it in labs only");
+    agent.set_event_log([](const std::string& line) {
+        MONAMI_LOG(NOTICE, cp, "%s %s", wall_clock().c_str(), line.c_str());
+    });
     dp::ControlView view;
     view.config_summary = {{"config", options->config_path},
                            {"ports", std::to_string(cfg.ports.size())},
@@ -314,6 +344,7 @@ int main(int argc, char** argv) {
 
     std::uint64_t last_rx = 0, last_rx_change = now_ms(), last_view = 0, last_stats = now_ms();
     std::uint64_t last_tables = 0, published_seen = 0;
+    std::uint64_t last_link_poll = 0;
     unsigned idle_iterations = 0;
     while (!g_quit.load()) {
         std::uint64_t now = now_ms();
@@ -323,6 +354,10 @@ int main(int argc, char** argv) {
                 agent.on_frame(port, reason, aux, frame, now);
             });
         agent.on_tick(now);
+        if (now - last_link_poll >= kLinkPollMs) {
+            poll_port_links(*runtime, agent, now);
+            last_link_poll = now;
+        }
         runtime->reclaim();
         if (now - last_view >= 100) {
             // Tables follow every change at once, and the per-binding counters every second.

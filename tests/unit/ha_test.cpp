@@ -261,12 +261,13 @@ TEST(HomeAgentMobility, ExpiryWithdrawsAndRefreshRequestComesFirst) {
     agent.on_frame(1, PuntReason::Local, 0, bulk_bu(1, 15), 0);  // 60 s
     dp.sent.clear();
     agent.on_tick(45'000);  // within 20 s of expiry: one BRR per binding
-    ASSERT_EQ(dp.sent.size(), 2u);
+    std::size_t refresh_requests = 0;
     for (const auto& [port, frame] : dp.sent) {
         auto m = sent_mh(frame);
-        ASSERT_TRUE(m);
-        EXPECT_EQ(m->type, mh::MhType::BindingRefreshRequest);
+        ASSERT_TRUE(m);  // BRRs, and heartbeats when failure detection is on
+        if (m->type == mh::MhType::BindingRefreshRequest) ++refresh_requests;
     }
+    EXPECT_EQ(refresh_requests, 2u);
     EXPECT_EQ(dp.hoas.count(kHoa), 1u);
     agent.on_tick(61'000);
     EXPECT_EQ(dp.hoas.count(kHoa), 0u);

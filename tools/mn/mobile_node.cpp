@@ -506,7 +506,7 @@ void MobileNode::transmit_bu(PendingBu& p, std::uint64_t now_ms) {
 
 bool MobileNode::flow_op_sendable(const mh::FlowIdentification& op,
                                   const std::vector<std::uint16_t>& bids) const {
-    if (op.action != mh::FlowAction::Add) return true;
+    if (op.action != mh::FlowAction::Add && op.action != mh::FlowAction::Modify) return true;
     return std::all_of(op.bid_references.begin(), op.bid_references.end(), [&](std::uint16_t b) {
         return registered(b) || std::count(bids.begin(), bids.end(), b) > 0;
     });
@@ -688,6 +688,11 @@ void MobileNode::handle_binding_ack(std::size_t link, const mh::BindingAck& ba,
                 registered_flows_[answer.fid] = requested_flows_[answer.fid];
             else
                 requested_flows_.erase(answer.fid);
+        } else if (op->action == mh::FlowAction::Modify) {
+            if (answer.status == mh::fid_status::kSuccess && requested_flows_.count(answer.fid))
+                registered_flows_[answer.fid] = requested_flows_[answer.fid];
+            else if (registered_flows_.count(answer.fid))
+                requested_flows_[answer.fid] = registered_flows_[answer.fid];
         } else if (op->action == mh::FlowAction::Remove) {
             registered_flows_.erase(answer.fid);
             requested_flows_.erase(answer.fid);
@@ -930,6 +935,21 @@ CommandOutcome MobileNode::command(std::string_view line, std::uint64_t now_ms) 
         if (requested_flows_.count(flow->fid)) return fail("fid already in use");
         requested_flows_[flow->fid] = *flow;
         queued_flow_ops_.push_back(flow_add_option(*flow));
+        try_send_flow_ops(now_ms);
+        return CommandOutcome::Ok;
+    }
+    if (w[0] == "flow" && w.size() == 3 && w[1] == "modify") {
+        // RFC 6089 s.4.2: Modify replaces the BID references (and selector) of a flow the
+        // HA accepted: the MN moves one flow without touching its bindings.
+        auto flow = parse_flow_spec(w[2], options_.links);
+        if (!flow) return fail(flow.error());
+        for (auto bid : flow->bids)
+            if (!link_by_bid(bid)) return fail("no link with BID " + std::to_string(bid));
+        if (!registered_flows_.count(flow->fid)) return fail("fid not registered");
+        requested_flows_[flow->fid] = *flow;
+        auto op = flow_add_option(*flow);
+        op.action = mh::FlowAction::Modify;
+        queued_flow_ops_.push_back(op);
         try_send_flow_ops(now_ms);
         return CommandOutcome::Ok;
     }

@@ -1,0 +1,398 @@
+// Failure detection: the LivenessTracker, and the home agent's side of it (heartbeats on the
+// wire, ICMPv6 errors, egress port state, republishing on every state change).
+#include "controlplane/ha/liveness.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "controlplane/ha/home_agent.hpp"
+#include "controlplane/mh/exthdr.hpp"
+#include "controlplane/net/packet.hpp"
+
+namespace monami::ha {
+
+std::string_view to_string(LivenessCause cause) {
+    switch (cause) {
+        case LivenessCause::Registered:
+            return "registered";
+        case LivenessCause::HeartbeatMiss:
+            return "heartbeat miss";
+        case LivenessCause::HeartbeatAnswer:
+            return "heartbeat answered";
+        case LivenessCause::IcmpError:
+            return "ICMPv6 destination unreachable";
+        case LivenessCause::IcmpCleared:
+            return "ICMPv6 suspicion expired";
+    }
+    return "?";
+}
+
+std::string_view to_string(BindingState state) {
+    switch (state) {
+        case BindingState::Live:
+            return "live";
+        case BindingState::Suspect:
+            return "suspect";
+        case BindingState::Dead:
+            return "dead";
+    }
+    return "?";
+}
+
+LivenessTracker::LivenessTracker(LivenessSettings settings) : settings_(settings) {
+    settings_.interval_ms = std::max<std::uint32_t>(settings_.interval_ms, 1);
+    settings_.missed_limit = std::max<std::uint32_t>(settings_.missed_limit, 1);
+    settings_.recovery_answers = std::max<std::uint32_t>(settings_.recovery_answers, 1);
+}
+
+BindingState LivenessTracker::effective(const Record& r) {
+    if (r.heartbeat_state == BindingState::Dead) return BindingState::Dead;
+    if (r.heartbeat_state == BindingState::Suspect || r.icmp_suspect) return BindingState::Suspect;
+    return BindingState::Live;
+}
+
+void LivenessTracker::schedule(const PathId& id, Record& r, std::uint64_t due_ms) {
+    schedule_.push_back({due_ms, id, r.stamp});
+}
+
+BindingState LivenessTracker::track(const PathId& path, const CareOfAddress& care_of,
+                                    std::uint64_t now_ms) {
+    auto it = paths_.find(path);
+    if (it != paths_.end() && it->second.care_of == care_of) return it->second.view.state;
+    if (it != paths_.end() && it->second.outstanding) by_sequence_.erase(*it->second.outstanding);
+    Record r;
+    r.care_of = care_of;
+    r.view.since_ms = now_ms;
+    r.stamp = next_stamp_++;
+    Record& stored = paths_[path] = r;
+    if (settings_.heartbeats) schedule(path, stored, now_ms + settings_.interval_ms);
+    return BindingState::Live;
+}
+
+void LivenessTracker::forget(const HomeAddress& hoa, const std::vector<PathId>& keep) {
+    for (auto it = paths_.lower_bound({hoa, 0, false});
+         it != paths_.end() && it->first.hoa == hoa;) {
+        if (std::find(keep.begin(), keep.end(), it->first) != keep.end()) {
+            ++it;
+            continue;
+        }
+        if (it->second.outstanding) by_sequence_.erase(*it->second.outstanding);
+        it = paths_.erase(it);  // its schedule entries die with the stamp
+    }
+}
+
+void LivenessTracker::set_state(const PathId& id, Record& r, LivenessCause cause,
+                                std::uint64_t now_ms, std::vector<LivenessTransition>& out) {
+    BindingState now_state = effective(r);
+    if (now_state == r.view.state) return;
+    out.push_back({id, r.care_of, r.view.state, now_state, cause, r.view.misses});
+    r.view.state = now_state;
+    r.view.cause = cause;
+    r.view.since_ms = now_ms;
+    ++r.view.transitions;
+}
+
+LivenessTick LivenessTracker::tick(std::uint64_t now_ms) {
+    LivenessTick result;
+    // Without heartbeats nothing else clears an ICMP suspicion.
+    for (auto it = icmp_suspects_.begin(); it != icmp_suspects_.end();) {
+        auto p = paths_.find(*it);
+        if (p == paths_.end() || !p->second.icmp_suspect) {
+            it = icmp_suspects_.erase(it);
+            continue;
+        }
+        if (p->second.icmp_until_ms > now_ms) {
+            ++it;
+            continue;
+        }
+        p->second.icmp_suspect = false;
+        set_state(p->first, p->second, LivenessCause::IcmpCleared, now_ms, result.transitions);
+        it = icmp_suspects_.erase(it);
+    }
+    while (!schedule_.empty() && schedule_.front().due_ms <= now_ms) {
+        Scheduled entry = schedule_.front();
+        schedule_.pop_front();
+        auto it = paths_.find(entry.path);
+        if (it == paths_.end() || it->second.stamp != entry.stamp) continue;
+        Record& r = it->second;
+        if (r.outstanding) {  // the previous request went unanswered for a whole interval
+            by_sequence_.erase(*r.outstanding);
+            r.outstanding.reset();
+            ++result.misses;
+            ++r.view.misses;
+            r.view.answers = 0;
+            r.heartbeat_state = r.view.misses >= settings_.missed_limit
+                                    ? BindingState::Dead
+                                    : std::max(r.heartbeat_state, BindingState::Suspect);
+            set_state(entry.path, r, LivenessCause::HeartbeatMiss, now_ms, result.transitions);
+        }
+        std::uint32_t sequence = next_sequence_++;
+        if (next_sequence_ == 0) next_sequence_ = 1;
+        r.outstanding = sequence;
+        r.last_sequence = sequence;
+        by_sequence_[sequence] = entry.path;
+        result.heartbeats.push_back({entry.path, r.care_of, sequence});
+        // Late ticks do not pile requests up: the next one is an interval after this one.
+        schedule(entry.path, r, std::max(entry.due_ms + settings_.interval_ms, now_ms + 1));
+    }
+    return result;
+}
+
+std::optional<std::uint64_t> LivenessTracker::next_deadline_ms() const {
+    std::optional<std::uint64_t> next;
+    if (!schedule_.empty()) next = schedule_.front().due_ms;
+    for (const auto& id : icmp_suspects_) {
+        auto p = paths_.find(id);
+        if (p != paths_.end() && p->second.icmp_suspect)
+            next = next ? std::min(*next, p->second.icmp_until_ms) : p->second.icmp_until_ms;
+    }
+    return next;
+}
+
+ResponseMatch LivenessTracker::on_response(const CareOfAddress& care_of, std::uint32_t sequence,
+                                           std::uint64_t now_ms,
+                                           std::optional<LivenessTransition>& transition) {
+    transition.reset();
+    auto s = by_sequence_.find(sequence);
+    if (s == by_sequence_.end()) {
+        // An answer to an older request of some path to this CoA is late, not forged.
+        bool known = std::any_of(paths_.begin(), paths_.end(), [&](const auto& p) {
+            return p.second.care_of == care_of && sequence != 0 &&
+                   sequence <= p.second.last_sequence;
+        });
+        return known ? ResponseMatch::Stale : ResponseMatch::Unknown;
+    }
+    auto it = paths_.find(s->second);
+    if (it == paths_.end() || it->second.care_of != care_of) return ResponseMatch::Unknown;
+    Record& r = it->second;
+    by_sequence_.erase(s);
+    r.outstanding.reset();
+    r.view.misses = 0;
+    ++r.view.answers;
+    r.view.last_answer_ms = now_ms;
+    r.icmp_suspect = false;
+    if (r.heartbeat_state == BindingState::Suspect ||
+        (r.heartbeat_state == BindingState::Dead && r.view.answers >= settings_.recovery_answers))
+        r.heartbeat_state = BindingState::Live;
+    std::vector<LivenessTransition> out;
+    set_state(it->first, r, LivenessCause::HeartbeatAnswer, now_ms, out);
+    if (!out.empty()) transition = out.front();
+    return ResponseMatch::Matched;
+}
+
+void LivenessTracker::unsent(const PathId& path, std::uint32_t sequence) {
+    auto it = paths_.find(path);
+    if (it == paths_.end() || it->second.outstanding != sequence) return;
+    by_sequence_.erase(sequence);
+    it->second.outstanding.reset();
+}
+
+std::vector<LivenessTransition> LivenessTracker::on_unreachable(const CareOfAddress& care_of,
+                                                                std::uint64_t now_ms) {
+    std::vector<LivenessTransition> out;
+    for (auto& [id, r] : paths_) {
+        if (r.care_of != care_of) continue;
+        r.icmp_suspect = true;
+        r.icmp_until_ms = now_ms + std::uint64_t{settings_.interval_ms} * settings_.missed_limit;
+        if (!settings_.heartbeats &&
+            std::find(icmp_suspects_.begin(), icmp_suspects_.end(), id) == icmp_suspects_.end())
+            icmp_suspects_.push_back(id);
+        set_state(id, r, LivenessCause::IcmpError, now_ms, out);
+    }
+    return out;
+}
+
+BindingState LivenessTracker::state(const PathId& path) const {
+    auto it = paths_.find(path);
+    return it == paths_.end() ? BindingState::Live : it->second.view.state;
+}
+
+const PathLiveness* LivenessTracker::find(const PathId& path) const {
+    auto it = paths_.find(path);
+    return it == paths_.end() ? nullptr : &it->second.view;
+}
+
+// ---- the home agent's side ------------------------------------------------------------
+
+namespace {
+
+std::uint64_t steady_ns() {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          std::chrono::steady_clock::now().time_since_epoch())
+                                          .count());
+}
+
+}  // namespace
+
+BindingState HomeAgent::path_state(const bcache::HoaEntry& entry, const bcache::Binding& b,
+                                   PortId port, std::uint64_t now_ms) {
+    BindingState s = liveness_.track({entry.home_address, b.bid, b.mcoa},
+                                     b.at_home ? entry.home_address : b.care_of, now_ms);
+    return ports_down_.count(port) ? BindingState::Dead : s;
+}
+
+void HomeAgent::forget_liveness(const HomeAddress& hoa, const std::set<PathKey>& keep) {
+    std::vector<PathId> ids;
+    for (const auto& k : keep) ids.push_back({k.hoa, k.bid, k.mcoa});
+    liveness_.forget(hoa, ids);
+}
+
+void HomeAgent::log_event(const std::string& line) {
+    if (event_log_) event_log_(line);
+}
+
+void HomeAgent::apply_transitions(const std::vector<LivenessTransition>& transitions,
+                                  std::uint64_t detected_ns, std::uint64_t now_ms) {
+    if (transitions.empty()) return;
+    std::vector<HomeAddress> changed;
+    for (const auto& t : transitions) {
+        if (t.to == BindingState::Suspect) ++counters_.paths_suspect;
+        if (t.to == BindingState::Dead) ++counters_.paths_dead;
+        if (t.to == BindingState::Live) ++counters_.paths_recovered;
+        if (std::find(changed.begin(), changed.end(), t.path.hoa) == changed.end())
+            changed.push_back(t.path.hoa);
+    }
+    // The flows move now: policy recompiles with the new states, keeping healthy flows on
+    // their paths (build_snapshot passes the previous snapshot).
+    republish(changed, now_ms);
+    std::uint64_t took_ns = steady_ns() - detected_ns;
+    ++counters_.failover_publishes;
+    counters_.failover_last_ns = took_ns;
+    counters_.failover_max_ns = std::max(counters_.failover_max_ns, took_ns);
+    for (const auto& t : transitions) {
+        char line[320];
+        std::snprintf(line, sizeof line,
+                      "liveness: %s bid %u care-of %s: %s -> %s (%s, %u missed) at %lu ms; "
+                      "snapshot published %.1f us after detection",
+                      t.path.hoa.to_string().c_str(), static_cast<unsigned>(t.path.bid),
+                      t.care_of.to_string().c_str(), std::string(to_string(t.from)).c_str(),
+                      std::string(to_string(t.to)).c_str(), std::string(to_string(t.cause)).c_str(),
+                      t.misses, static_cast<unsigned long>(now_ms),
+                      static_cast<double>(took_ns) / 1000.0);
+        log_event(line);
+    }
+}
+
+void HomeAgent::liveness_tick(std::uint64_t now_ms) {
+    auto next = liveness_.next_deadline_ms();
+    if (!next || *next > now_ms) return;
+    std::uint64_t detected_ns = steady_ns();
+    LivenessTick tick = liveness_.tick(now_ms);
+    counters_.heartbeat_misses += tick.misses;
+    apply_transitions(tick.transitions, detected_ns, now_ms);
+    for (const auto& due : tick.heartbeats) {
+        const bcache::HoaEntry* entry = cache_.find(due.path.hoa);
+        const bcache::Binding* b = nullptr;
+        if (entry)
+            for (const auto& x : entry->bindings)
+                if (x.bid == due.path.bid && x.mcoa == due.path.mcoa) b = &x;
+        if (!b) {
+            liveness_.unsent(due.path, due.sequence);
+            continue;
+        }
+        // RFC 6275 s.6.1: no Mobility Header message but the BA carries a type 2 routing
+        // header, so the request goes plainly HA address -> CoA, as RFC 5847 s.3 has it
+        // between the two tunnel end points.
+        mh::Heartbeat hb;
+        hb.sequence = due.sequence;
+        auto packet = mh::build_ipv6_mh_packet(hb, {b->ha_address, due.care_of, {}, {}, 64});
+        auto egress = egress_toward(due.care_of, now_ms);
+        auto ingress = signalling_ingress_.find({due.path.hoa, due.path.bid, due.path.mcoa});
+        if (!egress && ingress != signalling_ingress_.end()) egress = ingress->second;
+        if (!egress || packet.empty() || ports_down_.count(egress->port)) {
+            // Nothing left: not a miss (a port that is down already makes the path Dead).
+            liveness_.unsent(due.path, due.sequence);
+            continue;
+        }
+        send_ip(egress->port, egress->next_hop_mac, packet);
+        ++counters_.heartbeats_sent;
+    }
+}
+
+void HomeAgent::handle_heartbeat(PortId port, const net::Ipv6Packet& packet,
+                                 const Ipv6Address& source, const Ipv6Address& destination,
+                                 const mh::Heartbeat& hb, std::uint64_t now_ms) {
+    if (!is_ha_address(destination)) {
+        ++counters_.not_handled;
+        return;
+    }
+    if (!hb.response) {
+        // A request from the peer (RFC 5847 s.3.1): answer it the way it came.
+        mh::Heartbeat reply;
+        reply.response = true;
+        reply.sequence = hb.sequence;
+        send_ip(port, packet.eth_source,
+                mh::build_ipv6_mh_packet(reply, {destination, source, {}, {}, 64}));
+        ++counters_.heartbeat_requests_answered;
+        return;
+    }
+    std::uint64_t detected_ns = steady_ns();
+    std::optional<LivenessTransition> transition;
+    switch (liveness_.on_response(source, hb.sequence, now_ms, transition)) {
+        case ResponseMatch::Matched:
+            ++counters_.heartbeat_responses;
+            break;
+        case ResponseMatch::Stale:
+            ++counters_.heartbeat_responses_late;
+            return;
+        case ResponseMatch::Unknown:
+            ++counters_.heartbeat_responses_unmatched;
+            return;
+    }
+    if (transition) apply_transitions({*transition}, detected_ns, now_ms);
+}
+
+// An ICMPv6 Destination Unreachable about one of our tunnel packets (outer source our HA
+// address, outer destination a CoA): that CoA is Suspect until its next heartbeat answer.
+// Only Suspect: ICMPv6 errors are unauthenticated, so they can shift flows but not kill a
+// path by themselves.
+void HomeAgent::handle_unreachable(const net::Ipv6Packet& packet, const net::Icmpv6Message& icmp,
+                                   std::uint64_t now_ms) {
+    (void)packet;
+    ++counters_.icmp_unreachable_received;
+    if (icmp.body.size() < 4 + net::kIpv6HeaderSize) {
+        ++counters_.malformed;
+        return;
+    }
+    net::Ipv6HeaderView invoking{icmp.body.data() + 4};
+    if (!is_ha_address(invoking.source())) {
+        ++counters_.not_handled;
+        return;
+    }
+    std::uint64_t detected_ns = steady_ns();
+    auto transitions = liveness_.on_unreachable(invoking.destination(), now_ms);
+    apply_transitions(transitions, detected_ns, now_ms);
+}
+
+void HomeAgent::on_port_link(PortId port, bool up, std::uint64_t now_ms) {
+    now_ms_ = now_ms;
+    bool was_up = ports_down_.count(port) == 0;
+    if (was_up == up) return;
+    if (up)
+        ports_down_.erase(port);
+    else
+        ports_down_.insert(port);
+    ++counters_.port_link_changes;
+    std::uint64_t detected_ns = steady_ns();
+    republish_all(now_ms);  // paths leaving by that port are Dead while it is down
+    std::uint64_t took_ns = steady_ns() - detected_ns;
+    const Interface* itf = interface_of(port);
+    char line[200];
+    std::snprintf(line, sizeof line,
+                  "liveness: port %u (%s) link %s at %lu ms: its paths are %s; snapshots "
+                  "published %.1f us after detection",
+                  static_cast<unsigned>(port), itf ? itf->name.c_str() : "?", up ? "up" : "down",
+                  static_cast<unsigned long>(now_ms), up ? "back to their heartbeat state" : "dead",
+                  static_cast<double>(took_ns) / 1000.0);
+    log_event(line);
+}
+
+std::optional<PathLiveness> HomeAgent::path_liveness(const HomeAddress& hoa, std::uint16_t bid,
+                                                     bool mcoa) const {
+    const PathLiveness* p = liveness_.find({hoa, bid, mcoa});
+    if (!p) return std::nullopt;
+    return *p;
+}
+
+}  // namespace monami::ha

@@ -1,0 +1,153 @@
+// Failure detection per binding (one delivery path of a HoA): RFC 5847 heartbeats to each
+// care-of address, ICMPv6 Destination Unreachable about our tunnel packets, and the state a
+// snapshot gives the policy engine (Live, Suspect, Dead). Egress port state and lifetime
+// expiry are applied by the home agent (liveness.cpp); this class only keeps the per-path
+// heartbeat bookkeeping, so it unit-tests with plain numbers for time.
+//
+// Heartbeats: every interval each tracked path gets a request with a fresh sequence number
+// (one counter for all paths, so a response names exactly one request). A request still
+// unanswered when the next one is due is a miss: one miss makes the path Suspect,
+// `missed_limit` consecutive misses Dead. A response matching the latest request of its path
+// (same CoA, same sequence) clears the misses; a Suspect path is Live again at once, a Dead
+// one only after `recovery_answers` consecutive answers (hysteresis: a flapping link does
+// not drag flows back and forth). An ICMPv6 error about a path makes it Suspect until its
+// next answered heartbeat (without heartbeats: for interval x missed_limit).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "dataplane/api/snapshot.hpp"
+#include "dataplane/api/types.hpp"
+
+namespace monami::ha {
+
+struct LivenessSettings {
+    bool heartbeats = true;
+    std::uint32_t interval_ms = 1000;
+    std::uint32_t missed_limit = 3;      // consecutive misses before Dead (RFC 5847 s.3.2)
+    std::uint32_t recovery_answers = 3;  // consecutive answers before a Dead path is Live
+};
+
+// A binding of a HoA: BID (meaningful when mcoa), as the binding cache keys it.
+struct PathId {
+    HomeAddress hoa;
+    std::uint16_t bid = 0;
+    bool mcoa = false;
+    friend auto operator<=>(const PathId&, const PathId&) = default;
+};
+
+enum class LivenessCause : std::uint8_t {
+    Registered,  // new binding or new CoA
+    HeartbeatMiss,
+    HeartbeatAnswer,
+    IcmpError,
+    IcmpCleared,  // no heartbeats: the ICMP suspicion timed out
+};
+std::string_view to_string(LivenessCause cause);
+std::string_view to_string(BindingState state);
+
+struct LivenessTransition {
+    PathId path;
+    CareOfAddress care_of;
+    BindingState from = BindingState::Live;
+    BindingState to = BindingState::Live;
+    LivenessCause cause = LivenessCause::Registered;
+    std::uint32_t misses = 0;
+};
+
+struct HeartbeatDue {
+    PathId path;
+    CareOfAddress care_of;
+    std::uint32_t sequence = 0;
+};
+
+struct LivenessTick {
+    std::vector<HeartbeatDue> heartbeats;  // requests to send now
+    std::vector<LivenessTransition> transitions;
+    std::uint64_t misses = 0;
+};
+
+enum class ResponseMatch : std::uint8_t {
+    Matched,  // the latest request of a path to that CoA
+    Stale,    // an earlier request, or one already answered
+    Unknown,  // no request with that sequence to that CoA
+};
+
+struct PathLiveness {  // for telemetry
+    BindingState state = BindingState::Live;
+    LivenessCause cause = LivenessCause::Registered;
+    std::uint32_t misses = 0;          // consecutive
+    std::uint32_t answers = 0;         // consecutive
+    std::uint64_t since_ms = 0;        // of the last state change
+    std::uint64_t last_answer_ms = 0;  // 0: none yet
+    std::uint32_t transitions = 0;
+};
+
+class LivenessTracker {
+  public:
+    explicit LivenessTracker(LivenessSettings settings);
+
+    // Starts tracking `path` (Live) or keeps its state; a different CoA restarts it Live.
+    // Returns the path's state. The first heartbeat goes one interval after registration.
+    BindingState track(const PathId& path, const CareOfAddress& care_of, std::uint64_t now_ms);
+    // Stops tracking every path of `hoa` not in `keep`.
+    void forget(const HomeAddress& hoa, const std::vector<PathId>& keep);
+
+    // Misses and the heartbeats due at now_ms.
+    LivenessTick tick(std::uint64_t now_ms);
+    std::optional<std::uint64_t> next_deadline_ms() const;
+
+    // A Heartbeat response (R set) from `care_of`. On a state change, `transition` is set.
+    ResponseMatch on_response(const CareOfAddress& care_of, std::uint32_t sequence,
+                              std::uint64_t now_ms, std::optional<LivenessTransition>& transition);
+    // The request `sequence` could not be sent (no way to the CoA yet): it is no miss.
+    void unsent(const PathId& path, std::uint32_t sequence);
+    // An ICMPv6 Destination Unreachable about a packet to `care_of`: its Live paths become
+    // Suspect.
+    std::vector<LivenessTransition> on_unreachable(const CareOfAddress& care_of,
+                                                   std::uint64_t now_ms);
+
+    BindingState state(const PathId& path) const;
+    const PathLiveness* find(const PathId& path) const;
+    std::size_t size() const { return paths_.size(); }
+    const LivenessSettings& settings() const { return settings_; }
+
+  private:
+    struct Record {
+        CareOfAddress care_of;
+        PathLiveness view;
+        BindingState heartbeat_state = BindingState::Live;
+        bool icmp_suspect = false;
+        std::uint64_t icmp_until_ms = 0;
+        std::optional<std::uint32_t> outstanding;  // latest request, unanswered
+        std::uint32_t last_sequence = 0;
+        std::uint64_t stamp = 0;  // identifies this record's schedule entries
+    };
+    struct Scheduled {
+        std::uint64_t due_ms;
+        PathId path;
+        std::uint64_t stamp;
+    };
+
+    static BindingState effective(const Record& r);
+    void set_state(const PathId& id, Record& r, LivenessCause cause, std::uint64_t now_ms,
+                   std::vector<LivenessTransition>& out);
+    void schedule(const PathId& id, Record& r, std::uint64_t due_ms);
+
+    LivenessSettings settings_;
+    std::map<PathId, Record> paths_;
+    // All paths share one interval, so appending keeps the queue sorted by due time.
+    std::deque<Scheduled> schedule_;
+    std::unordered_map<std::uint32_t, PathId> by_sequence_;  // latest request of each path
+    std::vector<PathId> icmp_suspects_;                      // to expire without heartbeats
+    std::uint32_t next_sequence_ = 1;
+    std::uint64_t next_stamp_ = 1;
+};
+
+}  // namespace monami::ha

@@ -1,0 +1,211 @@
+"""A two-link mobile node lab in network namespaces, shared by the failover tests and
+./tools/demo:
+
+    CN namespace  --veth--  [home port]  monami-gw  [wifi port]  --veth--  MN namespace
+    (2001:db8:1::99,         (root namespace,        [cell port]  --veth--  (monami-mn, HoA
+     the kernel's stack)      net_af_packet ports)                           on a tun)
+
+The CN sits on the home link, so it reaches the HoA through the gateway's proxy ND and
+tunnel. The gateway classifies CoAs into access classes wifi (2001:db8:a::/48) and cellular
+(2001:db8:c::/48); voice (UDP 5060-5090) prefers wifi, bulk (UDP 6000-6099) prefers
+cellular, the rest is shared 3:1."""
+import os
+import subprocess
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("MONAMI_BUILD", ROOT / "build"))
+
+HA = "2001:db8:1::1"
+HOA = "2001:db8:1::100"
+CN = "2001:db8:1::99"
+COA_WIFI = "2001:db8:a::100"
+COA_CELL = "2001:db8:c::100"
+VOICE_PORT = 5060
+BULK_PORT = 6000
+
+
+def sh(*cmd, check=True, timeout=30):
+    return subprocess.run(cmd, check=check, capture_output=True, text=True, timeout=timeout)
+
+
+class Namespace:
+    def __init__(self, name):
+        self.name = name
+        sh("ip", "netns", "add", name)
+
+    def run(self, *cmd, check=True, timeout=30):
+        return sh("ip", "netns", "exec", self.name, *cmd, check=check, timeout=timeout)
+
+    def delete(self):
+        sh("ip", "netns", "del", self.name, check=False)
+
+
+def gateway_config(tag, heartbeat_ms, missed_limit, recovery):
+    return textwrap.dedent(f"""\
+        ports:
+          - name: wifi
+            device: "net_af_packet0,iface=gw{tag}"
+            addresses: ["2001:db8:a::1/64"]
+          - name: cell
+            device: "net_af_packet1,iface=gc{tag}"
+            addresses: ["2001:db8:c::1/64"]
+          - name: home
+            device: "net_af_packet2,iface=gh{tag}"
+            addresses: ["{HA}/64"]
+        home_agent:
+          addresses: ["{HA}"]
+          home_prefixes: ["2001:db8:1::/64"]
+          max_binding_lifetime: 600
+        mobile_nodes:
+          - id: "mn1@example.com"
+            home_addresses: ["{HOA}"]
+        heartbeat:
+          enabled: true
+          interval_ms: {heartbeat_ms}
+          missed_limit: {missed_limit}
+          recovery: {recovery}
+        policies:
+          access_classes:
+            - {{name: wifi, prefixes: ["2001:db8:a::/48"], cost: 1, preference: 10}}
+            - {{name: cellular, prefixes: ["2001:db8:c::/48"], cost: 10, preference: 5}}
+          traffic_classes:
+            - name: voice
+              match: {{protocol: udp, destination_ports: "5060-5090"}}
+            - name: bulk
+              match: {{protocol: udp, destination_ports: "6000-6099"}}
+          profiles:
+            - name: default
+              rules:
+                - {{traffic_class: voice, mode: prefer, order: [wifi, cellular]}}
+                - {{traffic_class: bulk, mode: prefer, order: [cellular, wifi]}}
+                - {{traffic_class: any, mode: weighted, weights: {{wifi: 3, cellular: 1}}}}
+          default_profile: default
+        """)
+
+
+class Lab:
+    """Namespaces, veths and a running monami-gw; close() undoes everything."""
+
+    def __init__(self, workdir, heartbeat_ms=100, missed_limit=3, recovery=3, lcores="0-1",
+                 tag=None):
+        self.tag = tag or uuid.uuid4().hex[:6]
+        self.prefix = "monami-lab-" + self.tag
+        self.workdir = Path(workdir)
+        self.heartbeat_ms, self.missed_limit = heartbeat_ms, missed_limit
+        self.namespaces, self.links, self.gw, self.mn = [], [], None, None
+        self.tun = "mt" + self.tag
+        try:
+            self._build(lcores, recovery)
+        except BaseException:
+            self.close()
+            raise
+
+    def _veth(self, outer, inner, ns):
+        sh("ip", "link", "add", outer, "type", "veth", "peer", "name", inner, "netns", ns.name)
+        self.links.append(outer)
+        sh("sysctl", "-qw", f"net.ipv6.conf.{outer}.disable_ipv6=1")
+        sh("ip", "link", "set", outer, "up")
+        ns.run("ip", "link", "set", inner, "up")
+        # A veth hands UDP/TCP over with the checksum left to the receiver (offload); the
+        # gateway's af_packet port forwards that as is, so the far kernel would drop it.
+        ns.run("ethtool", "-K", inner, "tx", "off")
+
+    def _build(self, lcores, recovery):
+        t = self.tag
+        self.mn_ns = Namespace("mlmn" + t)
+        self.namespaces.append(self.mn_ns)
+        self.cn_ns = Namespace("mlcn" + t)
+        self.namespaces.append(self.cn_ns)
+        for ns in self.namespaces:
+            ns.run("ip", "link", "set", "lo", "up")
+        self.mn_wifi, self.mn_cell = "mw" + t, "mc" + t
+        self._veth("gw" + t, self.mn_wifi, self.mn_ns)
+        self._veth("gc" + t, self.mn_cell, self.mn_ns)
+        self._veth("gh" + t, "hc" + t, self.cn_ns)
+        self.mn_ns.run("ip", "-6", "addr", "add", f"{COA_WIFI}/64", "dev", self.mn_wifi, "nodad")
+        self.mn_ns.run("ip", "-6", "addr", "add", f"{COA_CELL}/64", "dev", self.mn_cell, "nodad")
+        self.cn_ns.run("ip", "-6", "addr", "add", f"{CN}/64", "dev", "hc" + t, "nodad")
+        self.config = self.workdir / "gw.yaml"
+        self.config.write_text(gateway_config(t, self.heartbeat_ms, self.missed_limit, recovery))
+        check = sh(str(BUILD / "monami-gw"), "--config", str(self.config), "--check-config",
+                   check=False)
+        if check.returncode != 0:
+            raise RuntimeError(check.stderr)
+        self.gw_log = open(self.workdir / "gw.log", "w+")
+        self.gw = subprocess.Popen(  # noqa: SIM115 - closed in close()
+            [str(BUILD / "monami-gw"), "-l", lcores, "--no-huge", "-m", "1024", "--no-pci",
+             f"--file-prefix={self.prefix}", "--log-level=lib.eal:error",
+             "--log-level=monami.*:info", "--", "--config", str(self.config)],
+            stdout=self.gw_log, stderr=subprocess.STDOUT, text=True)
+        (self.workdir / "gw.pid").write_text(str(self.gw.pid))
+        self.wait_for_gateway()
+
+    def telemetry(self, command):
+        import json
+        res = subprocess.run(["dpdk-telemetry.py", "-f", self.prefix], input=command + "\n",
+                             capture_output=True, text=True, timeout=20)
+        for line in res.stdout.splitlines():
+            line = line.strip().lstrip("-> ").strip()
+            if line.startswith("{") and command in line:
+                return json.loads(line)[command]
+        raise RuntimeError(f"no telemetry answer for {command}: {res.stdout} {res.stderr}")
+
+    def bindings(self):
+        table = self.telemetry("/monami/bindings")
+        keys = sorted((k for k in table if k.startswith("r")), key=lambda k: int(k[1:]))
+        rows = [dict(item.split("=", 1) for item in table[k]) for k in keys]
+        return {r["bid"]: r for r in rows if r["home_address"] == HOA}
+
+    def control(self):
+        return self.telemetry("/monami/control")
+
+    def wait_for_gateway(self, timeout=20):
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.gw.poll() is not None:
+                raise RuntimeError("monami-gw exited: " + self.gateway_log())
+            try:
+                ports = self.telemetry("/monami/ports")
+                if ports and all("link=up" in p for p in ports.values()):
+                    return
+            except (RuntimeError, subprocess.TimeoutExpired):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("gateway did not come up: " + self.gateway_log())
+            time.sleep(0.3)
+
+    def mn_args(self, *extra):
+        return ["--home-address", HOA, "--home-agent", HA,
+                "--link", f"wifi:{self.mn_wifi}:{COA_WIFI},via=2001:db8:a::1",
+                "--link", f"cell:{self.mn_cell}:{COA_CELL},via=2001:db8:c::1",
+                "--mn-id", "mn1@example.com", "--bulk", "--lifetime", "120",
+                "--initial-timeout", "1500", "--tap", self.tun, *extra]
+
+    def gateway_log(self):
+        if not self.gw_log:
+            return ""
+        self.gw_log.flush()
+        return (self.workdir / "gw.log").read_text()
+
+    def close(self):
+        if self.mn is not None:
+            try:
+                self.mn.stop()
+            except Exception:  # noqa: BLE001 - cleanup must go on
+                pass
+        if self.gw is not None and self.gw.poll() is None:
+            self.gw.terminate()
+            try:
+                self.gw.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.gw.kill()
+                self.gw.wait()
+        for link in self.links:
+            sh("ip", "link", "del", link, check=False)
+        for ns in self.namespaces:
+            ns.delete()
+        self.links, self.namespaces = [], []
