@@ -261,12 +261,20 @@ void Runtime::launch_workers() {
     for (auto& w : workers_) rte_eal_remote_launch(worker_main, w.get(), w->lcore);
 }
 
-void Runtime::worker_loop(WorkerCtx& w) {
+void Runtime::worker_online(WorkerCtx& w) {
     rte_rcu_qsbr_thread_register(qsbr_, w.index);
     rte_rcu_qsbr_thread_online(qsbr_, w.index);
-    while (!stopping_.load(std::memory_order_relaxed)) worker_iteration(w);
+}
+
+void Runtime::worker_offline(WorkerCtx& w) {
     rte_rcu_qsbr_thread_offline(qsbr_, w.index);
     rte_rcu_qsbr_thread_unregister(qsbr_, w.index);
+}
+
+void Runtime::worker_loop(WorkerCtx& w) {
+    worker_online(w);
+    while (!stopping_.load(std::memory_order_relaxed)) worker_iteration(w);
+    worker_offline(w);
     worker_iteration(w);  // last control frames, then everything buffered goes out
     drain(w);
 }
