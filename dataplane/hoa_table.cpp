@@ -27,14 +27,18 @@ rte_hash* create_lf_hash(const char* what, std::uint32_t entries) {
     return rte_hash_create(&params);
 }
 
-void free_snapshot(void* object, std::uintptr_t) { delete static_cast<const HoaSnapshot*>(object); }
+void free_snapshot(void* object, std::uintptr_t) {
+    delete static_cast<const HoaSnapshot*>(object);
+}
 
 void free_key_slot(void* table, std::uintptr_t position) {
     rte_hash_free_key_with_position(static_cast<rte_hash*>(table),
                                     static_cast<std::int32_t>(position));
 }
 
-void free_prefix_index(void* object, std::uintptr_t) { ::operator delete(object); }
+void free_prefix_index(void* object, std::uintptr_t) {
+    ::operator delete(object);
+}
 
 std::string key_of(const Ipv6Address& a) {
     return std::string(reinterpret_cast<const char*>(a.bytes.data()), 16);
@@ -50,6 +54,12 @@ std::unique_ptr<HoaTable> HoaTable::create(std::uint32_t capacity, Reclaimer& re
     if (!t->table_) {
         error = std::string("cannot create the home address table (") + std::to_string(capacity) +
                 " entries): " + rte_strerror(rte_errno);
+        return nullptr;
+    }
+    // Workers pass signature() to the table: it must be the table's own hash.
+    const std::uint8_t probe[16] = {0x20, 0x01, 0x0d, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    if (signature(probe) != rte_hash_hash(t->table_, probe)) {
+        error = "home address table: inline signature differs from rte_hash_hash";
         return nullptr;
     }
     return t;
@@ -149,7 +159,8 @@ const HoaSnapshot* HoaTable::lookup_prefix(const std::uint8_t* address) const {
         unsigned full = length / 8;
         std::memcpy(key, address, full);
         std::memset(key + full, 0, 16 - full);
-        if (length % 8) key[full] = static_cast<std::uint8_t>(address[full] & (0xff00u >> (length % 8)));
+        if (length % 8)
+            key[full] = static_cast<std::uint8_t>(address[full] & (0xff00u >> (length % 8)));
         void* data = nullptr;
         if (rte_hash_lookup_data(index->tables[i], key, &data) >= 0)
             return static_cast<const HoaSnapshot*>(data);

@@ -6,9 +6,11 @@
 #pragma once
 
 #include <rte_hash.h>
+#include <rte_hash_crc.h>
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <string>
@@ -22,14 +24,14 @@ namespace monami::dp {
 // Defers a free until no worker can hold the object (implemented by the Runtime with an
 // rte_rcu_qsbr defer queue).
 class Reclaimer {
-public:
+  public:
     using FreeFn = void (*)(void* object, std::uintptr_t arg);
     virtual ~Reclaimer() = default;
     virtual void defer(FreeFn fn, void* object, std::uintptr_t arg) = 0;
 };
 
 class HoaTable {
-public:
+  public:
     static std::unique_ptr<HoaTable> create(std::uint32_t capacity, Reclaimer& reclaimer,
                                             std::string& error);
     ~HoaTable();
@@ -44,6 +46,21 @@ public:
                      void** snapshots) const {
         rte_hash_lookup_bulk_data(table_, keys, n, hit_mask, snapshots);
     }
+    // The table's hash of a key, exactly what rte_hash computes (rte_hash_crc over 16
+    // bytes, initial value 0), inlined: two CRC32 instructions while the parser holds the
+    // address, instead of a call through the table's hash function per key.
+    static hash_sig_t signature(const std::uint8_t* key) {
+        std::uint64_t low, high;
+        std::memcpy(&low, key, 8);
+        std::memcpy(&high, key + 8, 8);
+        return rte_hash_crc_8byte(high, rte_hash_crc_8byte(low, 0));
+    }
+    // Same as lookup_bulk with precomputed signatures (monami-bench: 186 -> 135
+    // instructions per packet for the lookup, docs/performance.md).
+    void lookup_bulk(const void** keys, hash_sig_t* signatures, unsigned n, std::uint64_t* hit_mask,
+                     void** snapshots) const {
+        rte_hash_lookup_with_hash_bulk_data(table_, keys, signatures, n, hit_mask, snapshots);
+    }
     const HoaSnapshot* lookup(const std::uint8_t* address) const {
         void* data = nullptr;
         if (rte_hash_lookup_data(table_, address, &data) < 0) return nullptr;
@@ -53,7 +70,7 @@ public:
     const HoaSnapshot* lookup_prefix(const std::uint8_t* address) const;
     bool has_prefixes() const { return prefix_index_.load(std::memory_order_relaxed) != nullptr; }
 
-private:
+  private:
     struct PrefixIndex {  // immutable: lengths in use, longest first, and their tables
         unsigned count = 0;
         std::uint8_t lengths[129];

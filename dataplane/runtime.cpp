@@ -353,6 +353,7 @@ void Runtime::forward(WorkerCtx& w, rte_mbuf* m, const NextHop& nh) {
 void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::uint16_t n,
                             bool allow_decap) {
     const void* keys[kBurstSize];
+    hash_sig_t signatures[kBurstSize];
     std::uint16_t candidates[kBurstSize];
     unsigned k = 0;
     for (unsigned i = 0; i < kPrefetchOffset && i < n; ++i)
@@ -388,13 +389,14 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
             continue;
         }
         keys[k] = ip->dst_addr;
+        signatures[k] = HoaTable::signature(ip->dst_addr);
         candidates[k++] = i;
     }
     if (k == 0) return;
 
     std::uint64_t hits = 0;
     void* snapshots[kBurstSize];
-    if (hoas_->size() != 0) hoas_->lookup_bulk(keys, k, &hits, snapshots);
+    if (hoas_->size() != 0) hoas_->lookup_bulk(keys, signatures, k, &hits, snapshots);
     std::uint8_t destinations[kBurstSize][16];
     std::int32_t next_hop_ids[kBurstSize];
     std::uint16_t routed[kBurstSize];

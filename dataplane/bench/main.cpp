@@ -56,6 +56,10 @@ struct Options {
     bool json = false;
     bool check_all = false;  // verify every packet (smoke run), not one in 64
     bool verbose = false;
+    std::vector<std::string> only;  // phases to run (empty: all)
+    bool runs(const char* phase) const {
+        return only.empty() || std::find(only.begin(), only.end(), phase) != only.end();
+    }
 };
 
 void usage() {
@@ -125,6 +129,21 @@ std::optional<Options> parse_options(int argc, char** argv, int first) {
                 o.distributions = {Distribution::Uniform, Distribution::Zipf};
             else
                 return std::nullopt;
+        } else if (a == "--only") {
+            const char* v = value();
+            if (!v) return std::nullopt;
+            std::string list = v;
+            for (std::size_t at = 0; at <= list.size();) {
+                std::size_t comma = std::min(list.find(',', at), list.size());
+                std::string phase = list.substr(at, comma - at);
+                static const char* known[] = {"encap", "imix",    "decap",
+                                              "ncast", "latency", "updates"};
+                if (std::find_if(std::begin(known), std::end(known),
+                                 [&](const char* k) { return phase == k; }) == std::end(known))
+                    return std::nullopt;
+                o.only.push_back(phase);
+                at = comma + 1;
+            }
         } else if (a == "--check") {
             o.check_all = true;
         } else if (a == "--json") {
@@ -1222,20 +1241,22 @@ int main(int argc, char** argv) {
             return 1;
         }
         bench.provision();
-        for (auto dist : opt.distributions) {
-            std::string d = bench::to_string(dist);
-            bench.throughput("encap 64B " + d, Direction::Encap, {64}, dist);
-        }
-        bench.throughput("encap IMIX uniform", Direction::Encap, bench::imix_sizes(),
-                         Distribution::Uniform);
-        for (auto dist : opt.distributions) {
-            std::string d = bench::to_string(dist);
-            bench.throughput("decap 64B " + d, Direction::Decap, {64}, dist);
-        }
-        if (opt.coas >= 2 && opt.flow_share > 0 && opt.hoas * opt.flow_share >= 1)
+        for (auto dist : opt.distributions)
+            if (opt.runs("encap"))
+                bench.throughput("encap 64B " + std::string(bench::to_string(dist)),
+                                 Direction::Encap, {64}, dist);
+        if (opt.runs("imix"))
+            bench.throughput("encap IMIX uniform", Direction::Encap, bench::imix_sizes(),
+                             Distribution::Uniform);
+        for (auto dist : opt.distributions)
+            if (opt.runs("decap"))
+                bench.throughput("decap 64B " + std::string(bench::to_string(dist)),
+                                 Direction::Decap, {64}, dist);
+        if (opt.runs("ncast") && opt.coas >= 2 && opt.flow_share > 0 &&
+            opt.hoas * opt.flow_share >= 1)
             bench.throughput("ncast x2 64B uniform", Direction::Ncast, {64}, Distribution::Uniform);
-        bench.update_latency();
-        bench.live_updates();
+        if (opt.runs("latency")) bench.update_latency();
+        if (opt.runs("updates")) bench.live_updates();
         bench.report();
         rc = bench.counts_ok() ? 0 : 3;
         bench.teardown();
