@@ -179,7 +179,51 @@ struct alignas(64) WorkerShared {
     std::uint64_t packets = 0;
     std::uint64_t io_tx = 0;
     std::uint64_t io_drops = 0;
+    // Busy iterations of the current phase (cycles, packets), preallocated: a noisy machine
+    // preempts some of them, and those are told apart from the rest afterwards.
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> samples;
+    std::size_t sample_count = 0;
 };
+
+// Cycles per packet over the busy iterations, leaving out those that took more than 8x the
+// median per-packet cost (the worker was preempted: this machine is shared); the share left
+// out is reported.
+struct CycleStats {
+    double cycles_per_packet = 0;      // trimmed
+    double raw_cycles_per_packet = 0;  // every busy iteration
+    double trimmed_share = 0;          // of iterations
+};
+
+CycleStats cycle_stats(const WorkerShared& shared) {
+    CycleStats st;
+    std::size_t n = std::min(shared.sample_count, shared.samples.size());
+    if (n == 0) return st;
+    std::vector<double> per_packet(n);
+    double cycles = 0, packets = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        per_packet[i] = static_cast<double>(shared.samples[i].first) / shared.samples[i].second;
+        cycles += shared.samples[i].first;
+        packets += shared.samples[i].second;
+    }
+    st.raw_cycles_per_packet = cycles / packets;
+    std::vector<double> sorted = per_packet;
+    std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(n / 2),
+                     sorted.end());
+    double limit = 8 * sorted[n / 2];
+    double kept_cycles = 0, kept_packets = 0;
+    std::size_t dropped = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (per_packet[i] > limit) {
+            ++dropped;
+            continue;
+        }
+        kept_cycles += shared.samples[i].first;
+        kept_packets += shared.samples[i].second;
+    }
+    st.cycles_per_packet = kept_packets > 0 ? kept_cycles / kept_packets : 0;
+    st.trimmed_share = static_cast<double>(dropped) / static_cast<double>(n);
+    return st;
+}
 
 class MeasuringDataPlane final : public DataPlane {
   public:
@@ -454,6 +498,9 @@ struct ScenarioResult {
     double wall_mpps = 0;  // packets out / elapsed seconds, generator included
     double baseline_cycles_per_packet = 0;
     double baseline_mpps = 0;
+    double raw_cycles_per_packet = 0;  // preempted iterations included
+    double baseline_raw_cycles_per_packet = 0;
+    double preempted_share = 0;
 };
 
 struct Percentiles {
@@ -498,6 +545,7 @@ class Bench {
     struct Window {
         std::uint64_t busy_cycles = 0, packets = 0, control_cycles = 0, updates = 0;
         double seconds = 0;
+        CycleStats stats;
     };
 
     unsigned worker_step();
@@ -636,6 +684,7 @@ bool Bench::setup(std::string& error) {
     agent_ = std::make_unique<ha::HomeAgent>(s, *dataplane_);
     agent_->start(now_ms());
     generator_ = std::make_unique<Generator>(plan_, pool_, opt_.coas);
+    shared_.samples.resize(1u << 22);
     sequence_.assign(opt_.hoas, 0);
     ncast_period_ =
         opt_.flow_share > 0
@@ -693,6 +742,10 @@ unsigned Bench::worker_step() {
     if (n != 0) {
         dp::bump(shared_.busy_cycles, t1 - t0);
         dp::bump(shared_.packets, n);
+        if (shared_.sample_count < shared_.samples.size())
+            shared_.samples[shared_.sample_count] = {
+                static_cast<std::uint32_t>(std::min<std::uint64_t>(t1 - t0, UINT32_MAX)), n};
+        ++shared_.sample_count;
     }
     std::uint32_t slot = shared_.probe_slot.load(std::memory_order_acquire);
     if (slot != kNoProbe && dp::read_counter(w.path_counters[slot].packets) !=
@@ -855,6 +908,7 @@ ScenarioResult Bench::throughput(const std::string& name, Direction dir,
         collector_.verify = !io;
         Mark m0 = mark();
         std::uint64_t busy0 = shared_.busy_cycles, packets0 = shared_.packets;
+        shared_.sample_count = 0;
         std::uint64_t start = rte_rdtsc();
         auto end = start + static_cast<std::uint64_t>(opt_.duration_s * tsc_hz_);
         while (rte_rdtsc() < end) {
@@ -867,16 +921,20 @@ ScenarioResult Bench::throughput(const std::string& name, Direction dir,
         double seconds = static_cast<double>(rte_rdtsc() - start) / tsc_hz_;
         Mark m1 = mark();
         check_counts(name + (io ? " (baseline)" : ""), m0, m1, io ? 1 : copies, io);
-        double busy = static_cast<double>(shared_.busy_cycles - busy0);
         double packets = static_cast<double>(shared_.packets - packets0);
-        double cpp = packets > 0 ? busy / packets : 0;
-        double mpps = busy > 0 ? packets / (busy / tsc_hz_) / 1e6 : 0;
+        (void)busy0;
+        CycleStats st = cycle_stats(shared_);
+        double cpp = st.cycles_per_packet;
+        double mpps = cpp > 0 ? tsc_hz_ / cpp / 1e6 : 0;
         if (io) {
+            r.baseline_raw_cycles_per_packet = st.raw_cycles_per_packet;
             r.baseline_cycles_per_packet = cpp;
             r.baseline_mpps = mpps;
         } else {
             r.packets = static_cast<std::uint64_t>(packets);
             r.cycles_per_packet = cpp;
+            r.raw_cycles_per_packet = st.raw_cycles_per_packet;
+            r.preempted_share = st.trimmed_share;
             r.mpps = mpps;
             r.wall_mpps = packets / seconds / 1e6;
         }
@@ -909,6 +967,7 @@ Bench::Window Bench::live_window(LiveMode mode, double seconds, TrafficSpec& spe
     if (threaded) rte_eal_remote_launch(worker_lcore_main, &loop, worker_lcore_);
 
     std::uint64_t busy0 = shared_.busy_cycles, packets0 = shared_.packets;
+    shared_.sample_count = 0;
     std::uint64_t start = rte_rdtsc();
     auto end = start + static_cast<std::uint64_t>(seconds * tsc_hz_);
     std::uint32_t next_hoa = 0;
@@ -992,6 +1051,7 @@ Bench::Window Bench::live_window(LiveMode mode, double seconds, TrafficSpec& spe
     if (threaded) rte_eal_wait_lcore(worker_lcore_);
     win.busy_cycles = shared_.busy_cycles - busy0;
     win.packets = shared_.packets - packets0;
+    win.stats = cycle_stats(shared_);
     if (mode == LiveMode::Probe) latency_ = percentiles(latencies);
     flush();
     return win;
@@ -1120,10 +1180,12 @@ void Bench::report() const {
                 "\"packets\": %lu, \"mpps\": %.3f, \"cycles_per_packet\": %.1f, \"wall_mpps\": "
                 "%.3f, "
                 "\"baseline_mpps\": %.3f, \"baseline_cycles_per_packet\": %.1f, \"ratio\": "
-                "%.3f}%s\n",
+                "%.3f, \"raw_cycles_per_packet\": %.1f, \"baseline_raw_cycles_per_packet\": %.1f, "
+                "\"preempted_share\": %.4f}%s\n",
                 s.name.c_str(), to_string(s.direction), s.sizes.c_str(), s.distribution.c_str(),
                 s.packets, s.mpps, s.cycles_per_packet, s.wall_mpps, s.baseline_mpps,
                 s.baseline_cycles_per_packet, s.baseline_mpps > 0 ? s.mpps / s.baseline_mpps : 0.0,
+                s.raw_cycles_per_packet, s.baseline_raw_cycles_per_packet, s.preempted_share,
                 i + 1 < scenarios_.size() ? "," : "");
         }
         std::printf("  ],\n");
