@@ -238,11 +238,13 @@ class MeasuringDataPlane final : public DataPlane {
     }
     void publish_routing(const RoutingState& state) override { rt_.publish_routing(state); }
     void publish_hoa(std::unique_ptr<const HoaSnapshot> snapshot) override {
+        // Indexed by the plan's HoA number: the bookkeeping must not weigh on the BU timing.
         std::size_t bytes = snapshot_bytes(*snapshot);
-        auto [it, fresh] = live_.try_emplace(snapshot->home_address, bytes);
-        if (!fresh) snapshot_total -= it->second;
-        it->second = bytes;
-        snapshot_total += bytes;
+        std::uint32_t index = Plan::home_index(snapshot->home_address.bytes.data());
+        if (index >= live_.size())
+            live_.resize(std::max<std::size_t>(index + 1, live_.size() * 2), 0);
+        snapshot_total += bytes - live_[index];
+        live_[index] = static_cast<std::uint32_t>(bytes);
         ++published;
         if (probe_pending_ && snapshot->home_address == probe_hoa_ && snapshot->path_count == 1) {
             // Armed before the worker can see the snapshot: the first packet counted on the
@@ -256,9 +258,10 @@ class MeasuringDataPlane final : public DataPlane {
         rt_.publish_hoa(std::move(snapshot));
     }
     void withdraw_hoa(const HomeAddress& hoa) override {
-        if (auto it = live_.find(hoa); it != live_.end()) {
-            snapshot_total -= it->second;
-            live_.erase(it);
+        std::uint32_t index = Plan::home_index(hoa.bytes.data());
+        if (index < live_.size()) {
+            snapshot_total -= live_[index];
+            live_[index] = 0;
         }
         rt_.withdraw_hoa(hoa);
     }
@@ -296,7 +299,7 @@ class MeasuringDataPlane final : public DataPlane {
 
     dp::Runtime& rt_;
     WorkerShared& shared_;
-    std::map<HomeAddress, std::size_t> live_;
+    std::vector<std::uint32_t> live_;  // snapshot bytes per HoA number
     HomeAddress probe_hoa_;
     bool probe_pending_ = false;
     bool probe_armed_ = false;
