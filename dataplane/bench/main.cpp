@@ -1204,8 +1204,8 @@ void Bench::report() const {
         "monami-bench: %u HoAs x %u CoAs = %.0f bindings, TSC %.3f GHz, %s, %.1f s per scenario\n",
         opt_.hoas, opt_.coas, bindings, tsc_hz_ / 1e9, mode, opt_.duration_s);
     std::printf(
-        "Mpps = packets / busy worker seconds (capacity at full bursts); see "
-        "docs/performance.md\n\n");
+        "cyc/pkt: TSC cycles around busy worker iterations, preempted ones (> 8x median) left "
+        "out;\nMpps = TSC Hz / cyc/pkt (capacity at full bursts); see docs/performance.md\n\n");
     std::printf("%-44s %-30s %-30s %s\n", "figure (SPEC.md)", "measured", "target", "");
     if (fwd) {
         char m[64], b[64];
