@@ -66,6 +66,12 @@ std::unique_ptr<HoaTable> HoaTable::create(std::uint32_t capacity, Reclaimer& re
                 " entries): " + rte_strerror(rte_errno);
         return nullptr;
     }
+    // Workers pass signature() to the table: it must be the table's own hash.
+    const std::uint8_t probe[16] = {0x20, 0x01, 0x0d, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    if (signature(probe) != rte_hash_hash(t->table_, probe)) {
+        error = "home address table: inline signature differs from rte_hash_hash";
+        return nullptr;
+    }
     return t;
 }
 

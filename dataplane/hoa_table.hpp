@@ -6,9 +6,11 @@
 #pragma once
 
 #include <rte_hash.h>
+#include <rte_hash_crc.h>
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <string>
@@ -47,6 +49,21 @@ class HoaTable {
     void lookup_bulk(const void** keys, unsigned n, std::uint64_t* hit_mask,
                      void** snapshots) const {
         rte_hash_lookup_bulk_data(table_, keys, n, hit_mask, snapshots);
+    }
+    // The table's hash of a key, exactly what rte_hash computes (rte_hash_crc over 16
+    // bytes, initial value 0), inlined: two CRC32 instructions while the parser holds the
+    // address, instead of a call through the table's hash function per key.
+    static hash_sig_t signature(const std::uint8_t* key) {
+        std::uint64_t low, high;
+        std::memcpy(&low, key, 8);
+        std::memcpy(&high, key + 8, 8);
+        return rte_hash_crc_8byte(high, rte_hash_crc_8byte(low, 0));
+    }
+    // Same as lookup_bulk with precomputed signatures (monami-bench: 186 -> 135
+    // instructions per packet for the lookup, docs/performance.md).
+    void lookup_bulk(const void** keys, hash_sig_t* signatures, unsigned n, std::uint64_t* hit_mask,
+                     void** snapshots) const {
+        rte_hash_lookup_with_hash_bulk_data(table_, keys, signatures, n, hit_mask, snapshots);
     }
     const HoaSnapshot* lookup(const std::uint8_t* address) const {
         void* data = nullptr;

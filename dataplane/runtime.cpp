@@ -272,12 +272,20 @@ void Runtime::launch_workers() {
     for (auto& w : workers_) rte_eal_remote_launch(worker_main, w.get(), w->lcore);
 }
 
-void Runtime::worker_loop(WorkerCtx& w) {
+void Runtime::worker_online(WorkerCtx& w) {
     rte_rcu_qsbr_thread_register(qsbr_, w.index);
     rte_rcu_qsbr_thread_online(qsbr_, w.index);
-    while (!stopping_.load(std::memory_order_relaxed)) worker_iteration(w);
+}
+
+void Runtime::worker_offline(WorkerCtx& w) {
     rte_rcu_qsbr_thread_offline(qsbr_, w.index);
     rte_rcu_qsbr_thread_unregister(qsbr_, w.index);
+}
+
+void Runtime::worker_loop(WorkerCtx& w) {
+    worker_online(w);
+    while (!stopping_.load(std::memory_order_relaxed)) worker_iteration(w);
+    worker_offline(w);
     worker_iteration(w);  // last control frames, then everything buffered goes out
     drain(w);
 }
@@ -369,6 +377,7 @@ void Runtime::forward(WorkerCtx& w, rte_mbuf* m, const NextHop& nh) {
 void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::uint16_t n,
                             bool allow_decap) {
     const void* keys[kBurstSize];
+    hash_sig_t signatures[kBurstSize];
     std::uint16_t candidates[kBurstSize];
     unsigned k = 0;
     for (unsigned i = 0; i < kPrefetchOffset && i < n; ++i)
@@ -405,13 +414,14 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
             continue;
         }
         keys[k] = ip->dst_addr;
+        signatures[k] = HoaTable::signature(ip->dst_addr);
         candidates[k++] = i;
     }
     if (k == 0) return;
 
     std::uint64_t hits = 0;
     void* snapshots[kBurstSize];
-    if (hoas_->size() != 0) hoas_->lookup_bulk(keys, k, &hits, snapshots);
+    if (hoas_->size() != 0) hoas_->lookup_bulk(keys, signatures, k, &hits, snapshots);
     std::uint8_t destinations[kBurstSize][16];
     std::int32_t next_hop_ids[kBurstSize];
     std::uint16_t routed[kBurstSize];

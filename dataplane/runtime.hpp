@@ -72,6 +72,7 @@ class Runtime final : public DataPlane, public Reclaimer {
     unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }
     bool one_lcore_mode() const { return one_lcore_; }
     const WorkerCtx& worker(unsigned i) const { return *workers_[i]; }
+    WorkerCtx& worker(unsigned i) { return *workers_[i]; }
 
     void launch_workers();
     // One control iteration: hands every punted packet to `handle` (port, reason, bytes),
@@ -104,6 +105,10 @@ class Runtime final : public DataPlane, public Reclaimer {
 
     // Worker side.
     void worker_loop(WorkerCtx& w);
+    // For a driver of worker_iteration other than launch_workers (monami-bench): the calling
+    // lcore becomes, then stops being, worker w's RCU reader.
+    void worker_online(WorkerCtx& w);
+    void worker_offline(WorkerCtx& w);
     void worker_iteration(WorkerCtx& w);
 
   private:
