@@ -236,6 +236,9 @@ class MeasuringDataPlane final : public DataPlane {
         }
         return rt_.send_frame(port, frame);
     }
+    bool route_packet(std::span<const std::uint8_t> ipv6_packet) override {
+        return rt_.route_packet(ipv6_packet);
+    }
     void publish_routing(const RoutingState& state) override { rt_.publish_routing(state); }
     void publish_hoa(std::unique_ptr<const HoaSnapshot> snapshot) override {
         // Indexed by the plan's HoA number: the bookkeeping must not weigh on the BU timing.
@@ -558,9 +561,17 @@ class Bench {
         collector_.collect(tx_[0], false);
         collector_.collect(tx_[1], true);
     }
+    // As the gateway's control loop does: frames, then a tick per burst (which is also when
+    // the admission control serves deferred frames of unknown sources).
     void feed_control(const std::vector<std::uint8_t>& frame) {
         agent_->on_frame(ports_[1], PuntReason::Local, 0, frame, now_ms());
+        if (++fed_since_tick_ == kControlBurst) {
+            agent_->on_tick(now_ms());
+            fed_since_tick_ = 0;
+        }
     }
+    static constexpr unsigned kControlBurst = 16;
+    unsigned fed_since_tick_ = 0;
     std::uint16_t next_sequence(std::uint32_t hoa) { return ++sequence_[hoa]; }
     bool is_ncast_hoa(std::uint32_t i) const {
         return ncast_period_ != 0 && opt_.coas >= 2 && i % ncast_period_ == ncast_period_ - 1;
@@ -683,6 +694,8 @@ bool Bench::setup(std::string& error) {
     s.bindings.max_bindings = std::size_t{opt_.hoas} * opt_.coas + 64;
     s.tunnel.mtu = 1500;  // IMIX's 1500-byte packets fit: the access link runs jumbo frames
     s.max_paths = rs.max_paths;
+    // Nothing answers heartbeats here: without this every path would turn Dead mid-run.
+    s.liveness.heartbeats = false;
     dataplane_ = std::make_unique<MeasuringDataPlane>(*rt_, shared_);
     agent_ = std::make_unique<ha::HomeAgent>(s, *dataplane_);
     agent_->start(now_ms());
