@@ -435,9 +435,17 @@ BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
         std::uint8_t st = fid_status::kSuccess;
         switch (request_flow.action) {
             case mh::FlowAction::Add:
-                if (request_flow.unsupported_ts_format)
+                if (request_flow.unsupported_ts_format) {
                     st = fid_status::kTrafficSelectorFormatNotSupported;
-                else if (flow || request_flow.bid_references.empty() ||
+                } else if (flow && flow->priority == request_flow.priority &&
+                           flow->bids == request_flow.bid_references &&
+                           request_flow.traffic_selector &&
+                           flow->selector == *request_flow.traffic_selector) {
+                    // The same Add again: a retransmitted BU whose BA was lost. Answering 130
+                    // would make the MN drop a flow the HA holds; treat it as a refresh.
+                    flow->expiry_ms = flow_expiry;
+                    flow->timer_stamp = next_stamp_++;
+                } else if (flow || request_flow.bid_references.empty() ||
                          !request_flow.traffic_selector)
                     st = fid_status::kFlowIdentificationMalformed;
                 else if (!bids_known(request_flow.bid_references))

@@ -766,7 +766,7 @@ TEST_F(FlowTest, FlowStatuses) {
     unsupported.unsupported_ts_format = 7;
     auto out = with_flows({
         flow(2, mh::FlowAction::Add, {1}),                 // no traffic selector
-        flow(1, mh::FlowAction::Add, {1}, udp_port(1)),    // FID already in use
+        flow(1, mh::FlowAction::Add, {1}, udp_port(9)),    // FID in use, other selector
         flow(4, mh::FlowAction::Add, {9}, udp_port(4)),    // unknown BID
         flow(5, mh::FlowAction::Modify, {1}),              // unknown FID
         flow(6, mh::FlowAction::Remove),                   // unknown FID
@@ -787,6 +787,21 @@ TEST_F(FlowTest, FlowStatuses) {
                   fst::kTrafficSelectorFormatNotSupported, fst::kFlowIdentificationMalformed,
                   fst::kBidNotFound, fst::kSuccess, fst::kAdministrativelyProhibited}));
     EXPECT_EQ(cache.find(kHoaA)->flows.size(), 2u);
+}
+
+TEST_F(FlowTest, RetransmittedAddIsARefreshNotAnError) {
+    // The MN retransmits a BU whose BA was lost: the same Add must not be refused (130), or
+    // the MN would forget a flow the HA keeps.
+    expect_accepted(with_flows({flow(1, mh::FlowAction::Add, {1, 2}, udp_port(5))}));
+    now += 10'000;
+    auto out = with_flows({flow(1, mh::FlowAction::Add, {1, 2}, udp_port(5))});
+    ASSERT_EQ(out.ack.options.flows.size(), 1u);
+    EXPECT_EQ(out.ack.options.flows[0].status, fst::kSuccess);
+    EXPECT_EQ(cache.find(kHoaA)->flows.size(), 1u);
+    EXPECT_EQ(cache.find(kHoaA)->find_flow(1)->expiry_ms, now + 200'000);
+    // A different Add for the same FID is still malformed.
+    out = with_flows({flow(1, mh::FlowAction::Add, {1}, udp_port(5))});
+    EXPECT_EQ(out.ack.options.flows[0].status, fst::kFlowIdentificationMalformed);
 }
 
 TEST_F(FlowTest, FlowsFollowTheirBindings) {
