@@ -10,6 +10,7 @@
 #include <rte_malloc.h>
 #include <rte_prefetch.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "dataplane/log.hpp"
@@ -372,6 +373,38 @@ void Runtime::forward(WorkerCtx& w, rte_mbuf* m, const NextHop& nh) {
     transmit(w, nh.port, m);
 }
 
+namespace {
+
+constexpr unsigned kPathLookahead = 4;
+constexpr unsigned kCounterLookahead = 2;
+// Paths whose lines are prefetched: the flow's choice is not known before its fields are
+// parsed, and two paths (two CoAs) is the common case.
+constexpr unsigned kPrefetchedPaths = 2;
+
+void prefetch_snapshot(const HoaSnapshot* snap) {
+    rte_prefetch0(snap);
+    rte_prefetch0(reinterpret_cast<const std::uint8_t*>(snap) + RTE_CACHE_LINE_SIZE);
+}
+
+void prefetch_paths(const HoaSnapshot* snap) {
+    const DeliveryPath* paths = snap->paths.data();
+    unsigned count = std::min<unsigned>(snap->path_count, kPrefetchedPaths);
+    for (unsigned i = 0; i < count; ++i) {
+        rte_prefetch0(&paths[i]);
+        rte_prefetch0(reinterpret_cast<const std::uint8_t*>(&paths[i]) + RTE_CACHE_LINE_SIZE);
+    }
+}
+
+}  // namespace
+
+void Runtime::prefetch_counters(WorkerCtx& w, const HoaSnapshot* snap) const {
+    const DeliveryPath* paths = snap->paths.data();
+    unsigned count = std::min<unsigned>(snap->path_count, kPrefetchedPaths);
+    for (unsigned i = 0; i < count; ++i)
+        if (paths[i].counter_slot < max_paths_)
+            rte_prefetch0(&w.path_counters[paths[i].counter_slot]);
+}
+
 // Classify a burst: to a home address or mobile network prefix -> the MN's delivery paths;
 // to us -> decapsulate reverse tunnels, punt the rest; otherwise route.
 void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::uint16_t n,
@@ -422,11 +455,23 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
     std::uint64_t hits = 0;
     void* snapshots[kBurstSize];
     if (hoas_->size() != 0) hoas_->lookup_bulk(keys, signatures, k, &hits, snapshots);
+    // With a million HoAs every snapshot, path and counter is a cache (and TLB) miss. Issue
+    // them for the whole burst before touching any (l3fwd style): all snapshots now, a
+    // packet's paths kPathLookahead packets ahead (the snapshot has arrived by then), its
+    // counters kCounterLookahead ahead (the path has arrived).
+    for (unsigned j = 0; j < k; ++j)
+        if ((hits >> j) & 1) prefetch_snapshot(static_cast<const HoaSnapshot*>(snapshots[j]));
+    for (unsigned j = 0; j < kPathLookahead && j < k; ++j)
+        if ((hits >> j) & 1) prefetch_paths(static_cast<const HoaSnapshot*>(snapshots[j]));
     std::uint8_t destinations[kBurstSize][16];
     std::int32_t next_hop_ids[kBurstSize];
     std::uint16_t routed[kBurstSize];
     unsigned r = 0;
     for (unsigned j = 0; j < k; ++j) {
+        if (j + kPathLookahead < k && ((hits >> (j + kPathLookahead)) & 1))
+            prefetch_paths(static_cast<const HoaSnapshot*>(snapshots[j + kPathLookahead]));
+        if (j + kCounterLookahead < k && ((hits >> (j + kCounterLookahead)) & 1))
+            prefetch_counters(w, static_cast<const HoaSnapshot*>(snapshots[j + kCounterLookahead]));
         rte_mbuf* m = pkts[candidates[j]];
         const HoaSnapshot* snap =
             (hits >> j) & 1 ? static_cast<const HoaSnapshot*>(snapshots[j]) : nullptr;

@@ -117,6 +117,7 @@ class Runtime final : public DataPlane, public Reclaimer {
     bool init_port(const PortSpec& spec, std::string& error);
     void process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::uint16_t n,
                        bool allow_decap);
+    void prefetch_counters(WorkerCtx& w, const HoaSnapshot* snap) const;
     void deliver_to_mobile_node(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap,
                                 unsigned depth = 0);
     // `limit`: the encapsulation limit the outer header may carry at most (-1: the path's).
