@@ -10,6 +10,7 @@
 #include <rte_malloc.h>
 #include <rte_prefetch.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "dataplane/log.hpp"
@@ -372,6 +373,38 @@ void Runtime::forward(WorkerCtx& w, rte_mbuf* m, const NextHop& nh) {
     transmit(w, nh.port, m);
 }
 
+namespace {
+
+constexpr unsigned kPathLookahead = 4;
+constexpr unsigned kCounterLookahead = 2;
+// Paths whose lines are prefetched: the flow's choice is not known before its fields are
+// parsed, and two paths (two CoAs) is the common case.
+constexpr unsigned kPrefetchedPaths = 2;
+
+void prefetch_snapshot(const HoaSnapshot* snap) {
+    rte_prefetch0(snap);
+    rte_prefetch0(reinterpret_cast<const std::uint8_t*>(snap) + RTE_CACHE_LINE_SIZE);
+}
+
+void prefetch_paths(const HoaSnapshot* snap) {
+    const DeliveryPath* paths = snap->paths.data();
+    unsigned count = std::min<unsigned>(snap->path_count, kPrefetchedPaths);
+    for (unsigned i = 0; i < count; ++i) {
+        rte_prefetch0(&paths[i]);
+        rte_prefetch0(reinterpret_cast<const std::uint8_t*>(&paths[i]) + RTE_CACHE_LINE_SIZE);
+    }
+}
+
+}  // namespace
+
+void Runtime::prefetch_counters(WorkerCtx& w, const HoaSnapshot* snap) const {
+    const DeliveryPath* paths = snap->paths.data();
+    unsigned count = std::min<unsigned>(snap->path_count, kPrefetchedPaths);
+    for (unsigned i = 0; i < count; ++i)
+        if (paths[i].counter_slot < max_paths_)
+            rte_prefetch0(&w.path_counters[paths[i].counter_slot]);
+}
+
 // Classify a burst: to a home address or mobile network prefix -> the MN's delivery paths;
 // to us -> decapsulate reverse tunnels, punt the rest; otherwise route.
 void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::uint16_t n,
@@ -422,11 +455,23 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
     std::uint64_t hits = 0;
     void* snapshots[kBurstSize];
     if (hoas_->size() != 0) hoas_->lookup_bulk(keys, signatures, k, &hits, snapshots);
+    // With a million HoAs every snapshot, path and counter is a cache (and TLB) miss. Issue
+    // them for the whole burst before touching any (l3fwd style): all snapshots now, a
+    // packet's paths kPathLookahead packets ahead (the snapshot has arrived by then), its
+    // counters kCounterLookahead ahead (the path has arrived).
+    for (unsigned j = 0; j < k; ++j)
+        if ((hits >> j) & 1) prefetch_snapshot(static_cast<const HoaSnapshot*>(snapshots[j]));
+    for (unsigned j = 0; j < kPathLookahead && j < k; ++j)
+        if ((hits >> j) & 1) prefetch_paths(static_cast<const HoaSnapshot*>(snapshots[j]));
     std::uint8_t destinations[kBurstSize][16];
     std::int32_t next_hop_ids[kBurstSize];
     std::uint16_t routed[kBurstSize];
     unsigned r = 0;
     for (unsigned j = 0; j < k; ++j) {
+        if (j + kPathLookahead < k && ((hits >> (j + kPathLookahead)) & 1))
+            prefetch_paths(static_cast<const HoaSnapshot*>(snapshots[j + kPathLookahead]));
+        if (j + kCounterLookahead < k && ((hits >> (j + kCounterLookahead)) & 1))
+            prefetch_counters(w, static_cast<const HoaSnapshot*>(snapshots[j + kCounterLookahead]));
         rte_mbuf* m = pkts[candidates[j]];
         const HoaSnapshot* snap =
             (hits >> j) & 1 ? static_cast<const HoaSnapshot*>(snapshots[j]) : nullptr;
@@ -441,8 +486,8 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
     }
     if (r == 0) return;
     fib.lookup_bulk(destinations, next_hop_ids, r);
-    rte_mbuf* decapsulated[kBurstSize];
-    std::uint16_t d = 0;
+    rte_mbuf* tunneled[kBurstSize];
+    std::uint16_t t = 0;
     for (unsigned j = 0; j < r; ++j) {
         rte_mbuf* m = pkts[routed[j]];
         if (next_hop_ids[j] < 0) {
@@ -454,7 +499,7 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
             case NextHopKind::Local: {
                 auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, sizeof(rte_ether_hdr));
                 if (ip->proto == IPPROTO_IPV6 && allow_decap) {
-                    if (decapsulate(w, m)) decapsulated[d++] = m;
+                    tunneled[t++] = m;
                 } else {
                     punt(w, m, PuntReason::Local);
                 }
@@ -468,23 +513,63 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
                 break;
         }
     }
+    if (t == 0) return;
+    rte_mbuf* decapsulated[kBurstSize];
+    std::uint16_t d = decapsulate_burst(w, tunneled, t, decapsulated);
     // Inner packets continue as if received: to another MN, to us, or routed. One level
     // only: a tunnel inside the tunnel is not opened again.
     if (d != 0) process_burst(w, fib, decapsulated, d, false);
 }
 
+// The ingress check of a burst of reverse-tunnel packets: one bulk lookup of the inner
+// sources, their snapshots and paths prefetched, instead of one lookup per packet.
+std::uint16_t Runtime::decapsulate_burst(WorkerCtx& w, rte_mbuf** pkts, std::uint16_t n,
+                                         rte_mbuf** out) {
+    constexpr std::uint32_t outer = sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr);
+    const void* keys[kBurstSize];
+    hash_sig_t signatures[kBurstSize];
+    rte_mbuf* candidates[kBurstSize];
+    unsigned k = 0;
+    for (std::uint16_t i = 0; i < n; ++i) {
+        rte_mbuf* m = pkts[i];
+        if (rte_pktmbuf_data_len(m) < outer + sizeof(rte_ipv6_hdr)) {
+            drop(w, m, DropReason::Malformed);
+            continue;
+        }
+        auto* inner_ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, outer);
+        keys[k] = inner_ip->src_addr;
+        signatures[k] = HoaTable::signature(inner_ip->src_addr);
+        candidates[k++] = m;
+    }
+    std::uint64_t hits = 0;
+    void* snapshots[kBurstSize];
+    if (k != 0 && hoas_->size() != 0) hoas_->lookup_bulk(keys, signatures, k, &hits, snapshots);
+    for (unsigned j = 0; j < k; ++j)
+        if ((hits >> j) & 1) prefetch_snapshot(static_cast<const HoaSnapshot*>(snapshots[j]));
+    for (unsigned j = 0; j < kPathLookahead && j < k; ++j)
+        if ((hits >> j) & 1) prefetch_paths(static_cast<const HoaSnapshot*>(snapshots[j]));
+    std::uint16_t d = 0;
+    for (unsigned j = 0; j < k; ++j) {
+        if (j + kPathLookahead < k && ((hits >> (j + kPathLookahead)) & 1))
+            prefetch_paths(static_cast<const HoaSnapshot*>(snapshots[j + kPathLookahead]));
+        if (j + kCounterLookahead < k && ((hits >> (j + kCounterLookahead)) & 1))
+            prefetch_counters(w, static_cast<const HoaSnapshot*>(snapshots[j + kCounterLookahead]));
+        const HoaSnapshot* snap =
+            (hits >> j) & 1 ? static_cast<const HoaSnapshot*>(snapshots[j]) : nullptr;
+        if (!snap && hoas_->has_prefixes())
+            snap = hoas_->lookup_prefix(static_cast<const std::uint8_t*>(keys[j]));
+        if (decapsulate(w, candidates[j], snap)) out[d++] = candidates[j];
+    }
+    return d;
+}
+
 // RFC 2827/3704 ingress filtering for reverse tunnels (seed 6.1.2): the outer source must be a
 // CoA registered for the inner source (a HoA, or inside a mobile network prefix).
-bool Runtime::decapsulate(WorkerCtx& w, rte_mbuf* m) {
+// `snap` is the inner source's snapshot (nullptr if none); the packet holds both headers.
+bool Runtime::decapsulate(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot* snap) {
     constexpr std::uint32_t outer = sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr);
-    if (rte_pktmbuf_data_len(m) < outer + sizeof(rte_ipv6_hdr)) {
-        drop(w, m, DropReason::Malformed);
-        return false;
-    }
     auto* outer_ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, sizeof(rte_ether_hdr));
     auto* inner_ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, outer);
-    const HoaSnapshot* snap = hoas_->size() ? hoas_->lookup(inner_ip->src_addr) : nullptr;
-    if (!snap && hoas_->has_prefixes()) snap = hoas_->lookup_prefix(inner_ip->src_addr);
     if (!snap) {
         drop(w, m, DropReason::NoBinding);
         return false;

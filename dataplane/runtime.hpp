@@ -117,6 +117,7 @@ class Runtime final : public DataPlane, public Reclaimer {
     bool init_port(const PortSpec& spec, std::string& error);
     void process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::uint16_t n,
                        bool allow_decap);
+    void prefetch_counters(WorkerCtx& w, const HoaSnapshot* snap) const;
     void deliver_to_mobile_node(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap,
                                 unsigned depth = 0);
     // `limit`: the encapsulation limit the outer header may carry at most (-1: the path's).
@@ -126,7 +127,8 @@ class Runtime final : public DataPlane, public Reclaimer {
                      std::uint16_t inner_length, int limit, unsigned depth);
     void emit_on_path(WorkerCtx& w, rte_mbuf* m, const DeliveryPath& path,
                       std::uint16_t inner_length, unsigned depth);
-    bool decapsulate(WorkerCtx& w, rte_mbuf* m);
+    std::uint16_t decapsulate_burst(WorkerCtx& w, rte_mbuf** pkts, std::uint16_t n, rte_mbuf** out);
+    bool decapsulate(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot* snap);
     void forward(WorkerCtx& w, rte_mbuf* m, const NextHop& nh);
     void drop(WorkerCtx& w, rte_mbuf* m, DropReason reason);
     void punt(WorkerCtx& w, rte_mbuf* m, PuntReason reason, std::uint16_t aux = 0);

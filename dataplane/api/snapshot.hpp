@@ -15,9 +15,9 @@
 
 namespace monami {
 
-inline constexpr unsigned kMaxBindingsPerHoa = 8;     // BID choice masks are 8 bits
-inline constexpr unsigned kChoiceSlots = 64;          // flow-hash slots of a FlowAction
-inline constexpr unsigned kMaxDeliveryHeader = 64;    // Ethernet + IPv6 + TEL dest option
+inline constexpr unsigned kMaxBindingsPerHoa = 8;   // BID choice masks are 8 bits
+inline constexpr unsigned kChoiceSlots = 64;        // flow-hash slots of a FlowAction
+inline constexpr unsigned kMaxDeliveryHeader = 64;  // Ethernet + IPv6 + TEL dest option
 inline constexpr std::uint8_t kNoBinding = 0xff;
 inline constexpr unsigned kMaxChainDepth = 4;
 // Offset of the Tunnel Encapsulation Limit value in a DeliveryPath header that carries it.
@@ -38,12 +38,12 @@ struct alignas(64) DeliveryPath {
     // delivered to that HoA in turn, up to kMaxChainDepth tunnels deep.
     bool chained = false;
     std::uint16_t bid = 0;
-    std::uint16_t port = 0;         // egress port
-    std::uint16_t mtu = 1500;       // largest inner packet; larger ones get Packet Too Big
+    std::uint16_t port = 0;    // egress port
+    std::uint16_t mtu = 1500;  // largest inner packet; larger ones get Packet Too Big
     std::uint16_t pad2 = 0;
-    std::uint32_t counter_slot = 0; // index into the workers' per-binding counters
-    Ipv6Address care_of;            // outer destination; reverse traffic must come from it
-    Ipv6Address home_agent;         // outer source: the HA address the CoA registered with
+    std::uint32_t counter_slot = 0;  // index into the workers' per-binding counters
+    Ipv6Address care_of;             // outer destination; reverse traffic must come from it
+    Ipv6Address home_agent;          // outer source: the HA address the CoA registered with
 };
 static_assert(sizeof(DeliveryPath) == 128);
 
@@ -64,9 +64,9 @@ struct FieldRange {
 // A compiled RFC 6088 traffic selector (or an operator traffic class): all fields must match;
 // a field whose range is the full domain matches everything.
 struct FlowSelector {
-    FieldRange<Ipv6Address> source{Ipv6Address{}, Ipv6Address{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                                                0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                                                0xff, 0xff, 0xff, 0xff}}};
+    FieldRange<Ipv6Address> source{
+        Ipv6Address{}, Ipv6Address{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                    0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}};
     FieldRange<Ipv6Address> destination{source};
     FieldRange<std::uint32_t> spi{0, 0xffffffffu};
     FieldRange<std::uint32_t> flow_label{0, 0xfffff};
@@ -84,13 +84,16 @@ struct FlowRule {
     std::uint16_t priority = 0;  // lower first (RFC 6089 FID-PRI)
 };
 
-struct HoaSnapshot {
-    HomeAddress home_address;
-    std::uint32_t generation = 0;
+// alignas(64): the fields a worker reads for a packet (default_action, path_count, the
+// paths and rules vectors) fill exactly the first two cache lines, which the worker
+// prefetches for the whole burst right after the hash lookup.
+struct alignas(64) HoaSnapshot {
+    FlowAction default_action;  // flows no rule matches (bytes 0-64)
     std::uint8_t path_count = 0;
-    FlowAction default_action;     // flows no rule matches
-    std::vector<FlowRule> rules;   // by priority; empty in the common case
+    std::uint32_t generation = 0;
     std::vector<DeliveryPath> paths;
+    std::vector<FlowRule> rules;               // by priority; empty in the common case
+    HomeAddress home_address;                  // control thread only from here on
     std::vector<Ipv6Prefix> network_prefixes;  // RFC 3963 prefixes routed to this HoA
 
     // The path index for an address registered as CoA, or kNoBinding (ingress filtering).
