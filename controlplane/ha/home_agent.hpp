@@ -19,6 +19,7 @@
 #include "controlplane/bcache/binding_cache.hpp"
 #include "controlplane/ha/security.hpp"
 #include "controlplane/ha/liveness.hpp"
+#include "controlplane/mh/exthdr.hpp"
 #include "controlplane/mh/parser.hpp"
 #include "controlplane/net/icmpv6.hpp"
 #include "controlplane/policy/policy_engine.hpp"
@@ -254,9 +255,10 @@ class HomeAgent {
                             std::uint64_t now_ms);
     void forget_liveness(const HomeAddress& hoa, const std::set<PathKey>& keep);
     void liveness_tick(std::uint64_t now_ms);
-    void handle_heartbeat(PortId port, const net::Ipv6Packet& packet, const Ipv6Address& source,
-                          const Ipv6Address& destination, const mh::Heartbeat& hb,
-                          std::uint64_t now_ms);
+    // `chain`: the (opened) packet's headers; `was_protected`: it came inside ESP.
+    void handle_heartbeat(PortId port, const net::Ipv6Packet& packet,
+                          const mh::Ipv6HeaderChain& chain, bool was_protected,
+                          const mh::Heartbeat& hb, std::uint64_t now_ms);
     void handle_unreachable(const net::Ipv6Packet& packet, const net::Icmpv6Message& icmp,
                             std::uint64_t now_ms);
     void apply_transitions(const std::vector<LivenessTransition>& transitions,

@@ -152,7 +152,8 @@ std::optional<std::uint64_t> LivenessTracker::next_deadline_ms() const {
 
 ResponseMatch LivenessTracker::on_response(const CareOfAddress& care_of, std::uint32_t sequence,
                                            std::uint64_t now_ms,
-                                           std::optional<LivenessTransition>& transition) {
+                                           std::optional<LivenessTransition>& transition,
+                                           const std::optional<HomeAddress>& home_address) {
     transition.reset();
     auto s = by_sequence_.find(sequence);
     if (s == by_sequence_.end()) {
@@ -164,7 +165,9 @@ ResponseMatch LivenessTracker::on_response(const CareOfAddress& care_of, std::ui
         return known ? ResponseMatch::Stale : ResponseMatch::Unknown;
     }
     auto it = paths_.find(s->second);
-    if (it == paths_.end() || it->second.care_of != care_of) return ResponseMatch::Unknown;
+    if (it == paths_.end() || it->second.care_of != care_of ||
+        (home_address && it->first.hoa != *home_address))
+        return ResponseMatch::Unknown;
     Record& r = it->second;
     by_sequence_.erase(s);
     r.outstanding.reset();
@@ -291,12 +294,15 @@ void HomeAgent::liveness_tick(std::uint64_t now_ms) {
             liveness_.unsent(due.path, due.sequence);
             continue;
         }
-        // RFC 6275 s.6.1: no Mobility Header message but the BA carries a type 2 routing
-        // header, so the request goes plainly HA address -> CoA, as RFC 5847 s.3 has it
-        // between the two tunnel end points.
+        // Without ESP the request goes plainly HA address -> CoA, as RFC 5847 s.3 has it
+        // between the two tunnel end points. With security.mode esp it is protected (s.6)
+        // with the HoA's outbound SA, whose selector (RFC 3776) it names in a type 2
+        // routing header, as a BA does; the MN answers with its Home Address option.
         mh::Heartbeat hb;
         hb.sequence = due.sequence;
-        auto packet = mh::build_ipv6_mh_packet(hb, {b->ha_address, due.care_of, {}, {}, 64});
+        std::optional<HomeAddress> routed_to;
+        if (security_->esp_required() && due.care_of != due.path.hoa) routed_to = due.path.hoa;
+        auto packet = mh::build_ipv6_mh_packet(hb, {b->ha_address, due.care_of, {}, routed_to, 64});
         auto egress = egress_toward(due.care_of, now_ms);
         auto ingress = signalling_ingress_.find({due.path.hoa, due.path.bid, due.path.mcoa});
         if (!egress && ingress != signalling_ingress_.end()) egress = ingress->second;
@@ -305,31 +311,44 @@ void HomeAgent::liveness_tick(std::uint64_t now_ms) {
             liveness_.unsent(due.path, due.sequence);
             continue;
         }
-        send_ip(egress->port, egress->next_hop_mac, packet);
+        auto sealed = protect_signalling(packet, false);  // unchanged unless mode esp
+        if (!sealed) {  // no outbound SA for this HoA: counted, and no miss either
+            liveness_.unsent(due.path, due.sequence);
+            continue;
+        }
+        send_ip(egress->port, egress->next_hop_mac, *sealed);
         ++counters_.heartbeats_sent;
     }
 }
 
 void HomeAgent::handle_heartbeat(PortId port, const net::Ipv6Packet& packet,
-                                 const Ipv6Address& source, const Ipv6Address& destination,
+                                 const mh::Ipv6HeaderChain& chain, bool was_protected,
                                  const mh::Heartbeat& hb, std::uint64_t now_ms) {
-    if (!is_ha_address(destination)) {
+    if (!is_ha_address(chain.destination)) {
         ++counters_.not_handled;
         return;
     }
     if (!hb.response) {
-        // A request from the peer (RFC 5847 s.3.1): answer it the way it came.
+        // A request from the peer (RFC 5847 s.3.1): answer it the way it came, inside ESP
+        // (to the HoA of its Home Address option) when it came so.
         mh::Heartbeat reply;
         reply.response = true;
         reply.sequence = hb.sequence;
-        send_ip(port, packet.eth_source,
-                mh::build_ipv6_mh_packet(reply, {destination, source, {}, {}, 64}));
+        auto ip = mh::build_ipv6_mh_packet(
+            reply, {chain.destination, chain.source, {}, chain.home_address_option, 64});
+        auto sealed = protect_signalling(ip, was_protected);
+        if (!sealed) return;
+        send_ip(port, packet.eth_source, *sealed);
         ++counters_.heartbeat_requests_answered;
         return;
     }
+    // Matched by CoA (the packet's source) and sequence; inside ESP the SA vouched for the
+    // HoA (the Home Address option, else the source), which must own the path too.
+    std::optional<HomeAddress> vouched;
+    if (was_protected) vouched = chain.checksum_source();
     std::uint64_t detected_ns = steady_ns();
     std::optional<LivenessTransition> transition;
-    switch (liveness_.on_response(source, hb.sequence, now_ms, transition)) {
+    switch (liveness_.on_response(chain.source, hb.sequence, now_ms, transition, vouched)) {
         case ResponseMatch::Matched:
             ++counters_.heartbeat_responses;
             break;

@@ -104,8 +104,11 @@ class LivenessTracker {
     std::optional<std::uint64_t> next_deadline_ms() const;
 
     // A Heartbeat response (R set) from `care_of`. On a state change, `transition` is set.
+    // `home_address`: the HoA an ESP SA vouched for; then only a path of that HoA matches
+    // (one mobile node's SA cannot answer for another's path through a shared CoA).
     ResponseMatch on_response(const CareOfAddress& care_of, std::uint32_t sequence,
-                              std::uint64_t now_ms, std::optional<LivenessTransition>& transition);
+                              std::uint64_t now_ms, std::optional<LivenessTransition>& transition,
+                              const std::optional<HomeAddress>& home_address = std::nullopt);
     // The request `sequence` could not be sent (no way to the CoA yet): it is no miss.
     void unsent(const PathId& path, std::uint32_t sequence);
     // An ICMPv6 Destination Unreachable about a packet to `care_of`: its Live paths become

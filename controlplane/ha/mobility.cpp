@@ -52,7 +52,7 @@ void HomeAgent::handle_mobility(PortId port, const net::Ipv6Packet& packet, std:
         return;
     }
     if (const auto* hb = std::get_if<mh::Heartbeat>(&parsed->message)) {
-        handle_heartbeat(port, packet, chain->source, chain->destination, *hb, now_ms);
+        handle_heartbeat(port, packet, *chain, was_protected, *hb, now_ms);
         return;
     }
     const auto* bu = std::get_if<mh::BindingUpdate>(&parsed->message);

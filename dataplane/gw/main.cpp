@@ -180,10 +180,8 @@ ha::HaSettings ha_settings(const config::Config& cfg, const dp::Runtime& rt) {
     s.tunnel = {cfg.tunnel.hop_limit, cfg.tunnel.encapsulation_limit, cfg.tunnel.mtu};
     s.max_paths = h.max_bindings;
     s.policies = cfg.policies;
-    // Heartbeats are not ESP-protected yet (RFC 5847 s.6 says they SHOULD be): with
-    // security.mode esp they are off, and main() says so at start.
-    bool heartbeats = cfg.heartbeat.enabled && cfg.security.mode != config::SecurityMode::esp;
-    s.liveness = {heartbeats, cfg.heartbeat.interval_ms, cfg.heartbeat.missed_limit,
+    // With security.mode esp, heartbeats go inside ESP (RFC 5847 s.6, ha/liveness.cpp).
+    s.liveness = {cfg.heartbeat.enabled, cfg.heartbeat.interval_ms, cfg.heartbeat.missed_limit,
                   cfg.heartbeat.recovery};
     for (const auto& mn : cfg.mobile_nodes) {
         if (!mn.policy_index) continue;
@@ -321,10 +319,6 @@ int main(int argc, char** argv) {
         rte_eal_cleanup();
         return 1;
     }
-    if (cfg.security.mode == config::SecurityMode::esp && cfg.heartbeat.enabled)
-        MONAMI_LOG(WARNING, gw,
-                   "heartbeat failure detection is off with security.mode esp (heartbeats are not "
-                   "ESP-protected yet); lifetime expiry and port link state still apply");
     if (cfg.security.mode == config::SecurityMode::none && !cfg.home_agent.home_prefixes.empty())
         MONAMI_LOG(WARNING, gw,
                    "security.mode is 'none': Binding Updates are accepted without ESP and anyone "

@@ -3,7 +3,9 @@ real monami-mn in namespaces. Registration works through ESP, tshark given the S
 the BU and BA and decodes the Mobility Headers inside, and BUs crafted with scapy (no ESP,
 a replayed sequence number with a valid ICV, a bad ICV, an unknown SPI) change no binding
 and are counted; the same crafting with a fresh sequence number moves the binding, so the
-refusals are the gateway's doing and not a crafting mistake."""
+refusals are the gateway's doing and not a crafting mistake. RFC 5847 heartbeats go inside
+ESP too (every 300 ms here): the binding stays live on protected heartbeats alone, and no
+plain Mobility Header crosses the wire."""
 import signal
 import subprocess
 import textwrap
@@ -25,6 +27,7 @@ COA_WIFI = "2001:db8:a::100"
 COA_OTHER = "2001:db8:a::200"
 
 SPI_IN, SPI_OUT = 4096, 8192
+HEARTBEAT_MS = 300
 KEY_IN = "00112233445566778899aabbccddeeff"  # AES-GCM-128 key
 SALT_IN = "a0a1a2a3"
 KEY_OUT = "0f0e0d0c0b0a09080706050403020100"  # AES-CBC-128 + HMAC-SHA-256-128
@@ -64,6 +67,7 @@ def topology(tmp_path, prefix, netns_factory):
             home_agent:
               addresses: ["{HA}"]
               home_prefixes: ["2001:db8:1::/64"]
+            heartbeat: {{interval_ms: {HEARTBEAT_MS}, missed_limit: 3, recovery: 1}}
             security:
               mode: esp
               replay_window: 64
@@ -182,6 +186,85 @@ def test_esp_registration_tshark_and_hostile_bus(topology):
             time.sleep(0.2)
         final = control(t["prefix"])
         assert final["binding_acks_sent"] == before["binding_acks_sent"] + 1
-        assert final["esp_protected_sent"] == before["esp_protected_sent"] + 1
+        # One BA; the rest are the heartbeats to the (silent) CoAs, all inside ESP too.
+        heartbeats = final["heartbeats_sent"] - before["heartbeats_sent"]
+        assert final["esp_protected_sent"] == before["esp_protected_sent"] + 1 + heartbeats
     finally:
         sock.close()
+
+
+def binding_states(prefix):
+    return [(b["care_of"], b["state"]) for b in rows(telemetry(prefix, "/monami/bindings"))]
+
+
+@pytest.mark.skipif(not have("dpdk-telemetry.py") or not have("tshark"),
+                    reason="needs dpdk-telemetry.py and tshark")
+def test_esp_heartbeats_keep_the_binding_live(topology):
+    """RFC 5847 s.6: heartbeat requests go inside ESP (type 2 routing header naming the HoA,
+    the HoA's outbound SA), monami-mn answers inside ESP with its Home Address option; over
+    a few seconds every request is answered and the binding stays live. On the wire: ESP
+    only, which Wireshark decrypts (given the SAs) to MH type 13 with a good ICV; no plain
+    heartbeat."""
+    t = topology
+    wait_for_gateway(t["prefix"])
+    pcap = t["tmp"] / "heartbeats.pcapng"
+    cap = start_capture(t["gw_access"], pcap)
+    mn = MobileNodeProcess(t["mn_ns"], [
+        "--home-address", HOA, "--home-agent", HA,
+        "--link", f"wifi:{t['mn_access']}:{COA_WIFI}", "--lifetime", "600",
+        "--initial-timeout", "500",
+        "--esp-sa", f"out:{SPI_IN}:aes-gcm-128:{KEY_IN}{SALT_IN}",
+        "--esp-sa", f"in:{SPI_OUT}:aes-cbc-128-hmac-sha256:{KEY_OUT}:{AUTH_OUT}"])
+    try:
+        ba = mn.wait_for(lambda e: e["event"] == "ba", timeout=20)
+        assert ba["status"] == 0, mn.events
+        start = control(t["prefix"])
+        samples = []
+        for _ in range(8):  # ~3 s: a dozen heartbeat intervals
+            time.sleep(0.4)
+            samples.append(binding_states(t["prefix"]))
+        end = control(t["prefix"])
+    finally:
+        assert mn.stop(signal.SIGTERM) == 0, mn.stderr
+        stop_capture(cap)
+    assert not [e for e in mn.events if e["event"] == "esp_error"], mn.events
+    keys = ("heartbeats_sent", "heartbeat_responses", "heartbeat_responses_late",
+            "heartbeat_responses_unmatched", "heartbeat_misses", "paths_suspect", "paths_dead")
+    delta = {k: end[k] - start[k] for k in keys}
+    sent, answered, misses = (delta["heartbeats_sent"], delta["heartbeat_responses"],
+                              delta["heartbeat_misses"])
+    # This 2-core machine is shared: one answer later than an interval (a Suspect blink)
+    # is tolerated; a path never dies, and every other request is answered (the last one
+    # may still be in flight).
+    assert sent >= 8 and misses <= 1 and end["paths_dead"] == 0, delta
+    assert answered >= sent - 1 - misses, delta
+    assert delta["heartbeat_responses_unmatched"] == 0, delta
+    assert all(s == [(COA_WIFI, "live")] for s in samples) or misses == 1, (samples, delta)
+    assert all(state != "dead" for sample in samples for _, state in sample), samples
+    assert end["esp_required_drops"] == 0 and end["esp_rejected"] == 0, end
+    requests = [e for e in mn.events if e["event"] == "heartbeat" and not e["response"]]
+    assert len(requests) >= sent and all(e["esp"] for e in requests), requests[:3]
+
+    # Without the SAs tshark sees no Mobility Header at all, so none went in clear ...
+    plain = subprocess.run(["tshark", "-n", "-r", str(pcap), "-Y", "mipv6", "-T", "fields",
+                            "-e", "frame.number", "-e", "mip6.mhtype"],
+                           capture_output=True, text=True, check=True)
+    assert plain.stdout.strip() == "", plain.stdout
+    # ... the requests are ESP after a type 2 routing header, the responses ESP after a
+    # Home Address option ...
+    esp_frames = subprocess.run(
+        ["tshark", "-n", "-r", str(pcap), "-Y", "esp", "-T", "fields",
+         "-e", "ipv6.routing.type", "-e", "ipv6.opt.mipv6.home_address"],
+        capture_output=True, text=True, check=True).stdout.splitlines()
+    fields = [f.split("\t") for f in esp_frames]
+    routed = [f for f in fields if f[0] == "2"]  # HA -> MN: BA, heartbeat requests
+    from_hoa = [f for f in fields if f[1] == HOA]  # MN -> HA: BU, heartbeat responses
+    assert len(routed) >= 1 + sent and len(from_hoa) >= 1 + answered, esp_frames[:6]
+    assert len(routed) + len(from_hoa) == len(fields), esp_frames
+    # ... and with the SAs Wireshark decrypts heartbeats (MH type 13) with good ICVs.
+    res = subprocess.run(
+        ["/usr/bin/python3", str(ROOT / "tests/e2e/esp_tshark_check.py"), str(pcap),
+         "--sa", f"{SPI_IN}:aes128-gcm16:{KEY_IN}{SALT_IN}",
+         "--sa", f"{SPI_OUT}:aes128-cbc-hmac-sha256-128:{KEY_OUT}:{AUTH_OUT}",
+         "--expect-mh-types", "5,6,13"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr

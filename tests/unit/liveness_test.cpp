@@ -443,3 +443,20 @@ TEST(HomeAgentLiveness, WhenEveryCoaIsSuspectTheSuspectOnesStillCarryTheFlows) {
     for (const auto& p : dp.hoas[kHoa]->paths) EXPECT_EQ(p.state, BindingState::Dead);
     EXPECT_EQ(dp.hoas[kHoa]->default_action.choice[0], kNoBinding);
 }
+
+// With ESP the SA vouches for a home address: a response through another HoA's SA does not
+// answer this path's request, even from the right CoA with the right sequence number.
+TEST(LivenessTracker, ResponseVouchedForAnotherHomeAddressDoesNotMatch) {
+    LivenessTracker t(fast());
+    PathId p{kHoa, 1, true};
+    t.track(p, kCoa1, 0);
+    auto first = t.tick(100);
+    ASSERT_EQ(first.heartbeats.size(), 1u);
+    const std::uint32_t seq = first.heartbeats[0].sequence;
+    std::optional<ha::LivenessTransition> tr;
+    const HomeAddress other = *Ipv6Address::parse("2001:db8:1::200");
+    EXPECT_EQ(t.on_response(kCoa1, seq, 110, tr, other), ha::ResponseMatch::Unknown);
+    EXPECT_EQ(t.find(p)->answers, 0u);
+    EXPECT_EQ(t.on_response(kCoa1, seq, 120, tr, kHoa), ha::ResponseMatch::Matched);
+    EXPECT_EQ(t.find(p)->answers, 1u);
+}

@@ -373,3 +373,205 @@ TEST(MnOptions, EspSaParsingNeverEchoesKeys) {
     EXPECT_FALSE(mn::parse_esp_sa_spec("in:12:aes-gcm-128:" + std::string(40, '0')).ok());
     EXPECT_FALSE(mn::parse_esp_sa_spec("in:300:aes-gcm-128:" + std::string(40, '0') + ":00").ok());
 }
+
+namespace {
+
+struct HeartbeatSeen {
+    mh::Heartbeat heartbeat;
+    mh::Ipv6HeaderChain outer;  // the headers on the wire
+    mh::Ipv6HeaderChain inner;  // after ESP, if any
+};
+
+// The heartbeat in `ip`, opened with `endpoint` when it is inside ESP.
+std::optional<HeartbeatSeen> heartbeat_in(std::span<const std::uint8_t> ip,
+                                          esp::EspEndpoint* endpoint) {
+    auto outer = mh::walk_ipv6_headers(ip);
+    if (!outer) return std::nullopt;
+    std::vector<std::uint8_t> clear(ip.begin(), ip.end());
+    if (outer->upper_layer_protocol == mh::kIpProtoEsp) {
+        if (!endpoint) return std::nullopt;
+        auto opened = endpoint->unprotect(ip);
+        if (!opened) return std::nullopt;
+        clear = std::move(*opened);
+    }
+    auto inner = mh::walk_ipv6_headers(clear);
+    if (!inner || inner->upper_layer_protocol != net::kProtoMobility) return std::nullopt;
+    auto parsed = mh::parse_mh(inner->upper_layer(clear), inner->checksum_source(),
+                               inner->checksum_destination());
+    if (!parsed) return std::nullopt;
+    const auto* hb = std::get_if<mh::Heartbeat>(&parsed->message);
+    if (!hb) return std::nullopt;
+    return HeartbeatSeen{*hb, *outer, *inner};
+}
+
+std::vector<std::uint8_t> ip_of(std::span<const std::uint8_t> frame) {
+    return {frame.begin() + net::kEthernetHeaderSize, frame.end()};
+}
+
+std::vector<std::uint8_t> heartbeat_response(std::uint32_t sequence, bool with_home_address) {
+    mh::Heartbeat reply;
+    reply.response = true;
+    reply.sequence = sequence;
+    std::optional<HomeAddress> hao;
+    if (with_home_address) hao = kHoa;
+    return mh::build_ipv6_mh_packet(reply, {kCoa, kHa, hao, std::nullopt, 64});
+}
+
+std::string binding_state(const ha::HomeAgent& agent) {
+    auto rows = agent.binding_rows(0);
+    return rows.empty() ? "none" : rows[0].at("state");
+}
+
+mn::MnOptions esp_mn_options() {
+    auto options = mn::parse_command_line(std::vector<std::string>{
+        "--home-address", kHoa.to_string(), "--home-agent", kHa.to_string(), "--link",
+        "wifi:veth0:" + kCoa.to_string(), "--gateway-mac", kGwAccessMac.to_string(), "--esp-sa",
+        std::string("out:4096:aes-gcm-128:") + kKeyIn, "--esp-sa",
+        std::string("in:8192:aes-gcm-128:") + kKeyOut});
+    EXPECT_TRUE(options.ok()) << options.error();
+    return *options;
+}
+
+}  // namespace
+
+// RFC 5847 s.6: with security.mode esp the HA's heartbeat requests go inside ESP with a type 2
+// routing header naming the HoA (the SA selector, RFC 3776); monami-mn answers inside ESP with
+// its Home Address option; the path stays Live through several intervals.
+TEST(EspHeartbeats, ExchangeThroughEspBetweenHomeAgentAndMobileNode) {
+    RecordingDataPlane dp;
+    ha::HomeAgent agent(ha_settings(true), dp);
+    std::vector<std::vector<std::uint8_t>> to_gateway;
+    std::vector<std::string> events;
+    mn::MobileNode node(
+        esp_mn_options(), {mn::LinkEnvironment{kMnMac, std::nullopt, true}},
+        [&](std::size_t, std::span<const std::uint8_t> f) {
+            to_gateway.emplace_back(f.begin(), f.end());
+            return true;
+        },
+        [&](const std::string& line) { events.push_back(line); });
+    node.start(0);
+    ASSERT_EQ(to_gateway.size(), 1u);
+    agent.on_frame(0, PuntReason::Local, 0, to_gateway[0], 1);
+    ASSERT_EQ(dp.sent.size(), 1u);
+    node.on_frame(0, dp.sent[0].second, 2);
+    ASSERT_TRUE(node.registered(1));
+    to_gateway.clear();
+    dp.sent.clear();
+
+    for (std::uint64_t t = 1001; t <= 6001; t += 1000) {
+        agent.on_tick(t);
+        ASSERT_EQ(dp.sent.size(), 1u) << "at " << t;
+        auto request_ip = ip_of(dp.sent[0].second);
+        auto outer = mh::walk_ipv6_headers(request_ip);
+        ASSERT_TRUE(outer.ok());
+        EXPECT_EQ(outer->upper_layer_protocol, mh::kIpProtoEsp);
+        EXPECT_EQ(outer->destination, kCoa);
+        EXPECT_EQ(outer->type2_routing_address, kHoa);
+        node.on_frame(0, dp.sent[0].second, t + 1);
+        dp.sent.clear();
+        ASSERT_EQ(to_gateway.size(), 1u) << "no answer at " << t << ": " << events.back();
+        auto response_ip = ip_of(to_gateway[0]);
+        auto response = mh::walk_ipv6_headers(response_ip);
+        ASSERT_TRUE(response.ok());
+        EXPECT_EQ(response->upper_layer_protocol, mh::kIpProtoEsp);
+        EXPECT_EQ(response->source, kCoa);
+        EXPECT_EQ(response->home_address_option, kHoa);
+        agent.on_frame(0, PuntReason::Local, 0, to_gateway[0], t + 2);
+        to_gateway.clear();
+    }
+    EXPECT_EQ(agent.counters().heartbeats_sent, 6u);
+    EXPECT_EQ(agent.counters().heartbeat_responses, 6u);
+    EXPECT_EQ(agent.counters().heartbeat_misses, 0u);
+    EXPECT_EQ(agent.counters().esp_required_drops, 0u);
+    EXPECT_EQ(binding_state(agent), "live");
+    bool saw_protected_request = false;
+    for (const auto& e : events)
+        if (e.find("\"heartbeat\"") != std::string::npos &&
+            e.find("\"esp\":true") != std::string::npos)
+            saw_protected_request = true;
+    EXPECT_TRUE(saw_protected_request);
+}
+
+// A response in clear, or inside ESP that does not open, answers nothing: counted, and the
+// path goes Suspect at the next interval; the genuine answer brings it back.
+TEST(EspHeartbeats, ClearOrForgedResponsesAreIgnoredAndCounted) {
+    RecordingDataPlane dp;
+    ha::HomeAgent agent(ha_settings(true), dp);
+    auto mn = mn_endpoint();
+    agent.on_frame(0, PuntReason::Local, 0, frame_of(*mn->protect(bu_packet(1, kCoa))), 1);
+    ASSERT_EQ(care_ofs(agent), std::vector<std::string>{kCoa.to_string()});
+    dp.sent.clear();
+
+    agent.on_tick(1001);
+    ASSERT_EQ(dp.sent.size(), 1u);
+    // Nobody without the key reads it: not plain MH on the wire.
+    EXPECT_FALSE(heartbeat_in(ip_of(dp.sent[0].second), nullptr));
+    auto request = heartbeat_in(ip_of(dp.sent[0].second), mn.get());
+    ASSERT_TRUE(request);
+    EXPECT_FALSE(request->heartbeat.response);
+    EXPECT_EQ(request->inner.type2_routing_address, kHoa);
+    const std::uint32_t seq = request->heartbeat.sequence;
+    dp.sent.clear();
+
+    // 1. In clear, with and without the Home Address option.
+    agent.on_frame(0, PuntReason::Local, 0, frame_of(heartbeat_response(seq, true)), 1010);
+    agent.on_frame(0, PuntReason::Local, 0, frame_of(heartbeat_response(seq, false)), 1011);
+    EXPECT_EQ(agent.counters().esp_required_drops, 2u);
+    // 2. Inside ESP with a flipped ICV byte.
+    auto forged = mn->protect(heartbeat_response(seq, true));
+    ASSERT_TRUE(forged.ok());
+    forged->back() ^= 1;
+    agent.on_frame(0, PuntReason::Local, 0, frame_of(*forged), 1012);
+    EXPECT_EQ(esp_counter(agent, "esp_bad_icv"), 1u);
+    EXPECT_EQ(agent.counters().esp_rejected, 1u);
+    EXPECT_EQ(agent.counters().heartbeat_responses, 0u);
+    EXPECT_TRUE(dp.sent.empty());
+
+    agent.on_tick(2001);  // the request went unanswered: a miss
+    EXPECT_EQ(agent.counters().heartbeat_misses, 1u);
+    EXPECT_EQ(binding_state(agent), "suspect");
+    ASSERT_EQ(dp.sent.size(), 1u);
+    auto next = heartbeat_in(ip_of(dp.sent[0].second), mn.get());
+    ASSERT_TRUE(next);
+    auto genuine = mn->protect(heartbeat_response(next->heartbeat.sequence, true));
+    ASSERT_TRUE(genuine.ok());
+    agent.on_frame(0, PuntReason::Local, 0, frame_of(*genuine), 2010);
+    EXPECT_EQ(agent.counters().heartbeat_responses, 1u);
+    EXPECT_EQ(binding_state(agent), "live");
+}
+
+// security.mode none: heartbeats stay plain both ways, even between peers that have SAs
+// (their BUs and BAs still go inside ESP).
+TEST(EspHeartbeats, ModeNoneKeepsPlainHeartbeatsAndTheMobileNodeAnswersPlainly) {
+    RecordingDataPlane dp;
+    ha::HomeAgent agent(ha_settings(false), dp);
+    std::vector<std::vector<std::uint8_t>> to_gateway;
+    mn::MobileNode node(
+        esp_mn_options(), {mn::LinkEnvironment{kMnMac, std::nullopt, true}},
+        [&](std::size_t, std::span<const std::uint8_t> f) {
+            to_gateway.emplace_back(f.begin(), f.end());
+            return true;
+        },
+        [](const std::string&) {});
+    node.start(0);
+    agent.on_frame(0, PuntReason::Local, 0, to_gateway.at(0), 1);
+    node.on_frame(0, dp.sent.at(0).second, 2);
+    ASSERT_TRUE(node.registered(1));
+    to_gateway.clear();
+    dp.sent.clear();
+
+    agent.on_tick(1001);
+    ASSERT_EQ(dp.sent.size(), 1u);
+    auto request = heartbeat_in(ip_of(dp.sent[0].second), nullptr);
+    ASSERT_TRUE(request);  // plain
+    EXPECT_FALSE(request->outer.type2_routing_address);
+    node.on_frame(0, dp.sent[0].second, 1002);
+    ASSERT_EQ(to_gateway.size(), 1u);
+    auto response = heartbeat_in(ip_of(to_gateway[0]), nullptr);
+    ASSERT_TRUE(response);  // plain
+    EXPECT_TRUE(response->heartbeat.response);
+    EXPECT_FALSE(response->outer.home_address_option);
+    agent.on_frame(0, PuntReason::Local, 0, to_gateway[0], 1003);
+    EXPECT_EQ(agent.counters().heartbeat_responses, 1u);
+    EXPECT_EQ(agent.counters().esp_protected_sent, 1u);  // the BA only
+}

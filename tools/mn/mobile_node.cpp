@@ -96,7 +96,8 @@ void MobileNode::install_esp_sas() {
         sa.alg = spec.algorithm;
         sa.key = spec.key;
         sa.auth_key = spec.auth_key;
-        sa.replay_window = spec.direction == esp::Direction::Inbound ? options_.esp_replay_window : 64;
+        sa.replay_window =
+            spec.direction == esp::Direction::Inbound ? options_.esp_replay_window : 64;
         if (!esp_) {
             emit_error("ESP: the crypto library did not start");
         } else if (auto added = esp_->sas().add(sa); !added) {
@@ -424,7 +425,7 @@ void MobileNode::handle_mobility(std::size_t link, std::span<const std::uint8_t>
     } else if (std::get_if<mh::BindingRefreshRequest>(&parsed->message)) {
         handle_refresh_request(link, now_ms);
     } else if (const auto* hb = std::get_if<mh::Heartbeat>(&parsed->message)) {
-        handle_heartbeat(link, *hb, via_home, now_ms);
+        handle_heartbeat(link, *hb, via_home, was_protected, now_ms);
     } else if (const auto* be = std::get_if<mh::BindingError>(&parsed->message)) {
         emit(JsonObject()
                  .add("event", "be")
@@ -724,23 +725,28 @@ void MobileNode::handle_refresh_request(std::size_t link, std::uint64_t now_ms) 
 }
 
 void MobileNode::handle_heartbeat(std::size_t link, const mh::Heartbeat& hb, bool via_home,
-                                  std::uint64_t now_ms) {
+                                  bool was_protected, std::uint64_t now_ms) {
     (void)now_ms;
     Link& l = links_[link];
     emit(JsonObject()
              .add("event", "heartbeat")
              .add("link", l.spec.name)
              .add("seq", hb.sequence)
-             .add("response", hb.response));
+             .add("response", hb.response)
+             .add("esp", was_protected));
     if (hb.response) return;
     mh::Heartbeat reply;
     reply.response = true;  // RFC 5847 s.5.1: R set, U clear, the request's sequence number
     reply.sequence = hb.sequence;
     mh::MhPacketAddresses addresses{l.spec.care_of, options_.home_agent, std::nullopt, std::nullopt,
                                     64};
-    if (via_home) addresses.home_address_option = options_.home_address;
+    // RFC 5847 s.6 with RFC 3776 selectors: the HA's SA for us is keyed by our HoA, so a
+    // protected answer names it in a Home Address option, as a BU does.
+    if (via_home || was_protected) addresses.home_address_option = options_.home_address;
     auto packet = mh::build_ipv6_mh_packet(reply, addresses);
-    if (!packet.empty() && seal(packet)) send_ip(link, std::move(packet));
+    if (packet.empty()) return;
+    if (was_protected && !seal(packet)) return;
+    send_ip(link, std::move(packet));
 }
 
 // ---- tunnel ----------------------------------------------------------------------------
