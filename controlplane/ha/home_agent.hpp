@@ -206,8 +206,8 @@ class HomeAgent {
     bool owns(PortId port, const Ipv6Address& a) const;
     bool is_ha_address(const Ipv6Address& a) const;
     std::optional<Ipv6Address> source_for(PortId port, const Ipv6Address& dst) const;
-    std::vector<Route> routes() const;  // connected prefixes, then static routes
-    const Route* route_to(const Ipv6Address& dst, std::vector<Route>& storage) const;
+    void build_routes();
+    const Route* route_to(const Ipv6Address& dst) const;  // longest prefix match
     std::optional<MacAddress> neighbor_mac(const Ipv6Address& a) const;
     std::optional<Egress> egress_toward(const Ipv6Address& dst, std::uint64_t now_ms);
     void publish_routing();
@@ -270,6 +270,8 @@ class HomeAgent {
     policy::PolicyEngine policy_;
     // The last snapshot published per HoA: policy keeps flows on their paths across updates.
     std::map<HomeAddress, std::unique_ptr<HoaSnapshot>> published_;
+    std::vector<Route> routes_;               // connected prefixes, then static routes
+    std::vector<std::size_t> longest_first_;  // indices into routes_ by prefix length
     std::map<Ipv6Address, LearnedNeighbor> learned_;
     std::map<Ipv6Address, PendingResolution> pending_;
     // Where the last BU of a binding came from: the way back when the route has no
