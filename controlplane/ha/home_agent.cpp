@@ -54,6 +54,7 @@ HomeAgent::HomeAgent(HaSettings settings, DataPlane& dataplane)
                         [](const InterfaceAddress& a) { return a.address.is_link_local(); });
         if (!has_ll) itf.addresses.push_back({link_local_from_mac(itf.mac), 64});
     }
+    build_routes();
     init_security(std::move(settings_.security));
 }
 
@@ -126,28 +127,32 @@ std::optional<MacAddress> HomeAgent::neighbor_mac(const Ipv6Address& a) const {
     return std::nullopt;
 }
 
-std::vector<Route> HomeAgent::routes() const {
-    std::vector<Route> out;
+// Interfaces and static routes are fixed after construction: the table is built once.
+void HomeAgent::build_routes() {
+    routes_.clear();
     for (const auto& itf : settings_.interfaces)
         for (const auto& a : itf.addresses)
             if (!a.address.is_link_local())
-                out.push_back({Ipv6Prefix::covering(a.address, a.prefix_length), itf.port, {}});
-    out.insert(out.end(), settings_.static_routes.begin(), settings_.static_routes.end());
-    return out;
+                routes_.push_back({Ipv6Prefix::covering(a.address, a.prefix_length), itf.port, {}});
+    routes_.insert(routes_.end(), settings_.static_routes.begin(), settings_.static_routes.end());
+    // Longest prefix first (ties keep their order), so the first match is the best one.
+    longest_first_.resize(routes_.size());
+    for (std::size_t i = 0; i < routes_.size(); ++i) longest_first_[i] = i;
+    std::stable_sort(longest_first_.begin(), longest_first_.end(),
+                     [&](std::size_t a, std::size_t b) {
+                         return routes_[a].prefix.length > routes_[b].prefix.length;
+                     });
 }
 
-const Route* HomeAgent::route_to(const Ipv6Address& dst, std::vector<Route>& storage) const {
-    storage = routes();
-    const Route* best = nullptr;
-    for (const auto& r : storage)
-        if (r.prefix.contains(dst) && (!best || r.prefix.length > best->prefix.length)) best = &r;
-    return best;
+const Route* HomeAgent::route_to(const Ipv6Address& dst) const {
+    for (std::size_t i : longest_first_)
+        if (routes_[i].prefix.contains(dst)) return &routes_[i];
+    return nullptr;
 }
 
 std::optional<HomeAgent::Egress> HomeAgent::egress_toward(const Ipv6Address& dst,
                                                           std::uint64_t now_ms) {
-    std::vector<Route> storage;
-    const Route* r = route_to(dst, storage);
+    const Route* r = route_to(dst);
     if (!r) return std::nullopt;
     Ipv6Address next_hop = r->via ? *r->via : dst;
     if (auto mac = neighbor_mac(next_hop)) return Egress{r->port, *mac};
@@ -161,7 +166,7 @@ void HomeAgent::publish_routing() {
         for (const auto& a : itf.addresses) state.local_addresses.push_back(a.address);
     for (const auto& p : settings_.home_prefixes)
         state.local_addresses.push_back(home_agents_anycast(p));
-    state.routes = routes();
+    state.routes = routes_;
     state.neighbors = neighbors();
     dataplane_.publish_routing(state);
 }
@@ -418,8 +423,7 @@ void HomeAgent::request_resolution(std::span<const std::uint8_t> frame, std::uin
     ++counters_.unresolved_drops;
     auto packet = net::parse_ipv6_frame(frame);
     if (!packet) return;
-    std::vector<Route> storage;
-    const Route* best = route_to(packet->destination, storage);
+    const Route* best = route_to(packet->destination);
     if (!best) return;
     send_resolution(best->via ? *best->via : packet->destination, best->port, now_ms);
 }

@@ -13,10 +13,12 @@
 #include <set>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "config/schema.hpp"
 #include "controlplane/bcache/binding_cache.hpp"
+#include "controlplane/ha/address_hash.hpp"
 #include "controlplane/ha/security.hpp"
 #include "controlplane/ha/liveness.hpp"
 #include "controlplane/mh/exthdr.hpp"
@@ -197,9 +199,29 @@ class HomeAgent {
         bool mcoa;
         friend auto operator<=>(const PathKey&, const PathKey&) = default;
     };
+    struct PathKeyHash {
+        std::size_t operator()(const PathKey& k) const {
+            return static_cast<std::size_t>(
+                mix_address(k.hoa, (std::uint64_t{k.bid} << 1 | k.mcoa) * 0x9e3779b97f4a7c15ull));
+        }
+    };
     struct PathSlot {
         std::uint32_t slot;
         PathCounters baseline;  // counts of the slot's previous owner
+    };
+    struct OwnedSlot {
+        std::uint16_t bid;
+        bool mcoa;
+        PathSlot slot;
+    };
+    // What the agent keeps per registered HoA, in one hash lookup.
+    struct HoaState {
+        std::uint32_t generation = 0;
+        std::vector<OwnedSlot> slots;  // at most kMaxBindingsPerHoa
+        // A copy of the last snapshot published (policy keeps flows on their paths across
+        // updates). Held by value: copy-assignment reuses its vectors' storage.
+        bool has_published = false;
+        HoaSnapshot published;
     };
 
     const Interface* interface_of(PortId port) const;
@@ -207,8 +229,8 @@ class HomeAgent {
     bool owns(PortId port, const Ipv6Address& a) const;
     bool is_ha_address(const Ipv6Address& a) const;
     std::optional<Ipv6Address> source_for(PortId port, const Ipv6Address& dst) const;
-    std::vector<Route> routes() const;  // connected prefixes, then static routes
-    const Route* route_to(const Ipv6Address& dst, std::vector<Route>& storage) const;
+    void build_routes();
+    const Route* route_to(const Ipv6Address& dst) const;  // longest prefix match
     std::optional<MacAddress> neighbor_mac(const Ipv6Address& a) const;
     std::optional<Egress> egress_toward(const Ipv6Address& dst, std::uint64_t now_ms);
     void publish_routing();
@@ -246,14 +268,15 @@ class HomeAgent {
     void republish_all(std::uint64_t now_ms);
     std::unique_ptr<HoaSnapshot> build_snapshot(const bcache::HoaEntry& entry,
                                                 std::uint64_t now_ms);
-    std::uint32_t slot_for(const PathKey& key);
-    void release_slots(const HomeAddress& hoa, const std::set<PathKey>& keep);
+    std::uint32_t slot_for(HoaState& state, const PathKey& key);
+    void release_slots(const HomeAddress& hoa, HoaState* state, const std::vector<PathKey>& keep);
+    const HoaState* state_of(const HomeAddress& hoa) const;
     void update_proxy(const HomeAddress& hoa, const bcache::HoaEntry* entry);
 
     // Failure detection (liveness.cpp).
     BindingState path_state(const bcache::HoaEntry& entry, const bcache::Binding& b, PortId port,
                             std::uint64_t now_ms);
-    void forget_liveness(const HomeAddress& hoa, const std::set<PathKey>& keep);
+    void forget_liveness(const HomeAddress& hoa, const std::vector<PathKey>& keep);
     void liveness_tick(std::uint64_t now_ms);
     // `chain`: the (opened) packet's headers; `was_protected`: it came inside ESP.
     void handle_heartbeat(PortId port, const net::Ipv6Packet& packet,
@@ -270,20 +293,19 @@ class HomeAgent {
     DataPlane& dataplane_;
     bcache::BindingCache cache_;
     policy::PolicyEngine policy_;
-    // The last snapshot published per HoA: policy keeps flows on their paths across updates.
-    std::map<HomeAddress, std::unique_ptr<HoaSnapshot>> published_;
+    std::unordered_map<HomeAddress, HoaState, Ipv6AddressHash> hoas_;
+    std::vector<Route> routes_;               // connected prefixes, then static routes
+    std::vector<std::size_t> longest_first_;  // indices into routes_ by prefix length
     std::map<Ipv6Address, LearnedNeighbor> learned_;
     std::map<Ipv6Address, PendingResolution> pending_;
     // Where the last BU of a binding came from: the way back when the route has no
     // resolved next hop, and the MN's own MAC for native delivery at home.
-    std::map<PathKey, Egress> signalling_ingress_;
-    std::map<PathKey, PathSlot> slots_;
+    std::unordered_map<PathKey, Egress, PathKeyHash> signalling_ingress_;
     std::vector<std::uint32_t> free_slots_;
     std::uint32_t next_slot_ = 0;
     std::set<HomeAddress> proxied_;
     // Care-of addresses that are (or were) home addresses -> the HoAs registered behind them.
     std::map<Ipv6Address, std::set<HomeAddress>> users_of_care_of_;
-    std::map<HomeAddress, std::uint32_t> generations_;
     std::uint64_t now_ms_ = 0;  // of the frame or tick being handled
     double icmp_tokens_ = 0;
     std::uint64_t icmp_tokens_ms_ = 0;

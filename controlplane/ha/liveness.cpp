@@ -235,7 +235,7 @@ BindingState HomeAgent::path_state(const bcache::HoaEntry& entry, const bcache::
     return ports_down_.count(port) ? BindingState::Dead : s;
 }
 
-void HomeAgent::forget_liveness(const HomeAddress& hoa, const std::set<PathKey>& keep) {
+void HomeAgent::forget_liveness(const HomeAddress& hoa, const std::vector<PathKey>& keep) {
     std::vector<PathId> ids;
     for (const auto& k : keep) ids.push_back({k.hoa, k.bid, k.mcoa});
     liveness_.forget(hoa, ids);

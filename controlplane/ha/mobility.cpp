@@ -1,6 +1,7 @@
 // Mobility Header signalling and what it changes: the binding cache, the snapshots the
 // workers forward with, proxy Neighbor Discovery on the home link.
 #include <algorithm>
+#include <tuple>
 
 #include "controlplane/ha/home_agent.hpp"
 #include "controlplane/ha/tunnel_header.hpp"
@@ -108,9 +109,9 @@ void HomeAgent::send_binding_error(PortId port, const net::Ipv6Packet& packet, s
     ++counters_.binding_errors_sent;
 }
 
-std::uint32_t HomeAgent::slot_for(const PathKey& key) {
-    auto it = slots_.find(key);
-    if (it != slots_.end()) return it->second.slot;
+std::uint32_t HomeAgent::slot_for(HoaState& state, const PathKey& key) {
+    for (const auto& owned : state.slots)
+        if (owned.bid == key.bid && owned.mcoa == key.mcoa) return owned.slot.slot;
     std::uint32_t slot;
     if (!free_slots_.empty()) {
         slot = free_slots_.back();
@@ -118,20 +119,34 @@ std::uint32_t HomeAgent::slot_for(const PathKey& key) {
     } else {
         slot = next_slot_ < settings_.max_paths ? next_slot_++ : settings_.max_paths - 1;
     }
-    slots_[key] = {slot, dataplane_.path_counters(slot)};
+    state.slots.push_back({key.bid, key.mcoa, {slot, dataplane_.path_counters(slot)}});
     return slot;
 }
 
-void HomeAgent::release_slots(const HomeAddress& hoa, const std::set<PathKey>& keep) {
-    for (auto it = slots_.lower_bound({hoa, 0, false});
-         it != slots_.end() && it->first.hoa == hoa;) {
-        if (keep.count(it->first)) {
-            ++it;
-            continue;
+const HomeAgent::HoaState* HomeAgent::state_of(const HomeAddress& hoa) const {
+    auto it = hoas_.find(hoa);
+    return it == hoas_.end() ? nullptr : &it->second;
+}
+
+void HomeAgent::release_slots(const HomeAddress& hoa, HoaState* state,
+                              const std::vector<PathKey>& keep) {
+    if (state) {
+        auto kept = [&](const OwnedSlot& owned) {
+            return std::find(keep.begin(), keep.end(), PathKey{hoa, owned.bid, owned.mcoa}) !=
+                   keep.end();
+        };
+        // Freed in (BID, mcoa) order, as the slots were handed out before (stable numbering).
+        std::sort(state->slots.begin(), state->slots.end(), [](const auto& x, const auto& y) {
+            return std::tie(x.bid, x.mcoa) < std::tie(y.bid, y.mcoa);
+        });
+        for (const auto& owned : state->slots) {
+            if (kept(owned)) continue;
+            free_slots_.push_back(owned.slot.slot);
+            signalling_ingress_.erase({hoa, owned.bid, owned.mcoa});
         }
-        free_slots_.push_back(it->second.slot);
-        signalling_ingress_.erase(it->first);
-        it = slots_.erase(it);
+        state->slots.erase(std::remove_if(state->slots.begin(), state->slots.end(),
+                                          [&](const OwnedSlot& o) { return !kept(o); }),
+                           state->slots.end());
     }
     forget_liveness(hoa, keep);
 }
@@ -140,9 +155,12 @@ std::unique_ptr<HoaSnapshot> HomeAgent::build_snapshot(const bcache::HoaEntry& e
                                                        std::uint64_t now_ms) {
     auto snap = std::make_unique<HoaSnapshot>();
     snap->home_address = entry.home_address;
-    snap->generation = ++generations_[entry.home_address];
+    HoaState& state = hoas_[entry.home_address];
+    snap->generation = ++state.generation;
     snap->network_prefixes = entry.network_prefixes;
-    std::set<PathKey> keep;
+    snap->paths.reserve(std::min<std::size_t>(entry.bindings.size(), kMaxBindingsPerHoa));
+    std::vector<PathKey> keep;
+    keep.reserve(entry.bindings.size());
     for (const auto& b : entry.bindings) {
         if (snap->paths.size() >= kMaxBindingsPerHoa) break;
         PathKey key{entry.home_address, b.bid, b.mcoa};
@@ -182,18 +200,20 @@ std::unique_ptr<HoaSnapshot> HomeAgent::build_snapshot(const bcache::HoaEntry& e
             write_tunnel_header(path, egress->next_hop_mac, itf->mac, b.ha_address,
                                 settings_.tunnel);
         }
-        path.counter_slot = slot_for(key);
+        path.counter_slot = slot_for(state, key);
         path.state = path_state(entry, b, path.port, now_ms);
-        keep.insert(key);
+        keep.push_back(key);
         snap->paths.push_back(path);
     }
-    release_slots(entry.home_address, keep);
+    release_slots(entry.home_address, &state, keep);
     snap->path_count = static_cast<std::uint8_t>(snap->paths.size());
 
     std::vector<policy::PathInfo> infos;
+    infos.reserve(snap->paths.size());
     for (const auto& p : snap->paths)
         infos.push_back({p.bid, p.native ? entry.home_address : p.care_of, p.state, p.native});
     std::vector<policy::MnFlowBinding> flows;
+    flows.reserve(entry.flows.size());
     for (const auto& f : entry.flows) flows.push_back({f.fid, f.priority, f.bids, f.selector});
     std::optional<std::size_t> profile;
     if (auto it = settings_.profile_by_home_address.find(entry.home_address);
@@ -202,10 +222,9 @@ std::unique_ptr<HoaSnapshot> HomeAgent::build_snapshot(const bcache::HoaEntry& e
     else if (auto m = settings_.profile_by_mn_id.find(entry.mn_id);
              !entry.mn_id.empty() && m != settings_.profile_by_mn_id.end())
         profile = m->second;
-    auto previous = published_.find(entry.home_address);
-    policy_.compile(infos, flows, profile, *snap,
-                    previous == published_.end() ? nullptr : previous->second.get());
-    published_[entry.home_address] = std::make_unique<HoaSnapshot>(*snap);
+    policy_.compile(infos, flows, profile, *snap, state.has_published ? &state.published : nullptr);
+    state.published = *snap;
+    state.has_published = true;
     return snap;
 }
 
@@ -254,9 +273,9 @@ void HomeAgent::republish(const std::vector<HomeAddress>& changed, std::uint64_t
         update_proxy(hoa, entry);
         update_known_sources(hoa, entry);
         if (!entry || entry->bindings.empty()) {
-            release_slots(hoa, {});
-            generations_.erase(hoa);
-            published_.erase(hoa);
+            auto state = hoas_.find(hoa);
+            release_slots(hoa, state == hoas_.end() ? nullptr : &state->second, {});
+            if (state != hoas_.end()) hoas_.erase(state);
             dataplane_.withdraw_hoa(hoa);
             continue;
         }
@@ -288,18 +307,22 @@ std::vector<std::map<std::string, std::string>> HomeAgent::binding_rows(
             row["sequence"] = std::to_string(b.sequence);
             // The state the workers forward with (heartbeats, ICMPv6 errors, port link).
             row["state"] = "-";  // not in the snapshot: no way to the CoA yet
-            if (auto snap = published_.find(e.home_address); snap != published_.end())
-                for (const auto& p : snap->second->paths)
+            const HoaState* state = state_of(e.home_address);
+            if (state && state->has_published)
+                for (const auto& p : state->published.paths)
                     if (p.bid == b.bid) row["state"] = std::string(to_string(p.state));
             if (const PathLiveness* l = liveness_.find({e.home_address, b.bid, b.mcoa})) {
                 row["heartbeat_misses"] = std::to_string(l->misses);
                 row["state_changes"] = std::to_string(l->transitions);
                 row["state_cause"] = std::string(to_string(l->cause));
             }
-            auto slot = slots_.find({e.home_address, b.bid, b.mcoa});
-            if (slot != slots_.end()) {
-                PathCounters c = dataplane_.path_counters(slot->second.slot);
-                const PathCounters& base = slot->second.baseline;
+            const PathSlot* slot = nullptr;
+            if (state)
+                for (const auto& owned : state->slots)
+                    if (owned.bid == b.bid && owned.mcoa == b.mcoa) slot = &owned.slot;
+            if (slot) {
+                PathCounters c = dataplane_.path_counters(slot->slot);
+                const PathCounters& base = slot->baseline;
                 row["packets"] = std::to_string(c.packets - base.packets);
                 row["bytes"] = std::to_string(c.bytes - base.bytes);
                 row["reverse_packets"] = std::to_string(c.reverse_packets - base.reverse_packets);

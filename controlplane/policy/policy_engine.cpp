@@ -78,6 +78,23 @@ double slot_uniform(unsigned slot, std::uint16_t bid) {
     return (static_cast<double>(x >> 11) + 0.5) * 0x1p-53;
 }
 
+// log(slot_uniform(s, bid)) for every slot: 64 logarithms per path were a large share of a
+// Binding Update's cost, and the few BIDs in use repeat across mobile nodes. Direct-mapped
+// per thread; the values are exactly those computed on the fly.
+const std::array<double, kChoiceSlots>& slot_logs(std::uint16_t bid) {
+    struct Row {
+        int bid = -1;
+        std::array<double, kChoiceSlots> logs{};
+    };
+    thread_local std::array<Row, 16> rows;
+    Row& row = rows[bid % rows.size()];
+    if (row.bid != bid) {
+        for (unsigned s = 0; s < kChoiceSlots; ++s) row.logs[s] = std::log(slot_uniform(s, bid));
+        row.bid = bid;
+    }
+    return row.logs;
+}
+
 }  // namespace
 
 FlowSelector to_selector(const config::TrafficMatch& match) {
@@ -279,10 +296,10 @@ void PolicyEngine::fill_slots(const std::vector<Weighted>& members,
     for (std::size_t k = 0; granted < kChoiceSlots; ++k, ++granted) quota[by_remainder[k]]++;
 
     std::vector<std::array<double, kChoiceSlots>> claim(n);
-    for (std::size_t i = 0; i < n; ++i)
-        for (unsigned s = 0; s < kChoiceSlots; ++s)
-            claim[i][s] =
-                -members[i].weight / std::log(slot_uniform(s, paths[members[i].path].bid));
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto& logs = slot_logs(paths[members[i].path].bid);
+        for (unsigned s = 0; s < kChoiceSlots; ++s) claim[i][s] = -members[i].weight / logs[s];
+    }
 
     constexpr std::size_t kFree = ~std::size_t{0};
     std::array<std::size_t, kChoiceSlots> owner;
