@@ -270,3 +270,54 @@ class MobileNodeProcess:
         self._reader.join(timeout=5)
         self.stderr = self.proc.stderr.read()
         return self.proc.returncode
+
+
+class HostSide:
+    """An L2 socket on the namespace end of a VethLink: what a host there sends and sees."""
+
+    def __init__(self, link):
+        from scapy.all import conf
+        self.link = link
+        with in_netns(link.ns.name):
+            self.sock = conf.L2socket(iface=link.inner)
+
+    def send(self, pkt):
+        from scapy.all import Ether
+        self.sock.send(Ether(src=self.link.host_mac, dst=self.link.gateway_mac) / pkt)
+
+    def send_raw(self, payload):
+        from scapy.all import Ether, Raw
+        self.sock.send(Ether(src=self.link.host_mac, dst=self.link.gateway_mac, type=0x86dd)
+                       / Raw(payload))
+
+    def from_gateway(self, frame):
+        from scapy.all import Ether
+        return Ether in frame and frame[Ether].src == self.link.gateway_mac
+
+    def collect(self, seconds, keep):
+        """Frames received for `seconds` (bounded), those for which keep(frame) is true."""
+        import select
+        import time
+        got, end = [], time.time() + seconds
+        while (left := end - time.time()) > 0:
+            ready, _, _ = select.select([self.sock], [], [], left)
+            if not ready:
+                break
+            frame = self.sock.recv()
+            if frame is not None and keep(frame):
+                got.append(frame)
+        return got
+
+    def answers(self, seconds):
+        """What the gateway sent in `seconds`, Neighbor Discovery left out."""
+        from scapy.all import IPv6
+
+        def keep(f):
+            if not self.from_gateway(f):
+                return False
+            nd = IPv6 in f and f[IPv6].nh == 58 and bytes(f[IPv6].payload)[:1] in (b"\x87", b"\x88")
+            return not nd
+        return self.collect(seconds, keep)
+
+    def close(self):
+        self.sock.close()

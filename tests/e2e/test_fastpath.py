@@ -1,17 +1,16 @@
 """Fast path end to end: a mobile node with two care-of addresses registers (bulk BU built
 with scapy), then a correspondent node's traffic reaches it through the real monami-gw over
 veth links in network namespaces. What the gateway emits is decoded with scapy and tshark."""
-import select
 import subprocess
 import textwrap
 import time
 
 import pytest
-from scapy.all import (Ether, ICMPv6DestUnreach, ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6NDOptDstLLAddr,
+from scapy.all import (Ether, ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6NDOptDstLLAddr,
                        ICMPv6NDOptSrcLLAddr, ICMPv6PacketTooBig, IPv6, IPv6ExtHdrDestOpt,
-                       IPv6ExtHdrRouting, UDP, conf, raw, wrpcap)
+                       IPv6ExtHdrRouting, UDP, raw, wrpcap)
 
-from conftest import Gateway, VethLink, binary, final_counters, in_netns
+from conftest import Gateway, HostSide, VethLink, binary, final_counters
 from mh_frames import (binding_update, bid_option, bu_packet, flow_id_option, mh_packet,
                        mh_with_unknown_type)
 
@@ -21,33 +20,6 @@ HOA = "2001:db8:1::100"
 HOA2 = "2001:db8:1::200"
 COA1, COA2 = "2001:db8:a::100", "2001:db8:b::100"
 NCAST_PORT = 5001
-
-
-class Side:
-    """An L2 socket on the namespace end of a veth: what a host there sends and sees."""
-
-    def __init__(self, link):
-        self.link = link
-        with in_netns(link.ns.name):
-            self.sock = conf.L2socket(iface=link.inner)
-
-    def send(self, pkt):
-        self.sock.send(Ether(src=self.link.host_mac, dst=self.link.gateway_mac) / pkt)
-
-    def collect(self, seconds, keep):
-        """Frames received for `seconds`, those for which keep(frame) is true."""
-        got, end = [], time.time() + seconds
-        while (left := end - time.time()) > 0:
-            ready, _, _ = select.select([self.sock], [], [], left)
-            if not ready:
-                break
-            frame = self.sock.recv()
-            if frame is not None and keep(frame):
-                got.append(frame)
-        return got
-
-    def close(self):
-        self.sock.close()
 
 
 def from_gateway(link):
@@ -79,7 +51,7 @@ def topology(tmp_path, prefix, netns_factory):
           encapsulation_limit: 4
         """))
     gw = Gateway(cfg, prefix)
-    sides = {"home": Side(home), "access": Side(access)}
+    sides = {"home": HostSide(home), "access": HostSide(access)}
     time.sleep(1.5)  # ports up
     yield gw, sides
     for s in sides.values():

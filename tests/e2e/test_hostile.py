@@ -3,19 +3,18 @@ links: one case per class, each with its expected answer (nothing, an ICMPv6 err
 Binding Error), the counter that must account for it, and the binding state checked
 unchanged afterwards. A legitimate ESP-protected registration comes first; at the end the
 binding still carries traffic to its CoA."""
-import select
 import struct
 import textwrap
 import time
 
 import pytest
 from scapy.all import (Ether, ICMPv6PacketTooBig, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment,
-                       IPv6ExtHdrHopByHop, Raw, UDP, conf)
+                       IPv6ExtHdrHopByHop, Raw, UDP)
 from scapy.layers.inet6 import HAO, PadN
 from scapy.layers.ipsec import ESP, SecurityAssociation
 
 import mh_frames
-from conftest import Gateway, VethLink, have, in_netns
+from conftest import Gateway, HostSide, VethLink, have
 
 HA = "2001:db8:1::1"
 CN = "2001:db8:1::99"
@@ -26,40 +25,6 @@ SPI_IN, SPI_OUT = 4096, 8192
 KEY_IN, SALT_IN = "00112233445566778899aabbccddeeff", "a0a1a2a3"
 KEY_OUT = "0f0e0d0c0b0a09080706050403020100a4a5a6a7"
 TUNNEL_MTU = 1400
-
-
-class Side:
-    """An L2 socket on the namespace end of a veth."""
-
-    def __init__(self, link):
-        self.link = link
-        with in_netns(link.ns.name):
-            self.sock = conf.L2socket(iface=link.inner)
-
-    def send(self, pkt):
-        self.sock.send(Ether(src=self.link.host_mac, dst=self.link.gateway_mac) / pkt)
-
-    def send_raw(self, payload):
-        self.sock.send(Ether(src=self.link.host_mac, dst=self.link.gateway_mac, type=0x86dd)
-                       / Raw(payload))
-
-    def answers(self, seconds):
-        """What the gateway sent in `seconds`, Neighbor Discovery left out."""
-        got, end = [], time.time() + seconds
-        while (left := end - time.time()) > 0:
-            ready, _, _ = select.select([self.sock], [], [], left)
-            if not ready:
-                break
-            f = self.sock.recv()
-            if f is None or Ether not in f or f[Ether].src != self.link.gateway_mac:
-                continue
-            if IPv6 in f and f[IPv6].nh == 58 and bytes(f[IPv6].payload)[:1] in (b"\x87", b"\x88"):
-                continue
-            got.append(f)
-        return got
-
-    def close(self):
-        self.sock.close()
 
 
 @pytest.fixture
@@ -94,7 +59,7 @@ def topology(tmp_path, prefix, netns_factory):
                algorithm: aes-gcm-128, key: "{KEY_OUT}"}}
         """))
     gw = Gateway(cfg, prefix)
-    sides = {"home": Side(home), "access": Side(access)}
+    sides = {"home": HostSide(home), "access": HostSide(access)}
     time.sleep(1.5)
     yield gw, sides
     for s in sides.values():
