@@ -47,7 +47,8 @@ HomeAgent::HomeAgent(HaSettings settings, DataPlane& dataplane)
           b.ha_addresses = settings_.ha_addresses;
           return b;
       }()),
-      policy_(settings_.policies), liveness_(settings_.liveness) {
+      policy_(settings_.policies),
+      liveness_(settings_.liveness) {
     for (auto& itf : settings_.interfaces) {
         bool has_ll =
             std::any_of(itf.addresses.begin(), itf.addresses.end(),
@@ -151,10 +152,12 @@ const Route* HomeAgent::route_to(const Ipv6Address& dst) const {
 }
 
 std::optional<HomeAgent::Egress> HomeAgent::egress_toward(const Ipv6Address& dst,
-                                                          std::uint64_t now_ms) {
+                                                          std::uint64_t now_ms,
+                                                          Ipv6Address* next_hop_out) {
     const Route* r = route_to(dst);
     if (!r) return std::nullopt;
     Ipv6Address next_hop = r->via ? *r->via : dst;
+    if (next_hop_out) *next_hop_out = next_hop;
     if (auto mac = neighbor_mac(next_hop)) return Egress{r->port, *mac};
     send_resolution(next_hop, r->port, now_ms);
     return std::nullopt;
@@ -180,8 +183,13 @@ void HomeAgent::learn(PortId port, const Ipv6Address& a, const MacAddress& mac) 
     learned_[a] = {port, mac};
     pending_.erase(a);
     publish_routing();
-    // Snapshots carry next-hop MACs: rebuild the ones that may go through this neighbor.
-    republish_all(now_ms_);
+    // Snapshots carry next-hop MACs: rebuild the ones that go (or wait to go) through this
+    // neighbor, not every HoA.
+    auto users = users_of_next_hop_.find(a);
+    if (users == users_of_next_hop_.end()) return;
+    std::vector<HomeAddress> affected(users->second.begin(), users->second.end());
+    users_of_next_hop_.erase(users);  // build_snapshot records the ones still using it
+    republish(affected, now_ms_);
 }
 
 void HomeAgent::send(PortId port, const std::vector<std::uint8_t>& frame) {

@@ -19,8 +19,8 @@
 #include "config/schema.hpp"
 #include "controlplane/bcache/binding_cache.hpp"
 #include "controlplane/ha/address_hash.hpp"
-#include "controlplane/ha/security.hpp"
 #include "controlplane/ha/liveness.hpp"
+#include "controlplane/ha/security.hpp"
 #include "controlplane/mh/exthdr.hpp"
 #include "controlplane/mh/parser.hpp"
 #include "controlplane/net/icmpv6.hpp"
@@ -83,51 +83,51 @@ struct HaSettings {
 };
 
 // Control-plane counters; read by telemetry through a copy made on the control thread.
-#define MONAMI_HA_COUNTERS(X)                                                                  \
-    X(frames)                                                                                  \
-    X(malformed)                                                                               \
-    X(neighbor_solicitations_answered)                                                         \
-    X(proxy_neighbor_advertisements)                                                           \
-    X(unsolicited_neighbor_advertisements)                                                     \
-    X(neighbor_advertisements_received)                                                        \
-    X(neighbor_solicitations_sent)                                                             \
-    X(echo_replies)                                                                            \
-    X(unresolved_drops)                                                                        \
-    X(icmp_errors_sent)                                                                        \
-    X(icmp_errors_rate_limited)                                                                \
-    X(not_handled)                                                                             \
-    X(tx_failures)                                                                             \
-    X(mh_received)                                                                             \
-    X(mh_malformed)                                                                            \
-    X(binding_updates)                                                                         \
-    X(binding_acks_sent)                                                                       \
-    X(binding_errors_sent)                                                                     \
-    X(binding_refresh_requests_sent)                                                           \
-    X(bindings_expired)                                                                        \
-    X(snapshots_published)                                                                     \
-    X(haad_replies)                                                                            \
-    X(mobile_prefix_advertisements)                                                            \
-    X(esp_required_drops)     /* MH in clear with security.mode esp */                         \
-    X(esp_rejected)           /* ESP that did not open: see the esp_* counters */              \
-    X(esp_opened)             /* signalling opened from ESP */                                 \
-    X(esp_protected_sent)     /* BA, BRR, heartbeat sent inside ESP */                         \
-    X(esp_protect_failures)   /* no outbound SA: the reply was not sent */                     \
-    X(control_rate_limited)   /* the source's token bucket was empty */                        \
-    X(control_deferred)       /* unknown source queued behind known ones */                    \
-    X(control_deferred_drops) /* that queue was full */                         \
-    X(heartbeats_sent)                                                                         \
-    X(heartbeat_responses)                                                                     \
-    X(heartbeat_responses_late)                                                                \
-    X(heartbeat_responses_unmatched)                                                           \
-    X(heartbeat_requests_answered)                                                             \
-    X(heartbeat_misses)                                                                        \
-    X(icmp_unreachable_received)                                                               \
-    X(port_link_changes)                                                                       \
-    X(paths_suspect)                                                                           \
-    X(paths_dead)                                                                              \
-    X(paths_recovered)                                                                         \
-    X(failover_publishes)                                                                      \
-    X(failover_last_ns)                                                                        \
+#define MONAMI_HA_COUNTERS(X)                                                     \
+    X(frames)                                                                     \
+    X(malformed)                                                                  \
+    X(neighbor_solicitations_answered)                                            \
+    X(proxy_neighbor_advertisements)                                              \
+    X(unsolicited_neighbor_advertisements)                                        \
+    X(neighbor_advertisements_received)                                           \
+    X(neighbor_solicitations_sent)                                                \
+    X(echo_replies)                                                               \
+    X(unresolved_drops)                                                           \
+    X(icmp_errors_sent)                                                           \
+    X(icmp_errors_rate_limited)                                                   \
+    X(not_handled)                                                                \
+    X(tx_failures)                                                                \
+    X(mh_received)                                                                \
+    X(mh_malformed)                                                               \
+    X(binding_updates)                                                            \
+    X(binding_acks_sent)                                                          \
+    X(binding_errors_sent)                                                        \
+    X(binding_refresh_requests_sent)                                              \
+    X(bindings_expired)                                                           \
+    X(snapshots_published)                                                        \
+    X(haad_replies)                                                               \
+    X(mobile_prefix_advertisements)                                               \
+    X(esp_required_drops)     /* MH in clear with security.mode esp */            \
+    X(esp_rejected)           /* ESP that did not open: see the esp_* counters */ \
+    X(esp_opened)             /* signalling opened from ESP */                    \
+    X(esp_protected_sent)     /* BA, BRR, heartbeat sent inside ESP */            \
+    X(esp_protect_failures)   /* no outbound SA: the reply was not sent */        \
+    X(control_rate_limited)   /* the source's token bucket was empty */           \
+    X(control_deferred)       /* unknown source queued behind known ones */       \
+    X(control_deferred_drops) /* that queue was full */                           \
+    X(heartbeats_sent)                                                            \
+    X(heartbeat_responses)                                                        \
+    X(heartbeat_responses_late)                                                   \
+    X(heartbeat_responses_unmatched)                                              \
+    X(heartbeat_requests_answered)                                                \
+    X(heartbeat_misses)                                                           \
+    X(icmp_unreachable_received)                                                  \
+    X(port_link_changes)                                                          \
+    X(paths_suspect)                                                              \
+    X(paths_dead)                                                                 \
+    X(paths_recovered)                                                            \
+    X(failover_publishes)                                                         \
+    X(failover_last_ns)                                                           \
     X(failover_max_ns)
 
 struct HaCounters {
@@ -232,7 +232,9 @@ class HomeAgent {
     void build_routes();
     const Route* route_to(const Ipv6Address& dst) const;  // longest prefix match
     std::optional<MacAddress> neighbor_mac(const Ipv6Address& a) const;
-    std::optional<Egress> egress_toward(const Ipv6Address& dst, std::uint64_t now_ms);
+    // `next_hop`, when given, receives the neighbor the route goes through (resolved or not).
+    std::optional<Egress> egress_toward(const Ipv6Address& dst, std::uint64_t now_ms,
+                                        Ipv6Address* next_hop = nullptr);
     void publish_routing();
     void learn(PortId port, const Ipv6Address& a, const MacAddress& mac);
     void send(PortId port, const std::vector<std::uint8_t>& frame);
@@ -306,6 +308,9 @@ class HomeAgent {
     std::set<HomeAddress> proxied_;
     // Care-of addresses that are (or were) home addresses -> the HoAs registered behind them.
     std::map<Ipv6Address, std::set<HomeAddress>> users_of_care_of_;
+    // Next hops -> the HoAs whose tunnel headers carry (or wait for) that neighbor's MAC:
+    // a neighbor change republishes only them.
+    std::unordered_map<Ipv6Address, std::set<HomeAddress>, Ipv6AddressHash> users_of_next_hop_;
     std::uint64_t now_ms_ = 0;  // of the frame or tick being handled
     double icmp_tokens_ = 0;
     std::uint64_t icmp_tokens_ms_ = 0;

@@ -191,7 +191,10 @@ std::unique_ptr<HoaSnapshot> HomeAgent::build_snapshot(const bcache::HoaEntry& e
             path.chained = true;
             write_tunnel_header(path, MacAddress{}, MacAddress{}, b.ha_address, settings_.tunnel);
         } else {
-            auto egress = egress_toward(b.care_of, now_ms);
+            Ipv6Address next_hop;
+            auto egress = egress_toward(b.care_of, now_ms, &next_hop);
+            if (!next_hop.is_unspecified())  // a route exists
+                users_of_next_hop_[next_hop].insert(entry.home_address);
             if (!egress && ingress != signalling_ingress_.end()) egress = ingress->second;
             if (!egress) continue;  // no way to the CoA yet; resolution was requested
             const Interface* itf = interface_of(egress->port);

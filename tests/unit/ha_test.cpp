@@ -1,11 +1,11 @@
 #include <gtest/gtest.h>
 
 #include "controlplane/ha/home_agent.hpp"
-#include "tests/unit/recording_dataplane.hpp"
 #include "controlplane/mh/exthdr.hpp"
 #include "controlplane/mh/parser.hpp"
 #include "controlplane/net/icmpv6.hpp"
 #include "controlplane/net/packet.hpp"
+#include "tests/unit/recording_dataplane.hpp"
 
 using namespace monami;
 
@@ -136,8 +136,11 @@ const MacAddress kRouterMac = *MacAddress::parse("02:00:00:00:00:fe");
 ha::HaSettings ha_settings() {
     ha::HaSettings s;
     s.interfaces.push_back({0, "home", kGwMac, {{kGw, 64}}, 1500});
-    s.interfaces.push_back({1, "access", *MacAddress::parse("02:00:00:00:00:02"),
-                            {{*Ipv6Address::parse("2001:db8:f::1"), 64}}, 1500});
+    s.interfaces.push_back({1,
+                            "access",
+                            *MacAddress::parse("02:00:00:00:00:02"),
+                            {{*Ipv6Address::parse("2001:db8:f::1"), 64}},
+                            1500});
     auto router = *Ipv6Address::parse("2001:db8:f::fe");
     s.static_routes.push_back({*Ipv6Prefix::parse("2001:db8::/32"), 1, router});
     s.static_neighbors.push_back({router, 1, kRouterMac});
@@ -233,6 +236,33 @@ TEST(HomeAgentMobility, BulkRegistrationPublishesTunnelPathsAndAnswers) {
     EXPECT_FALSE(agent.is_proxied(kHoa));
 }
 
+TEST(HomeAgentMobility, NeighborChangeRepublishesOnlyTheHoasBehindIt) {
+    // The access router is learned by ND here (not static): the HoA's tunnel headers wait
+    // for it, while a host appearing on the home link concerns no HoA.
+    auto s = ha_settings();
+    s.static_neighbors.clear();
+    RecordingDataPlane dp;
+    ha::HomeAgent agent(s, dp);
+    agent.start(0);
+    agent.on_frame(1, PuntReason::Local, 0, bulk_bu(1, 50), 1000);
+    ASSERT_EQ(dp.hoas.count(kHoa), 1u);
+    auto published = agent.counters().snapshots_published;
+
+    auto ns = net::build_neighbor_solicitation(kHostMac, kHost, kGw);  // learns kHost
+    agent.on_frame(0, PuntReason::Local, 0, ns, 1100);
+    EXPECT_EQ(agent.counters().snapshots_published, published);
+
+    auto router = *Ipv6Address::parse("2001:db8:f::fe");
+    net::NeighborAdvertisement na{true, true, true, router, kRouterMac};
+    agent.on_frame(
+        1, PuntReason::Local, 0,
+        net::build_neighbor_advertisement(*MacAddress::parse("02:00:00:00:00:02"), kRouterMac,
+                                          router, *Ipv6Address::parse("2001:db8:f::1"), na),
+        1200);
+    EXPECT_EQ(agent.counters().snapshots_published, published + 1);
+    EXPECT_EQ(MacAddress::from_bytes(dp.hoas[kHoa]->paths[0].header), kRouterMac);
+}
+
 TEST(HomeAgentMobility, RejectionChangesNothingAndIsAnswered) {
     RecordingDataPlane dp;
     ha::HomeAgent agent(ha_settings(), dp);
@@ -312,8 +342,8 @@ TEST(HomeAgentDiscovery, MobilePrefixAdvertisementCarriesHomePrefix) {
     EXPECT_EQ(m->type, net::icmp6::kMobilePrefixAdvertisement);
     ASSERT_EQ(m->body.size(), 4u + 32);
     EXPECT_EQ(m->body[0], 0x12);
-    EXPECT_EQ(m->body[4], 3);   // Prefix Information
-    EXPECT_EQ(m->body[6], 64);  // prefix length
+    EXPECT_EQ(m->body[4], 3);            // Prefix Information
+    EXPECT_EQ(m->body[6], 64);           // prefix length
     EXPECT_EQ(m->body[7] & 0xe0, 0xe0);  // L, A, R
     EXPECT_EQ(Ipv6Address::from_bytes(m->body.data() + 4 + 16), kGw);
 }
@@ -322,8 +352,8 @@ TEST(HomeAgentErrors, PacketTooBigCarriesMtuAndInvokingPacket) {
     RecordingDataPlane dp;
     ha::HomeAgent agent(ha_settings(), dp);
     std::vector<std::uint8_t> payload(1300, 0x5a);
-    auto big = net::build_icmpv6_frame(kGwMac, kHostMac, kHost, kHoa, 64,
-                                       net::icmp6::kEchoRequest, 0, payload);
+    auto big = net::build_icmpv6_frame(kGwMac, kHostMac, kHost, kHoa, 64, net::icmp6::kEchoRequest,
+                                       0, payload);
     agent.on_frame(0, PuntReason::TooBig, 1400, big, 1000);
     ASSERT_EQ(dp.sent.size(), 1u);
     auto p = net::parse_ipv6_frame(dp.sent[0].second);
