@@ -65,6 +65,8 @@ struct Neighbor {
     std::size_t port_index = 0;
 };
 
+enum class SignallingSteering { automatic, software };
+
 struct Dataplane {
     std::uint32_t mbufs = 16383;  // per pool; 2^n - 1 is the mempool's sweet spot
     std::uint32_t mbuf_cache = 256;
@@ -72,6 +74,9 @@ struct Dataplane {
     std::uint16_t tx_descriptors = 1024;
     std::uint32_t control_ring = 4096;    // worker -> control thread ring entries
     std::uint32_t stats_interval_ms = 0;  // 0: no periodic stats line
+    // auto: rte_flow steers signalling to a dedicated RX queue where the port can;
+    // software: the workers' classifier only.
+    SignallingSteering signalling_steering = SignallingSteering::automatic;
 };
 
 // Another home agent on the home link, announced in DHAAD replies (RFC 6275 s.10.5.1).

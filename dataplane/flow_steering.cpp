@@ -1,18 +1,14 @@
 #include "dataplane/flow_steering.hpp"
 
 #include <rte_errno.h>
-#include <rte_flow.h>
 
 #include <cstring>
-#include <optional>
-#include <vector>
-
-#include "controlplane/net/packet.hpp"
 
 namespace monami::dp {
 
 namespace {
 
+// ETH / IPV6 (next header, destination under a mask) / END -> QUEUE.
 struct Rule {
     rte_flow_attr attr{};
     rte_flow_item_ipv6 spec{};
@@ -21,15 +17,15 @@ struct Rule {
     rte_flow_action_queue to_queue{};
     rte_flow_action actions[2] = {};
 
-    // ETH / IPV6 (next header, [destination]) / END -> QUEUE.
-    Rule(std::uint8_t next_header, const std::optional<Ipv6Address>& dst, std::uint16_t queue) {
+    Rule(std::uint8_t next_header, const Ipv6Address& dst, unsigned prefix_length,
+         std::uint16_t queue) {
         attr.ingress = 1;
         spec.hdr.proto = next_header;
         mask.hdr.proto = 0xff;
-        if (dst) {
-            dst->copy_to(spec.hdr.dst_addr);
-            std::memset(mask.hdr.dst_addr, 0xff, sizeof mask.hdr.dst_addr);
-        }
+        dst.copy_to(spec.hdr.dst_addr);
+        for (unsigned bit = 0; bit < prefix_length; ++bit)
+            mask.hdr.dst_addr[bit / 8] |= static_cast<std::uint8_t>(0x80u >> (bit % 8));
+        for (unsigned i = 0; i < 16; ++i) spec.hdr.dst_addr[i] &= mask.hdr.dst_addr[i];
         pattern[0].type = RTE_FLOW_ITEM_TYPE_ETH;
         pattern[1].type = RTE_FLOW_ITEM_TYPE_IPV6;
         pattern[1].spec = &spec;
@@ -42,36 +38,62 @@ struct Rule {
     }
     Rule(const Rule&) = delete;
     Rule& operator=(const Rule&) = delete;
+
+    rte_flow* create(PortId port, std::string& error) const {
+        rte_flow_error e{};
+        rte_flow* flow = rte_flow_create(port, &attr, pattern, actions, &e);
+        if (!flow)
+            error = std::string("rte_flow_create: ") +
+                    (e.message ? e.message : rte_strerror(rte_errno));
+        return flow;
+    }
 };
 
-std::string why(const char* call, int rc, const rte_flow_error& error) {
-    return std::string(call) + ": " + (error.message ? error.message : rte_strerror(-rc));
-}
+const Ipv6Address kMulticast{{0xff}};
 
 }  // namespace
 
-SteeringProbe probe_signalling_steering(PortId port, std::span<const Ipv6Address> addresses,
-                                        std::uint16_t queue) {
-    std::vector<std::optional<Ipv6Address>> destinations(addresses.begin(), addresses.end());
-    if (destinations.empty()) destinations.emplace_back();
-    for (std::uint8_t next_header : {net::kProtoMobility, net::kProtoEsp}) {
-        for (const auto& dst : destinations) {
-            Rule rule(next_header, dst, queue);
-            rte_flow_error error{};
-            if (int rc = rte_flow_validate(port, &rule.attr, rule.pattern, rule.actions, &error);
-                rc != 0)
-                return {false, why("rte_flow_validate", rc, error)};
-        }
+std::optional<std::string> signalling_steering_unavailable(PortId port, std::uint16_t queue) {
+    Rule rule(135, kMulticast, 8, queue);
+    rte_flow_error e{};
+    if (int rc = rte_flow_validate(port, &rule.attr, rule.pattern, rule.actions, &e); rc != 0)
+        return std::string("rte_flow_validate: ") + (e.message ? e.message : rte_strerror(-rc));
+    std::string error;
+    rte_flow* flow = rule.create(port, error);
+    if (!flow) return error;
+    rte_flow_destroy(port, flow, &e);
+    return std::nullopt;
+}
+
+Result<std::vector<rte_flow*>, std::string> install_signalling_rules(
+    PortId port, std::span<const Ipv6Address> addresses, std::uint16_t queue) {
+    std::vector<rte_flow*> flows;
+    std::string error;
+    auto add = [&](std::uint8_t next_header, const Ipv6Address& dst, unsigned length) {
+        Rule rule(next_header, dst, length, queue);
+        rte_flow* flow = rule.create(port, error);
+        if (flow) flows.push_back(flow);
+        return flow != nullptr;
+    };
+    bool ok = add(58, kMulticast, 8);
+    for (const auto& address : addresses) {
+        if (address.bytes[0] == 0xff) continue;  // covered by the multicast rule
+        for (std::uint8_t next_header : kSteeredNextHeaders)
+            if (ok) ok = add(next_header, address, 128);
     }
-    // Validation only checks the rule's shape (net_tap accepts rules it then cannot install
-    // without the kernel's multiq qdisc): install one for a moment. Every worker punts
-    // signalling alike, so steering it to one queue briefly changes nothing.
-    Rule rule(net::kProtoMobility, destinations.front(), queue);
-    rte_flow_error error{};
-    rte_flow* flow = rte_flow_create(port, &rule.attr, rule.pattern, rule.actions, &error);
-    if (!flow) return {false, why("rte_flow_create", -rte_errno, error)};
-    rte_flow_destroy(port, flow, &error);
-    return {true, "validated"};
+    if (!ok) {
+        remove_signalling_rules(port, flows);
+        return Err{error};
+    }
+    return flows;
+}
+
+void remove_signalling_rules(PortId port, std::vector<rte_flow*>& flows) {
+    for (rte_flow* flow : flows) {
+        rte_flow_error e{};
+        rte_flow_destroy(port, flow, &e);
+    }
+    flows.clear();
 }
 
 }  // namespace monami::dp

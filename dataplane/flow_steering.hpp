@@ -1,29 +1,38 @@
-// Could a port steer the control thread's signalling to a dedicated RX queue in hardware?
-// The issue asks for rte_flow steering of Mobility Header and ESP packets to our addresses
-// where the port supports it, and the software classifier otherwise. Only the probe exists:
-// the dedicated queue is not built, so the classifier in use is always the software one
-// (workers find signalling by FIB lookup and punt it); the probe says what a port offers.
+// Signalling steering with rte_flow: on a port whose driver installs flow rules, the control
+// thread's traffic goes to a dedicated RX queue that the control thread polls itself, so a
+// signalling flood never passes through (or queues behind) the workers. The workers' software
+// classifier (FIB Local entries and multicast -> punt) stays active on every port: it catches
+// whatever no rule matched, and it is all there is on ports without rte_flow.
 #pragma once
 
+#include <rte_flow.h>
+
+#include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "dataplane/api/control.hpp"
+#include "dataplane/api/result.hpp"
 #include "dataplane/api/types.hpp"
 
 namespace monami::dp {
 
-// The classifier the workers use to find signalling: always "software" for now.
-inline constexpr const char* kClassifierInUse = "software";
+// Next headers steered when addressed to one of our unicast addresses: Mobility Header,
+// ESP, ICMPv6, and Destination Options (a Binding Update carries a Home Address option).
+// Tunnel packets (41) are not: the workers decapsulate them.
+inline constexpr std::uint8_t kSteeredNextHeaders[] = {135, 50, 58, 60};
 
-struct SteeringProbe {
-    bool rte_flow = false;  // the port validated every rule
-    std::string detail;     // why not, e.g. "rte_flow_validate: Function not implemented"
-};
+// Why `port` cannot steer to RX `queue`, or nullopt when it can: one rule is validated,
+// created and destroyed (net_tap validates rules it then cannot install without the
+// kernel's multiq qdisc).
+std::optional<std::string> signalling_steering_unavailable(PortId port, std::uint16_t queue);
 
-// rte_flow_validate of one ingress rule per (address, next header 135 / 50) sending to RX
-// `queue` of the configured `port`. With no addresses, one rule on the next header alone.
-SteeringProbe probe_signalling_steering(PortId port, std::span<const Ipv6Address> addresses,
-                                        std::uint16_t queue = 0);
+// The rules for `addresses` (each with every kSteeredNextHeaders), plus ICMPv6 to any
+// multicast address (Neighbor Discovery), all to RX `queue`. All or nothing: on error the
+// rules created so far are destroyed and the driver's message is returned.
+Result<std::vector<rte_flow*>, std::string> install_signalling_rules(
+    PortId port, std::span<const Ipv6Address> addresses, std::uint16_t queue);
+void remove_signalling_rules(PortId port, std::vector<rte_flow*>& flows);
 
 }  // namespace monami::dp

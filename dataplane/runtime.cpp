@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
+#include <tuple>
 
 #include "dataplane/log.hpp"
 #include "dataplane/stages/classify.hpp"
@@ -40,6 +42,9 @@ void run_deferred(void*, void* elements, unsigned int n) {
 
 // Marks a control-thread frame that the worker classifies instead of transmitting.
 constexpr std::uint32_t kRouteThroughFastPath = 1;
+// Marks a packet from a signalling queue that is not signalling: the worker takes it as
+// received (it may be a reverse tunnel packet to decapsulate).
+constexpr std::uint32_t kProcessAsReceived = 2;
 
 void free_fib(void* object, std::uintptr_t) {
     delete static_cast<const Fib*>(object);
@@ -104,8 +109,10 @@ bool Runtime::init(const RuntimeSettings& settings, std::string& error) {
             return false;
         }
     }
+    rx_descriptors_ = settings.rx_descriptors;
+    tx_descriptors_ = settings.tx_descriptors;
     for (const auto& spec : settings.ports)
-        if (!init_port(spec, error)) return false;
+        if (!init_port(spec, settings.steer_signalling, error)) return false;
     for (auto& w : workers_) {
         for (const auto& p : ports_) {
             auto* buf = static_cast<rte_eth_dev_tx_buffer*>(rte_zmalloc_socket(
@@ -159,7 +166,77 @@ bool Runtime::init(const RuntimeSettings& settings, std::string& error) {
     return true;
 }
 
-bool Runtime::init_port(const PortSpec& spec, std::string& error) {
+bool Runtime::configure_queues(PortId pid, const std::string& name, std::uint16_t rx_queues,
+                               std::uint16_t tx_queues, std::string& error) {
+    rte_eth_dev_info info{};
+    if (int rc = rte_eth_dev_info_get(pid, &info); rc != 0) {
+        error = "port '" + name + "': cannot read device info: " + rte_strerror(-rc);
+        return false;
+    }
+    rte_eth_conf conf{};
+    // RSS spreads data over the workers' queues only (a signalling queue is the last one and
+    // is left out of the redirection table, see init_port).
+    if (workers_.size() > 1 && info.flow_type_rss_offloads != 0) {
+        conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+        conf.rx_adv_conf.rss_conf.rss_hf = RTE_ETH_RSS_IP & info.flow_type_rss_offloads;
+        if (conf.rx_adv_conf.rss_conf.rss_hf != RTE_ETH_RSS_IP)
+            MONAMI_LOG(INFO, dp,
+                       "port %s: RSS hash fields 0x%" PRIx64 " of 0x%" PRIx64 " requested",
+                       name.c_str(), conf.rx_adv_conf.rss_conf.rss_hf,
+                       static_cast<std::uint64_t>(RTE_ETH_RSS_IP));
+    }
+    if (int rc = rte_eth_dev_configure(pid, rx_queues, tx_queues, &conf); rc != 0) {
+        error = "port '" + name + "': configure failed: " + rte_strerror(-rc);
+        return false;
+    }
+    std::uint16_t rxd = rx_descriptors_, txd = tx_descriptors_;
+    rte_eth_dev_adjust_nb_rx_tx_desc(pid, &rxd, &txd);
+    int socket = rte_eth_dev_socket_id(pid);
+    if (socket < 0) socket = static_cast<int>(rte_socket_id());
+    for (std::uint16_t q = 0; q < rx_queues; ++q) {
+        if (int rc = rte_eth_rx_queue_setup(pid, q, rxd, static_cast<unsigned>(socket),
+                                            &info.default_rxconf, pool_);
+            rc != 0) {
+            error = "port '" + name + "': RX queue setup failed: " + rte_strerror(-rc);
+            return false;
+        }
+    }
+    for (std::uint16_t q = 0; q < tx_queues; ++q) {
+        if (int rc = rte_eth_tx_queue_setup(pid, q, txd, static_cast<unsigned>(socket),
+                                            &info.default_txconf);
+            rc != 0) {
+            error = "port '" + name + "': TX queue setup failed: " + rte_strerror(-rc);
+            return false;
+        }
+    }
+    return true;
+}
+
+namespace {
+
+// Keeps RSS off the signalling queue: the redirection table lists the workers' queues only.
+std::optional<std::string> keep_rss_off_queue(PortId pid, std::uint16_t workers) {
+    rte_eth_conf conf{};
+    if (rte_eth_dev_conf_get(pid, &conf) != 0 || conf.rxmode.mq_mode != RTE_ETH_MQ_RX_RSS)
+        return std::nullopt;
+    rte_eth_dev_info info{};
+    rte_eth_dev_info_get(pid, &info);
+    if (info.reta_size == 0) return "RSS without a redirection table would use the queue";
+    std::vector<rte_eth_rss_reta_entry64> reta((info.reta_size + RTE_ETH_RETA_GROUP_SIZE - 1) /
+                                               RTE_ETH_RETA_GROUP_SIZE);
+    for (unsigned i = 0; i < info.reta_size; ++i) {
+        reta[i / RTE_ETH_RETA_GROUP_SIZE].mask |= 1ull << (i % RTE_ETH_RETA_GROUP_SIZE);
+        reta[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE] =
+            static_cast<std::uint16_t>(i % workers);
+    }
+    if (int rc = rte_eth_dev_rss_reta_update(pid, reta.data(), info.reta_size); rc != 0)
+        return std::string("RSS redirection table: ") + rte_strerror(-rc);
+    return std::nullopt;
+}
+
+}  // namespace
+
+bool Runtime::init_port(const PortSpec& spec, bool steer_signalling, std::string& error) {
     std::string name = device_name(spec.device);
     PortId pid = 0;
     if (rte_eth_dev_get_port_by_name(name.c_str(), &pid) != 0) {
@@ -186,38 +263,29 @@ bool Runtime::init_port(const PortSpec& spec, std::string& error) {
                 std::to_string(queues) + " workers need one of each";
         return false;
     }
-    rte_eth_conf conf{};
-    if (queues > 1 && info.flow_type_rss_offloads != 0) {
-        conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
-        conf.rx_adv_conf.rss_conf.rss_hf = RTE_ETH_RSS_IP & info.flow_type_rss_offloads;
-        if (conf.rx_adv_conf.rss_conf.rss_hf != RTE_ETH_RSS_IP)
-            MONAMI_LOG(INFO, dp,
-                       "port %s: RSS hash fields 0x%" PRIx64 " of 0x%" PRIx64 " requested",
-                       spec.name.c_str(), conf.rx_adv_conf.rss_conf.rss_hf,
-                       static_cast<std::uint64_t>(RTE_ETH_RSS_IP));
+    // A signalling queue is one more queue pair (some drivers, net_tap among them, want as
+    // many TX as RX queues; the extra TX queue stays unused).
+    std::string steering;
+    bool with_signalling_queue = false;
+    if (!steer_signalling) {
+        steering = "software (dataplane.signalling_steering: software)";
+    } else if (info.max_rx_queues <= queues || info.max_tx_queues <= queues) {
+        steering = "software (the device has " + std::to_string(info.max_rx_queues) +
+                   " RX queue(s): no spare one for signalling)";
+    } else {
+        with_signalling_queue = true;
     }
-    if (int rc = rte_eth_dev_configure(pid, queues, queues, &conf); rc != 0) {
-        error = "port '" + spec.name + "': configure failed: " + rte_strerror(-rc);
+    if (with_signalling_queue) {
+        // The extra queue takes its own RX descriptors' worth of mbufs from the pool.
+        auto pairs = static_cast<std::uint16_t>(queues + 1);
+        std::string why_not;
+        if (!configure_queues(pid, spec.name, pairs, pairs, why_not)) {
+            with_signalling_queue = false;
+            steering = "software (" + why_not + ")";
+        }
+    }
+    if (!with_signalling_queue && !configure_queues(pid, spec.name, queues, queues, error))
         return false;
-    }
-    std::uint16_t rxd = 1024, txd = 1024;
-    rte_eth_dev_adjust_nb_rx_tx_desc(pid, &rxd, &txd);
-    int socket = rte_eth_dev_socket_id(pid);
-    if (socket < 0) socket = static_cast<int>(rte_socket_id());
-    for (std::uint16_t q = 0; q < queues; ++q) {
-        if (int rc = rte_eth_rx_queue_setup(pid, q, rxd, static_cast<unsigned>(socket),
-                                            &info.default_rxconf, pool_);
-            rc != 0) {
-            error = "port '" + spec.name + "': RX queue setup failed: " + rte_strerror(-rc);
-            return false;
-        }
-        if (int rc = rte_eth_tx_queue_setup(pid, q, txd, static_cast<unsigned>(socket),
-                                            &info.default_txconf);
-            rc != 0) {
-            error = "port '" + spec.name + "': TX queue setup failed: " + rte_strerror(-rc);
-            return false;
-        }
-    }
     if (int rc = rte_eth_dev_set_mtu(pid, spec.mtu); rc != 0)
         MONAMI_LOG(WARNING, dp, "port %s: MTU %u not applied: %s", spec.name.c_str(), spec.mtu,
                    rte_strerror(-rc));
@@ -242,11 +310,30 @@ bool Runtime::init_port(const PortSpec& spec, std::string& error) {
         error = "port '" + spec.name + "': start failed: " + rte_strerror(-rc);
         return false;
     }
+    int signalling_queue = -1;
+    if (with_signalling_queue) {
+        auto why_not = signalling_steering_unavailable(pid, queues);
+        if (!why_not) why_not = keep_rss_off_queue(pid, queues);
+        if (why_not) {
+            // Back to one queue pair per worker, so that no data waits in a queue nobody polls.
+            steering = "software (" + *why_not + ")";
+            rte_eth_dev_stop(pid);
+            if (!configure_queues(pid, spec.name, queues, queues, error)) return false;
+            if (int rc = rte_eth_dev_start(pid); rc != 0) {
+                error = "port '" + spec.name + "': start failed: " + rte_strerror(-rc);
+                return false;
+            }
+        } else {
+            signalling_queue = queues;
+            steering = "rte_flow to RX queue " + std::to_string(queues) + ", and software";
+        }
+    }
     port_mac_[pid] = mac;
     std::memcpy(port_ether_[pid].addr_bytes, mac.bytes.data(), 6);
-    ports_.push_back({spec.name, spec.device, pid, mac});
-    MONAMI_LOG(INFO, dp, "port %s: %s as port %u, mac %s, %u queue pair(s)", spec.name.c_str(),
-               spec.device.c_str(), pid, mac.to_string().c_str(), queues);
+    ports_.push_back({spec.name, spec.device, pid, mac, signalling_queue, steering, {}});
+    MONAMI_LOG(INFO, dp, "port %s: %s as port %u, mac %s, %u queue pair(s); signalling: %s",
+               spec.name.c_str(), spec.device.c_str(), pid, mac.to_string().c_str(), queues,
+               steering.c_str());
     return true;
 }
 
@@ -312,19 +399,29 @@ void Runtime::worker_iteration(WorkerCtx& w) {
     unsigned n = rte_ring_sc_dequeue_burst(w.control_tx, reinterpret_cast<void**>(pkts), kBurstSize,
                                            nullptr);
     rte_mbuf* routed[kBurstSize];
-    std::uint16_t r = 0;
+    rte_mbuf* received[kBurstSize];
+    std::uint16_t r = 0, strays = 0;
     for (unsigned i = 0; i < n; ++i) {
         if (pkts[i]->hash.usr == kRouteThroughFastPath)
             routed[r++] = pkts[i];
+        else if (pkts[i]->hash.usr == kProcessAsReceived)
+            received[strays++] = pkts[i];
         else
             transmit(w, pkts[i]->port, pkts[i]);
     }
-    bump(w.counters.control_tx, n);
-    if (r != 0) {
+    bump(w.counters.control_tx, n - strays);
+    if (strays != 0) {
+        bump(w.counters.rx_packets, strays);
+        std::uint64_t bytes = 0;
+        for (std::uint16_t i = 0; i < strays; ++i) bytes += rte_pktmbuf_pkt_len(received[i]);
+        bump(w.counters.rx_bytes, bytes);
+    }
+    for (auto [burst, count, decap] : {std::tuple{routed, r, false}, {received, strays, true}}) {
+        if (count == 0) continue;
         if (fib)
-            process_burst(w, *fib, routed, r, false);
+            process_burst(w, *fib, burst, count, decap);
         else
-            rte_pktmbuf_free_bulk(routed, r);
+            rte_pktmbuf_free_bulk(burst, count);
     }
     std::uint64_t now = rte_rdtsc();
     if (now >= w.next_drain_tsc) {
@@ -759,28 +856,90 @@ void Runtime::send_copies(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap, st
     }
 }
 
+namespace {
+
+void hand_to_control(rte_mbuf* m, PuntReason reason, std::uint16_t aux,
+                     const Runtime::PuntHandler& handle) {
+    static thread_local std::vector<std::uint8_t> linear;
+    std::uint32_t len = rte_pktmbuf_pkt_len(m);
+    const std::uint8_t* data;
+    if (rte_pktmbuf_is_contiguous(m)) {
+        data = rte_pktmbuf_mtod(m, const std::uint8_t*);
+    } else {
+        linear.resize(len);
+        data = static_cast<const std::uint8_t*>(rte_pktmbuf_read(m, 0, len, linear.data()));
+    }
+    handle(m->port, reason, aux, std::span(data, len));
+    rte_pktmbuf_free(m);
+}
+
+}  // namespace
+
 unsigned Runtime::poll_control(const PuntHandler& handle) {
     if (one_lcore_) worker_iteration(*workers_[0]);
     rte_mbuf* pkts[kBurstSize];
     unsigned n = rte_ring_sc_dequeue_burst(control_ring_, reinterpret_cast<void**>(pkts),
                                            kBurstSize, nullptr);
-    static thread_local std::vector<std::uint8_t> linear;
     for (unsigned i = 0; i < n; ++i) {
         rte_mbuf* m = pkts[i];
-        auto reason = static_cast<PuntReason>(m->hash.usr & 0xff);
-        auto aux = static_cast<std::uint16_t>(m->hash.usr >> 16);
-        std::uint32_t len = rte_pktmbuf_pkt_len(m);
-        const std::uint8_t* data;
-        if (rte_pktmbuf_is_contiguous(m)) {
-            data = rte_pktmbuf_mtod(m, const std::uint8_t*);
-        } else {
-            linear.resize(len);
-            data = static_cast<const std::uint8_t*>(rte_pktmbuf_read(m, 0, len, linear.data()));
-        }
-        handle(m->port, reason, aux, std::span(data, len));
-        rte_pktmbuf_free(m);
+        hand_to_control(m, static_cast<PuntReason>(m->hash.usr & 0xff),
+                        static_cast<std::uint16_t>(m->hash.usr >> 16), handle);
     }
-    return n;
+    return n + poll_signalling_queues(handle);
+}
+
+// The control thread's own RX queues. What a rule steered there is what the workers' software
+// classifier would punt as Local; the check below is that classifier's, because a driver may
+// also hash other traffic onto the queue (net_tap does): such strays go to worker 0 as if
+// received there.
+unsigned Runtime::poll_signalling_queues(const PuntHandler& handle) {
+    const Fib* fib = fib_.load(std::memory_order_acquire);
+    unsigned total = 0;
+    for (const auto& port : ports_) {
+        if (port.signalling_queue < 0) continue;
+        rte_mbuf* pkts[kBurstSize];
+        std::uint16_t n = rte_eth_rx_burst(
+            port.id, static_cast<std::uint16_t>(port.signalling_queue), pkts, kBurstSize);
+        if (n == 0) continue;
+        total += n;
+        signalling_received_[port.id].fetch_add(n, std::memory_order_relaxed);
+        std::uint8_t destinations[kBurstSize][16] = {};
+        std::int32_t next_hops[kBurstSize];
+        for (std::uint16_t i = 0; i < n; ++i) {
+            if (rte_pktmbuf_data_len(pkts[i]) >= sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr))
+                std::memcpy(destinations[i],
+                            rte_pktmbuf_mtod_offset(pkts[i], rte_ipv6_hdr*, sizeof(rte_ether_hdr))
+                                ->dst_addr,
+                            16);
+        }
+        if (fib) fib->lookup_bulk(destinations, next_hops, n);
+        for (std::uint16_t i = 0; i < n; ++i) {
+            rte_mbuf* m = pkts[i];
+            auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+            bool signalling = false;
+            if (rte_pktmbuf_data_len(m) >= sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr) &&
+                eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6) &&
+                (rte_is_multicast_ether_addr(&eth->dst_addr) ||
+                 rte_is_same_ether_addr(&eth->dst_addr, &port_ether_[m->port]))) {
+                auto* ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
+                signalling = ip->dst_addr[0] == 0xff ||
+                             (fib && next_hops[i] >= 0 &&
+                              fib->next_hop(next_hops[i]).kind == NextHopKind::Local &&
+                              ip->proto != IPPROTO_IPV6);
+            }
+            if (signalling) {
+                hand_to_control(m, PuntReason::Local, 0, handle);
+                continue;
+            }
+            signalling_strays_[port.id].fetch_add(1, std::memory_order_relaxed);
+            m->hash.usr = kProcessAsReceived;
+            if (rte_ring_sp_enqueue(workers_[0]->control_tx, m) != 0) {
+                rte_pktmbuf_free(m);
+                control_tx_failures_.fetch_add(1, std::memory_order_relaxed);
+            }
+        }
+    }
+    return total;
 }
 
 bool Runtime::enqueue_control_frame(PortId port, std::span<const std::uint8_t> head,
@@ -831,6 +990,29 @@ void Runtime::publish_routing(const RoutingState& state) {
     }
     const Fib* old = fib_.exchange(fib.release(), std::memory_order_acq_rel);
     if (old) defer(free_fib, const_cast<Fib*>(old), 0);
+    update_signalling_rules(state.local_addresses);
+}
+
+// The rules follow our addresses. Old rules go before new ones are made (some drivers refuse
+// a duplicate): meanwhile signalling reaches the workers and is punted by software.
+void Runtime::update_signalling_rules(const std::vector<Ipv6Address>& local_addresses) {
+    if (local_addresses == steered_addresses_) return;
+    steered_addresses_ = local_addresses;
+    for (auto& port : ports_) {
+        if (port.signalling_queue < 0) continue;
+        remove_signalling_rules(port.id, port.steering_flows);
+        auto flows = install_signalling_rules(port.id, local_addresses,
+                                              static_cast<std::uint16_t>(port.signalling_queue));
+        if (flows) {
+            port.steering_flows = std::move(flows.value());
+        } else {
+            MONAMI_LOG(WARNING, dp,
+                       "port %s: signalling rules not installed (%s); the software classifier "
+                       "punts signalling meanwhile",
+                       port.name.c_str(), flows.error().c_str());
+        }
+        signalling_rules_[port.id].store(port.steering_flows.size(), std::memory_order_relaxed);
+    }
 }
 
 void Runtime::defer(FreeFn fn, void* object, std::uintptr_t arg) {
@@ -886,10 +1068,23 @@ void Runtime::stop() {
     } else {
         rte_eal_mp_wait_lcore();
     }
-    for (const auto& p : ports_) {
+    for (auto& p : ports_) {
+        remove_signalling_rules(p.id, p.steering_flows);
         rte_eth_dev_stop(p.id);
         rte_eth_dev_close(p.id);
     }
+}
+
+const char* Runtime::classifier_in_use() const {
+    for (const auto& p : ports_)
+        if (p.signalling_queue >= 0) return "rte_flow+software";
+    return "software";
+}
+
+SignallingQueueCounters Runtime::signalling_queue_counters(PortId port) const {
+    return {signalling_received_[port].load(std::memory_order_relaxed),
+            signalling_strays_[port].load(std::memory_order_relaxed),
+            signalling_rules_[port].load(std::memory_order_relaxed)};
 }
 
 std::uint64_t Runtime::total_rx_packets() const {

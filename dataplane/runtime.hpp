@@ -17,6 +17,7 @@
 #include "dataplane/api/control.hpp"
 #include "dataplane/counters.hpp"
 #include "dataplane/fib.hpp"
+#include "dataplane/flow_steering.hpp"
 #include "dataplane/hoa_table.hpp"
 #include "dataplane/tuning.hpp"
 
@@ -38,6 +39,9 @@ struct RuntimeSettings {
     unsigned control_ring = 4096;
     std::uint32_t max_home_addresses = 65536;  // HoA table capacity
     std::uint32_t max_paths = 65536;           // per-binding counter slots
+    // Try rte_flow steering of signalling to a dedicated RX queue the control thread polls
+    // (dataplane/flow_steering.hpp); ports that cannot keep the software classifier only.
+    bool steer_signalling = false;
 };
 
 struct PortState {
@@ -45,6 +49,15 @@ struct PortState {
     std::string device;
     PortId id = 0;
     MacAddress mac;
+    int signalling_queue = -1;  // RX queue the control thread polls; -1: software classifier
+    std::string steering;       // how signalling reaches the control thread, and why (fixed)
+    std::vector<rte_flow*> steering_flows;
+};
+
+struct SignallingQueueCounters {
+    std::uint64_t received = 0;  // packets the control thread took from the queue
+    std::uint64_t strays = 0;    // not signalling after all: handed to worker 0 to classify
+    std::uint64_t rules = 0;     // rte_flow rules installed now
 };
 
 class Runtime;
@@ -88,6 +101,9 @@ class Runtime final : public DataPlane, public Reclaimer {
     bool control_queues_empty() const;
     WorkerCounters totals() const;
     std::uint64_t control_tx_failures() const { return control_tx_failures_.load(); }
+    // "rte_flow+software" when some port steers signalling to its own queue, else "software".
+    const char* classifier_in_use() const;
+    SignallingQueueCounters signalling_queue_counters(PortId port) const;
 
     // DataPlane
     bool send_frame(PortId port, std::span<const std::uint8_t> frame) override;
@@ -114,7 +130,11 @@ class Runtime final : public DataPlane, public Reclaimer {
   private:
     Runtime() = default;
     bool init(const RuntimeSettings& settings, std::string& error);
-    bool init_port(const PortSpec& spec, std::string& error);
+    bool init_port(const PortSpec& spec, bool steer_signalling, std::string& error);
+    bool configure_queues(PortId pid, const std::string& name, std::uint16_t rx_queues,
+                          std::uint16_t tx_queues, std::string& error);
+    void update_signalling_rules(const std::vector<Ipv6Address>& local_addresses);
+    unsigned poll_signalling_queues(const PuntHandler& handle);
     void process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::uint16_t n,
                        bool allow_decap);
     void prefetch_counters(WorkerCtx& w, const HoaSnapshot* snap) const;
@@ -154,7 +174,13 @@ class Runtime final : public DataPlane, public Reclaimer {
     rte_rcu_qsbr_dq* defer_queue_ = nullptr;
     std::atomic<std::uint64_t> control_tx_failures_{0};
     std::uint64_t drain_tsc_ = 0;
+    std::uint16_t rx_descriptors_ = 1024;
+    std::uint16_t tx_descriptors_ = 1024;
     bool stopped_ = false;
+    std::vector<Ipv6Address> steered_addresses_;
+    std::atomic<std::uint64_t> signalling_received_[RTE_MAX_ETHPORTS] = {};
+    std::atomic<std::uint64_t> signalling_strays_[RTE_MAX_ETHPORTS] = {};
+    std::atomic<std::uint64_t> signalling_rules_[RTE_MAX_ETHPORTS] = {};
 };
 
 }  // namespace monami::dp

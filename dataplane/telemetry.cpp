@@ -41,11 +41,17 @@ int cmd_ports(const char*, const char*, rte_tel_data* d) {
     for (const auto& p : g_runtime->ports()) {
         rte_eth_link link{};
         rte_eth_link_get_nowait(p.id, &link);
+        auto signalling = g_runtime->signalling_queue_counters(p.id);
         rte_tel_data_add_dict_container(
             d, p.name.c_str(),
             string_array({"port_id=" + std::to_string(p.id), "device=" + p.device,
                           "mac=" + p.mac.to_string(),
-                          std::string("link=") + (link.link_status ? "up" : "down")}),
+                          std::string("link=") + (link.link_status ? "up" : "down"),
+                          "signalling=" + p.steering,
+                          "signalling_queue=" + std::to_string(p.signalling_queue),
+                          "signalling_queue_rx=" + std::to_string(signalling.received),
+                          "signalling_queue_strays=" + std::to_string(signalling.strays),
+                          "signalling_rules=" + std::to_string(signalling.rules)}),
             0);
     }
     return 0;

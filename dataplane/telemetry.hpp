@@ -1,5 +1,6 @@
 // monami's DPDK telemetry commands (read with dpdk-telemetry.py):
-//   /monami/ports        ports: name -> [port_id=, device=, mac=, link=]
+//   /monami/ports        ports: name -> [port_id=, device=, mac=, link=, signalling=,
+//                        signalling_queue=, signalling_queue_rx=, _strays=, signalling_rules=]
 //   /monami/workers      counters and drops by reason, all workers together
 //   /monami/worker,N     the same for worker N
 //   /monami/drops        drops by reason

@@ -21,7 +21,6 @@
 
 #include "config/load.hpp"
 #include "controlplane/ha/home_agent.hpp"
-#include "dataplane/flow_steering.hpp"
 #include "dataplane/log.hpp"
 #include "dataplane/runtime.hpp"
 #include "dataplane/telemetry.hpp"
@@ -88,22 +87,6 @@ std::uint64_t now_ms() {
     return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                           std::chrono::steady_clock::now().time_since_epoch())
                                           .count());
-}
-
-// Which ports could steer signalling to a dedicated queue with rte_flow (only probed: the
-// software classifier is the one in use, dataplane/flow_steering.hpp).
-void report_signalling_steering(const config::Config& cfg, const dp::Runtime& rt,
-                                dp::ControlView& view) {
-    std::vector<Ipv6Address> ours = cfg.home_agent.addresses;
-    for (const auto& p : cfg.ports)
-        for (const auto& a : p.addresses) ours.push_back(a.address);
-    for (const auto& port : rt.ports()) {
-        auto probe = dp::probe_signalling_steering(port.id, ours);
-        std::string text = probe.rte_flow ? "rte_flow capable" : "software only (" + probe.detail + ")";
-        view.config_summary.push_back({"signalling_steering_" + port.name, text});
-        MONAMI_LOG(INFO, gw, "port %s: classifier %s; signalling steering: %s", port.name.c_str(),
-                   dp::kClassifierInUse, text.c_str());
-    }
 }
 
 // config SAs -> ESP SAs: the GCM salt goes back after the key (RFC 4106 s.8.1).
@@ -304,6 +287,8 @@ int main(int argc, char** argv) {
     rs.control_ring = cfg.dataplane.control_ring;
     rs.max_home_addresses = cfg.home_agent.max_bindings;
     rs.max_paths = cfg.home_agent.max_bindings;
+    rs.steer_signalling =
+        cfg.dataplane.signalling_steering == config::SignallingSteering::automatic;
     std::string error;
     auto runtime = dp::Runtime::create(rs, error);
     if (!runtime) {
@@ -331,8 +316,7 @@ int main(int argc, char** argv) {
                            {"ports", std::to_string(cfg.ports.size())},
                            {"routes", std::to_string(cfg.routes.size())},
                            {"security", std::string(config::to_string(cfg.security.mode))},
-                           {"classifier", dp::kClassifierInUse}};
-    report_signalling_steering(cfg, *runtime, view);
+                           {"classifier", runtime->classifier_in_use()}};
     dp::register_telemetry(*runtime, view);
 
     std::signal(SIGINT, on_signal);

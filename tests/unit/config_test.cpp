@@ -360,6 +360,19 @@ TEST(ConfigBad, DescriptorsNotPowerOfTwo) {
                       "t.yaml:7:17: dataplane.control_ring: 4095 is not a power of two"}));
 }
 
+TEST(ConfigBad, UnknownSignallingSteering) {
+    EXPECT_EQ(errors_of(kPort + "dataplane: {signalling_steering: hardware}\n"),
+              Errors{"t.yaml:5:34: dataplane.signalling_steering: unknown value 'hardware' "
+                     "(expected auto, software)"});
+}
+
+TEST(ConfigLoad, SignallingSteeringDefaultsToAuto) {
+    EXPECT_EQ(load_ok(kPort).dataplane.signalling_steering, SignallingSteering::automatic);
+    EXPECT_EQ(load_ok(kPort + "dataplane: {signalling_steering: software}\n")
+                  .dataplane.signalling_steering,
+              SignallingSteering::software);
+}
+
 TEST(ConfigBad, UnknownLogLevel) {
     EXPECT_EQ(errors_of(kPort + "log_level: verbose\n"),
               Errors{"t.yaml:5:12: log_level: unknown value 'verbose' (expected emerg, alert, "
