@@ -47,11 +47,11 @@ struct MobileNodeIdentifier {  // RFC 4283; subtype 1 = NAI
     friend bool operator==(const MobileNodeIdentifier&, const MobileNodeIdentifier&) = default;
 };
 
-struct BindingIdentifier {  // RFC 5648 s.6.1
+struct BindingIdentifier {  // RFC 5648 s.6.1, BID-PRI from RFC 6089 s.4.1
     std::uint16_t bid = 0;
     std::uint8_t status = 0;
-    bool home_flag = false;       // H: simultaneous home and foreign binding
-    bool override_flag = false;   // O: replace all bindings with this one
+    bool home_flag = false;     // H: simultaneous home and foreign binding
+    std::uint8_t priority = 0;  // BID-PRI, 7 bits; 0 from senders that predate RFC 6089
     // Care-of address carried in the option (bulk registration): IPv6 or IPv4.
     std::optional<Ipv6Address> care_of_v6;
     std::optional<std::array<std::uint8_t, 4>> care_of_v4;
