@@ -428,7 +428,10 @@ BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
         answer.action = request_flow.action;
         FlowBinding* flow = find_sorted(next.flows, request_flow.fid, fid_key);
         std::uint8_t st = fid_status::kSuccess;
-        switch (request_flow.action) {
+        auto action = request_flow.action;
+        if (action == mh::FlowAction::Reserved)  // an RFC 6089 sender: no action octet
+            action = flow ? mh::FlowAction::Modify : mh::FlowAction::Add;
+        switch (action) {
             case mh::FlowAction::Add:
                 if (request_flow.unsupported_ts_format) {
                     st = fid_status::kTrafficSelectorFormatNotSupported;

@@ -91,7 +91,11 @@ struct TrafficSelectorV4 {  // TS format 1
 
 using TrafficSelector = std::variant<TrafficSelectorV4, TrafficSelectorV6>;
 
-enum class FlowAction : std::uint8_t { Add = 1, Modify = 2, Remove = 3, Refresh = 4 };
+// RFC 6089 s.4.2 has no Action field: the octet after FID-PRI is Reserved (so decode
+// Pcap.Net's IpV6MobilityOptionFlowIdentification and PyPCAPKit). monami's MN writes an
+// explicit action there (values 1-4, a monami extension); 0 is what an RFC 6089 sender
+// writes, and the HA then infers add (unknown FID) or modify (known FID).
+enum class FlowAction : std::uint8_t { Reserved = 0, Add = 1, Modify = 2, Remove = 3, Refresh = 4 };
 
 struct FlowIdentification {  // RFC 6089 s.4.2
     std::uint16_t fid = 0;

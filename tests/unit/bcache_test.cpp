@@ -754,6 +754,24 @@ TEST_F(FlowTest, AddModifyRefreshRemove) {
     EXPECT_NE(cache.find(kHoaA)->find_flow(8), nullptr);
 }
 
+// An RFC 6089 MN leaves the octet after FID-PRI Reserved (0): a new FID is added, a
+// registered one modified, instead of answering 130 (malformed) for every flow.
+TEST_F(FlowTest, Rfc6089SenderWithoutActionAddsThenModifies) {
+    auto out = with_flows({flow(7, mh::FlowAction::Reserved, {1}, udp_port(5060))});
+    ASSERT_EQ(out.ack.options.flows.size(), 1u);
+    EXPECT_EQ(out.ack.options.flows[0].status, fst::kSuccess);
+    EXPECT_EQ(out.ack.options.flows[0].action, mh::FlowAction::Reserved);  // echoed as sent
+    ASSERT_NE(cache.find(kHoaA)->find_flow(7), nullptr);
+
+    out = with_flows({flow(7, mh::FlowAction::Reserved, {1, 2}, udp_port(5061))});
+    EXPECT_EQ(out.ack.options.flows[0].status, fst::kSuccess);
+    const FlowBinding* f = cache.find(kHoaA)->find_flow(7);
+    ASSERT_NE(f, nullptr);
+    EXPECT_EQ(f->bids, (std::vector<std::uint16_t>{1, 2}));
+    EXPECT_EQ(f->selector, udp_port(5061));
+    EXPECT_EQ(cache.find(kHoaA)->flows.size(), 1u);
+}
+
 TEST_F(FlowTest, FlowStatuses) {
     with_flows({flow(1, mh::FlowAction::Add, {1}, udp_port(1))});
     auto unsupported = flow(3, mh::FlowAction::Add, {1});

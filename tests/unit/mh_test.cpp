@@ -427,6 +427,23 @@ TEST(ParseMh, BindingIdentifierCarriesBidPriority) {
     EXPECT_EQ(r.error().code, mh::MhBuildErrorCode::FieldOutOfRange);
 }
 
+// RFC 6089 s.4.2 as an RFC sender writes it: FID, FID-PRI, Reserved 0, Status, then the
+// sub-options. Decodes with FlowAction::Reserved and builds back byte for byte.
+TEST(ParseMh, Rfc6089FlowIdentificationWithReservedOctet) {
+    Bytes b = bu_header(2);
+    b.insert(b.end(), {45, 10, 0x00, 0x21, 0x00, 0x05, 0 /*Reserved*/, 0, 2, 2, 0x00, 0x01});
+    b = with_checksum(b);
+    ASSERT_EQ(b.size(), 24u);
+    auto parsed = parse_ok(b);
+    const auto& bu = std::get<mh::BindingUpdate>(parsed.message);
+    const auto& flow = bu.options.flows.at(0);
+    EXPECT_EQ(flow.fid, 0x21);
+    EXPECT_EQ(flow.priority, 5);
+    EXPECT_EQ(flow.action, mh::FlowAction::Reserved);
+    EXPECT_EQ(flow.bid_references, std::vector<std::uint16_t>{1});
+    EXPECT_EQ(mh::build_mh(bu, kHoa, kHa), b);
+}
+
 TEST(ParseMh, UnknownTrafficSelectorFormatIsReportedNotRejected) {
     Bytes b = bu_header(2);
     b.insert(b.end(), {45, 10, 0x00, 0x09, 0x00, 0x00, 1, 0, 3, 2, 9 /*format*/, 0});
