@@ -231,13 +231,11 @@ BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
     if (!bid_options.empty() && !settings_.allow_mcoa) return reject(status::kMcoaProhibited);
     if (bid_options.size() > 1 && !settings_.allow_bulk_registration)
         return reject(status::kMcoaBulkRegistrationProhibited);
-    const bool override_all = std::any_of(bid_options.begin(), bid_options.end(),
-                                          [](const auto& o) { return o.override_flag; });
 
     // RFC 6275 s.9.5.1: sequence numbers, modulo 2^16. A BU naming BIDs is compared with
     // those bindings; one replacing everything with the last BU accepted for the HoA.
     if (existing) {
-        if (bid_options.empty() || override_all) {
+        if (bid_options.empty()) {
             if (!sequence_newer(bu.sequence, existing->last_sequence)) {
                 out.ack.sequence = existing->last_sequence;
                 return reject(status::kSequenceOutOfWindow);
@@ -352,10 +350,7 @@ BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
     } else {
         const bool has_regular = std::any_of(next.bindings.begin(), next.bindings.end(),
                                              [](const Binding& b) { return !b.mcoa; });
-        if (!deregistration && override_all)
-            next.bindings.clear();
-        else if (!deregistration && has_regular)
-            return reject(status::kMcoaNonMcoaBindingExists);
+        if (!deregistration && has_regular) return reject(status::kMcoaNonMcoaBindingExists);
 
         bool home_binding = false;
         auto erase_bid = [&](std::uint16_t bid) {
@@ -433,7 +428,10 @@ BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
         answer.action = request_flow.action;
         FlowBinding* flow = find_sorted(next.flows, request_flow.fid, fid_key);
         std::uint8_t st = fid_status::kSuccess;
-        switch (request_flow.action) {
+        auto action = request_flow.action;
+        if (action == mh::FlowAction::Reserved)  // an RFC 6089 sender: no action octet
+            action = flow ? mh::FlowAction::Modify : mh::FlowAction::Add;
+        switch (action) {
             case mh::FlowAction::Add:
                 if (request_flow.unsupported_ts_format) {
                     st = fid_status::kTrafficSelectorFormatNotSupported;
@@ -446,7 +444,7 @@ BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
                     flow->expiry_ms = flow_expiry;
                     flow->timer_stamp = next_stamp_++;
                 } else if (flow || request_flow.bid_references.empty() ||
-                         !request_flow.traffic_selector)
+                           !request_flow.traffic_selector)
                     st = fid_status::kFlowIdentificationMalformed;
                 else if (!bids_known(request_flow.bid_references))
                     st = fid_status::kBidNotFound;

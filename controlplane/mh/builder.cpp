@@ -43,27 +43,27 @@ void write_value(Bytes& out, const T& v) {
     }
 }
 
-// RFC 6088: a flag word, then for each selected field its start and, when it differs,
-// its end value.
+// RFC 6088 s.3.1/3.2 (layout: wire.hpp): the 32-bit flag word, Reserved bits zero, then
+// for each selected field its start and, when it differs, its end value.
 class SelectorWriter {
   public:
     template <class T>
     void field(std::size_t index, const std::optional<Range<T>>& range) {
         if (!range) return;
-        flags_ |= static_cast<std::uint16_t>(1u << (15 - 2 * index));
+        flags_ |= 1u << (31 - 2 * index);
         write_value(fields_, range->start);
         if (range->end != range->start) {
-            flags_ |= static_cast<std::uint16_t>(1u << (14 - 2 * index));
+            flags_ |= 1u << (30 - 2 * index);
             write_value(fields_, range->end);
         }
     }
     void finish(Bytes& out) const {
-        put16(out, flags_);
+        put32(out, flags_);
         out.insert(out.end(), fields_.begin(), fields_.end());
     }
 
   private:
-    std::uint16_t flags_ = 0;
+    std::uint32_t flags_ = 0;
     Bytes fields_;
 };
 
@@ -154,12 +154,13 @@ class MessageWriter {
     }
 
   private:
-    static Bytes bid_data(const BindingIdentifier& bid) {
+    Bytes bid_data(const BindingIdentifier& bid) {
+        if (bid.priority > wire::kBidPriorityMask) failure = MhBuildErrorCode::FieldOutOfRange;
         Bytes d;
         put16(d, bid.bid);
         d.push_back(bid.status);
         d.push_back(static_cast<std::uint8_t>((bid.home_flag ? wire::kBidFlagH : 0) |
-                                              (bid.override_flag ? wire::kBidFlagO : 0)));
+                                              (bid.priority & wire::kBidPriorityMask)));
         if (bid.care_of_v6)
             write_value(d, *bid.care_of_v6);
         else if (bid.care_of_v4)

@@ -47,11 +47,11 @@ struct MobileNodeIdentifier {  // RFC 4283; subtype 1 = NAI
     friend bool operator==(const MobileNodeIdentifier&, const MobileNodeIdentifier&) = default;
 };
 
-struct BindingIdentifier {  // RFC 5648 s.6.1
+struct BindingIdentifier {  // RFC 5648 s.6.1, BID-PRI from RFC 6089 s.4.1
     std::uint16_t bid = 0;
     std::uint8_t status = 0;
-    bool home_flag = false;       // H: simultaneous home and foreign binding
-    bool override_flag = false;   // O: replace all bindings with this one
+    bool home_flag = false;     // H: simultaneous home and foreign binding
+    std::uint8_t priority = 0;  // BID-PRI, 7 bits; 0 from senders that predate RFC 6089
     // Care-of address carried in the option (bulk registration): IPv6 or IPv4.
     std::optional<Ipv6Address> care_of_v6;
     std::optional<std::array<std::uint8_t, 4>> care_of_v4;
@@ -91,7 +91,11 @@ struct TrafficSelectorV4 {  // TS format 1
 
 using TrafficSelector = std::variant<TrafficSelectorV4, TrafficSelectorV6>;
 
-enum class FlowAction : std::uint8_t { Add = 1, Modify = 2, Remove = 3, Refresh = 4 };
+// RFC 6089 s.4.2 has no Action field: the octet after FID-PRI is Reserved (so decode
+// Pcap.Net's IpV6MobilityOptionFlowIdentification and PyPCAPKit). monami's MN writes an
+// explicit action there (values 1-4, a monami extension); 0 is what an RFC 6089 sender
+// writes, and the HA then infers add (unknown FID) or modify (known FID).
+enum class FlowAction : std::uint8_t { Reserved = 0, Add = 1, Modify = 2, Remove = 3, Refresh = 4 };
 
 struct FlowIdentification {  // RFC 6089 s.4.2
     std::uint16_t fid = 0;

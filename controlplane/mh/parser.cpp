@@ -52,15 +52,16 @@ T read_value(const std::uint8_t* p) {
     }
 }
 
-// Walks the flag word and the fields it selects. Each field is a start/end flag pair;
-// an end without a start is meaningless, so it is malformed.
+// Walks the RFC 6088 flag word and the fields it selects (layout: wire.hpp). Each field
+// is a start/end flag pair; an end without a start is meaningless, so it is malformed.
+// The Reserved bits below the flags are ignored.
 class SelectorReader {
   public:
     SelectorReader(Bytes body, std::size_t field_count) : body_(body), field_count_(field_count) {}
 
     bool valid_layout(std::span<const std::uint8_t> field_sizes) const {
-        if (body_.size() < 2) return false;
-        std::size_t expected = 2;
+        if (body_.size() < wire::kTsFlagsLength) return false;
+        std::size_t expected = wire::kTsFlagsLength;
         for (std::size_t i = 0; i < field_count_; ++i) {
             bool start = has_start(i), end = has_end(i);
             if (end && !start) return false;
@@ -84,13 +85,13 @@ class SelectorReader {
     }
 
   private:
-    std::uint16_t flags() const { return get16(body_.data()); }
-    bool has_start(std::size_t field) const { return flags() >> (15 - 2 * field) & 1; }
-    bool has_end(std::size_t field) const { return flags() >> (14 - 2 * field) & 1; }
+    std::uint32_t flags() const { return get32(body_.data()); }
+    bool has_start(std::size_t field) const { return flags() >> (31 - 2 * field) & 1; }
+    bool has_end(std::size_t field) const { return flags() >> (30 - 2 * field) & 1; }
 
     Bytes body_;
     std::size_t field_count_;
-    std::size_t pos_ = 2;
+    std::size_t pos_ = wire::kTsFlagsLength;
 };
 
 std::optional<TrafficSelectorV6> parse_ts_v6(Bytes body) {
@@ -237,7 +238,7 @@ class OptionsParser {
         bid.bid = get16(p);
         bid.status = p[2];
         bid.home_flag = (p[3] & wire::kBidFlagH) != 0;
-        bid.override_flag = (p[3] & wire::kBidFlagO) != 0;
+        bid.priority = p[3] & wire::kBidPriorityMask;
         if (data.size() == wire::kBidLengthV4)
             bid.care_of_v4 = std::array<std::uint8_t, 4>{p[4], p[5], p[6], p[7]};
         else if (data.size() == wire::kBidLengthV6)

@@ -40,21 +40,30 @@ inline constexpr std::uint8_t kBaFlagR = 0x40;
 // Heartbeat flags (RFC 5847 s.5.1), in the second octet of the message data.
 inline constexpr std::uint8_t kHbFlagU = 0x02;
 inline constexpr std::uint8_t kHbFlagR = 0x01;
-// Binding Identifier flags (RFC 5648 s.6.1).
+// Binding Identifier option data (RFC 5648 s.6.1, extended by RFC 6089 s.4.1): BID (2),
+// Status (1), then one octet holding the H flag and the 7-bit BID-PRI, then the optional
+// IPv4 or IPv6 care-of address. Wireshark's packet-mip6.c decodes the same octet as
+// hf_mip6_bi_h_flag (mask 0x80); RFC 6089 turns the 7 bits RFC 5648 left reserved into
+// BID-PRI. There is no other flag in this octet.
 inline constexpr std::uint8_t kBidFlagH = 0x80;
-inline constexpr std::uint8_t kBidFlagO = 0x40;
+inline constexpr std::uint8_t kBidPriorityMask = 0x7f;
 
 // Binding Identifier option lengths (RFC 5648 s.6.1).
 inline constexpr std::size_t kBidLength = 4;
 inline constexpr std::size_t kBidLengthV4 = 8;
 inline constexpr std::size_t kBidLengthV6 = 20;
-// Flow Identification fixed part: FID, FID-PRI, Action, Status (RFC 6089 s.4.2).
+// Flow Identification fixed part (RFC 6089 s.4.2): FID, FID-PRI, Reserved (monami: the
+// action, see FlowAction), Status.
 inline constexpr std::size_t kFidFixed = 6;
 // Traffic selector sub-option data before the selector flags: TS Format, Reserved.
 inline constexpr std::size_t kTsHeader = 2;
 
-// Traffic selector fields of RFC 6088, in wire order; flag bit 15 is the first field
-// (A), each field's end value follows its start value.
+// RFC 6088 s.3.1/3.2 binary traffic selectors. After TS Format and Reserved comes one
+// 32-bit word: the field flags from its most significant bit down (IPv4: A..N, 14 flags;
+// IPv6: A..P, 16 flags), the remaining bits Reserved (zero on send, ignored on receipt).
+// Each field has a start flag and an end flag; the selected values follow the word in
+// flag order. The IPv6 Flow Label values are 32-bit fields holding the label zero-prefixed.
+inline constexpr std::size_t kTsFlagsLength = 4;
 inline constexpr std::array<std::uint8_t, 8> kTsV6FieldSizes = {16, 16, 4, 4, 2, 2, 1, 1};
 inline constexpr std::array<std::uint8_t, 7> kTsV4FieldSizes = {4, 4, 4, 2, 2, 1, 1};
 inline constexpr std::uint32_t kMaxFlowLabel = 0xfffff;

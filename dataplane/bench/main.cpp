@@ -1022,10 +1022,10 @@ Bench::Window Bench::live_window(LiveMode mode, double seconds, TrafficSpec& spe
                 bench::Registration r;
                 r.hoa = 0;
                 r.sequence = next_sequence(0);
-                r.override_bid = static_cast<std::uint16_t>(10 + (probe & 1));
+                r.handover = true;
                 Ipv6Address coa{{0x20, 0x01, 0x0d, 0xb8, 0xc1, 0}};
                 Plan::store(coa.bytes.data() + 12, probe + 1);
-                r.override_coa = coa;
+                r.handover_coa = coa;
                 auto frame = bench::build_bu_frame(plan_, r);
                 dataplane_->expect_probe(Plan::home_address(0));
                 feed_control(frame);

@@ -16,13 +16,8 @@ std::vector<std::uint8_t> build_bu_frame(const Plan& plan, const Registration& r
     bu.home_registration = true;
     bu.lifetime_4s = 900;  // one hour
     Ipv6Address source;
-    if (r.override_bid != 0) {
-        mh::BindingIdentifier id;
-        id.bid = r.override_bid;
-        id.override_flag = true;
-        id.care_of_v6 = r.override_coa;
-        bu.options.binding_ids.push_back(id);
-        source = r.override_coa;
+    if (r.handover) {
+        source = r.handover_coa;
     } else {
         for (unsigned k = 0; k < r.coas; ++k) {
             mh::BindingIdentifier id;

@@ -70,15 +70,16 @@ inline constexpr std::uint16_t kPlainPort = 9;
 // A registration as a mobile node sends it (RFC 5648 bulk: one BID option per CoA, each
 // carrying its CoA), from CoA 0 to the HA, with a Home Address option. With `ncast_flow`
 // also an RFC 6089 flow binding of UDP to kNcastPort onto BIDs 1 and 2 (bicasting).
-// `override_bid`: one BID with the O flag, replacing every binding (a handover).
+// `handover`: a BU without BID option from `handover_coa`, which replaces every binding
+// (RFC 5648 s.6.2; the BID option has no flag for this).
 struct Registration {
     std::uint32_t hoa = 0;
     unsigned coas = 1;
     std::uint8_t generation = 0;
     std::uint16_t sequence = 1;
     bool ncast_flow = false;
-    std::uint16_t override_bid = 0;  // 0: bulk BIDs 1..coas
-    Ipv6Address override_coa;
+    bool handover = false;  // false: bulk BIDs 1..coas
+    Ipv6Address handover_coa;
 };
 // Ethernet frame (access router -> HA port) carrying the BU.
 std::vector<std::uint8_t> build_bu_frame(const Plan& plan, const Registration& r);

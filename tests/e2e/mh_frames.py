@@ -30,18 +30,19 @@ def bid_option(bid, coa=None, status=0, home=False):
 
 
 def flow_id_option(fid, priority, bids, dport=None, proto=None, action=1):
-    """RFC 6089 Flow Identification with a BID Reference and an RFC 6088 IPv6 selector
-    (format 2: 16 flag bits, then the start/end fields in flag order)."""
+    """RFC 6089 Flow Identification with a BID Reference and an RFC 6088 s.3.2 IPv6
+    selector (format 2): TS Format, Reserved, a 32-bit word holding the flags A..P from
+    its top bit and 16 Reserved bits, then the start/end fields in flag order."""
     subs = bytes([2, 2 * len(bids)]) + b"".join(struct.pack("!H", b) for b in bids)
     if dport is not None or proto is not None:
         flags, fields = 0, b""
         if dport is not None:
-            flags |= 0x0020 | 0x0010  # K, L: destination port start/end
+            flags |= 1 << 21 | 1 << 20  # K, L: destination port start/end
             fields += struct.pack("!HH", dport[0], dport[1])
         if proto is not None:
-            flags |= 0x0002 | 0x0001  # O, P: next header start/end
+            flags |= 1 << 17 | 1 << 16  # O, P: next header start/end
             fields += struct.pack("!BB", proto, proto)
-        ts = struct.pack("!BBH", 2, 0, flags) + fields
+        ts = struct.pack("!BBI", 2, 0, flags) + fields
         subs += bytes([3, len(ts)]) + ts
     body = struct.pack("!HHBB", fid, priority, action, 0) + subs
     return bytes([OPT_FLOW_ID, len(body)]) + body

@@ -92,6 +92,12 @@ def test_registration_forwarding_and_filters(topology, tmp_path):
                          "mip6.mhtype", "mip6.ba.status", "mip6.ba.seqnr", "mip6.bi.bid",
                          "mip6.bi.status")
     assert rows == [[COA1, "2", "6", "0", "1", "1,2", "0,0"]], rows
+    # Wireshark (MIP6_FI = 45) names the flow status option of the BA, independently of
+    # monami's registry, which once had the Flow Summary / Flow Identification numbers to
+    # be checked.
+    verbose = subprocess.run(["tshark", "-r", str(tmp_path / "ba.pcap"), "-V"],
+                             capture_output=True, text=True, check=True).stdout
+    assert "Mobility Option: Flow Identification (45)" in verbose, verbose
 
     bindings = gw.table("/monami/bindings")
     assert sorted(b["care_of"] for b in bindings) == [COA1, COA2]

@@ -422,27 +422,21 @@ TEST_F(BindingCacheTest, NonMcoaBindingExists) {
     auto bu = make_bu(2);
     bu.options.binding_ids = {bid(1, kCoa2)};
     expect_rejected(away(bu, kCoa2), st::kMcoaNonMcoaBindingExists, before);
-    // With the O flag the MCoA binding replaces the regular one.
-    bu.options.binding_ids[0].override_flag = true;
-    expect_accepted(away(bu, kCoa2));
-    const HoaEntry* e = cache.find(kHoaA);
-    ASSERT_EQ(e->bindings.size(), 1u);
-    EXPECT_TRUE(e->bindings[0].mcoa);
-    EXPECT_EQ(e->bindings[0].care_of, kCoa2);
 }
 
-TEST_F(BindingCacheTest, OverrideFlagReplacesAllBindings) {
+// RFC 6089 s.4.1: the 7 bits after H are BID-PRI. A high priority value (bit 0x40 set) is
+// not a flag: the new BID joins the registered ones instead of replacing them.
+TEST_F(BindingCacheTest, BidPriorityDoesNotReplaceBindings) {
     auto bu = make_bu(1);
     bu.options.binding_ids = {bid(1, kCoa1), bid(2, kCoa2)};
     away(bu, kCoa1);
-    auto o = make_bu(2);
-    o.options.binding_ids = {bid(3, kCoa3)};
-    o.options.binding_ids[0].override_flag = true;
-    expect_accepted(away(o, kCoa3));
+    auto more = make_bu(2);
+    more.options.binding_ids = {bid(3, kCoa3)};
+    more.options.binding_ids[0].priority = 0x40;
+    expect_accepted(away(more, kCoa3));
     const HoaEntry* e = cache.find(kHoaA);
-    ASSERT_EQ(e->bindings.size(), 1u);
-    EXPECT_EQ(e->bindings[0].bid, 3);
-    EXPECT_EQ(cache.binding_count(), 1u);
+    ASSERT_EQ(e->bindings.size(), 3u);
+    EXPECT_EQ(cache.binding_count(), 3u);
 }
 
 TEST_F(BindingCacheTest, RegularBuReplacesMcoaBindings) {
@@ -758,6 +752,24 @@ TEST_F(FlowTest, AddModifyRefreshRemove) {
     EXPECT_EQ(out.ack.options.flows[0].status, fst::kSuccess);
     EXPECT_EQ(cache.find(kHoaA)->find_flow(7), nullptr);
     EXPECT_NE(cache.find(kHoaA)->find_flow(8), nullptr);
+}
+
+// An RFC 6089 MN leaves the octet after FID-PRI Reserved (0): a new FID is added, a
+// registered one modified, instead of answering 130 (malformed) for every flow.
+TEST_F(FlowTest, Rfc6089SenderWithoutActionAddsThenModifies) {
+    auto out = with_flows({flow(7, mh::FlowAction::Reserved, {1}, udp_port(5060))});
+    ASSERT_EQ(out.ack.options.flows.size(), 1u);
+    EXPECT_EQ(out.ack.options.flows[0].status, fst::kSuccess);
+    EXPECT_EQ(out.ack.options.flows[0].action, mh::FlowAction::Reserved);  // echoed as sent
+    ASSERT_NE(cache.find(kHoaA)->find_flow(7), nullptr);
+
+    out = with_flows({flow(7, mh::FlowAction::Reserved, {1, 2}, udp_port(5061))});
+    EXPECT_EQ(out.ack.options.flows[0].status, fst::kSuccess);
+    const FlowBinding* f = cache.find(kHoaA)->find_flow(7);
+    ASSERT_NE(f, nullptr);
+    EXPECT_EQ(f->bids, (std::vector<std::uint16_t>{1, 2}));
+    EXPECT_EQ(f->selector, udp_port(5061));
+    EXPECT_EQ(cache.find(kHoaA)->flows.size(), 1u);
 }
 
 TEST_F(FlowTest, FlowStatuses) {

@@ -258,7 +258,7 @@ TEST(ParseMh, BindingUpdateWithBidAndAlternateCoa) {
     EXPECT_EQ(bid.bid, 1);
     EXPECT_EQ(bid.status, 0);
     EXPECT_TRUE(bid.home_flag);
-    EXPECT_FALSE(bid.override_flag);
+    EXPECT_EQ(bid.priority, 0);
     EXPECT_EQ(bid.care_of_v6, kCoa2);
     EXPECT_FALSE(bid.care_of_v4);
     EXPECT_TRUE(bu.options.skipped_unknown.empty());
@@ -303,16 +303,17 @@ TEST(ParseMh, BindingAckWithPerBidStatus) {
 // Flow Identification (RFC 6089 s.4.2) with a BID Reference sub-option and an IPv6
 // binary traffic selector (RFC 6088 s.3.2): destination address (C), destination port
 // range (K, L) and next header (O). Layout: sub-option type, length, TS Format, Reserved,
-// 16 flag bits A..P, then the selected fields in order.
+// then a 32-bit word of 16 flag bits A..P and 16 Reserved bits, then the selected fields
+// in flag order.
 Bytes flow_bu_bytes() {
     Bytes b = bu_header(6);
-    b.insert(b.end(), {45, 37, 0x00, 0x07, 0x00, 0x01, 1 /*Add*/, 0});
-    b.insert(b.end(), {2, 2, 0x00, 0x01});                  // BID Reference: BID 1
-    b.insert(b.end(), {3, 25, 2 /*IPv6*/, 0, 0x20, 0x32});  // C, K, L, O
-    append(b, kCoa2);                                       // (C) start destination address
-    b.insert(b.end(), {0x13, 0x88, 0x13, 0x8f});            // (K)(L) ports 5000..5007
-    b.push_back(17);                                        // (O) next header UDP
-    b.insert(b.end(), {1, 3, 0, 0, 0});                     // PadN to 56 octets
+    b.insert(b.end(), {45, 39, 0x00, 0x07, 0x00, 0x01, 1 /*Add*/, 0});
+    b.insert(b.end(), {2, 2, 0x00, 0x01});                        // BID Reference: BID 1
+    b.insert(b.end(), {3, 27, 2 /*IPv6*/, 0, 0x20, 0x32, 0, 0});  // C, K, L, O; Reserved
+    append(b, kCoa2);                                             // (C) start dest address
+    b.insert(b.end(), {0x13, 0x88, 0x13, 0x8f});                  // (K)(L) ports 5000..5007
+    b.push_back(17);                                              // (O) next header UDP
+    b.insert(b.end(), {1, 1, 0});                                 // PadN to 56 octets
     return with_checksum(b);
 }
 
@@ -343,6 +344,103 @@ TEST(ParseMh, FlowIdentificationWithIpv6TrafficSelector) {
     EXPECT_FALSE(ts.flow_label);
     EXPECT_FALSE(ts.traffic_class);
     EXPECT_FALSE(flow.unsupported_ts_format);
+    EXPECT_EQ(mh::build_mh(bu, kHoa, kHa), b);
+}
+
+// RFC 6088 s.3.1 IPv4 binary traffic selector, written from the RFC figure: TS Format 1,
+// Reserved, a 32-bit word with flags A..N from the top bit and 18 Reserved bits, then the
+// selected fields in flag order. Reserved bits set here must be ignored; the builder
+// writes them as zero.
+TEST(ParseMh, Ipv4TrafficSelectorFollowsRfc6088Layout) {
+    Bytes b = bu_header(6);
+    b.insert(b.end(), {45, 42, 0x00, 0x0b, 0x00, 0x02, 1 /*Add*/, 0});
+    b.insert(b.end(), {2, 2, 0x00, 0x03});  // BID Reference: BID 3
+    b.insert(b.end(), {3, 30, 1 /*IPv4*/, 0});
+    b.insert(b.end(), {0xeb, 0xa8, 0x00, 0x01});            // A B C E G H I K M, one Reserved bit
+    b.insert(b.end(), {10, 0, 0, 1, 10, 0, 0, 9});          // (A)(B) source 10.0.0.1-9
+    b.insert(b.end(), {192, 0, 2, 1});                      // (C) destination
+    b.insert(b.end(), {0, 0, 0, 7});                        // (E) IPsec SPI
+    b.insert(b.end(), {0x13, 0x88, 0x17, 0x70, 0x00, 53});  // (G)(H) 5000-6000, (I) 53
+    b.insert(b.end(), {46, 17});                            // (K) DS, (M) protocol
+    b = with_checksum(b);
+    ASSERT_EQ(b.size(), 56u);
+    auto parsed = parse_ok(b);
+    const auto& bu = std::get<mh::BindingUpdate>(parsed.message);
+    const auto& flow = bu.options.flows.at(0);
+    ASSERT_TRUE(flow.traffic_selector);
+    const auto& ts = std::get<mh::TrafficSelectorV4>(*flow.traffic_selector);
+    using V4 = std::array<std::uint8_t, 4>;
+    EXPECT_EQ(ts.source_address, (mh::Range<V4>{{10, 0, 0, 1}, {10, 0, 0, 9}}));
+    EXPECT_EQ(ts.destination_address, (mh::Range<V4>{{192, 0, 2, 1}, {192, 0, 2, 1}}));
+    EXPECT_EQ(ts.ipsec_spi, (mh::Range<std::uint32_t>{7, 7}));
+    EXPECT_EQ(ts.source_port, (mh::Range<std::uint16_t>{5000, 6000}));
+    EXPECT_EQ(ts.destination_port, (mh::Range<std::uint16_t>{53, 53}));
+    EXPECT_EQ(ts.dscp, (mh::Range<std::uint8_t>{46, 46}));
+    EXPECT_EQ(ts.protocol, (mh::Range<std::uint8_t>{17, 17}));
+    Bytes zero_reserved = b;
+    zero_reserved[31] = 0;  // the Reserved bit set above
+    EXPECT_EQ(mh::build_mh(bu, kHoa, kHa), with_checksum(zero_reserved));
+}
+
+// RFC 6088 s.3.2: the IPv6 Flow Label fields are 32 bits (the label zero-prefixed); the
+// 16 bits after the flags A..P are Reserved.
+TEST(ParseMh, Ipv6TrafficSelectorFlowLabelAndTrafficClass) {
+    Bytes b = bu_header(4);
+    b.insert(b.end(), {45, 19, 0x00, 0x0c, 0x00, 0x03, 1 /*Add*/, 0});
+    b.insert(b.end(), {3, 11, 2 /*IPv6*/, 0});
+    b.insert(b.end(), {0x02, 0x08, 0x00, 0x00});  // G (flow label), M (traffic class)
+    b.insert(b.end(), {0x00, 0x0a, 0xbc, 0xde});  // (G) flow label 0xabcde
+    b.push_back(0xb8);                            // (M) traffic class
+    b.insert(b.end(), {1, 5, 0, 0, 0, 0, 0});     // PadN to 40 octets
+    b = with_checksum(b);
+    ASSERT_EQ(b.size(), 40u);
+    auto parsed = parse_ok(b);
+    const auto& bu = std::get<mh::BindingUpdate>(parsed.message);
+    const auto& ts = std::get<mh::TrafficSelectorV6>(*bu.options.flows.at(0).traffic_selector);
+    EXPECT_EQ(ts.flow_label, (mh::Range<std::uint32_t>{0xabcde, 0xabcde}));
+    EXPECT_EQ(ts.traffic_class, (mh::Range<std::uint8_t>{0xb8, 0xb8}));
+    EXPECT_FALSE(ts.next_header);
+    EXPECT_EQ(mh::build_mh(bu, kHoa, kHa), b);
+}
+
+// RFC 5648 s.6.1 with RFC 6089 s.4.1: BID, Status, then H (0x80) and the 7-bit BID-PRI;
+// Wireshark's hf_mip6_bi_h_flag decodes the same 0x80 bit. A BID-PRI of 0x45 is a
+// priority, not an H flag plus something else.
+TEST(ParseMh, BindingIdentifierCarriesBidPriority) {
+    Bytes b = {59, 2, 6, 0, 0, 0, 0, 0, 0x00, 0x07, 0x00, 0x0f};  // BA, 24 octets
+    b.insert(b.end(), {35, 4, 0x00, 0x05, 0, 0xc5});              // BID 5, H, BID-PRI 0x45
+    b.insert(b.end(), {35, 4, 0x00, 0x06, 0, 0x40});              // BID 6, BID-PRI 64
+    b = with_checksum(b, kHa, kHoa);
+    auto parsed = parse_ok(b, kHa, kHoa);
+    const auto& ba = std::get<mh::BindingAck>(parsed.message);
+    ASSERT_EQ(ba.options.binding_ids.size(), 2u);
+    EXPECT_TRUE(ba.options.binding_ids[0].home_flag);
+    EXPECT_EQ(ba.options.binding_ids[0].priority, 0x45);
+    EXPECT_FALSE(ba.options.binding_ids[1].home_flag);
+    EXPECT_EQ(ba.options.binding_ids[1].priority, 0x40);
+    EXPECT_EQ(mh::build_mh(ba, kHa, kHoa), b);
+
+    mh::BindingAck too_high = ba;
+    too_high.options.binding_ids[0].priority = 0x80;
+    auto r = mh::try_build_mh(too_high, kHa, kHoa);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, mh::MhBuildErrorCode::FieldOutOfRange);
+}
+
+// RFC 6089 s.4.2 as an RFC sender writes it: FID, FID-PRI, Reserved 0, Status, then the
+// sub-options. Decodes with FlowAction::Reserved and builds back byte for byte.
+TEST(ParseMh, Rfc6089FlowIdentificationWithReservedOctet) {
+    Bytes b = bu_header(2);
+    b.insert(b.end(), {45, 10, 0x00, 0x21, 0x00, 0x05, 0 /*Reserved*/, 0, 2, 2, 0x00, 0x01});
+    b = with_checksum(b);
+    ASSERT_EQ(b.size(), 24u);
+    auto parsed = parse_ok(b);
+    const auto& bu = std::get<mh::BindingUpdate>(parsed.message);
+    const auto& flow = bu.options.flows.at(0);
+    EXPECT_EQ(flow.fid, 0x21);
+    EXPECT_EQ(flow.priority, 5);
+    EXPECT_EQ(flow.action, mh::FlowAction::Reserved);
+    EXPECT_EQ(flow.bid_references, std::vector<std::uint16_t>{1});
     EXPECT_EQ(mh::build_mh(bu, kHoa, kHa), b);
 }
 
@@ -531,14 +629,14 @@ TEST(ParseMhMalformed, AuthorizationDataMustBeLast) {
 TEST(ParseMhMalformed, FlowSubOptions) {
     // End destination port (L) without its start (K).
     Bytes b = bu_header(3);
-    b.insert(b.end(), {45, 14, 0, 1, 0, 0, 1, 0, 3, 6, 2, 0, 0x00, 0x10, 0x13, 0x88});
-    b.insert(b.end(), {0, 0, 0, 0});
+    b.insert(b.end(), {45, 16, 0, 1, 0, 0, 1, 0, 3, 8, 2, 0, 0x00, 0x10, 0, 0, 0x13, 0x88});
+    b.insert(b.end(), {0, 0});
     auto e = parse_error(with_checksum(b));
     EXPECT_EQ(e.code, mh::MhErrorCode::MalformedSubOption);
     EXPECT_EQ(e.offset, 20u);
     // Selector length disagrees with its flags (K set, no port bytes).
     b = bu_header(3);
-    b.insert(b.end(), {45, 12, 0, 1, 0, 0, 1, 0, 3, 4, 2, 0, 0x00, 0x20, 1, 4, 0, 0, 0, 0});
+    b.insert(b.end(), {45, 14, 0, 1, 0, 0, 1, 0, 3, 6, 2, 0, 0x00, 0x20, 0, 0, 1, 2, 0, 0});
     e = parse_error(with_checksum(b));
     EXPECT_EQ(e.code, mh::MhErrorCode::MalformedSubOption);
     // Odd-length BID Reference.
@@ -612,7 +710,7 @@ mh::MobilityOptions all_options() {
     v6.care_of_v6 = kCoa2;
     mh::BindingIdentifier v4;
     v4.bid = 3;
-    v4.override_flag = true;
+    v4.priority = 0x7f;
     v4.care_of_v4 = std::array<std::uint8_t, 4>{198, 51, 100, 7};
     o.binding_ids = {plain, v6, v4};
     o.flow_summary = std::vector<std::uint16_t>{10, 11, 12};
