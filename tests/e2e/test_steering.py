@@ -132,12 +132,16 @@ def test_signalling_takes_the_steered_queue_where_the_kernel_can(tap_gateway):
     assert ba[mh_start + 2] == 6 and ba[mh_start + 6] == 0, ba.hex()
 
     # Data to the home address is not signalling: a worker tunnels it to the care-of address.
-    sock.send(Ether(src=host_mac, dst=gw_mac) / IPv6(src="2001:db8:a::99", dst=HOA)
-              / UDP(sport=1000, dport=2000) / b"data")
+    # 16 flows: the tap's kernel side may hash some onto the signalling queue; the control
+    # thread then hands them to the worker (strays). Every one must come out tunnelled.
+    for flow in range(16):
+        sock.send(Ether(src=host_mac, dst=gw_mac) / IPv6(src="2001:db8:a::99", dst=HOA)
+                  / UDP(sport=1000 + flow, dport=2000) / (b"data%02d" % flow))
     tunnelled = collect(sock, 3.0, lambda f: from_gw(f) and IPv6 in f and f[IPv6].nh in (41, 60)
                         and f[IPv6].dst == COA)
-    assert tunnelled and raw(tunnelled[0][IPv6].payload).endswith(b"data"), (
-        {k: v for k, v in gw.telemetry("/monami/workers").items() if v})
+    payloads = sorted(raw(f[IPv6].payload)[-6:] for f in tunnelled)
+    assert payloads == [b"data%02d" % flow for flow in range(16)], (
+        payloads, {k: v for k, v in gw.telemetry("/monami/workers").items() if v})
 
     link = port_record(gw, "link")
     queue_delta = int(link["signalling_queue_rx"]) - queue_before
