@@ -79,6 +79,7 @@ HoaTable::~HoaTable() {
     for (auto& [key, entry] : current_) arena_.release(entry.packed);
     for (auto& [len, table] : prefix_tables_) rte_hash_free(table);
     delete prefix_index_.load();
+    delete home_nets_.load();
     rte_hash_free(table_);
 }
 
@@ -96,6 +97,7 @@ bool HoaTable::publish(std::unique_ptr<const HoaSnapshot> snapshot) {
     std::vector<Ipv6Prefix> old_prefixes;
     if (it == current_.end()) {
         it = current_.emplace(std::move(key), Current{}).first;
+        count_home_net(snapshot->home_address, +1);
     } else {
         old = it->second.packed;
         old_prefixes = std::move(it->second.network_prefixes);
@@ -122,6 +124,7 @@ void HoaTable::withdraw(const HomeAddress& home_address) {
     std::vector<Ipv6Prefix> prefixes = std::move(it->second.network_prefixes);
     current_.erase(it);
     count_.store(current_.size(), std::memory_order_relaxed);
+    count_home_net(home_address, -1);
     for (const auto& p : prefixes) remove_prefix(p);
     std::int32_t pos = rte_hash_del_key(table_, home_address.bytes.data());
     if (pos >= 0) reclaimer_.defer(free_key_slot, table_, static_cast<std::uintptr_t>(pos));
@@ -186,6 +189,38 @@ void HoaTable::republish_prefix_index() {
     }
     const PrefixIndex* old = prefix_index_.exchange(index, std::memory_order_acq_rel);
     if (old) reclaimer_.defer(free_prefix_index, const_cast<PrefixIndex*>(old), 0);
+}
+
+// Keeps the list of /64s that hold HoAs (HomeNets) in step with the table; republished
+// only when a /64 gains its first HoA or loses its last.
+void HoaTable::count_home_net(const HomeAddress& home_address, int delta) {
+    std::uint64_t net;
+    std::memcpy(&net, home_address.bytes.data(), 8);
+    bool changed = false;
+    if (delta > 0) {
+        changed = home_net_counts_[net]++ == 0;
+    } else if (auto it = home_net_counts_.find(net); it != home_net_counts_.end()) {
+        if (--it->second == 0) {
+            home_net_counts_.erase(it);
+            changed = true;
+        }
+    }
+    if (!changed) return;
+    HomeNets* nets = nullptr;
+    if (!home_net_counts_.empty()) {
+        nets = new HomeNets();
+        nets->count = static_cast<unsigned>(home_net_counts_.size());
+        if (nets->count <= kMaxHomeNets) {
+            unsigned i = 0;
+            for (const auto& [n, count] : home_net_counts_) nets->nets[i++] = n;
+        }
+    }
+    const HomeNets* old = home_nets_.exchange(nets, std::memory_order_acq_rel);
+    if (old) reclaimer_.defer(free_home_nets, const_cast<HomeNets*>(old), 0);
+}
+
+void HoaTable::free_home_nets(void* object, std::uintptr_t) {
+    delete static_cast<const HomeNets*>(object);
 }
 
 const PackedHoa* HoaTable::lookup_prefix(const std::uint8_t* address) const {

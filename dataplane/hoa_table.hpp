@@ -77,8 +77,25 @@ class HoaTable {
     // Longest mobile network prefix containing `address`, or nullptr.
     const PackedHoa* lookup_prefix(const std::uint8_t* address) const;
     bool has_prefixes() const { return prefix_index_.load(std::memory_order_relaxed) != nullptr; }
+    // False only when no registered HoA shares the /64 of `address`, so the exact lookup
+    // can be skipped (routing decapsulated packets, whose destinations are mostly not HoAs).
+    bool may_hold(const std::uint8_t* address) const {
+        const HomeNets* nets = home_nets_.load(std::memory_order_acquire);
+        if (!nets) return false;
+        if (nets->count > kMaxHomeNets) return true;
+        std::uint64_t net;
+        std::memcpy(&net, address, 8);
+        for (unsigned i = 0; i < nets->count; ++i)
+            if (nets->nets[i] == net) return true;
+        return false;
+    }
 
   private:
+    static constexpr unsigned kMaxHomeNets = 8;  // more: may_hold answers true
+    struct HomeNets {                            // immutable: the /64s holding HoAs
+        unsigned count = 0;                      // > kMaxHomeNets: too many to list
+        std::uint64_t nets[kMaxHomeNets] = {};
+    };
     struct PrefixIndex {  // immutable: lengths in use, longest first, and their tables
         unsigned count = 0;
         std::uint8_t lengths[129];
@@ -95,6 +112,8 @@ class HoaTable {
     static void free_packed(void* object, std::uintptr_t table);
     void remove_prefix(const Ipv6Prefix& prefix);
     void republish_prefix_index();
+    void count_home_net(const HomeAddress& home_address, int delta);
+    static void free_home_nets(void* object, std::uintptr_t);
 
     Reclaimer& reclaimer_;
     rte_hash* table_ = nullptr;
@@ -105,6 +124,8 @@ class HoaTable {
     std::map<std::uint8_t, rte_hash*> prefix_tables_;
     std::map<std::uint8_t, std::size_t> prefixes_per_length_;
     std::atomic<const PrefixIndex*> prefix_index_{nullptr};
+    std::map<std::uint64_t, std::size_t> home_net_counts_;  // /64 (raw bytes) -> HoAs
+    std::atomic<const HomeNets*> home_nets_{nullptr};
 };
 
 }  // namespace monami::dp

@@ -503,8 +503,7 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
         if ((hits >> j) & 1)
             chosen[j] = prefetch_chosen_path(as_packed(snapshots[j]), flow_hashes[j]);
     std::uint8_t destinations[kBurstSize][16];
-    std::int32_t next_hop_ids[kBurstSize];
-    std::uint16_t routed[kBurstSize];
+    rte_mbuf* routed[kBurstSize];
     unsigned r = 0;
     for (unsigned j = 0; j < k; ++j) {
         unsigned ahead = j + kPathLookahead;
@@ -526,14 +525,21 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
             continue;
         }
         std::memcpy(destinations[r], keys[j], 16);
-        routed[r++] = candidates[j];
+        routed[r++] = m;
     }
-    if (r == 0) return;
+    if (r != 0) route_burst(w, fib, routed, destinations, r, allow_decap);
+}
+
+// Packets to no HoA: the FIB decides (forward, resolve, or local: punted, or decapsulated
+// when `allow_decap` and a tunnel).
+void Runtime::route_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts,
+                          std::uint8_t (*destinations)[16], unsigned r, bool allow_decap) {
+    std::int32_t next_hop_ids[kBurstSize];
     fib.lookup_bulk(destinations, next_hop_ids, r);
     rte_mbuf* tunneled[kBurstSize];
     std::uint16_t t = 0;
     for (unsigned j = 0; j < r; ++j) {
-        rte_mbuf* m = pkts[routed[j]];
+        rte_mbuf* m = pkts[j];
         if (next_hop_ids[j] < 0) {
             drop(w, m, DropReason::NoRoute);
             continue;
@@ -560,9 +566,41 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
     if (t == 0) return;
     rte_mbuf* decapsulated[kBurstSize];
     std::uint16_t d = decapsulate_burst(w, tunneled, t, decapsulated);
-    // Inner packets continue as if received: to another MN, to us, or routed. One level
-    // only: a tunnel inside the tunnel is not opened again.
-    if (d != 0) process_burst(w, fib, decapsulated, d, false);
+    if (d != 0) route_decapsulated(w, fib, decapsulated, d);
+}
+
+// Inner packets continue as if received: to another MN, to us, or routed. One level only:
+// a tunnel inside the tunnel is not opened again. decapsulate() has checked the lengths, and
+// the Ethernet header is the outer packet's, so of process_burst's checks only the version
+// and multicast remain. Destinations in no /64 that holds a HoA skip the HoA lookup (the
+// common case: reverse-tunnelled traffic to correspondents) and go to the FIB directly.
+void Runtime::route_decapsulated(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::uint16_t n) {
+    std::uint8_t destinations[kBurstSize][16];
+    rte_mbuf* routed[kBurstSize];
+    rte_mbuf* to_home[kBurstSize];
+    unsigned r = 0;
+    std::uint16_t h = 0;
+    bool prefixes = hoas_->has_prefixes();
+    for (std::uint16_t i = 0; i < n; ++i) {
+        rte_mbuf* m = pkts[i];
+        const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv6_hdr*, sizeof(rte_ether_hdr));
+        if (prefixes || hoas_->may_hold(ip->dst_addr)) {
+            to_home[h++] = m;
+            continue;
+        }
+        if ((rte_be_to_cpu_32(ip->vtc_flow) >> 28) != 6) {
+            drop(w, m, DropReason::Malformed);
+            continue;
+        }
+        if (ip->dst_addr[0] == 0xff) {
+            punt(w, m, PuntReason::Local);
+            continue;
+        }
+        std::memcpy(destinations[r], ip->dst_addr, 16);
+        routed[r++] = m;
+    }
+    if (h != 0) process_burst(w, fib, to_home, h, false);
+    if (r != 0) route_burst(w, fib, routed, destinations, r, false);
 }
 
 // The ingress check of a burst of reverse-tunnel packets: one bulk lookup of the inner

@@ -119,6 +119,9 @@ class Runtime final : public DataPlane, public Reclaimer {
     bool init_port(const PortSpec& spec, std::string& error);
     void process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::uint16_t n,
                        bool allow_decap);
+    void route_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts,
+                     std::uint8_t (*destinations)[16], unsigned n, bool allow_decap);
+    void route_decapsulated(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::uint16_t n);
     void prefetch_counters(WorkerCtx& w, const PackedHoa* snap, std::uint8_t chosen) const;
     // `fast_hash`: the packet's flow hash from extract_fast_fields, when already computed.
     void deliver_to_mobile_node(WorkerCtx& w, rte_mbuf* m, const PackedHoa& snap,
