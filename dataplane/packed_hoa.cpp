@@ -83,7 +83,6 @@ PackedHoa* SnapshotArena::pack(const HoaSnapshot& s) {
     packed->ncast_mask = s.default_action.ncast_mask;
     packed->lines = lines > kMaxArenaLines ? 0 : static_cast<std::uint8_t>(lines);
     packed->rule_count = static_cast<std::uint16_t>(s.rules.size());
-    packed->generation = s.generation;
     for (unsigned slot = 0; slot < kChoiceSlots; ++slot) {
         std::uint8_t nibble = nibble_of(s.default_action.choice[slot], packed->path_count);
         packed->choice[slot / 2] |= static_cast<std::uint8_t>(nibble << ((slot & 1) * 4));
@@ -91,6 +90,8 @@ PackedHoa* SnapshotArena::pack(const HoaSnapshot& s) {
     if (packed->path_count != 0)
         std::memcpy(static_cast<void*>(packed->paths()), s.paths.data(),
                     packed->path_count * sizeof(DeliveryPath));
+    for (unsigned i = 0; i < packed->path_count && i < kLineCounterSlots; ++i)
+        packed->counter_slots[i] = s.paths[i].counter_slot;
     if (!s.rules.empty())
         std::memcpy(static_cast<void*>(packed->paths() + packed->path_count), s.rules.data(),
                     s.rules.size() * sizeof(FlowRule));

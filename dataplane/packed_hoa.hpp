@@ -3,7 +3,7 @@
 // HoaSnapshot when it is published (HoaTable::publish) and freed after a grace period.
 //
 //   line 0          PackedHoa: path count, the default action (64 choice slots at 4 bits),
-//                   the rule count
+//                   the rule count, the counter slots of the first 6 paths
 //   lines 1..2n     DeliveryPath[n], inline, two lines each
 //   after them      FlowRule[rule_count], inline (empty in the common case)
 //
@@ -22,6 +22,8 @@ namespace monami::dp {
 
 inline constexpr std::uint8_t kNoChoice = 0xf;  // a 4-bit slot with no path
 
+inline constexpr unsigned kLineCounterSlots = 6;
+
 struct alignas(64) PackedHoa {
     std::uint8_t path_count = 0;
     std::uint8_t ncast_mask = 0;  // of the default action
@@ -29,13 +31,18 @@ struct alignas(64) PackedHoa {
     std::uint8_t reserved = 0;
     std::uint16_t rule_count = 0;
     std::uint16_t reserved2 = 0;
-    std::uint32_t generation = 0;
     std::uint8_t choice[kChoiceSlots / 2] = {};  // slot s: nibble s % 2 of byte s / 2
+    // paths()[i].counter_slot of the first paths, so that a packet's counters are
+    // prefetched together with its path instead of after it.
+    std::uint32_t counter_slots[kLineCounterSlots] = {};
 
     const DeliveryPath* paths() const { return reinterpret_cast<const DeliveryPath*>(this + 1); }
     DeliveryPath* paths() { return reinterpret_cast<DeliveryPath*>(this + 1); }
     std::span<const FlowRule> rules() const {
         return {reinterpret_cast<const FlowRule*>(paths() + path_count), rule_count};
+    }
+    std::uint32_t counter_slot(unsigned path) const {
+        return path < kLineCounterSlots ? counter_slots[path] : paths()[path].counter_slot;
     }
     // The default action's path for a flow hash, or kNoBinding.
     std::uint8_t default_choice(std::uint32_t hash) const {

@@ -376,7 +376,6 @@ void Runtime::forward(WorkerCtx& w, rte_mbuf* m, const NextHop& nh) {
 namespace {
 
 constexpr unsigned kPathLookahead = 4;
-constexpr unsigned kCounterLookahead = 2;
 // Paths whose lines are prefetched when the choice is not known in advance (flow rules,
 // n-cast): two paths (two CoAs) is the common case.
 constexpr unsigned kPrefetchedPaths = 2;
@@ -425,17 +424,16 @@ std::uint32_t fast_flow_hash(rte_mbuf* m) {
 }  // namespace
 
 void Runtime::prefetch_counters(WorkerCtx& w, const PackedHoa* snap, std::uint8_t chosen) const {
-    const DeliveryPath* paths = snap->paths();
     if (chosen < snap->path_count) {
-        if (paths[chosen].counter_slot < max_paths_)
-            rte_prefetch0(&w.path_counters[paths[chosen].counter_slot]);
+        std::uint32_t slot = snap->counter_slot(chosen);
+        if (slot < max_paths_) rte_prefetch0(&w.path_counters[slot]);
         return;
     }
     if (chosen != kUnknownPath) return;
     unsigned count = std::min<unsigned>(snap->path_count, kPrefetchedPaths);
     for (unsigned i = 0; i < count; ++i)
-        if (paths[i].counter_slot < max_paths_)
-            rte_prefetch0(&w.path_counters[paths[i].counter_slot]);
+        if (snap->counter_slots[i] < max_paths_)
+            rte_prefetch0(&w.path_counters[snap->counter_slots[i]]);
 }
 
 // Classify a burst: to a home address or mobile network prefix -> the MN's delivery paths;
@@ -490,28 +488,29 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
     if (hoas_->size() != 0) hoas_->lookup_bulk(keys, signatures, k, &hits, snapshots);
     // With a million HoAs every snapshot, path and counter is a cache (and TLB) miss. Issue
     // them for the whole burst before touching any (l3fwd style): every snapshot's line 0
-    // now, while the flow hashes are computed; a packet's chosen path kPathLookahead packets
-    // ahead (its line 0 has arrived by then), its counters kCounterLookahead ahead (the path
-    // has arrived).
+    // now, while the flow hashes are computed; a packet's chosen path and its counters
+    // (both known from line 0, which has arrived by then) kPathLookahead packets ahead.
     std::uint32_t flow_hashes[kBurstSize];
     std::uint8_t chosen[kBurstSize];
     for (unsigned j = 0; j < k; ++j)
         if ((hits >> j) & 1) rte_prefetch0(snapshots[j]);
     for (unsigned j = 0; j < k; ++j)
         if ((hits >> j) & 1) flow_hashes[j] = fast_flow_hash(pkts[candidates[j]]);
-    for (unsigned j = 0; j < kPathLookahead && j < k; ++j)
-        if ((hits >> j) & 1)
-            chosen[j] = prefetch_chosen_path(as_packed(snapshots[j]), flow_hashes[j]);
+    for (unsigned j = 0; j < kPathLookahead && j < k; ++j) {
+        if (!((hits >> j) & 1)) continue;
+        chosen[j] = prefetch_chosen_path(as_packed(snapshots[j]), flow_hashes[j]);
+        prefetch_counters(w, as_packed(snapshots[j]), chosen[j]);
+    }
     std::uint8_t destinations[kBurstSize][16];
     rte_mbuf* routed[kBurstSize];
     unsigned r = 0;
     for (unsigned j = 0; j < k; ++j) {
         unsigned ahead = j + kPathLookahead;
-        if (ahead < k && ((hits >> ahead) & 1))
-            chosen[ahead] = prefetch_chosen_path(as_packed(snapshots[ahead]), flow_hashes[ahead]);
-        ahead = j + kCounterLookahead;
-        if (ahead < k && ((hits >> ahead) & 1))
-            prefetch_counters(w, as_packed(snapshots[ahead]), chosen[ahead]);
+        if (ahead < k && ((hits >> ahead) & 1)) {
+            const PackedHoa* next = as_packed(snapshots[ahead]);
+            chosen[ahead] = prefetch_chosen_path(next, flow_hashes[ahead]);
+            prefetch_counters(w, next, chosen[ahead]);
+        }
         rte_mbuf* m = pkts[candidates[j]];
         if ((hits >> j) & 1) {
             deliver_to_mobile_node(w, m, *as_packed(snapshots[j]), 0, &flow_hashes[j]);
@@ -633,8 +632,14 @@ std::uint16_t Runtime::decapsulate_burst(WorkerCtx& w, rte_mbuf** pkts, std::uin
         rte_prefetch0(snapshots[j]);
         prefetch_care_of_lines(as_packed(snapshots[j]));
     }
+    // The counters of the first paths, from line 0, kPathLookahead packets ahead.
+    for (unsigned j = 0; j < kPathLookahead && j < k; ++j)
+        if ((hits >> j) & 1) prefetch_counters(w, as_packed(snapshots[j]), kUnknownPath);
     std::uint16_t d = 0;
     for (unsigned j = 0; j < k; ++j) {
+        unsigned ahead = j + kPathLookahead;
+        if (ahead < k && ((hits >> ahead) & 1))
+            prefetch_counters(w, as_packed(snapshots[ahead]), kUnknownPath);
         const PackedHoa* snap = (hits >> j) & 1 ? as_packed(snapshots[j]) : nullptr;
         if (!snap && hoas_->has_prefixes())
             snap = hoas_->lookup_prefix(static_cast<const std::uint8_t*>(keys[j]));
@@ -665,7 +670,7 @@ bool Runtime::decapsulate(WorkerCtx& w, rte_mbuf* m, const PackedHoa* snap) {
         drop(w, m, DropReason::Malformed);
         return false;
     }
-    PathCounters& pc = w.path_counters[snap->paths()[path].counter_slot];
+    PathCounters& pc = w.path_counters[snap->counter_slot(path)];
     bump(pc.reverse_packets);
     bump(pc.reverse_bytes, inner_length);
     // Keep the Ethernet header in front of the inner packet: move it forward by 40 bytes.
