@@ -154,7 +154,16 @@ bool Runtime::init(const RuntimeSettings& settings, std::string& error) {
     }
     max_paths_ = settings.max_paths;
     for (auto& w : workers_) {
-        w->path_counters = new (std::align_val_t(64)) PathCounters[max_paths_]();
+        // From the EAL's memory (hugepages when it has them): a packet's counters are one
+        // of its misses, and with 4 KB pages also a TLB miss.
+        w->path_counters = static_cast<PathCounters*>(rte_zmalloc_socket(
+            "monami_path_counters", std::size_t{max_paths_} * sizeof(PathCounters),
+            RTE_CACHE_LINE_SIZE, socket));
+        if (!w->path_counters) {
+            error = "cannot allocate the per-binding counters (" + std::to_string(max_paths_) +
+                    " slots)";
+            return false;
+        }
     }
     return true;
 }
@@ -257,7 +266,7 @@ Runtime::~Runtime() {
     if (defer_queue_) rte_rcu_qsbr_dq_delete(defer_queue_);
     hoas_.reset();
     delete fib_.load();
-    for (auto& w : workers_) ::operator delete[](w->path_counters, std::align_val_t(64));
+    for (auto& w : workers_) rte_free(w->path_counters);
     for (auto& w : workers_) {
         for (auto* b : w->tx_buffers) rte_free(b);
         rte_ring_free(w->control_tx);
