@@ -513,6 +513,8 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
     std::uint8_t destinations[kBurstSize][16];
     rte_mbuf* routed[kBurstSize];
     unsigned r = 0;
+    rte_mbuf* tunneled[kBurstSize];
+    std::uint16_t t = 0;
     for (unsigned j = 0; j < k; ++j) {
         unsigned ahead = j + kPathLookahead;
         if (ahead < k && ((hits >> ahead) & 1)) {
@@ -532,20 +534,32 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
             deliver_to_mobile_node(w, m, *snap);
             continue;
         }
+        // Reverse tunnels to our own address (the common case of traffic to us): straight to
+        // the ingress check, without the LPM walk that would answer Local.
+        if (allow_decap &&
+            rte_pktmbuf_mtod_offset(m, const rte_ipv6_hdr*, sizeof(rte_ether_hdr))->proto ==
+                IPPROTO_IPV6 &&
+            fib.is_local(static_cast<const std::uint8_t*>(keys[j]))) {
+            tunneled[t++] = m;
+            continue;
+        }
         std::memcpy(destinations[r], keys[j], 16);
         routed[r++] = m;
     }
-    if (r != 0) route_burst(w, fib, routed, destinations, r, allow_decap);
+    if (r != 0) route_burst(w, fib, routed, destinations, r, allow_decap ? tunneled : nullptr, t);
+    if (t == 0) return;
+    rte_mbuf* decapsulated[kBurstSize];
+    std::uint16_t d = decapsulate_burst(w, tunneled, t, decapsulated);
+    if (d != 0) route_decapsulated(w, fib, decapsulated, d);
 }
 
-// Packets to no HoA: the FIB decides (forward, resolve, or local: punted, or decapsulated
-// when `allow_decap` and a tunnel).
+// Packets to no HoA: the FIB decides (forward, resolve, or local: punted, or, with
+// `tunneled`, a tunnel packet appended there for decapsulation).
 void Runtime::route_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts,
-                          std::uint8_t (*destinations)[16], unsigned r, bool allow_decap) {
+                          std::uint8_t (*destinations)[16], unsigned r, rte_mbuf** tunneled,
+                          std::uint16_t& t) {
     std::int32_t next_hop_ids[kBurstSize];
     fib.lookup_bulk(destinations, next_hop_ids, r);
-    rte_mbuf* tunneled[kBurstSize];
-    std::uint16_t t = 0;
     for (unsigned j = 0; j < r; ++j) {
         rte_mbuf* m = pkts[j];
         if (next_hop_ids[j] < 0) {
@@ -556,7 +570,7 @@ void Runtime::route_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts,
         switch (nh.kind) {
             case NextHopKind::Local: {
                 auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, sizeof(rte_ether_hdr));
-                if (ip->proto == IPPROTO_IPV6 && allow_decap) {
+                if (ip->proto == IPPROTO_IPV6 && tunneled) {
                     tunneled[t++] = m;
                 } else {
                     punt(w, m, PuntReason::Local);
@@ -571,10 +585,6 @@ void Runtime::route_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts,
                 break;
         }
     }
-    if (t == 0) return;
-    rte_mbuf* decapsulated[kBurstSize];
-    std::uint16_t d = decapsulate_burst(w, tunneled, t, decapsulated);
-    if (d != 0) route_decapsulated(w, fib, decapsulated, d);
 }
 
 // Inner packets continue as if received: to another MN, to us, or routed. One level only:
@@ -608,7 +618,8 @@ void Runtime::route_decapsulated(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, 
         routed[r++] = m;
     }
     if (h != 0) process_burst(w, fib, to_home, h, false);
-    if (r != 0) route_burst(w, fib, routed, destinations, r, false);
+    std::uint16_t none = 0;
+    if (r != 0) route_burst(w, fib, routed, destinations, r, nullptr, none);
 }
 
 // The ingress check of a burst of reverse-tunnel packets: one bulk lookup of the inner

@@ -120,7 +120,8 @@ class Runtime final : public DataPlane, public Reclaimer {
     void process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::uint16_t n,
                        bool allow_decap);
     void route_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts,
-                     std::uint8_t (*destinations)[16], unsigned n, bool allow_decap);
+                     std::uint8_t (*destinations)[16], unsigned n, rte_mbuf** tunneled,
+                     std::uint16_t& t);
     void route_decapsulated(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::uint16_t n);
     void prefetch_counters(WorkerCtx& w, const PackedHoa* snap, std::uint8_t chosen) const;
     // `fast_hash`: the packet's flow hash from extract_fast_fields, when already computed.
