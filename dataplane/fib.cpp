@@ -59,6 +59,7 @@ std::unique_ptr<Fib> Fib::compile(const RoutingState& state, std::string& error)
         if (!add(n.address, 128, {NextHopKind::Forward, n.port, to_ether(n.mac)})) return nullptr;
     for (const auto& a : state.local_addresses)
         if (!add(a, 128, {NextHopKind::Local, 0, {}})) return nullptr;
+    fib->local_addresses_ = state.local_addresses;
     return fib;
 }
 

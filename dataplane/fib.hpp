@@ -7,6 +7,7 @@
 #include <rte_lpm6.h>
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,11 +41,19 @@ class Fib {
         return next_hops_[static_cast<std::size_t>(id)];
     }
     std::size_t next_hop_count() const { return next_hops_.size(); }
+    // One of our addresses: what lookup_bulk answers with a Local next hop for it (a /128,
+    // added after every other entry, is the longest match), without the LPM walk.
+    bool is_local(const std::uint8_t* address) const {
+        for (const auto& a : local_addresses_)
+            if (std::memcmp(a.bytes.data(), address, 16) == 0) return true;
+        return false;
+    }
 
   private:
     Fib() = default;
     rte_lpm6* lpm_ = nullptr;
     std::vector<NextHop> next_hops_;
+    std::vector<Ipv6Address> local_addresses_;
 };
 
 }  // namespace monami::dp

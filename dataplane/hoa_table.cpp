@@ -37,10 +37,6 @@ rte_hash* create_lf_hash(const char* what, std::uint32_t entries) {
     return rte_hash_create(&params);
 }
 
-void free_snapshot(void* object, std::uintptr_t) {
-    delete static_cast<const HoaSnapshot*>(object);
-}
-
 void free_key_slot(void* table, std::uintptr_t position) {
     rte_hash_free_key_with_position(static_cast<rte_hash*>(table),
                                     static_cast<std::int32_t>(position));
@@ -75,51 +71,71 @@ std::unique_ptr<HoaTable> HoaTable::create(std::uint32_t capacity, Reclaimer& re
     return t;
 }
 
+void HoaTable::free_packed(void* object, std::uintptr_t table) {
+    reinterpret_cast<HoaTable*>(table)->arena_.release(static_cast<const PackedHoa*>(object));
+}
+
 HoaTable::~HoaTable() {
-    for (auto& [key, snap] : current_) delete snap;
+    for (auto& [key, entry] : current_) arena_.release(entry.packed);
     for (auto& [len, table] : prefix_tables_) rte_hash_free(table);
     delete prefix_index_.load();
+    delete home_nets_.load();
     rte_hash_free(table_);
 }
 
 bool HoaTable::publish(std::unique_ptr<const HoaSnapshot> snapshot) {
-    const HoaSnapshot* snap = snapshot.get();
-    auto key = key_of(snap->home_address);
+    const PackedHoa* packed = arena_.pack(*snapshot);
+    if (!packed) return false;
+    auto key = key_of(snapshot->home_address);
     auto it = current_.find(key);
-    const HoaSnapshot* old = it == current_.end() ? nullptr : it->second;
     // In lock-free mode an existing key's data is replaced with one atomic store.
-    if (add(table_, snap->home_address.bytes.data(), snap) < 0) return false;
-    snapshot.release();
-    current_[key] = snap;
-    count_.store(current_.size(), std::memory_order_relaxed);
-    for (const auto& p : snap->network_prefixes) set_prefix(p, snap);
-    if (old) {
-        for (const auto& p : old->network_prefixes) {
-            bool kept = false;
-            for (const auto& q : snap->network_prefixes) kept = kept || q == p;
-            if (!kept) remove_prefix(p);
-        }
-        reclaimer_.defer(free_snapshot, const_cast<HoaSnapshot*>(old), 0);
+    if (add(table_, snapshot->home_address.bytes.data(), packed) < 0) {
+        arena_.release(packed);
+        return false;
     }
+    const PackedHoa* old = nullptr;
+    std::vector<Ipv6Prefix> old_prefixes;
+    if (it == current_.end()) {
+        it = current_.emplace(std::move(key), Current{}).first;
+        count_home_net(snapshot->home_address, +1);
+    } else {
+        old = it->second.packed;
+        old_prefixes = std::move(it->second.network_prefixes);
+    }
+    it->second.packed = packed;
+    it->second.network_prefixes = snapshot->network_prefixes;
+    count_.store(current_.size(), std::memory_order_relaxed);
+    for (const auto& p : it->second.network_prefixes) set_prefix(p, packed);
+    for (const auto& p : old_prefixes) {
+        bool kept = false;
+        for (const auto& q : it->second.network_prefixes) kept = kept || q == p;
+        if (!kept) remove_prefix(p);
+    }
+    if (old)
+        reclaimer_.defer(free_packed, const_cast<PackedHoa*>(old),
+                         reinterpret_cast<std::uintptr_t>(this));
     return true;
 }
 
 void HoaTable::withdraw(const HomeAddress& home_address) {
     auto it = current_.find(key_of(home_address));
     if (it == current_.end()) return;
-    const HoaSnapshot* old = it->second;
+    const PackedHoa* old = it->second.packed;
+    std::vector<Ipv6Prefix> prefixes = std::move(it->second.network_prefixes);
     current_.erase(it);
     count_.store(current_.size(), std::memory_order_relaxed);
-    for (const auto& p : old->network_prefixes) remove_prefix(p);
+    count_home_net(home_address, -1);
+    for (const auto& p : prefixes) remove_prefix(p);
     std::int32_t pos = rte_hash_del_key(table_, home_address.bytes.data());
     if (pos >= 0) reclaimer_.defer(free_key_slot, table_, static_cast<std::uintptr_t>(pos));
-    reclaimer_.defer(free_snapshot, const_cast<HoaSnapshot*>(old), 0);
+    reclaimer_.defer(free_packed, const_cast<PackedHoa*>(old),
+                     reinterpret_cast<std::uintptr_t>(this));
 }
 
 // Deleted keys keep their slots until a grace period has passed, so a table can be full of
 // slots waiting for slow workers: then wait for the grace period and try once more.
-int HoaTable::add(rte_hash* table, const std::uint8_t* key, const HoaSnapshot* snapshot) {
-    void* data = const_cast<HoaSnapshot*>(snapshot);
+int HoaTable::add(rte_hash* table, const std::uint8_t* key, const PackedHoa* snapshot) {
+    void* data = const_cast<PackedHoa*>(snapshot);
     int rc = rte_hash_add_key_data(table, key, data);
     if (rc == -ENOSPC) {
         reclaimer_.reclaim_now();
@@ -136,7 +152,7 @@ rte_hash* HoaTable::prefix_table(std::uint8_t length) {
     return t;
 }
 
-void HoaTable::set_prefix(const Ipv6Prefix& prefix, const HoaSnapshot* owner) {
+void HoaTable::set_prefix(const Ipv6Prefix& prefix, const PackedHoa* owner) {
     rte_hash* t = prefix_table(prefix.length);
     if (!t) return;
     bool fresh = rte_hash_lookup(t, prefix.address.bytes.data()) < 0;
@@ -175,7 +191,39 @@ void HoaTable::republish_prefix_index() {
     if (old) reclaimer_.defer(free_prefix_index, const_cast<PrefixIndex*>(old), 0);
 }
 
-const HoaSnapshot* HoaTable::lookup_prefix(const std::uint8_t* address) const {
+// Keeps the list of /64s that hold HoAs (HomeNets) in step with the table; republished
+// only when a /64 gains its first HoA or loses its last.
+void HoaTable::count_home_net(const HomeAddress& home_address, int delta) {
+    std::uint64_t net;
+    std::memcpy(&net, home_address.bytes.data(), 8);
+    bool changed = false;
+    if (delta > 0) {
+        changed = home_net_counts_[net]++ == 0;
+    } else if (auto it = home_net_counts_.find(net); it != home_net_counts_.end()) {
+        if (--it->second == 0) {
+            home_net_counts_.erase(it);
+            changed = true;
+        }
+    }
+    if (!changed) return;
+    HomeNets* nets = nullptr;
+    if (!home_net_counts_.empty()) {
+        nets = new HomeNets();
+        nets->count = static_cast<unsigned>(home_net_counts_.size());
+        if (nets->count <= kMaxHomeNets) {
+            unsigned i = 0;
+            for (const auto& [n, count] : home_net_counts_) nets->nets[i++] = n;
+        }
+    }
+    const HomeNets* old = home_nets_.exchange(nets, std::memory_order_acq_rel);
+    if (old) reclaimer_.defer(free_home_nets, const_cast<HomeNets*>(old), 0);
+}
+
+void HoaTable::free_home_nets(void* object, std::uintptr_t) {
+    delete static_cast<const HomeNets*>(object);
+}
+
+const PackedHoa* HoaTable::lookup_prefix(const std::uint8_t* address) const {
     const PrefixIndex* index = prefix_index_.load(std::memory_order_acquire);
     if (!index) return nullptr;
     for (unsigned i = 0; i < index->count; ++i) {
@@ -188,7 +236,7 @@ const HoaSnapshot* HoaTable::lookup_prefix(const std::uint8_t* address) const {
             key[full] = static_cast<std::uint8_t>(address[full] & (0xff00u >> (length % 8)));
         void* data = nullptr;
         if (rte_hash_lookup_data(index->tables[i], key, &data) >= 0)
-            return static_cast<const HoaSnapshot*>(data);
+            return static_cast<const PackedHoa*>(data);
     }
     return nullptr;
 }

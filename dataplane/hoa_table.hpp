@@ -1,4 +1,5 @@
-// Home address -> HoaSnapshot, read by every worker without locks: an rte_hash with
+// Home address -> PackedHoa (the workers' form of a HoaSnapshot, dataplane/packed_hoa.hpp),
+// read by every worker without locks: an rte_hash with
 // lock-free read/write concurrency keyed by the 16-byte HoA, plus one such hash per mobile
 // network prefix length in use (RFC 3963) behind an RCU-published index of the lengths.
 // Only the control thread writes; what it replaces is freed through the Reclaimer after a
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "dataplane/api/snapshot.hpp"
+#include "dataplane/packed_hoa.hpp"
 
 namespace monami::dp {
 
@@ -39,11 +41,13 @@ class HoaTable {
                                             std::string& error);
     ~HoaTable();
 
-    // Control thread.
+    // Control thread. The snapshot is packed into one block (and then freed).
     bool publish(std::unique_ptr<const HoaSnapshot> snapshot);
     void withdraw(const HomeAddress& home_address);
     // Read by workers too (to skip the lookup when empty), hence not current_.size().
     std::size_t size() const { return count_.load(std::memory_order_relaxed); }
+    // Bytes of the live packed snapshots.
+    std::size_t snapshot_bytes() const { return arena_.bytes_in_use(); }
 
     // Workers: up to 64 keys (pointers to 16-byte addresses, e.g. inside packets).
     void lookup_bulk(const void** keys, unsigned n, std::uint64_t* hit_mask,
@@ -65,36 +69,63 @@ class HoaTable {
                      void** snapshots) const {
         rte_hash_lookup_with_hash_bulk_data(table_, keys, signatures, n, hit_mask, snapshots);
     }
-    const HoaSnapshot* lookup(const std::uint8_t* address) const {
+    const PackedHoa* lookup(const std::uint8_t* address) const {
         void* data = nullptr;
         if (rte_hash_lookup_data(table_, address, &data) < 0) return nullptr;
-        return static_cast<const HoaSnapshot*>(data);
+        return static_cast<const PackedHoa*>(data);
     }
     // Longest mobile network prefix containing `address`, or nullptr.
-    const HoaSnapshot* lookup_prefix(const std::uint8_t* address) const;
+    const PackedHoa* lookup_prefix(const std::uint8_t* address) const;
     bool has_prefixes() const { return prefix_index_.load(std::memory_order_relaxed) != nullptr; }
+    // False only when no registered HoA shares the /64 of `address`, so the exact lookup
+    // can be skipped (routing decapsulated packets, whose destinations are mostly not HoAs).
+    bool may_hold(const std::uint8_t* address) const {
+        const HomeNets* nets = home_nets_.load(std::memory_order_acquire);
+        if (!nets) return false;
+        if (nets->count > kMaxHomeNets) return true;
+        std::uint64_t net;
+        std::memcpy(&net, address, 8);
+        for (unsigned i = 0; i < nets->count; ++i)
+            if (nets->nets[i] == net) return true;
+        return false;
+    }
 
   private:
+    static constexpr unsigned kMaxHomeNets = 8;  // more: may_hold answers true
+    struct HomeNets {                            // immutable: the /64s holding HoAs
+        unsigned count = 0;                      // > kMaxHomeNets: too many to list
+        std::uint64_t nets[kMaxHomeNets] = {};
+    };
     struct PrefixIndex {  // immutable: lengths in use, longest first, and their tables
         unsigned count = 0;
         std::uint8_t lengths[129];
         rte_hash* tables[129];
     };
+    struct Current {  // what the control thread keeps of a published HoA
+        const PackedHoa* packed = nullptr;
+        std::vector<Ipv6Prefix> network_prefixes;
+    };
     HoaTable(Reclaimer& reclaimer) : reclaimer_(reclaimer) {}
-    int add(rte_hash* table, const std::uint8_t* key, const HoaSnapshot* snapshot);
+    int add(rte_hash* table, const std::uint8_t* key, const PackedHoa* snapshot);
     rte_hash* prefix_table(std::uint8_t length);
-    void set_prefix(const Ipv6Prefix& prefix, const HoaSnapshot* owner);
+    void set_prefix(const Ipv6Prefix& prefix, const PackedHoa* owner);
+    static void free_packed(void* object, std::uintptr_t table);
     void remove_prefix(const Ipv6Prefix& prefix);
     void republish_prefix_index();
+    void count_home_net(const HomeAddress& home_address, int delta);
+    static void free_home_nets(void* object, std::uintptr_t);
 
     Reclaimer& reclaimer_;
     rte_hash* table_ = nullptr;
     std::uint32_t capacity_ = 0;
-    std::unordered_map<std::string, const HoaSnapshot*> current_;  // key: 16 address bytes
-    std::atomic<std::size_t> count_{0};                              // current_.size()
+    SnapshotArena arena_;
+    std::unordered_map<std::string, Current> current_;  // key: 16 address bytes
+    std::atomic<std::size_t> count_{0};                 // current_.size()
     std::map<std::uint8_t, rte_hash*> prefix_tables_;
     std::map<std::uint8_t, std::size_t> prefixes_per_length_;
     std::atomic<const PrefixIndex*> prefix_index_{nullptr};
+    std::map<std::uint64_t, std::size_t> home_net_counts_;  // /64 (raw bytes) -> HoAs
+    std::atomic<const HomeNets*> home_nets_{nullptr};
 };
 
 }  // namespace monami::dp

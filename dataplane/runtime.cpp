@@ -161,7 +161,16 @@ bool Runtime::init(const RuntimeSettings& settings, std::string& error) {
     }
     max_paths_ = settings.max_paths;
     for (auto& w : workers_) {
-        w->path_counters = new (std::align_val_t(64)) PathCounters[max_paths_]();
+        // From the EAL's memory (hugepages when it has them): a packet's counters are one
+        // of its misses, and with 4 KB pages also a TLB miss.
+        w->path_counters = static_cast<PathCounters*>(rte_zmalloc_socket(
+            "monami_path_counters", std::size_t{max_paths_} * sizeof(PathCounters),
+            RTE_CACHE_LINE_SIZE, socket));
+        if (!w->path_counters) {
+            error = "cannot allocate the per-binding counters (" + std::to_string(max_paths_) +
+                    " slots)";
+            return false;
+        }
     }
     return true;
 }
@@ -344,7 +353,7 @@ Runtime::~Runtime() {
     if (defer_queue_) rte_rcu_qsbr_dq_delete(defer_queue_);
     hoas_.reset();
     delete fib_.load();
-    for (auto& w : workers_) ::operator delete[](w->path_counters, std::align_val_t(64));
+    for (auto& w : workers_) rte_free(w->path_counters);
     for (auto& w : workers_) {
         for (auto* b : w->tx_buffers) rte_free(b);
         rte_ring_free(w->control_tx);
@@ -473,33 +482,64 @@ void Runtime::forward(WorkerCtx& w, rte_mbuf* m, const NextHop& nh) {
 namespace {
 
 constexpr unsigned kPathLookahead = 4;
-constexpr unsigned kCounterLookahead = 2;
-// Paths whose lines are prefetched: the flow's choice is not known before its fields are
-// parsed, and two paths (two CoAs) is the common case.
+// Paths whose lines are prefetched when the choice is not known in advance (flow rules,
+// n-cast): two paths (two CoAs) is the common case.
 constexpr unsigned kPrefetchedPaths = 2;
+constexpr std::uint8_t kUnknownPath = 0xfe;  // rules or n-cast decide later
 
-void prefetch_snapshot(const HoaSnapshot* snap) {
-    rte_prefetch0(snap);
-    rte_prefetch0(reinterpret_cast<const std::uint8_t*>(snap) + RTE_CACHE_LINE_SIZE);
+const PackedHoa* as_packed(void* data) {
+    return static_cast<const PackedHoa*>(data);
 }
 
-void prefetch_paths(const HoaSnapshot* snap) {
-    const DeliveryPath* paths = snap->paths.data();
-    unsigned count = std::min<unsigned>(snap->path_count, kPrefetchedPaths);
-    for (unsigned i = 0; i < count; ++i) {
-        rte_prefetch0(&paths[i]);
-        rte_prefetch0(reinterpret_cast<const std::uint8_t*>(&paths[i]) + RTE_CACHE_LINE_SIZE);
+void prefetch_path(const PackedHoa* snap, unsigned index) {
+    const auto* path = reinterpret_cast<const std::uint8_t*>(snap->paths() + index);
+    rte_prefetch0(path);
+    rte_prefetch0(path + RTE_CACHE_LINE_SIZE);
+}
+
+// The path a packet of this flow takes when the snapshot's line 0 decides it alone (no
+// rules, no n-cast), else kUnknownPath; prefetches that path's (or the first paths') lines.
+std::uint8_t prefetch_chosen_path(const PackedHoa* snap, std::uint32_t hash) {
+    if (snap->rule_count == 0 && snap->ncast_mask == 0) {
+        std::uint8_t index = snap->default_choice(hash);
+        if (index != kNoBinding) prefetch_path(snap, index);
+        return index;
     }
+    unsigned count = std::min<unsigned>(snap->path_count, kPrefetchedPaths);
+    for (unsigned i = 0; i < count; ++i) prefetch_path(snap, i);
+    return kUnknownPath;
+}
+
+// The second line of the first paths: what the ingress check reads (CoA, counter slot).
+void prefetch_care_of_lines(const PackedHoa* snap) {
+    unsigned count = std::min<unsigned>(snap->path_count, kPrefetchedPaths);
+    for (unsigned i = 0; i < count; ++i)
+        rte_prefetch0(reinterpret_cast<const std::uint8_t*>(snap->paths() + i) +
+                      RTE_CACHE_LINE_SIZE);
+}
+
+// The flow hash of a packet to a HoA without rules (extract_fast_fields): computed while the
+// snapshot is on its way, so that its line 0 gives the path to prefetch.
+std::uint32_t fast_flow_hash(rte_mbuf* m) {
+    PacketFields fields;
+    extract_fast_fields(rte_pktmbuf_mtod_offset(m, const std::uint8_t*, sizeof(rte_ether_hdr)),
+                        rte_pktmbuf_data_len(m) - sizeof(rte_ether_hdr), fields);
+    return flow_hash(fields);
 }
 
 }  // namespace
 
-void Runtime::prefetch_counters(WorkerCtx& w, const HoaSnapshot* snap) const {
-    const DeliveryPath* paths = snap->paths.data();
+void Runtime::prefetch_counters(WorkerCtx& w, const PackedHoa* snap, std::uint8_t chosen) const {
+    if (chosen < snap->path_count) {
+        std::uint32_t slot = snap->counter_slot(chosen);
+        if (slot < max_paths_) rte_prefetch0(&w.path_counters[slot]);
+        return;
+    }
+    if (chosen != kUnknownPath) return;
     unsigned count = std::min<unsigned>(snap->path_count, kPrefetchedPaths);
     for (unsigned i = 0; i < count; ++i)
-        if (paths[i].counter_slot < max_paths_)
-            rte_prefetch0(&w.path_counters[paths[i].counter_slot]);
+        if (snap->counter_slots[i] < max_paths_)
+            rte_prefetch0(&w.path_counters[snap->counter_slots[i]]);
 }
 
 // Classify a burst: to a home address or mobile network prefix -> the MN's delivery paths;
@@ -553,40 +593,72 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
     void* snapshots[kBurstSize];
     if (hoas_->size() != 0) hoas_->lookup_bulk(keys, signatures, k, &hits, snapshots);
     // With a million HoAs every snapshot, path and counter is a cache (and TLB) miss. Issue
-    // them for the whole burst before touching any (l3fwd style): all snapshots now, a
-    // packet's paths kPathLookahead packets ahead (the snapshot has arrived by then), its
-    // counters kCounterLookahead ahead (the path has arrived).
+    // them for the whole burst before touching any (l3fwd style): every snapshot's line 0
+    // now, while the flow hashes are computed; a packet's chosen path and its counters
+    // (both known from line 0, which has arrived by then) kPathLookahead packets ahead.
+    std::uint32_t flow_hashes[kBurstSize];
+    std::uint8_t chosen[kBurstSize];
     for (unsigned j = 0; j < k; ++j)
-        if ((hits >> j) & 1) prefetch_snapshot(static_cast<const HoaSnapshot*>(snapshots[j]));
-    for (unsigned j = 0; j < kPathLookahead && j < k; ++j)
-        if ((hits >> j) & 1) prefetch_paths(static_cast<const HoaSnapshot*>(snapshots[j]));
+        if ((hits >> j) & 1) rte_prefetch0(snapshots[j]);
+    for (unsigned j = 0; j < k; ++j)
+        if ((hits >> j) & 1) flow_hashes[j] = fast_flow_hash(pkts[candidates[j]]);
+    for (unsigned j = 0; j < kPathLookahead && j < k; ++j) {
+        if (!((hits >> j) & 1)) continue;
+        chosen[j] = prefetch_chosen_path(as_packed(snapshots[j]), flow_hashes[j]);
+        prefetch_counters(w, as_packed(snapshots[j]), chosen[j]);
+    }
     std::uint8_t destinations[kBurstSize][16];
-    std::int32_t next_hop_ids[kBurstSize];
-    std::uint16_t routed[kBurstSize];
+    rte_mbuf* routed[kBurstSize];
     unsigned r = 0;
+    rte_mbuf* tunneled[kBurstSize];
+    std::uint16_t t = 0;
     for (unsigned j = 0; j < k; ++j) {
-        if (j + kPathLookahead < k && ((hits >> (j + kPathLookahead)) & 1))
-            prefetch_paths(static_cast<const HoaSnapshot*>(snapshots[j + kPathLookahead]));
-        if (j + kCounterLookahead < k && ((hits >> (j + kCounterLookahead)) & 1))
-            prefetch_counters(w, static_cast<const HoaSnapshot*>(snapshots[j + kCounterLookahead]));
+        unsigned ahead = j + kPathLookahead;
+        if (ahead < k && ((hits >> ahead) & 1)) {
+            const PackedHoa* next = as_packed(snapshots[ahead]);
+            chosen[ahead] = prefetch_chosen_path(next, flow_hashes[ahead]);
+            prefetch_counters(w, next, chosen[ahead]);
+        }
         rte_mbuf* m = pkts[candidates[j]];
-        const HoaSnapshot* snap =
-            (hits >> j) & 1 ? static_cast<const HoaSnapshot*>(snapshots[j]) : nullptr;
-        if (!snap && hoas_->has_prefixes())
-            snap = hoas_->lookup_prefix(static_cast<const std::uint8_t*>(keys[j]));
+        if ((hits >> j) & 1) {
+            deliver_to_mobile_node(w, m, *as_packed(snapshots[j]), 0, &flow_hashes[j]);
+            continue;
+        }
+        const PackedHoa* snap =
+            hoas_->has_prefixes() ? hoas_->lookup_prefix(static_cast<const std::uint8_t*>(keys[j]))
+                                  : nullptr;
         if (snap) {
             deliver_to_mobile_node(w, m, *snap);
             continue;
         }
+        // Reverse tunnels to our own address (the common case of traffic to us): straight to
+        // the ingress check, without the LPM walk that would answer Local.
+        if (allow_decap &&
+            rte_pktmbuf_mtod_offset(m, const rte_ipv6_hdr*, sizeof(rte_ether_hdr))->proto ==
+                IPPROTO_IPV6 &&
+            fib.is_local(static_cast<const std::uint8_t*>(keys[j]))) {
+            tunneled[t++] = m;
+            continue;
+        }
         std::memcpy(destinations[r], keys[j], 16);
-        routed[r++] = candidates[j];
+        routed[r++] = m;
     }
-    if (r == 0) return;
+    if (r != 0) route_burst(w, fib, routed, destinations, r, allow_decap ? tunneled : nullptr, t);
+    if (t == 0) return;
+    rte_mbuf* decapsulated[kBurstSize];
+    std::uint16_t d = decapsulate_burst(w, tunneled, t, decapsulated);
+    if (d != 0) route_decapsulated(w, fib, decapsulated, d);
+}
+
+// Packets to no HoA: the FIB decides (forward, resolve, or local: punted, or, with
+// `tunneled`, a tunnel packet appended there for decapsulation).
+void Runtime::route_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts,
+                          std::uint8_t (*destinations)[16], unsigned r, rte_mbuf** tunneled,
+                          std::uint16_t& t) {
+    std::int32_t next_hop_ids[kBurstSize];
     fib.lookup_bulk(destinations, next_hop_ids, r);
-    rte_mbuf* tunneled[kBurstSize];
-    std::uint16_t t = 0;
     for (unsigned j = 0; j < r; ++j) {
-        rte_mbuf* m = pkts[routed[j]];
+        rte_mbuf* m = pkts[j];
         if (next_hop_ids[j] < 0) {
             drop(w, m, DropReason::NoRoute);
             continue;
@@ -595,7 +667,7 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
         switch (nh.kind) {
             case NextHopKind::Local: {
                 auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, sizeof(rte_ether_hdr));
-                if (ip->proto == IPPROTO_IPV6 && allow_decap) {
+                if (ip->proto == IPPROTO_IPV6 && tunneled) {
                     tunneled[t++] = m;
                 } else {
                     punt(w, m, PuntReason::Local);
@@ -610,16 +682,45 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
                 break;
         }
     }
-    if (t == 0) return;
-    rte_mbuf* decapsulated[kBurstSize];
-    std::uint16_t d = decapsulate_burst(w, tunneled, t, decapsulated);
-    // Inner packets continue as if received: to another MN, to us, or routed. One level
-    // only: a tunnel inside the tunnel is not opened again.
-    if (d != 0) process_burst(w, fib, decapsulated, d, false);
+}
+
+// Inner packets continue as if received: to another MN, to us, or routed. One level only:
+// a tunnel inside the tunnel is not opened again. decapsulate() has checked the lengths, and
+// the Ethernet header is the outer packet's, so of process_burst's checks only the version
+// and multicast remain. Destinations in no /64 that holds a HoA skip the HoA lookup (the
+// common case: reverse-tunnelled traffic to correspondents) and go to the FIB directly.
+void Runtime::route_decapsulated(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::uint16_t n) {
+    std::uint8_t destinations[kBurstSize][16];
+    rte_mbuf* routed[kBurstSize];
+    rte_mbuf* to_home[kBurstSize];
+    unsigned r = 0;
+    std::uint16_t h = 0;
+    bool prefixes = hoas_->has_prefixes();
+    for (std::uint16_t i = 0; i < n; ++i) {
+        rte_mbuf* m = pkts[i];
+        const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv6_hdr*, sizeof(rte_ether_hdr));
+        if (prefixes || hoas_->may_hold(ip->dst_addr)) {
+            to_home[h++] = m;
+            continue;
+        }
+        if ((rte_be_to_cpu_32(ip->vtc_flow) >> 28) != 6) {
+            drop(w, m, DropReason::Malformed);
+            continue;
+        }
+        if (ip->dst_addr[0] == 0xff) {
+            punt(w, m, PuntReason::Local);
+            continue;
+        }
+        std::memcpy(destinations[r], ip->dst_addr, 16);
+        routed[r++] = m;
+    }
+    if (h != 0) process_burst(w, fib, to_home, h, false);
+    std::uint16_t none = 0;
+    if (r != 0) route_burst(w, fib, routed, destinations, r, nullptr, none);
 }
 
 // The ingress check of a burst of reverse-tunnel packets: one bulk lookup of the inner
-// sources, their snapshots and paths prefetched, instead of one lookup per packet.
+// sources, their snapshots and CoA lines prefetched, instead of one lookup per packet.
 std::uint16_t Runtime::decapsulate_burst(WorkerCtx& w, rte_mbuf** pkts, std::uint16_t n,
                                          rte_mbuf** out) {
     constexpr std::uint32_t outer = sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr);
@@ -641,18 +742,22 @@ std::uint16_t Runtime::decapsulate_burst(WorkerCtx& w, rte_mbuf** pkts, std::uin
     std::uint64_t hits = 0;
     void* snapshots[kBurstSize];
     if (k != 0 && hoas_->size() != 0) hoas_->lookup_bulk(keys, signatures, k, &hits, snapshots);
-    for (unsigned j = 0; j < k; ++j)
-        if ((hits >> j) & 1) prefetch_snapshot(static_cast<const HoaSnapshot*>(snapshots[j]));
+    // Line 0 (path count) and the CoA lines of the first paths: both addresses follow from
+    // the snapshot's, so all are issued at once.
+    for (unsigned j = 0; j < k; ++j) {
+        if (!((hits >> j) & 1)) continue;
+        rte_prefetch0(snapshots[j]);
+        prefetch_care_of_lines(as_packed(snapshots[j]));
+    }
+    // The counters of the first paths, from line 0, kPathLookahead packets ahead.
     for (unsigned j = 0; j < kPathLookahead && j < k; ++j)
-        if ((hits >> j) & 1) prefetch_paths(static_cast<const HoaSnapshot*>(snapshots[j]));
+        if ((hits >> j) & 1) prefetch_counters(w, as_packed(snapshots[j]), kUnknownPath);
     std::uint16_t d = 0;
     for (unsigned j = 0; j < k; ++j) {
-        if (j + kPathLookahead < k && ((hits >> (j + kPathLookahead)) & 1))
-            prefetch_paths(static_cast<const HoaSnapshot*>(snapshots[j + kPathLookahead]));
-        if (j + kCounterLookahead < k && ((hits >> (j + kCounterLookahead)) & 1))
-            prefetch_counters(w, static_cast<const HoaSnapshot*>(snapshots[j + kCounterLookahead]));
-        const HoaSnapshot* snap =
-            (hits >> j) & 1 ? static_cast<const HoaSnapshot*>(snapshots[j]) : nullptr;
+        unsigned ahead = j + kPathLookahead;
+        if (ahead < k && ((hits >> ahead) & 1))
+            prefetch_counters(w, as_packed(snapshots[ahead]), kUnknownPath);
+        const PackedHoa* snap = (hits >> j) & 1 ? as_packed(snapshots[j]) : nullptr;
         if (!snap && hoas_->has_prefixes())
             snap = hoas_->lookup_prefix(static_cast<const std::uint8_t*>(keys[j]));
         if (decapsulate(w, candidates[j], snap)) out[d++] = candidates[j];
@@ -663,7 +768,7 @@ std::uint16_t Runtime::decapsulate_burst(WorkerCtx& w, rte_mbuf** pkts, std::uin
 // RFC 2827/3704 ingress filtering for reverse tunnels (seed 6.1.2): the outer source must be a
 // CoA registered for the inner source (a HoA, or inside a mobile network prefix).
 // `snap` is the inner source's snapshot (nullptr if none); the packet holds both headers.
-bool Runtime::decapsulate(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot* snap) {
+bool Runtime::decapsulate(WorkerCtx& w, rte_mbuf* m, const PackedHoa* snap) {
     constexpr std::uint32_t outer = sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr);
     auto* outer_ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, sizeof(rte_ether_hdr));
     auto* inner_ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, outer);
@@ -671,7 +776,7 @@ bool Runtime::decapsulate(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot* snap) {
         drop(w, m, DropReason::NoBinding);
         return false;
     }
-    std::uint8_t path = snap->path_of_care_of(Ipv6Address::from_bytes(outer_ip->src_addr));
+    std::uint8_t path = snap->path_of_care_of(outer_ip->src_addr);
     if (path == kNoBinding) {
         drop(w, m, DropReason::SpoofedTunnel);
         return false;
@@ -682,7 +787,7 @@ bool Runtime::decapsulate(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot* snap) {
         drop(w, m, DropReason::Malformed);
         return false;
     }
-    PathCounters& pc = w.path_counters[snap->paths[path].counter_slot];
+    PathCounters& pc = w.path_counters[snap->counter_slot(path)];
     bump(pc.reverse_packets);
     bump(pc.reverse_bytes, inner_length);
     // Keep the Ethernet header in front of the inner packet: move it forward by 40 bytes.
@@ -734,20 +839,28 @@ void write_delivery_header(std::uint8_t* start, const DeliveryPath& path,
 
 }  // namespace
 
-void Runtime::deliver_to_mobile_node(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap,
-                                     unsigned depth) {
+void Runtime::deliver_to_mobile_node(WorkerCtx& w, rte_mbuf* m, const PackedHoa& snap,
+                                     unsigned depth, const std::uint32_t* fast_hash) {
     auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, sizeof(rte_ether_hdr));
     auto inner_length =
         static_cast<std::uint16_t>(sizeof(rte_ipv6_hdr) + rte_be_to_cpu_16(ip->payload_len));
-    PacketFields fields;
     const std::uint8_t* inner = reinterpret_cast<const std::uint8_t*>(ip);
     std::size_t available = rte_pktmbuf_data_len(m) - sizeof(rte_ether_hdr);
-    const FlowAction* action = &snap.default_action;
-    if (snap.rules.empty()) {
-        extract_fast_fields(inner, available, fields);
+    const FlowAction* action = nullptr;  // a rule's; nullptr: the snapshot's default
+    std::uint32_t hash;
+    if (snap.rule_count == 0) {
+        if (fast_hash) {
+            hash = *fast_hash;
+        } else {
+            PacketFields fields;
+            extract_fast_fields(inner, available, fields);
+            hash = flow_hash(fields);
+        }
     } else {
+        PacketFields fields;
         extract_fields(inner, available, fields);
-        action = &select_action(snap, fields);
+        action = select_rule_action(snap.rules(), fields);
+        hash = flow_hash(fields);
     }
     if (ip->hop_limits <= 1) {
         punt(w, m, PuntReason::HopLimitExceeded);
@@ -766,16 +879,17 @@ void Runtime::deliver_to_mobile_node(WorkerCtx& w, rte_mbuf* m, const HoaSnapsho
     // The HA forwards the packet into the tunnel (RFC 2473 s.3); done once, before any copy
     // of an n-cast shares the inner header.
     --ip->hop_limits;
-    if (action->ncast_mask != 0) {
-        send_copies(w, m, snap, action->ncast_mask, inner_length, limit, depth);
+    std::uint8_t ncast_mask = action ? action->ncast_mask : snap.ncast_mask;
+    if (ncast_mask != 0) {
+        send_copies(w, m, snap, ncast_mask, inner_length, limit, depth);
         return;
     }
-    std::uint8_t index = chosen_path(*action, flow_hash(fields));
-    if (index == kNoBinding) {
+    std::uint8_t index = action ? chosen_path(*action, hash) : snap.default_choice(hash);
+    if (index >= snap.path_count) {
         drop(w, m, DropReason::NoBinding);
         return;
     }
-    send_on_path(w, m, snap.paths[index], inner_length, limit, depth);
+    send_on_path(w, m, snap.paths()[index], inner_length, limit, depth);
 }
 
 void Runtime::send_on_path(WorkerCtx& w, rte_mbuf* m, const DeliveryPath& path,
@@ -814,7 +928,7 @@ void Runtime::emit_on_path(WorkerCtx& w, rte_mbuf* m, const DeliveryPath& path,
         drop(w, m, DropReason::EncapLimit);
         return;
     }
-    const HoaSnapshot* next = hoas_->lookup(path.care_of.bytes.data());
+    const PackedHoa* next = hoas_->lookup(path.care_of.bytes.data());
     if (!next && hoas_->has_prefixes()) next = hoas_->lookup_prefix(path.care_of.bytes.data());
     if (!next) {
         drop(w, m, DropReason::NoBinding);
@@ -825,12 +939,12 @@ void Runtime::emit_on_path(WorkerCtx& w, rte_mbuf* m, const DeliveryPath& path,
 
 // n-cast (seed 5.1, RFC 6089): each extra copy is a fresh header segment chained to an
 // indirect clone of the inner packet, so the payload is never copied.
-void Runtime::send_copies(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap, std::uint8_t mask,
+void Runtime::send_copies(WorkerCtx& w, rte_mbuf* m, const PackedHoa& snap, std::uint8_t mask,
                           std::uint16_t inner_length, int limit, unsigned depth) {
     unsigned last = 31u - static_cast<unsigned>(__builtin_clz(mask));
     for (unsigned i = 0; i < last; ++i) {
         if (!((mask >> i) & 1) || i >= snap.path_count) continue;
-        const DeliveryPath& path = snap.paths[i];
+        const DeliveryPath& path = snap.paths()[i];
         if (inner_length > path.mtu) continue;  // the last copy reports Packet Too Big
         rte_mbuf* head = rte_pktmbuf_alloc(pool_);
         rte_mbuf* body = head ? rte_pktmbuf_clone(m, clone_pool_) : nullptr;
@@ -850,7 +964,7 @@ void Runtime::send_copies(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap, st
         emit_on_path(w, head, path, inner_length, depth);
     }
     if (last < snap.path_count) {
-        send_on_path(w, m, snap.paths[last], inner_length, limit, depth);
+        send_on_path(w, m, snap.paths()[last], inner_length, limit, depth);
     } else {
         drop(w, m, DropReason::NoBinding);
     }

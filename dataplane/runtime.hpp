@@ -118,6 +118,8 @@ class Runtime final : public DataPlane, public Reclaimer {
     void reclaim_now() override;
     std::uint64_t synchronous_reclaims() const { return synchronous_reclaims_; }
     std::size_t home_address_count() const { return hoas_->size(); }
+    // Bytes of the live packed snapshots (control thread).
+    std::size_t snapshot_bytes() const { return hoas_->snapshot_bytes(); }
 
     // Worker side.
     void worker_loop(WorkerCtx& w);
@@ -137,18 +139,23 @@ class Runtime final : public DataPlane, public Reclaimer {
     unsigned poll_signalling_queues(const PuntHandler& handle);
     void process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::uint16_t n,
                        bool allow_decap);
-    void prefetch_counters(WorkerCtx& w, const HoaSnapshot* snap) const;
-    void deliver_to_mobile_node(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap,
-                                unsigned depth = 0);
+    void route_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts,
+                     std::uint8_t (*destinations)[16], unsigned n, rte_mbuf** tunneled,
+                     std::uint16_t& t);
+    void route_decapsulated(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::uint16_t n);
+    void prefetch_counters(WorkerCtx& w, const PackedHoa* snap, std::uint8_t chosen) const;
+    // `fast_hash`: the packet's flow hash from extract_fast_fields, when already computed.
+    void deliver_to_mobile_node(WorkerCtx& w, rte_mbuf* m, const PackedHoa& snap,
+                                unsigned depth = 0, const std::uint32_t* fast_hash = nullptr);
     // `limit`: the encapsulation limit the outer header may carry at most (-1: the path's).
     void send_on_path(WorkerCtx& w, rte_mbuf* m, const DeliveryPath& path,
                       std::uint16_t inner_length, int limit, unsigned depth);
-    void send_copies(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot& snap, std::uint8_t mask,
+    void send_copies(WorkerCtx& w, rte_mbuf* m, const PackedHoa& snap, std::uint8_t mask,
                      std::uint16_t inner_length, int limit, unsigned depth);
     void emit_on_path(WorkerCtx& w, rte_mbuf* m, const DeliveryPath& path,
                       std::uint16_t inner_length, unsigned depth);
     std::uint16_t decapsulate_burst(WorkerCtx& w, rte_mbuf** pkts, std::uint16_t n, rte_mbuf** out);
-    bool decapsulate(WorkerCtx& w, rte_mbuf* m, const HoaSnapshot* snap);
+    bool decapsulate(WorkerCtx& w, rte_mbuf* m, const PackedHoa* snap);
     void forward(WorkerCtx& w, rte_mbuf* m, const NextHop& nh);
     void drop(WorkerCtx& w, rte_mbuf* m, DropReason reason);
     void punt(WorkerCtx& w, rte_mbuf* m, PuntReason reason, std::uint16_t aux = 0);

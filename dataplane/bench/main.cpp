@@ -241,13 +241,6 @@ class MeasuringDataPlane final : public DataPlane {
     }
     void publish_routing(const RoutingState& state) override { rt_.publish_routing(state); }
     void publish_hoa(std::unique_ptr<const HoaSnapshot> snapshot) override {
-        // Indexed by the plan's HoA number: the bookkeeping must not weigh on the BU timing.
-        std::size_t bytes = snapshot_bytes(*snapshot);
-        std::uint32_t index = Plan::home_index(snapshot->home_address.bytes.data());
-        if (index >= live_.size())
-            live_.resize(std::max<std::size_t>(index + 1, live_.size() * 2), 0);
-        snapshot_total += bytes - live_[index];
-        live_[index] = static_cast<std::uint32_t>(bytes);
         ++published;
         if (probe_pending_ && snapshot->home_address == probe_hoa_ && snapshot->path_count == 1) {
             // Armed before the worker can see the snapshot: the first packet counted on the
@@ -260,14 +253,7 @@ class MeasuringDataPlane final : public DataPlane {
         }
         rt_.publish_hoa(std::move(snapshot));
     }
-    void withdraw_hoa(const HomeAddress& hoa) override {
-        std::uint32_t index = Plan::home_index(hoa.bytes.data());
-        if (index < live_.size()) {
-            snapshot_total -= live_[index];
-            live_[index] = 0;
-        }
-        rt_.withdraw_hoa(hoa);
-    }
+    void withdraw_hoa(const HomeAddress& hoa) override { rt_.withdraw_hoa(hoa); }
     PathCounters path_counters(std::uint32_t slot) const override {
         return rt_.path_counters(slot);
     }
@@ -283,26 +269,16 @@ class MeasuringDataPlane final : public DataPlane {
     }
     bool probe_armed() const { return probe_armed_; }
 
-    std::size_t snapshot_total = 0;  // bytes of the live snapshots (allocator sizes)
     std::uint64_t published = 0;
     std::uint64_t probe_ba_tsc = 0;
 
   private:
-    static std::size_t snapshot_bytes(const HoaSnapshot& s) {
-        std::size_t b = malloc_usable_size(const_cast<HoaSnapshot*>(&s));
-        if (!s.paths.empty()) b += malloc_usable_size(const_cast<DeliveryPath*>(s.paths.data()));
-        if (!s.rules.empty()) b += malloc_usable_size(const_cast<FlowRule*>(s.rules.data()));
-        if (!s.network_prefixes.empty())
-            b += malloc_usable_size(const_cast<Ipv6Prefix*>(s.network_prefixes.data()));
-        return b;
-    }
     std::uint64_t read_worker_packets(std::uint32_t slot) const {
         return dp::read_counter(rt_.worker(0).path_counters[slot].packets);
     }
 
     dp::Runtime& rt_;
     WorkerShared& shared_;
-    std::vector<std::uint32_t> live_;  // snapshot bytes per HoA number
     HomeAddress probe_hoa_;
     bool probe_pending_ = false;
     bool probe_armed_ = false;
@@ -874,12 +850,10 @@ void Bench::provision() {
     bu_seconds_ = static_cast<double>(control_cycles) / tsc_hz_;
     bu_per_second_ = opt_.hoas / bu_seconds_;
     acks_ = collector_.acks;
-    snapshot_bytes_ = dataplane_->snapshot_total;
+    snapshot_bytes_ = rt_->snapshot_bytes();  // packed blocks, from the rte_malloc arena
     double bindings = static_cast<double>(opt_.hoas) * opt_.coas;
     control_bytes_per_binding_ =
-        (static_cast<double>(heap1.uordblks) - static_cast<double>(heap0.uordblks) -
-         static_cast<double>(snapshot_bytes_)) /
-        bindings;
+        (static_cast<double>(heap1.uordblks) - static_cast<double>(heap0.uordblks)) / bindings;
     if (collector_.acks != opt_.hoas || collector_.rejected_acks != 0)
         failures_.push_back("provision: " + std::to_string(collector_.acks) + " BAs accepted, " +
                             std::to_string(collector_.rejected_acks) + " rejected, of " +

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <span>
 
 #include "dataplane/api/snapshot.hpp"
 #include "dataplane/api/types.hpp"
@@ -255,12 +256,18 @@ inline bool matches(const FlowSelector& s, const PacketFields& f) {
            detail::address_in(s.source, f.source);
 }
 
-// The action of the first rule that matches (rules are sorted by priority), else the
-// snapshot's default action.
+// The action of the first rule that matches (rules are sorted by priority), else nullptr.
+inline const FlowAction* select_rule_action(std::span<const FlowRule> rules,
+                                            const PacketFields& f) {
+    for (const FlowRule& rule : rules)
+        if (matches(rule.selector, f)) return &rule.action;
+    return nullptr;
+}
+
+// The action of the first rule that matches, else the snapshot's default action.
 inline const FlowAction& select_action(const HoaSnapshot& snapshot, const PacketFields& f) {
-    for (const FlowRule& rule : snapshot.rules)
-        if (matches(rule.selector, f)) return rule.action;
-    return snapshot.default_action;
+    const FlowAction* action = select_rule_action(snapshot.rules, f);
+    return action ? *action : snapshot.default_action;
 }
 
 static_assert(std::has_single_bit(kChoiceSlots), "slot index is a mask of the hash");

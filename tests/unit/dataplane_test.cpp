@@ -322,6 +322,29 @@ TEST_F(DataPlaneTest, ReverseTunnelFromTheRegisteredCareOfIsDecapsulated) {
     EXPECT_EQ(rt->path_counters(4).packets, 1u);
 }
 
+// Decapsulated packets skip the HoA lookup only when no HoA shares their destination's /64:
+// a HoA in a second /64 is still reached, and a /64 whose last HoA left is routed again.
+TEST_F(DataPlaneTest, ReverseTunnelToAHoaInAnotherSlash64IsTunnelledAgain) {
+    const Ipv6Address far_hoa = ip("2001:db8:ff:1::9");  // in the correspondents' route
+    publish(snapshot(kHoa, {path_to(kCareOf, core, 3)}, to_path(0)));
+    publish(snapshot(far_hoa, {path_to(kOtherCareOf, core, 4)}, to_path(0)));
+    auto to_far = ipv6_udp(kHoa, far_hoa, 70);
+    inject(core, ethernet(kCoreMac, kRouterMac, ipv6_in_ipv6(kCareOf, kHomeAgent, to_far)));
+    pump();
+    auto out = sent(core);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(expect_tunnelled(out[0], kOtherCareOf, true), decremented(to_far));
+
+    rt->withdraw_hoa(far_hoa);
+    inject(core, ethernet(kCoreMac, kRouterMac, ipv6_in_ipv6(kCareOf, kHomeAgent, to_far)));
+    pump();
+    out = sent(core);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0], ethernet(kRouterMac, kCoreMac, decremented(to_far))) << "routed";
+    EXPECT_EQ(rt->path_counters(4).packets, 1u);
+    EXPECT_EQ(all_drops(), 0u);
+}
+
 TEST_F(DataPlaneTest, SpoofedReverseTunnelsAreDroppedAndCounted) {
     publish(snapshot(kHoa, {path_to(kCareOf, core, 1)}, to_path(0)));
     auto from_hoa = ipv6_udp(kHoa, kCorrespondent, 64);
