@@ -188,7 +188,8 @@ void HomeAgent::learn(PortId port, const Ipv6Address& a, const MacAddress& mac) 
     auto users = users_of_next_hop_.find(a);
     if (users == users_of_next_hop_.end()) return;
     std::vector<HomeAddress> affected(users->second.begin(), users->second.end());
-    users_of_next_hop_.erase(users);  // build_snapshot records the ones still using it
+    std::sort(affected.begin(), affected.end());  // republished in address order
+    users_of_next_hop_.erase(users);              // build_snapshot records the ones still using it
     republish(affected, now_ms_);
 }
 

@@ -14,6 +14,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "config/schema.hpp"
@@ -193,12 +194,7 @@ class HomeAgent {
         PortId port = 0;
         MacAddress next_hop_mac;
     };
-    struct PathKey {
-        HomeAddress hoa;
-        std::uint16_t bid;
-        bool mcoa;
-        friend auto operator<=>(const PathKey&, const PathKey&) = default;
-    };
+    using PathKey = PathId;  // a binding of a HoA, as the liveness tracker names it
     struct PathKeyHash {
         std::size_t operator()(const PathKey& k) const {
             return static_cast<std::size_t>(
@@ -305,13 +301,16 @@ class HomeAgent {
     std::unordered_map<PathKey, Egress, PathKeyHash> signalling_ingress_;
     std::vector<std::uint32_t> free_slots_;
     std::uint32_t next_slot_ = 0;
-    std::set<HomeAddress> proxied_;
+    std::unordered_set<HomeAddress, Ipv6AddressHash> proxied_;
     // Care-of addresses that are (or were) home addresses -> the HoAs registered behind them.
-    std::map<Ipv6Address, std::set<HomeAddress>> users_of_care_of_;
+    std::unordered_map<Ipv6Address, std::set<HomeAddress>, Ipv6AddressHash> users_of_care_of_;
     // Next hops -> the HoAs whose tunnel headers carry (or wait for) that neighbor's MAC:
     // a neighbor change republishes only them.
-    std::unordered_map<Ipv6Address, std::set<HomeAddress>, Ipv6AddressHash> users_of_next_hop_;
-    std::uint64_t now_ms_ = 0;  // of the frame or tick being handled
+    std::unordered_map<Ipv6Address, std::unordered_set<HomeAddress, Ipv6AddressHash>,
+                       Ipv6AddressHash>
+        users_of_next_hop_;
+    std::vector<Ipv6Address> known_sources_;  // update_known_sources' scratch, reused
+    std::uint64_t now_ms_ = 0;                // of the frame or tick being handled
     double icmp_tokens_ = 0;
     std::uint64_t icmp_tokens_ms_ = 0;
     HaCounters counters_;
