@@ -206,6 +206,14 @@ void HomeAgent::send_ip(PortId port, const MacAddress& eth_dst, std::span<const 
     send(port, frame);
 }
 
+void HomeAgent::send_framed(PortId port, const MacAddress& eth_dst,
+                            std::vector<std::uint8_t>& frame) {
+    const Interface* itf = interface_of(port);
+    if (!itf || frame.size() <= net::kEthernetHeaderSize) return;
+    net::write_ethernet_header(frame.data(), eth_dst, itf->mac);
+    send(port, frame);
+}
+
 void HomeAgent::on_frame(PortId port, PuntReason reason, std::uint16_t aux,
                          std::span<const std::uint8_t> frame, std::uint64_t now_ms) {
     ++counters_.frames;

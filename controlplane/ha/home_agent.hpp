@@ -235,6 +235,8 @@ class HomeAgent {
     void learn(PortId port, const Ipv6Address& a, const MacAddress& mac);
     void send(PortId port, const std::vector<std::uint8_t>& frame);
     void send_ip(PortId port, const MacAddress& eth_dst, std::span<const std::uint8_t> ip);
+    // `frame`: room for the Ethernet header (written here), then the IPv6 packet.
+    void send_framed(PortId port, const MacAddress& eth_dst, std::vector<std::uint8_t>& frame);
 
     void handle_local(PortId port, std::span<const std::uint8_t> frame, std::uint64_t now_ms);
     void handle_icmpv6(PortId port, const net::Ipv6Packet& packet, std::uint64_t now_ms);
@@ -257,6 +259,8 @@ class HomeAgent {
     void dispatch(PortId port, PuntReason reason, std::uint16_t aux,
                   std::span<const std::uint8_t> frame, std::uint64_t now_ms);
     void update_known_sources(const HomeAddress& hoa, const bcache::HoaEntry* entry);
+    // Whether signalling leaving now goes inside ESP (protect_signalling seals it).
+    bool signalling_needs_esp(bool reply_to_protected) const;
 
     // Mobility (mobility.cpp).
     void handle_mobility(PortId port, const net::Ipv6Packet& packet, std::uint64_t now_ms);
@@ -310,6 +314,7 @@ class HomeAgent {
                        Ipv6AddressHash>
         users_of_next_hop_;
     std::vector<Ipv6Address> known_sources_;  // update_known_sources' scratch, reused
+    std::vector<std::uint8_t> frame_;         // the BA being sent: cleared per BU, its storage kept
     std::uint64_t now_ms_ = 0;                // of the frame or tick being handled
     double icmp_tokens_ = 0;
     std::uint64_t icmp_tokens_ms_ = 0;

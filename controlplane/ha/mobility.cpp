@@ -21,8 +21,9 @@ void HomeAgent::handle_mobility(PortId port, const net::Ipv6Packet& packet, std:
     bool was_protected = false;
     std::vector<std::uint8_t> opened;
     std::span<const std::uint8_t> ip = packet.ip;
+    // (A clear MH without ESP required is used as it is: no copy.)
     if (chain->upper_layer_protocol == mh::kIpProtoEsp ||
-        chain->upper_layer_protocol == net::kProtoMobility) {
+        (chain->upper_layer_protocol == net::kProtoMobility && security_->esp_required())) {
         auto clear = open_signalling(packet.ip, was_protected);
         if (!clear) return;
         if (was_protected) {
@@ -79,23 +80,29 @@ void HomeAgent::handle_mobility(PortId port, const net::Ipv6Packet& packet, std:
     }
     republish(outcome.changed, now_ms);
     if (!outcome.send_ack) return;
-    std::vector<std::uint8_t> ba;
-    if (outcome.ack_needs_routing_header) {
-        ba = mh::build_ba_packet(outcome.ack, chain->destination, outcome.ack_destination,
-                                 outcome.ack_home_address);
-    } else {
-        ba = mh::build_ipv6_mh_packet(outcome.ack,
-                                      {chain->destination, outcome.ack_destination, {}, {}, 64});
-    }
+    // Written straight into the reused frame buffer, behind room for the Ethernet header.
+    mh::MhPacketAddresses addresses{chain->destination, outcome.ack_destination, {}, {}, 64};
+    if (outcome.ack_needs_routing_header)
+        addresses.type2_routing_address = outcome.ack_home_address;
+    frame_.assign(net::kEthernetHeaderSize, 0);
+    mh::append_ipv6_mh_packet(outcome.ack, addresses, frame_);
+    std::span<const std::uint8_t> ba(frame_.data() + net::kEthernetHeaderSize,
+                                     frame_.size() - net::kEthernetHeaderSize);
     // Inside ESP when the BU was (or ESP is required); not at all if that is impossible.
-    auto sealed = protect_signalling(ba, was_protected);
-    if (!sealed) return;
+    std::optional<std::vector<std::uint8_t>> sealed;
+    if (signalling_needs_esp(was_protected)) {
+        sealed = protect_signalling(ba, was_protected);
+        if (!sealed) return;
+        ba = *sealed;
+    }
     // The BA leaves the way the BU came in (the same port and neighbor: no resolution to wait
     // for), unless its destination is a registered home address, whose tunnel it must take.
     if (cache_.find(outcome.ack_destination))
-        dataplane_.route_packet(*sealed);
+        dataplane_.route_packet(ba);
+    else if (sealed)
+        send_ip(port, packet.eth_source, ba);
     else
-        send_ip(port, packet.eth_source, *sealed);
+        send_framed(port, packet.eth_source, frame_);
     ++counters_.binding_acks_sent;
 }
 

@@ -260,9 +260,13 @@ std::optional<std::vector<std::uint8_t>> HomeAgent::open_signalling(
     return std::move(opened.value());
 }
 
+bool HomeAgent::signalling_needs_esp(bool reply_to_protected) const {
+    return security_->esp_required() || reply_to_protected;
+}
+
 std::optional<std::vector<std::uint8_t>> HomeAgent::protect_signalling(
     std::span<const std::uint8_t> ip, bool reply_to_protected) {
-    if (!security_->esp_required() && !reply_to_protected)
+    if (!signalling_needs_esp(reply_to_protected))
         return std::vector<std::uint8_t>(ip.begin(), ip.end());
     auto sealed = security_->protect(ip);
     if (!sealed) {
