@@ -67,11 +67,8 @@ const Interface* HomeAgent::interface_of(PortId port) const {
 
 // The port on whose link a home address lives (its home prefix is on-link there).
 const Interface* HomeAgent::home_interface_for(const Ipv6Address& hoa) const {
-    for (const auto& itf : settings_.interfaces)
-        for (const auto& a : itf.addresses)
-            if (!a.address.is_link_local() &&
-                Ipv6Prefix::covering(a.address, a.prefix_length).contains(hoa))
-                return &itf;
+    for (const auto& [prefix, itf] : on_link_)
+        if (prefix.contains(hoa)) return &settings_.interfaces[itf];
     return nullptr;
 }
 
@@ -131,10 +128,16 @@ std::optional<MacAddress> HomeAgent::neighbor_mac(const Ipv6Address& a) const {
 // Interfaces and static routes are fixed after construction: the table is built once.
 void HomeAgent::build_routes() {
     routes_.clear();
-    for (const auto& itf : settings_.interfaces)
+    on_link_.clear();
+    for (std::size_t i = 0; i < settings_.interfaces.size(); ++i) {
+        const Interface& itf = settings_.interfaces[i];
         for (const auto& a : itf.addresses)
-            if (!a.address.is_link_local())
-                routes_.push_back({Ipv6Prefix::covering(a.address, a.prefix_length), itf.port, {}});
+            if (!a.address.is_link_local()) {
+                Ipv6Prefix prefix = Ipv6Prefix::covering(a.address, a.prefix_length);
+                routes_.push_back({prefix, itf.port, {}});
+                on_link_.emplace_back(prefix, i);
+            }
+    }
     routes_.insert(routes_.end(), settings_.static_routes.begin(), settings_.static_routes.end());
     // Longest prefix first (ties keep their order), so the first match is the best one.
     longest_first_.resize(routes_.size());

@@ -298,6 +298,8 @@ class HomeAgent {
     std::unordered_map<HomeAddress, HoaState, Ipv6AddressHash> hoas_;
     std::vector<Route> routes_;               // connected prefixes, then static routes
     std::vector<std::size_t> longest_first_;  // indices into routes_ by prefix length
+    // Each interface's global prefixes (interface index), in configuration order.
+    std::vector<std::pair<Ipv6Prefix, std::size_t>> on_link_;
     std::map<Ipv6Address, LearnedNeighbor> learned_;
     std::map<Ipv6Address, PendingResolution> pending_;
     // Where the last BU of a binding came from: the way back when the route has no
@@ -314,8 +316,13 @@ class HomeAgent {
                        Ipv6AddressHash>
         users_of_next_hop_;
     std::vector<Ipv6Address> known_sources_;  // update_known_sources' scratch, reused
-    std::vector<std::uint8_t> frame_;         // the BA being sent: cleared per BU, its storage kept
-    std::uint64_t now_ms_ = 0;                // of the frame or tick being handled
+    // Scratch reused across BUs (cleared, storage kept): the BA frame being sent, and what
+    // build_snapshot collects.
+    std::vector<std::uint8_t> frame_;
+    std::vector<PathKey> snapshot_keep_;
+    std::vector<policy::PathInfo> snapshot_infos_;
+    std::vector<policy::MnFlowBinding> snapshot_flows_;
+    std::uint64_t now_ms_ = 0;  // of the frame or tick being handled
     double icmp_tokens_ = 0;
     std::uint64_t icmp_tokens_ms_ = 0;
     HaCounters counters_;
