@@ -446,7 +446,7 @@ BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
                     flow->expiry_ms = flow_expiry;
                     flow->timer_stamp = next_stamp_++;
                 } else if (flow || request_flow.bid_references.empty() ||
-                         !request_flow.traffic_selector)
+                           !request_flow.traffic_selector)
                     st = fid_status::kFlowIdentificationMalformed;
                 else if (!bids_known(request_flow.bid_references))
                     st = fid_status::kBidNotFound;
@@ -511,6 +511,7 @@ BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
     // Accepted: build the BA, then commit.
     out.ack.status = overall;
     out.ack.lifetime_4s = deregistration ? 0 : lifetime_4s;
+    out.ack.options.binding_ids.reserve(bid_options.size());
     for (std::size_t i = 0; i < bid_options.size(); ++i) {
         auto answer = bid_options[i];
         answer.status = per_bid[i];
@@ -747,6 +748,8 @@ bool BindingCache::prefix_overlaps_other_owner(const Ipv6Prefix& prefix,
 bool BindingCache::would_loop(const HomeAddress& home_address, const CareOfAddress& care_of) const {
     // Delivery to a CoA that is itself a HoA (or inside a mobile network prefix) follows
     // that HoA's bindings; reaching home_address again would tunnel forever.
+    if (care_of == home_address) return true;
+    if (!find(care_of) && !owner_of_prefix(care_of)) return false;  // a plain CoA: no walk
     std::vector<Ipv6Address> pending{care_of};
     std::vector<Ipv6Address> visited;
     while (!pending.empty()) {
