@@ -271,6 +271,7 @@ BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
     }
 
     HoaEntry next = existing ? *existing : HoaEntry{};
+    if (!existing) next.bindings.reserve(std::max<std::size_t>(bid_options.size(), 1));  // exact
     next.home_address = hoa;
     next.mn_id = mn_id;
 
