@@ -269,6 +269,7 @@ BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
     }
 
     HoaEntry next = existing ? *existing : HoaEntry{};
+    if (!existing) next.bindings.reserve(std::max<std::size_t>(bid_options.size(), 1));  // exact
     next.home_address = hoa;
     next.mn_id = mn_id;
 
@@ -509,6 +510,7 @@ BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
     // Accepted: build the BA, then commit.
     out.ack.status = overall;
     out.ack.lifetime_4s = deregistration ? 0 : lifetime_4s;
+    out.ack.options.binding_ids.reserve(bid_options.size());
     for (std::size_t i = 0; i < bid_options.size(); ++i) {
         auto answer = bid_options[i];
         answer.status = per_bid[i];
@@ -745,6 +747,8 @@ bool BindingCache::prefix_overlaps_other_owner(const Ipv6Prefix& prefix,
 bool BindingCache::would_loop(const HomeAddress& home_address, const CareOfAddress& care_of) const {
     // Delivery to a CoA that is itself a HoA (or inside a mobile network prefix) follows
     // that HoA's bindings; reaching home_address again would tunnel forever.
+    if (care_of == home_address) return true;
+    if (!find(care_of) && !owner_of_prefix(care_of)) return false;  // a plain CoA: no walk
     std::vector<Ipv6Address> pending{care_of};
     std::vector<Ipv6Address> visited;
     while (!pending.empty()) {

@@ -67,11 +67,8 @@ const Interface* HomeAgent::interface_of(PortId port) const {
 
 // The port on whose link a home address lives (its home prefix is on-link there).
 const Interface* HomeAgent::home_interface_for(const Ipv6Address& hoa) const {
-    for (const auto& itf : settings_.interfaces)
-        for (const auto& a : itf.addresses)
-            if (!a.address.is_link_local() &&
-                Ipv6Prefix::covering(a.address, a.prefix_length).contains(hoa))
-                return &itf;
+    for (const auto& [prefix, itf] : on_link_)
+        if (prefix.contains(hoa)) return &settings_.interfaces[itf];
     return nullptr;
 }
 
@@ -131,10 +128,16 @@ std::optional<MacAddress> HomeAgent::neighbor_mac(const Ipv6Address& a) const {
 // Interfaces and static routes are fixed after construction: the table is built once.
 void HomeAgent::build_routes() {
     routes_.clear();
-    for (const auto& itf : settings_.interfaces)
+    on_link_.clear();
+    for (std::size_t i = 0; i < settings_.interfaces.size(); ++i) {
+        const Interface& itf = settings_.interfaces[i];
         for (const auto& a : itf.addresses)
-            if (!a.address.is_link_local())
-                routes_.push_back({Ipv6Prefix::covering(a.address, a.prefix_length), itf.port, {}});
+            if (!a.address.is_link_local()) {
+                Ipv6Prefix prefix = Ipv6Prefix::covering(a.address, a.prefix_length);
+                routes_.push_back({prefix, itf.port, {}});
+                on_link_.emplace_back(prefix, i);
+            }
+    }
     routes_.insert(routes_.end(), settings_.static_routes.begin(), settings_.static_routes.end());
     // Longest prefix first (ties keep their order), so the first match is the best one.
     longest_first_.resize(routes_.size());
@@ -188,7 +191,8 @@ void HomeAgent::learn(PortId port, const Ipv6Address& a, const MacAddress& mac) 
     auto users = users_of_next_hop_.find(a);
     if (users == users_of_next_hop_.end()) return;
     std::vector<HomeAddress> affected(users->second.begin(), users->second.end());
-    users_of_next_hop_.erase(users);  // build_snapshot records the ones still using it
+    std::sort(affected.begin(), affected.end());  // republished in address order
+    users_of_next_hop_.erase(users);              // build_snapshot records the ones still using it
     republish(affected, now_ms_);
 }
 
@@ -202,6 +206,14 @@ void HomeAgent::send_ip(PortId port, const MacAddress& eth_dst, std::span<const 
     std::vector<std::uint8_t> frame(net::kEthernetHeaderSize + ip.size());
     net::write_ethernet_header(frame.data(), eth_dst, itf->mac);
     std::copy(ip.begin(), ip.end(), frame.begin() + net::kEthernetHeaderSize);
+    send(port, frame);
+}
+
+void HomeAgent::send_framed(PortId port, const MacAddress& eth_dst,
+                            std::vector<std::uint8_t>& frame) {
+    const Interface* itf = interface_of(port);
+    if (!itf || frame.size() <= net::kEthernetHeaderSize) return;
+    net::write_ethernet_header(frame.data(), eth_dst, itf->mac);
     send(port, frame);
 }
 

@@ -14,6 +14,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "config/schema.hpp"
@@ -193,12 +194,7 @@ class HomeAgent {
         PortId port = 0;
         MacAddress next_hop_mac;
     };
-    struct PathKey {
-        HomeAddress hoa;
-        std::uint16_t bid;
-        bool mcoa;
-        friend auto operator<=>(const PathKey&, const PathKey&) = default;
-    };
+    using PathKey = PathId;  // a binding of a HoA, as the liveness tracker names it
     struct PathKeyHash {
         std::size_t operator()(const PathKey& k) const {
             return static_cast<std::size_t>(
@@ -239,6 +235,8 @@ class HomeAgent {
     void learn(PortId port, const Ipv6Address& a, const MacAddress& mac);
     void send(PortId port, const std::vector<std::uint8_t>& frame);
     void send_ip(PortId port, const MacAddress& eth_dst, std::span<const std::uint8_t> ip);
+    // `frame`: room for the Ethernet header (written here), then the IPv6 packet.
+    void send_framed(PortId port, const MacAddress& eth_dst, std::vector<std::uint8_t>& frame);
 
     void handle_local(PortId port, std::span<const std::uint8_t> frame, std::uint64_t now_ms);
     void handle_icmpv6(PortId port, const net::Ipv6Packet& packet, std::uint64_t now_ms);
@@ -261,6 +259,8 @@ class HomeAgent {
     void dispatch(PortId port, PuntReason reason, std::uint16_t aux,
                   std::span<const std::uint8_t> frame, std::uint64_t now_ms);
     void update_known_sources(const HomeAddress& hoa, const bcache::HoaEntry* entry);
+    // Whether signalling leaving now goes inside ESP (protect_signalling seals it).
+    bool signalling_needs_esp(bool reply_to_protected) const;
 
     // Mobility (mobility.cpp).
     void handle_mobility(PortId port, const net::Ipv6Packet& packet, std::uint64_t now_ms);
@@ -298,6 +298,8 @@ class HomeAgent {
     std::unordered_map<HomeAddress, HoaState, Ipv6AddressHash> hoas_;
     std::vector<Route> routes_;               // connected prefixes, then static routes
     std::vector<std::size_t> longest_first_;  // indices into routes_ by prefix length
+    // Each interface's global prefixes (interface index), in configuration order.
+    std::vector<std::pair<Ipv6Prefix, std::size_t>> on_link_;
     std::map<Ipv6Address, LearnedNeighbor> learned_;
     std::map<Ipv6Address, PendingResolution> pending_;
     // Where the last BU of a binding came from: the way back when the route has no
@@ -305,12 +307,21 @@ class HomeAgent {
     std::unordered_map<PathKey, Egress, PathKeyHash> signalling_ingress_;
     std::vector<std::uint32_t> free_slots_;
     std::uint32_t next_slot_ = 0;
-    std::set<HomeAddress> proxied_;
+    std::unordered_set<HomeAddress, Ipv6AddressHash> proxied_;
     // Care-of addresses that are (or were) home addresses -> the HoAs registered behind them.
-    std::map<Ipv6Address, std::set<HomeAddress>> users_of_care_of_;
+    std::unordered_map<Ipv6Address, std::set<HomeAddress>, Ipv6AddressHash> users_of_care_of_;
     // Next hops -> the HoAs whose tunnel headers carry (or wait for) that neighbor's MAC:
     // a neighbor change republishes only them.
-    std::unordered_map<Ipv6Address, std::set<HomeAddress>, Ipv6AddressHash> users_of_next_hop_;
+    std::unordered_map<Ipv6Address, std::unordered_set<HomeAddress, Ipv6AddressHash>,
+                       Ipv6AddressHash>
+        users_of_next_hop_;
+    std::vector<Ipv6Address> known_sources_;  // update_known_sources' scratch, reused
+    // Scratch reused across BUs (cleared, storage kept): the BA frame being sent, and what
+    // build_snapshot collects.
+    std::vector<std::uint8_t> frame_;
+    std::vector<PathKey> snapshot_keep_;
+    std::vector<policy::PathInfo> snapshot_infos_;
+    std::vector<policy::MnFlowBinding> snapshot_flows_;
     std::uint64_t now_ms_ = 0;  // of the frame or tick being handled
     double icmp_tokens_ = 0;
     std::uint64_t icmp_tokens_ms_ = 0;

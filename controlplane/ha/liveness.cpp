@@ -56,30 +56,63 @@ void LivenessTracker::schedule(const PathId& id, Record& r, std::uint64_t due_ms
     schedule_.push_back({due_ms, id, r.stamp});
 }
 
+LivenessTracker::Record* LivenessTracker::record(const PathId& id) {
+    auto it = paths_.find(id.hoa);
+    if (it == paths_.end()) return nullptr;
+    for (auto& p : it->second)
+        if (p.bid == id.bid && p.mcoa == id.mcoa) return &p.record;
+    return nullptr;
+}
+
+const LivenessTracker::Record* LivenessTracker::record(const PathId& id) const {
+    return const_cast<LivenessTracker*>(this)->record(id);
+}
+
+std::vector<std::pair<PathId, LivenessTracker::Record*>> LivenessTracker::paths_to(
+    const CareOfAddress& care_of) {
+    std::vector<std::pair<PathId, Record*>> out;
+    for (auto& [hoa, list] : paths_)
+        for (auto& p : list)
+            if (p.record.care_of == care_of) out.push_back({{hoa, p.bid, p.mcoa}, &p.record});
+    std::sort(out.begin(), out.end(),
+              [](const auto& x, const auto& y) { return x.first < y.first; });
+    return out;
+}
+
 BindingState LivenessTracker::track(const PathId& path, const CareOfAddress& care_of,
                                     std::uint64_t now_ms) {
-    auto it = paths_.find(path);
-    if (it != paths_.end() && it->second.care_of == care_of) return it->second.view.state;
-    if (it != paths_.end() && it->second.outstanding) by_sequence_.erase(*it->second.outstanding);
-    Record r;
+    auto& list = paths_[path.hoa];
+    Path* found = nullptr;
+    for (auto& p : list)
+        if (p.bid == path.bid && p.mcoa == path.mcoa) found = &p;
+    if (found && found->record.care_of == care_of) return found->record.view.state;
+    if (found && found->record.outstanding) by_sequence_.erase(*found->record.outstanding);
+    if (!found) {
+        found = &list.emplace_back(Path{path.bid, path.mcoa, {}});
+        ++path_count_;
+    }
+    Record& r = found->record;
+    r = Record{};
     r.care_of = care_of;
     r.view.since_ms = now_ms;
     r.stamp = next_stamp_++;
-    Record& stored = paths_[path] = r;
-    if (settings_.heartbeats) schedule(path, stored, now_ms + settings_.interval_ms);
+    if (settings_.heartbeats) schedule(path, r, now_ms + settings_.interval_ms);
     return BindingState::Live;
 }
 
 void LivenessTracker::forget(const HomeAddress& hoa, const std::vector<PathId>& keep) {
-    for (auto it = paths_.lower_bound({hoa, 0, false});
-         it != paths_.end() && it->first.hoa == hoa;) {
-        if (std::find(keep.begin(), keep.end(), it->first) != keep.end()) {
-            ++it;
-            continue;
-        }
-        if (it->second.outstanding) by_sequence_.erase(*it->second.outstanding);
-        it = paths_.erase(it);  // its schedule entries die with the stamp
-    }
+    auto it = paths_.find(hoa);
+    if (it == paths_.end()) return;
+    auto& list = it->second;
+    auto gone = std::remove_if(list.begin(), list.end(), [&](const Path& p) {
+        if (std::find(keep.begin(), keep.end(), PathId{hoa, p.bid, p.mcoa}) != keep.end())
+            return false;
+        if (p.record.outstanding) by_sequence_.erase(*p.record.outstanding);
+        return true;  // its schedule entries die with the stamp
+    });
+    path_count_ -= static_cast<std::size_t>(list.end() - gone);
+    list.erase(gone, list.end());
+    if (list.empty()) paths_.erase(it);
 }
 
 void LivenessTracker::set_state(const PathId& id, Record& r, LivenessCause cause,
@@ -97,25 +130,25 @@ LivenessTick LivenessTracker::tick(std::uint64_t now_ms) {
     LivenessTick result;
     // Without heartbeats nothing else clears an ICMP suspicion.
     for (auto it = icmp_suspects_.begin(); it != icmp_suspects_.end();) {
-        auto p = paths_.find(*it);
-        if (p == paths_.end() || !p->second.icmp_suspect) {
+        Record* r = record(*it);
+        if (!r || !r->icmp_suspect) {
             it = icmp_suspects_.erase(it);
             continue;
         }
-        if (p->second.icmp_until_ms > now_ms) {
+        if (r->icmp_until_ms > now_ms) {
             ++it;
             continue;
         }
-        p->second.icmp_suspect = false;
-        set_state(p->first, p->second, LivenessCause::IcmpCleared, now_ms, result.transitions);
+        r->icmp_suspect = false;
+        set_state(*it, *r, LivenessCause::IcmpCleared, now_ms, result.transitions);
         it = icmp_suspects_.erase(it);
     }
     while (!schedule_.empty() && schedule_.front().due_ms <= now_ms) {
         Scheduled entry = schedule_.front();
         schedule_.pop_front();
-        auto it = paths_.find(entry.path);
-        if (it == paths_.end() || it->second.stamp != entry.stamp) continue;
-        Record& r = it->second;
+        Record* found = record(entry.path);
+        if (!found || found->stamp != entry.stamp) continue;
+        Record& r = *found;
         if (r.outstanding) {  // the previous request went unanswered for a whole interval
             by_sequence_.erase(*r.outstanding);
             r.outstanding.reset();
@@ -143,9 +176,9 @@ std::optional<std::uint64_t> LivenessTracker::next_deadline_ms() const {
     std::optional<std::uint64_t> next;
     if (!schedule_.empty()) next = schedule_.front().due_ms;
     for (const auto& id : icmp_suspects_) {
-        auto p = paths_.find(id);
-        if (p != paths_.end() && p->second.icmp_suspect)
-            next = next ? std::min(*next, p->second.icmp_until_ms) : p->second.icmp_until_ms;
+        const Record* r = record(id);
+        if (r && r->icmp_suspect)
+            next = next ? std::min(*next, r->icmp_until_ms) : r->icmp_until_ms;
     }
     return next;
 }
@@ -158,17 +191,18 @@ ResponseMatch LivenessTracker::on_response(const CareOfAddress& care_of, std::ui
     auto s = by_sequence_.find(sequence);
     if (s == by_sequence_.end()) {
         // An answer to an older request of some path to this CoA is late, not forged.
-        bool known = std::any_of(paths_.begin(), paths_.end(), [&](const auto& p) {
-            return p.second.care_of == care_of && sequence != 0 &&
-                   sequence <= p.second.last_sequence;
-        });
+        bool known = false;
+        for (const auto& [hoa, list] : paths_)
+            for (const auto& p : list)
+                known = known || (p.record.care_of == care_of && sequence != 0 &&
+                                  sequence <= p.record.last_sequence);
         return known ? ResponseMatch::Stale : ResponseMatch::Unknown;
     }
-    auto it = paths_.find(s->second);
-    if (it == paths_.end() || it->second.care_of != care_of ||
-        (home_address && it->first.hoa != *home_address))
+    const PathId id = s->second;
+    Record* found = record(id);
+    if (!found || found->care_of != care_of || (home_address && id.hoa != *home_address))
         return ResponseMatch::Unknown;
-    Record& r = it->second;
+    Record& r = *found;
     by_sequence_.erase(s);
     r.outstanding.reset();
     r.view.misses = 0;
@@ -179,23 +213,23 @@ ResponseMatch LivenessTracker::on_response(const CareOfAddress& care_of, std::ui
         (r.heartbeat_state == BindingState::Dead && r.view.answers >= settings_.recovery_answers))
         r.heartbeat_state = BindingState::Live;
     std::vector<LivenessTransition> out;
-    set_state(it->first, r, LivenessCause::HeartbeatAnswer, now_ms, out);
+    set_state(id, r, LivenessCause::HeartbeatAnswer, now_ms, out);
     if (!out.empty()) transition = out.front();
     return ResponseMatch::Matched;
 }
 
 void LivenessTracker::unsent(const PathId& path, std::uint32_t sequence) {
-    auto it = paths_.find(path);
-    if (it == paths_.end() || it->second.outstanding != sequence) return;
+    Record* r = record(path);
+    if (!r || r->outstanding != sequence) return;
     by_sequence_.erase(sequence);
-    it->second.outstanding.reset();
+    r->outstanding.reset();
 }
 
 std::vector<LivenessTransition> LivenessTracker::on_unreachable(const CareOfAddress& care_of,
                                                                 std::uint64_t now_ms) {
     std::vector<LivenessTransition> out;
-    for (auto& [id, r] : paths_) {
-        if (r.care_of != care_of) continue;
+    for (auto& [id, path] : paths_to(care_of)) {
+        Record& r = *path;
         r.icmp_suspect = true;
         r.icmp_until_ms = now_ms + std::uint64_t{settings_.interval_ms} * settings_.missed_limit;
         if (!settings_.heartbeats &&
@@ -207,13 +241,13 @@ std::vector<LivenessTransition> LivenessTracker::on_unreachable(const CareOfAddr
 }
 
 BindingState LivenessTracker::state(const PathId& path) const {
-    auto it = paths_.find(path);
-    return it == paths_.end() ? BindingState::Live : it->second.view.state;
+    const Record* r = record(path);
+    return r ? r->view.state : BindingState::Live;
 }
 
 const PathLiveness* LivenessTracker::find(const PathId& path) const {
-    auto it = paths_.find(path);
-    return it == paths_.end() ? nullptr : &it->second.view;
+    const Record* r = record(path);
+    return r ? &r->view : nullptr;
 }
 
 // ---- the home agent's side ------------------------------------------------------------
@@ -236,9 +270,7 @@ BindingState HomeAgent::path_state(const bcache::HoaEntry& entry, const bcache::
 }
 
 void HomeAgent::forget_liveness(const HomeAddress& hoa, const std::vector<PathKey>& keep) {
-    std::vector<PathId> ids;
-    for (const auto& k : keep) ids.push_back({k.hoa, k.bid, k.mcoa});
-    liveness_.forget(hoa, ids);
+    liveness_.forget(hoa, keep);
 }
 
 void HomeAgent::log_event(const std::string& line) {

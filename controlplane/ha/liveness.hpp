@@ -16,12 +16,12 @@
 
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <optional>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "controlplane/ha/address_hash.hpp"
 #include "dataplane/api/snapshot.hpp"
 #include "dataplane/api/types.hpp"
 
@@ -118,7 +118,7 @@ class LivenessTracker {
 
     BindingState state(const PathId& path) const;
     const PathLiveness* find(const PathId& path) const;
-    std::size_t size() const { return paths_.size(); }
+    std::size_t size() const { return path_count_; }
     const LivenessSettings& settings() const { return settings_; }
 
   private:
@@ -132,6 +132,11 @@ class LivenessTracker {
         std::uint32_t last_sequence = 0;
         std::uint64_t stamp = 0;  // identifies this record's schedule entries
     };
+    struct Path {  // one binding of a HoA: bid and mcoa, the HoA is the map's key
+        std::uint16_t bid;
+        bool mcoa;
+        Record record;
+    };
     struct Scheduled {
         std::uint64_t due_ms;
         PathId path;
@@ -142,9 +147,15 @@ class LivenessTracker {
     void set_state(const PathId& id, Record& r, LivenessCause cause, std::uint64_t now_ms,
                    std::vector<LivenessTransition>& out);
     void schedule(const PathId& id, Record& r, std::uint64_t due_ms);
+    Record* record(const PathId& id);
+    const Record* record(const PathId& id) const;
+    // Every path to `care_of`, in PathId order (the order transitions are reported in).
+    std::vector<std::pair<PathId, Record*>> paths_to(const CareOfAddress& care_of);
 
     LivenessSettings settings_;
-    std::map<PathId, Record> paths_;
+    // By HoA, then a short list (at most one per binding): a BU's lookups are one hash each.
+    std::unordered_map<HomeAddress, std::vector<Path>, Ipv6AddressHash> paths_;
+    std::size_t path_count_ = 0;
     // All paths share one interval, so appending keeps the queue sorted by due time.
     std::deque<Scheduled> schedule_;
     std::unordered_map<std::uint32_t, PathId> by_sequence_;  // latest request of each path

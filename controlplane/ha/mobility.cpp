@@ -21,8 +21,9 @@ void HomeAgent::handle_mobility(PortId port, const net::Ipv6Packet& packet, std:
     bool was_protected = false;
     std::vector<std::uint8_t> opened;
     std::span<const std::uint8_t> ip = packet.ip;
+    // (A clear MH without ESP required is used as it is: no copy.)
     if (chain->upper_layer_protocol == mh::kIpProtoEsp ||
-        chain->upper_layer_protocol == net::kProtoMobility) {
+        (chain->upper_layer_protocol == net::kProtoMobility && security_->esp_required())) {
         auto clear = open_signalling(packet.ip, was_protected);
         if (!clear) return;
         if (was_protected) {
@@ -79,23 +80,29 @@ void HomeAgent::handle_mobility(PortId port, const net::Ipv6Packet& packet, std:
     }
     republish(outcome.changed, now_ms);
     if (!outcome.send_ack) return;
-    std::vector<std::uint8_t> ba;
-    if (outcome.ack_needs_routing_header) {
-        ba = mh::build_ba_packet(outcome.ack, chain->destination, outcome.ack_destination,
-                                 outcome.ack_home_address);
-    } else {
-        ba = mh::build_ipv6_mh_packet(outcome.ack,
-                                      {chain->destination, outcome.ack_destination, {}, {}, 64});
-    }
+    // Written straight into the reused frame buffer, behind room for the Ethernet header.
+    mh::MhPacketAddresses addresses{chain->destination, outcome.ack_destination, {}, {}, 64};
+    if (outcome.ack_needs_routing_header)
+        addresses.type2_routing_address = outcome.ack_home_address;
+    frame_.assign(net::kEthernetHeaderSize, 0);
+    mh::append_ipv6_mh_packet(outcome.ack, addresses, frame_);
+    std::span<const std::uint8_t> ba(frame_.data() + net::kEthernetHeaderSize,
+                                     frame_.size() - net::kEthernetHeaderSize);
     // Inside ESP when the BU was (or ESP is required); not at all if that is impossible.
-    auto sealed = protect_signalling(ba, was_protected);
-    if (!sealed) return;
+    std::optional<std::vector<std::uint8_t>> sealed;
+    if (signalling_needs_esp(was_protected)) {
+        sealed = protect_signalling(ba, was_protected);
+        if (!sealed) return;
+        ba = *sealed;
+    }
     // The BA leaves the way the BU came in (the same port and neighbor: no resolution to wait
     // for), unless its destination is a registered home address, whose tunnel it must take.
     if (cache_.find(outcome.ack_destination))
-        dataplane_.route_packet(*sealed);
+        dataplane_.route_packet(ba);
+    else if (sealed)
+        send_ip(port, packet.eth_source, ba);
     else
-        send_ip(port, packet.eth_source, *sealed);
+        send_framed(port, packet.eth_source, frame_);
     ++counters_.binding_acks_sent;
 }
 
@@ -159,8 +166,10 @@ std::unique_ptr<HoaSnapshot> HomeAgent::build_snapshot(const bcache::HoaEntry& e
     snap->generation = ++state.generation;
     snap->network_prefixes = entry.network_prefixes;
     snap->paths.reserve(std::min<std::size_t>(entry.bindings.size(), kMaxBindingsPerHoa));
-    std::vector<PathKey> keep;
-    keep.reserve(entry.bindings.size());
+    if (state.slots.capacity() == 0)
+        state.slots.reserve(std::min<std::size_t>(entry.bindings.size(), kMaxBindingsPerHoa));
+    std::vector<PathKey>& keep = snapshot_keep_;  // scratch: cleared, its storage kept
+    keep.clear();
     for (const auto& b : entry.bindings) {
         if (snap->paths.size() >= kMaxBindingsPerHoa) break;
         PathKey key{entry.home_address, b.bid, b.mcoa};
@@ -211,12 +220,12 @@ std::unique_ptr<HoaSnapshot> HomeAgent::build_snapshot(const bcache::HoaEntry& e
     release_slots(entry.home_address, &state, keep);
     snap->path_count = static_cast<std::uint8_t>(snap->paths.size());
 
-    std::vector<policy::PathInfo> infos;
-    infos.reserve(snap->paths.size());
+    std::vector<policy::PathInfo>& infos = snapshot_infos_;
+    infos.clear();
     for (const auto& p : snap->paths)
         infos.push_back({p.bid, p.native ? entry.home_address : p.care_of, p.state, p.native});
-    std::vector<policy::MnFlowBinding> flows;
-    flows.reserve(entry.flows.size());
+    std::vector<policy::MnFlowBinding>& flows = snapshot_flows_;
+    flows.clear();
     for (const auto& f : entry.flows) flows.push_back({f.fid, f.priority, f.bids, f.selector});
     std::optional<std::size_t> profile;
     if (auto it = settings_.profile_by_home_address.find(entry.home_address);
@@ -254,7 +263,7 @@ void HomeAgent::update_proxy(const HomeAddress& hoa, const bcache::HoaEntry* ent
 }
 
 void HomeAgent::send_unsolicited_na(const Interface& itf, const Ipv6Address& target) {
-    auto all_nodes = *Ipv6Address::parse("ff02::1");
+    static const Ipv6Address all_nodes = *Ipv6Address::parse("ff02::1");
     net::NeighborAdvertisement na{false, false, true, target, itf.mac};
     auto src = source_for(itf.port, all_nodes);
     send(itf.port, net::build_neighbor_advertisement(MacAddress::for_ipv6_multicast(all_nodes),
@@ -263,15 +272,21 @@ void HomeAgent::send_unsolicited_na(const Interface& itf, const Ipv6Address& tar
 }
 
 void HomeAgent::republish(const std::vector<HomeAddress>& changed, std::uint64_t now_ms) {
-    // HoAs that use a changed HoA as their CoA may have to start or stop chaining.
-    std::vector<HomeAddress> all = changed;
+    // HoAs that use a changed HoA as their CoA may have to start or stop chaining (copied
+    // only then: a BU changes one HoA).
+    std::vector<HomeAddress> all;
+    const std::vector<HomeAddress>* list = &changed;
     for (const auto& hoa : changed) {
         auto users = users_of_care_of_.find(hoa);
         if (users == users_of_care_of_.end()) continue;
+        if (list != &all) {
+            all = changed;
+            list = &all;
+        }
         for (const auto& user : users->second)
             if (std::find(all.begin(), all.end(), user) == all.end()) all.push_back(user);
     }
-    for (const auto& hoa : all) {
+    for (const auto& hoa : *list) {
         const bcache::HoaEntry* entry = cache_.find(hoa);
         update_proxy(hoa, entry);
         update_known_sources(hoa, entry);

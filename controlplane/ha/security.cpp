@@ -3,6 +3,8 @@
 #include "controlplane/ha/security.hpp"
 
 #include <algorithm>
+#include <bit>
+#include <cstring>
 #include <random>
 
 #include "controlplane/ha/home_agent.hpp"
@@ -22,10 +24,13 @@ std::uint64_t splitmix64(std::uint64_t x) {
 }
 
 std::uint64_t address_hash(const Ipv6Address& a, std::uint64_t seed) {
-    std::uint64_t high = 0, low = 0;
-    for (int i = 0; i < 8; ++i) {
-        high = high << 8 | a.bytes[static_cast<std::size_t>(i)];
-        low = low << 8 | a.bytes[static_cast<std::size_t>(i + 8)];
+    // The two halves read as big-endian numbers (8-byte loads, not a loop over the bytes).
+    std::uint64_t high, low;
+    std::memcpy(&high, a.bytes.data(), 8);
+    std::memcpy(&low, a.bytes.data() + 8, 8);
+    if constexpr (std::endian::native == std::endian::little) {
+        high = __builtin_bswap64(high);
+        low = __builtin_bswap64(low);
     }
     return splitmix64(splitmix64(high ^ seed) ^ low);
 }
@@ -73,10 +78,6 @@ bool SourceRateLimiter::allow(const Ipv6Address& source, std::uint64_t now_ms) {
 }
 
 // ---- ControlSecurity --------------------------------------------------------------------
-
-std::size_t ControlSecurity::AddressHash::operator()(const Ipv6Address& a) const {
-    return static_cast<std::size_t>(address_hash(a, 0));
-}
 
 ControlSecurity::ControlSecurity(const SecuritySettings& settings, std::uint64_t seed)
     : esp_required_(settings.esp_required),
@@ -151,18 +152,27 @@ std::vector<ControlSecurity::DeferredFrame> ControlSecurity::next_iteration() {
     return due;
 }
 
-void ControlSecurity::set_known(const HomeAddress& home_address, std::vector<Ipv6Address> sources) {
+void ControlSecurity::set_known(const HomeAddress& home_address,
+                                const std::vector<Ipv6Address>& sources) {
+    sorted_.assign(sources.begin(), sources.end());
+    std::sort(sorted_.begin(), sorted_.end());
+    sorted_.erase(std::unique(sorted_.begin(), sorted_.end()), sorted_.end());
     auto it = known_by_hoa_.find(home_address);
     if (it != known_by_hoa_.end()) {
+        if (it->second == sorted_) return;  // a refresh from the same addresses
         for (const auto& a : it->second)
             if (auto k = known_.find(a); k != known_.end() && --k->second == 0) known_.erase(k);
-        known_by_hoa_.erase(it);
+        if (sorted_.empty()) {
+            known_by_hoa_.erase(it);
+            return;
+        }
     }
-    if (sources.empty()) return;
-    std::sort(sources.begin(), sources.end());
-    sources.erase(std::unique(sources.begin(), sources.end()), sources.end());
-    for (const auto& a : sources) ++known_[a];
-    known_by_hoa_.emplace(home_address, std::move(sources));
+    if (sorted_.empty()) return;
+    for (const auto& a : sorted_) ++known_[a];
+    if (it != known_by_hoa_.end())
+        it->second.assign(sorted_.begin(), sorted_.end());
+    else
+        known_by_hoa_.emplace(home_address, sorted_);
 }
 
 std::vector<std::pair<std::string, std::uint64_t>> ControlSecurity::esp_counter_items() const {
@@ -222,12 +232,12 @@ void HomeAgent::handle_deferred(std::uint64_t now_ms) {
 }
 
 void HomeAgent::update_known_sources(const HomeAddress& hoa, const bcache::HoaEntry* entry) {
-    std::vector<Ipv6Address> sources;
+    known_sources_.clear();
     if (entry && !entry->bindings.empty()) {
-        sources.push_back(entry->home_address);
-        for (const auto& b : entry->bindings) sources.push_back(b.care_of);
+        known_sources_.push_back(entry->home_address);
+        for (const auto& b : entry->bindings) known_sources_.push_back(b.care_of);
     }
-    security_->set_known(hoa, std::move(sources));
+    security_->set_known(hoa, known_sources_);
 }
 
 std::optional<std::vector<std::uint8_t>> HomeAgent::open_signalling(
@@ -250,9 +260,13 @@ std::optional<std::vector<std::uint8_t>> HomeAgent::open_signalling(
     return std::move(opened.value());
 }
 
+bool HomeAgent::signalling_needs_esp(bool reply_to_protected) const {
+    return security_->esp_required() || reply_to_protected;
+}
+
 std::optional<std::vector<std::uint8_t>> HomeAgent::protect_signalling(
     std::span<const std::uint8_t> ip, bool reply_to_protected) {
-    if (!security_->esp_required() && !reply_to_protected)
+    if (!signalling_needs_esp(reply_to_protected))
         return std::vector<std::uint8_t>(ip.begin(), ip.end());
     auto sealed = security_->protect(ip);
     if (!sealed) {

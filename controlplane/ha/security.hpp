@@ -6,7 +6,6 @@
 
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -17,6 +16,7 @@
 
 #include "controlplane/esp/sa.hpp"
 #include "controlplane/esp/transport.hpp"
+#include "controlplane/ha/address_hash.hpp"
 #include "dataplane/api/control.hpp"
 #include "dataplane/api/result.hpp"
 #include "dataplane/api/types.hpp"
@@ -102,7 +102,7 @@ class ControlSecurity {
     std::size_t deferred() const { return queue_.size(); }
 
     // Sources that have bindings (HoAs and CoAs), kept per home address.
-    void set_known(const HomeAddress& home_address, std::vector<Ipv6Address> sources);
+    void set_known(const HomeAddress& home_address, const std::vector<Ipv6Address>& sources);
     bool is_known(const Ipv6Address& source) const { return known_.count(source) != 0; }
 
     // The ESP endpoint's counters as esp_<name> (empty without SAs).
@@ -110,18 +110,15 @@ class ControlSecurity {
 
   private:
     ControlSecurity(const SecuritySettings& settings, std::uint64_t seed);
-    struct AddressHash {
-        std::size_t operator()(const Ipv6Address& a) const;
-    };
-
     bool esp_required_ = false;
     std::unique_ptr<esp::EspEndpoint> endpoint_;
     AdmissionSettings admission_;
     SourceRateLimiter limiter_;
     std::deque<DeferredFrame> queue_;
     std::size_t unknown_this_iteration_ = 0;
-    std::unordered_map<Ipv6Address, std::uint32_t, AddressHash> known_;
-    std::map<HomeAddress, std::vector<Ipv6Address>> known_by_hoa_;
+    std::unordered_map<Ipv6Address, std::uint32_t, Ipv6AddressHash> known_;
+    std::unordered_map<HomeAddress, std::vector<Ipv6Address>, Ipv6AddressHash> known_by_hoa_;
+    std::vector<Ipv6Address> sorted_;  // set_known's scratch, reused
 };
 
 }  // namespace monami::ha

@@ -16,9 +16,10 @@ using Bytes = std::vector<std::uint8_t>;
 
 constexpr std::size_t kMaxOptionData = 255;
 
-// Pads `out` so that its size is y past a multiple of x (RFC 6275 s.6.2.2/6.2.3).
-void pad_to(Bytes& out, std::size_t x, std::size_t y) {
-    const std::size_t need = (y + x - out.size() % x) % x;
+// Pads `out` so that the message (from `start`) is y past a multiple of x long
+// (RFC 6275 s.6.2.2/6.2.3).
+void pad_to(Bytes& out, std::size_t start, std::size_t x, std::size_t y) {
+    const std::size_t need = (y + x - (out.size() - start) % x) % x;
     if (need == 1) {
         out.push_back(static_cast<std::uint8_t>(MobilityOptionType::Pad1));
     } else if (need >= 2) {
@@ -94,7 +95,9 @@ void write_selector(Bytes& out, const TrafficSelectorV4& ts) {
 
 class MessageWriter {
   public:
-    Bytes out;
+    explicit MessageWriter(Bytes& out) : out(out), start(out.size()) {}
+    Bytes& out;
+    const std::size_t start;  // the MH's first octet in `out`
     std::optional<MhBuildErrorCode> failure;
 
     void option(MobilityOptionType type, const Bytes& data) {
@@ -107,7 +110,7 @@ class MessageWriter {
             failure = MhBuildErrorCode::FieldOutOfRange;  // e.g. an empty Flow Summary
             return;
         }
-        pad_to(out, desc->align_x, desc->align_y);
+        pad_to(out, start, desc->align_x, desc->align_y);
         out.push_back(static_cast<std::uint8_t>(type));
         out.push_back(static_cast<std::uint8_t>(data.size()));
         out.insert(out.end(), data.begin(), data.end());
@@ -248,6 +251,20 @@ void write_fixed(Bytes& out, const Heartbeat& hb) {
     put32(out, hb.sequence);
 }
 
+template <class M>
+constexpr MhType mh_type_for() {
+    if constexpr (std::is_same_v<M, BindingUpdate>)
+        return MhType::BindingUpdate;
+    else if constexpr (std::is_same_v<M, BindingAck>)
+        return MhType::BindingAck;
+    else if constexpr (std::is_same_v<M, BindingError>)
+        return MhType::BindingError;
+    else if constexpr (std::is_same_v<M, Heartbeat>)
+        return MhType::Heartbeat;
+    else
+        return MhType::BindingRefreshRequest;
+}
+
 }  // namespace
 
 std::string_view to_string(MhBuildErrorCode code) {
@@ -263,44 +280,59 @@ std::string_view to_string(MhBuildErrorCode code) {
 }
 
 MhType mh_type_of(const MhMessage& message) {
-    return std::visit(
-        [](const auto& m) {
-            using M = std::decay_t<decltype(m)>;
-            if constexpr (std::is_same_v<M, BindingUpdate>)
-                return MhType::BindingUpdate;
-            else if constexpr (std::is_same_v<M, BindingAck>)
-                return MhType::BindingAck;
-            else if constexpr (std::is_same_v<M, BindingError>)
-                return MhType::BindingError;
-            else if constexpr (std::is_same_v<M, Heartbeat>)
-                return MhType::Heartbeat;
-            else
-                return MhType::BindingRefreshRequest;
-        },
-        message);
+    return std::visit([](const auto& m) { return mh_type_for<std::decay_t<decltype(m)>>(); },
+                      message);
 }
+
+template <class Message>
+Result<std::size_t, MhBuildError> try_append_mh(const Message& message, const Ipv6Address& src,
+                                                const Ipv6Address& dst,
+                                                std::vector<std::uint8_t>& out) {
+    if constexpr (std::is_same_v<Message, MhMessage>) {
+        return std::visit([&](const auto& m) { return try_append_mh(m, src, dst, out); }, message);
+    } else {
+        MessageWriter w(out);
+        const std::size_t start = w.start;
+        const std::uint8_t header[] = {
+            kIpProtoNone, 0, static_cast<std::uint8_t>(mh_type_for<Message>()), 0, 0, 0};
+        out.insert(out.end(), std::begin(header), std::end(header));
+        write_fixed(out, message);
+        w.options(message.options);
+        pad_to(out, start, 8, 0);
+        const std::size_t length = out.size() - start;
+        if (!w.failure && length > wire::kMaxMhLength) w.failure = MhBuildErrorCode::MessageTooLong;
+        if (w.failure) {
+            out.resize(start);
+            return Err{MhBuildError{*w.failure}};
+        }
+        std::uint8_t* mh = out.data() + start;
+        mh[wire::kHeaderLenOffset] = static_cast<std::uint8_t>(length / 8 - 1);
+        const std::uint16_t checksum = net::ipv6_upper_layer_checksum(
+            src, dst, kIpProtoMobility, std::span<const std::uint8_t>(mh, length));
+        mh[wire::kChecksumOffset] = static_cast<std::uint8_t>(checksum >> 8);
+        mh[wire::kChecksumOffset + 1] = static_cast<std::uint8_t>(checksum);
+        return length;
+    }
+}
+
+#define MONAMI_APPEND_MH(M)                                      \
+    template Result<std::size_t, MhBuildError> try_append_mh<M>( \
+        const M&, const Ipv6Address&, const Ipv6Address&, std::vector<std::uint8_t>&);
+MONAMI_APPEND_MH(MhMessage)
+MONAMI_APPEND_MH(BindingRefreshRequest)
+MONAMI_APPEND_MH(BindingUpdate)
+MONAMI_APPEND_MH(BindingAck)
+MONAMI_APPEND_MH(BindingError)
+MONAMI_APPEND_MH(Heartbeat)
+#undef MONAMI_APPEND_MH
 
 Result<std::vector<std::uint8_t>, MhBuildError> try_build_mh(const MhMessage& message,
                                                              const Ipv6Address& src,
                                                              const Ipv6Address& dst) {
-    MessageWriter w;
-    w.out = {kIpProtoNone, 0, static_cast<std::uint8_t>(mh_type_of(message)), 0, 0, 0};
-    std::visit(
-        [&w](const auto& m) {
-            write_fixed(w.out, m);
-            w.options(m.options);
-        },
-        message);
-    if (w.failure) return Err{MhBuildError{*w.failure}};
-    pad_to(w.out, 8, 0);
-    if (w.out.size() > wire::kMaxMhLength)
-        return Err{MhBuildError{MhBuildErrorCode::MessageTooLong}};
-    w.out[wire::kHeaderLenOffset] = static_cast<std::uint8_t>(w.out.size() / 8 - 1);
-    const std::uint16_t checksum =
-        net::ipv6_upper_layer_checksum(src, dst, kIpProtoMobility, w.out);
-    w.out[wire::kChecksumOffset] = static_cast<std::uint8_t>(checksum >> 8);
-    w.out[wire::kChecksumOffset + 1] = static_cast<std::uint8_t>(checksum);
-    return std::move(w.out);
+    std::vector<std::uint8_t> out;
+    auto built = try_append_mh(message, src, dst, out);
+    if (!built) return Err{built.error()};
+    return out;
 }
 
 std::vector<std::uint8_t> build_mh(const MhMessage& message, const Ipv6Address& src,

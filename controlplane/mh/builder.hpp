@@ -35,6 +35,15 @@ MhType mh_type_of(const MhMessage& message);
                                                                            const Ipv6Address& src,
                                                                            const Ipv6Address& dst);
 
+// As try_build_mh, appended to `out` (the bytes before it are left alone, nothing is added
+// on failure); the checksum covers the appended message. Returns its length. `Message`:
+// MhMessage or one of its alternatives (no variant copy on a per-BU path).
+template <class Message>
+[[nodiscard]] Result<std::size_t, MhBuildError> try_append_mh(const Message& message,
+                                                              const Ipv6Address& src,
+                                                              const Ipv6Address& dst,
+                                                              std::vector<std::uint8_t>& out);
+
 // As try_build_mh; an empty vector when the message cannot be encoded (a valid MH is
 // never empty).
 std::vector<std::uint8_t> build_mh(const MhMessage& message, const Ipv6Address& src,

@@ -172,48 +172,61 @@ Result<Ipv6HeaderChain, ExtHdrError> walk_ipv6_headers(std::span<const std::uint
     return chain;
 }
 
-std::vector<std::uint8_t> build_ipv6_mh_packet(const MhMessage& message,
-                                               const MhPacketAddresses& addresses) {
+template <class Message>
+bool append_ipv6_mh_packet(const Message& message, const MhPacketAddresses& addresses,
+                           std::vector<std::uint8_t>& out) {
     const Ipv6Address& checksum_source =
         addresses.home_address_option ? *addresses.home_address_option : addresses.source;
     const Ipv6Address& checksum_destination =
         addresses.type2_routing_address ? *addresses.type2_routing_address : addresses.destination;
-    const auto mh = build_mh(message, checksum_source, checksum_destination);
-    if (mh.empty()) return {};
-
-    std::vector<std::uint8_t> extension;
-    std::uint8_t first = kIpProtoMobility;
-    // Built back to front so each header names the one after it (RFC 8200 s.4.1 order:
-    // routing header before the final destination options header).
-    if (addresses.home_address_option) {
-        std::vector<std::uint8_t> options = {first,
-                                             2,
-                                             kPadN,
-                                             2,
-                                             0,
-                                             0,
-                                             kHomeAddressOptionType,
-                                             static_cast<std::uint8_t>(kHomeAddressOptionLength)};
-        put_address(options, *addresses.home_address_option);
-        extension.insert(extension.begin(), options.begin(), options.end());
-        first = kIpProtoDestinationOptions;
-    }
+    const std::size_t start = out.size();
+    // RFC 8200 s.4.1 order: routing header before the final destination options header.
+    const std::uint8_t first = addresses.type2_routing_address ? kIpProtoRouting
+                               : addresses.home_address_option ? kIpProtoDestinationOptions
+                                                               : kIpProtoMobility;
+    const std::uint8_t header[] = {0x60, 0, 0, 0, 0, 0, first, addresses.hop_limit};
+    out.insert(out.end(), std::begin(header), std::end(header));
+    put_address(out, addresses.source);
+    put_address(out, addresses.destination);
     if (addresses.type2_routing_address) {
-        std::vector<std::uint8_t> routing = {
-            first, kType2HdrExtLen, kRoutingType2, kType2SegmentsLeft, 0, 0, 0, 0};
-        put_address(routing, *addresses.type2_routing_address);
-        extension.insert(extension.begin(), routing.begin(), routing.end());
-        first = kIpProtoRouting;
+        const std::uint8_t next =
+            addresses.home_address_option ? kIpProtoDestinationOptions : kIpProtoMobility;
+        const std::uint8_t routing[] = {
+            next, kType2HdrExtLen, kRoutingType2, kType2SegmentsLeft, 0, 0, 0, 0};
+        out.insert(out.end(), std::begin(routing), std::end(routing));
+        put_address(out, *addresses.type2_routing_address);
     }
+    if (addresses.home_address_option) {
+        const std::uint8_t options[] = {kIpProtoMobility,
+                                        2,
+                                        kPadN,
+                                        2,
+                                        0,
+                                        0,
+                                        kHomeAddressOptionType,
+                                        static_cast<std::uint8_t>(kHomeAddressOptionLength)};
+        out.insert(out.end(), std::begin(options), std::end(options));
+        put_address(out, *addresses.home_address_option);
+    }
+    if (!try_append_mh(message, checksum_source, checksum_destination, out)) {
+        out.resize(start);
+        return false;
+    }
+    const std::size_t payload = out.size() - start - kIpv6HeaderLength;
+    out[start + 4] = static_cast<std::uint8_t>(payload >> 8);
+    out[start + 5] = static_cast<std::uint8_t>(payload);
+    return true;
+}
 
-    std::vector<std::uint8_t> packet = {0x60, 0, 0, 0};
-    wire::put16(packet, static_cast<std::uint16_t>(extension.size() + mh.size()));
-    packet.push_back(first);
-    packet.push_back(addresses.hop_limit);
-    put_address(packet, addresses.source);
-    put_address(packet, addresses.destination);
-    packet.insert(packet.end(), extension.begin(), extension.end());
-    packet.insert(packet.end(), mh.begin(), mh.end());
+template bool append_ipv6_mh_packet<MhMessage>(const MhMessage&, const MhPacketAddresses&,
+                                               std::vector<std::uint8_t>&);
+template bool append_ipv6_mh_packet<BindingAck>(const BindingAck&, const MhPacketAddresses&,
+                                                std::vector<std::uint8_t>&);
+
+std::vector<std::uint8_t> build_ipv6_mh_packet(const MhMessage& message,
+                                               const MhPacketAddresses& addresses) {
+    std::vector<std::uint8_t> packet;
+    append_ipv6_mh_packet(message, addresses, packet);
     return packet;
 }
 
@@ -226,7 +239,9 @@ std::vector<std::uint8_t> build_bu_packet(const BindingUpdate& bu, const CareOfA
 std::vector<std::uint8_t> build_ba_packet(const BindingAck& ba, const Ipv6Address& home_agent,
                                           const CareOfAddress& coa, const HomeAddress& hoa,
                                           std::uint8_t hop_limit) {
-    return build_ipv6_mh_packet(ba, {home_agent, coa, std::nullopt, hoa, hop_limit});
+    std::vector<std::uint8_t> packet;
+    append_ipv6_mh_packet(ba, {home_agent, coa, std::nullopt, hoa, hop_limit}, packet);
+    return packet;
 }
 
 }  // namespace monami::mh

@@ -101,6 +101,13 @@ struct MhPacketAddresses {
 std::vector<std::uint8_t> build_ipv6_mh_packet(const MhMessage& message,
                                                const MhPacketAddresses& addresses);
 
+// As build_ipv6_mh_packet, appended to `out` (a frame buffer reused across messages: the
+// bytes before are left alone). False, with `out` unchanged, when the message cannot be
+// encoded. `Message`: MhMessage or BindingAck.
+template <class Message>
+bool append_ipv6_mh_packet(const Message& message, const MhPacketAddresses& addresses,
+                           std::vector<std::uint8_t>& out);
+
 // (b) BU sent by a mobile node away from home: CoA -> HA, Home Address option with the
 // HoA (RFC 6275 s.11.7.1); the checksum covers HoA -> HA.
 std::vector<std::uint8_t> build_bu_packet(const BindingUpdate& bu, const CareOfAddress& coa,

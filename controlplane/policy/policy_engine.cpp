@@ -37,10 +37,25 @@ FlowAction unicast_action(std::uint8_t path) {
     return a;
 }
 
+// Path indexes of one HoA (at most kMaxBindingsPerHoa): on the stack, so that compiling a
+// snapshot allocates nothing for them.
+class PathIndexes {
+  public:
+    void push_back(std::uint8_t index) { items_[count_++] = index; }
+    bool empty() const { return count_ == 0; }
+    std::size_t size() const { return count_; }
+    const std::uint8_t* begin() const { return items_.data(); }
+    const std::uint8_t* end() const { return items_.data() + count_; }
+    operator std::span<const std::uint8_t>() const { return {items_.data(), count_}; }
+
+  private:
+    std::array<std::uint8_t, kMaxBindingsPerHoa> items_{};
+    std::size_t count_ = 0;
+};
+
 // Every path in `members` gets a copy; the slots name the lowest BID among them, for a
 // worker that must pick one (e.g. a packet too big to replicate).
-FlowAction ncast_action(const std::vector<std::uint8_t>& members,
-                        const std::vector<PathInfo>& paths) {
+FlowAction ncast_action(std::span<const std::uint8_t> members, const std::vector<PathInfo>& paths) {
     if (members.empty()) return no_path_action();
     if (members.size() == 1) return unicast_action(members.front());
     std::uint8_t mask = 0;
@@ -55,15 +70,15 @@ FlowAction ncast_action(const std::vector<std::uint8_t>& members,
 }
 
 // Path indexes that may carry traffic: Live ones, else Suspect ones; never Dead.
-std::vector<std::uint8_t> usable_paths(const std::vector<PathInfo>& paths) {
+PathIndexes usable_paths(const std::vector<PathInfo>& paths) {
     std::size_t count = std::min<std::size_t>(paths.size(), kMaxBindingsPerHoa);
     auto with_state = [&](BindingState state) {
-        std::vector<std::uint8_t> out;
+        PathIndexes out;
         for (std::size_t i = 0; i < count; ++i)
             if (paths[i].state == state) out.push_back(static_cast<std::uint8_t>(i));
         return out;
     };
-    std::vector<std::uint8_t> live = with_state(BindingState::Live);
+    PathIndexes live = with_state(BindingState::Live);
     return live.empty() ? with_state(BindingState::Suspect) : live;
 }
 
@@ -187,7 +202,7 @@ FlowAction PolicyEngine::action_for(const config::Rule& rule,
 
 FlowAction PolicyEngine::action_for(const config::Rule& rule, const std::vector<PathInfo>& paths,
                                     const SlotOwners* sticky) const {
-    std::vector<std::uint8_t> usable = usable_paths(paths);
+    PathIndexes usable = usable_paths(paths);
     if (usable.empty()) return no_path_action();
     switch (rule.mode) {
         case config::RuleMode::prefer:
@@ -204,18 +219,23 @@ FlowAction PolicyEngine::action_for(const config::Rule& rule, const std::vector<
 // rule gives none) that has one; within a class the lowest BID, which stays put while
 // other paths of the class come and go. No listed class usable: the best other path.
 FlowAction PolicyEngine::prefer(const config::Rule& rule, const std::vector<PathInfo>& paths,
-                                const std::vector<std::uint8_t>& usable) const {
-    std::vector<std::size_t> order;
-    for (const auto& ref : rule.order) order.push_back(ref.index);
-    if (order.empty()) order = class_order_;
-    std::vector<std::optional<std::size_t>> classes;
-    for (std::uint8_t p : usable) classes.push_back(access_class_of(paths[p].care_of));
-    for (std::size_t access_class : order) {
+                                std::span<const std::uint8_t> usable) const {
+    std::array<std::optional<std::size_t>, kMaxBindingsPerHoa> classes;
+    for (std::size_t i = 0; i < usable.size(); ++i)
+        classes[i] = access_class_of(paths[usable[i]].care_of);
+    auto best_of_class = [&](std::size_t access_class) {
         std::optional<std::uint8_t> best;
         for (std::size_t i = 0; i < usable.size(); ++i)
             if (classes[i] == access_class && (!best || paths[usable[i]].bid < paths[*best].bid))
                 best = usable[i];
-        if (best) return unicast_action(*best);
+        return best;
+    };
+    if (!rule.order.empty()) {
+        for (const auto& ref : rule.order)
+            if (auto best = best_of_class(ref.index)) return unicast_action(*best);
+    } else {
+        for (std::size_t access_class : class_order_)
+            if (auto best = best_of_class(access_class)) return unicast_action(*best);
     }
     std::size_t best = 0;
     for (std::size_t i = 1; i < usable.size(); ++i) {
@@ -231,7 +251,7 @@ FlowAction PolicyEngine::prefer(const config::Rule& rule, const std::vector<Path
 // classes the rule does not weigh get nothing, unless no weighted class is usable; then
 // (and when the rule lists no weights) every usable path weighs the same.
 FlowAction PolicyEngine::weighted(const config::Rule& rule, const std::vector<PathInfo>& paths,
-                                  const std::vector<std::uint8_t>& usable,
+                                  std::span<const std::uint8_t> usable,
                                   const SlotOwners* sticky) const {
     std::vector<Weighted> members;
     if (!rule.weights.empty()) {
@@ -349,7 +369,7 @@ void PolicyEngine::compile(const std::vector<PathInfo>& paths,
                            std::optional<std::size_t> profile_index, HoaSnapshot& out,
                            const HoaSnapshot* previous) const {
     out.rules.clear();
-    std::vector<std::uint8_t> usable = usable_paths(paths);
+    PathIndexes usable = usable_paths(paths);
 
     // MN flow bindings (RFC 6089) take precedence over operator policy.
     std::vector<const MnFlowBinding*> bindings;
@@ -360,7 +380,7 @@ void PolicyEngine::compile(const std::vector<PathInfo>& paths,
     for (const MnFlowBinding* binding : bindings) {
         std::optional<FlowSelector> selector = to_selector(binding->selector);
         if (!selector) continue;
-        std::vector<std::uint8_t> members;
+        PathIndexes members;
         for (std::uint16_t bid : binding->bids)
             for (std::uint8_t p : usable)
                 if (paths[p].bid == bid &&

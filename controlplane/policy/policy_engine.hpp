@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -91,10 +92,11 @@ class PolicyEngine {
 
     FlowAction action_for(const config::Rule& rule, const std::vector<PathInfo>& paths,
                           const SlotOwners* sticky) const;
+    // `usable`: path indexes (at most kMaxBindingsPerHoa, kept on the stack).
     FlowAction prefer(const config::Rule& rule, const std::vector<PathInfo>& paths,
-                      const std::vector<std::uint8_t>& usable) const;
+                      std::span<const std::uint8_t> usable) const;
     FlowAction weighted(const config::Rule& rule, const std::vector<PathInfo>& paths,
-                        const std::vector<std::uint8_t>& usable, const SlotOwners* sticky) const;
+                        std::span<const std::uint8_t> usable, const SlotOwners* sticky) const;
     static void fill_slots(const std::vector<Weighted>& members, const std::vector<PathInfo>& paths,
                            const SlotOwners* sticky, FlowAction& out);
     // Position of an access class in the implicit order (unclassified: after all).

@@ -1001,6 +1001,37 @@ TEST(ExtHdr, BindingAckToCareOfAddress) {
     EXPECT_TRUE(parsed->message == mh::MhMessage(ba));
 }
 
+// The in-place writer the home agent builds its BAs with: same bytes as the vector
+// builder, after whatever the buffer held (an Ethernet header's room), with options aligned
+// and the checksum computed relative to the message, not to the buffer.
+TEST(ExtHdr, AppendWritesTheSamePacketBehindExistingBytes) {
+    mh::BindingAck ba;
+    ba.status = 0;
+    ba.sequence = 9;
+    ba.lifetime_4s = 50;
+    for (std::uint16_t bid : {1, 2}) {
+        mh::BindingIdentifier option;
+        option.bid = bid;
+        ba.options.binding_ids.push_back(option);
+    }
+    const Bytes alone = mh::build_ba_packet(ba, kHa, kCoa, kHoa);
+    for (std::size_t room : {0u, 14u, 3u}) {
+        Bytes frame(room, 0xee);
+        ASSERT_TRUE(mh::append_ipv6_mh_packet(ba, {kHa, kCoa, std::nullopt, kHoa, 64}, frame));
+        EXPECT_EQ(Bytes(frame.begin(), frame.begin() + static_cast<std::ptrdiff_t>(room)),
+                  Bytes(room, 0xee));
+        EXPECT_EQ(Bytes(frame.begin() + static_cast<std::ptrdiff_t>(room), frame.end()), alone)
+            << "room " << room;
+    }
+    // A message that cannot be encoded leaves the buffer as it was.
+    mh::BindingUpdate bu;
+    bu.options.mn_id = mh::MobileNodeIdentifier{1, std::vector<std::uint8_t>(255, 'x')};
+    Bytes frame(14, 0xee);
+    EXPECT_FALSE(
+        mh::append_ipv6_mh_packet(mh::MhMessage(bu), {kCoa, kHa, kHoa, std::nullopt, 64}, frame));
+    EXPECT_EQ(frame, Bytes(14, 0xee));
+}
+
 TEST(ExtHdr, PlainMhAndBothHeadersAndLinkPadding) {
     mh::MhPacketAddresses both{kCoa, kHa, kHoa, kCoa2, 1};
     Bytes packet = mh::build_ipv6_mh_packet(sample_bu(), both);
