@@ -31,7 +31,11 @@
 #include <string>
 #include <vector>
 
+#include "controlplane/esp/transport.hpp"
 #include "controlplane/ha/home_agent.hpp"
+#include "controlplane/mh/exthdr.hpp"
+#include "controlplane/mh/parser.hpp"
+#include "controlplane/net/icmpv6.hpp"
 #include "controlplane/net/packet.hpp"
 #include "dataplane/bench/plan.hpp"
 #include "dataplane/hoa_table.hpp"
@@ -72,7 +76,9 @@ void usage() {
         "  --distribution D          uniform, zipf or both (default both)\n"
         "  --zipf-s X                Zipf exponent (default 0.99)\n"
         "  --flow-share F            share of HoAs with an n-cast flow binding (default 0.0625)\n"
-        "  --probes N                update-latency samples (default 2000)\n"
+        "  --probes N                update-latency samples (default 2000); failover runs\n"
+        "                            min(N, 200) times\n"
+        "  --only LIST               phases: encap,imix,decap,ncast,latency,updates,esp,failover\n"
         "  --check                   verify every packet, not one in 64\n"
         "  --json                    one JSON object on stdout; progress on stderr\n"
         "  --verbose                 DPDK and monami logs at INFO\n"
@@ -136,8 +142,8 @@ std::optional<Options> parse_options(int argc, char** argv, int first) {
             for (std::size_t at = 0; at <= list.size();) {
                 std::size_t comma = std::min(list.find(',', at), list.size());
                 std::string phase = list.substr(at, comma - at);
-                static const char* known[] = {"encap", "imix",    "decap",
-                                              "ncast", "latency", "updates"};
+                static const char* known[] = {"encap",   "imix",    "decap", "ncast",
+                                              "latency", "updates", "esp",   "failover"};
                 if (std::find_if(std::begin(known), std::end(known),
                                  [&](const char* k) { return phase == k; }) == std::end(known))
                     return std::nullopt;
@@ -175,6 +181,13 @@ struct alignas(64) WorkerShared {
     std::atomic<std::uint32_t> probe_slot{kNoProbe};
     std::atomic<std::uint64_t> probe_baseline{0};
     std::atomic<std::uint64_t> probe_seen_tsc{0};
+    // Failover probe: the worker takes a baseline of the slot's (packets, bytes) itself, then
+    // stamps the first iteration after which bytes != failover_unit x packets since then.
+    std::atomic<std::uint32_t> failover_slot{kNoProbe};
+    std::atomic<bool> failover_armed{false};
+    std::atomic<std::uint64_t> failover_seen_tsc{0};
+    std::uint64_t failover_unit = 0;                         // set before failover_slot
+    std::uint64_t failover_packets0 = 0, failover_bytes0 = 0;  // worker only
     alignas(64) std::uint64_t busy_cycles = 0;  // iterations that received packets
     std::uint64_t packets = 0;
     std::uint64_t io_tx = 0;
@@ -284,6 +297,43 @@ class MeasuringDataPlane final : public DataPlane {
     bool probe_armed_ = false;
 };
 
+// The DataPlane of a second HomeAgent on the same Runtime (the ESP and failover phases):
+// its counter slots are moved past the main agent's, and hooks see what it sends and
+// publishes (on the control thread, before the Runtime does).
+class SideDataPlane final : public DataPlane {
+  public:
+    SideDataPlane(dp::Runtime& rt, std::uint32_t slot_offset)
+        : rt_(rt), slot_offset_(slot_offset) {}
+
+    std::function<void(PortId, std::span<const std::uint8_t>)> on_send;
+    std::function<void(const HoaSnapshot&)> on_publish;
+
+    bool send_frame(PortId port, std::span<const std::uint8_t> frame) override {
+        if (on_send) on_send(port, frame);
+        return rt_.send_frame(port, frame);
+    }
+    bool route_packet(std::span<const std::uint8_t> ipv6_packet) override {
+        return rt_.route_packet(ipv6_packet);
+    }
+    void publish_routing(const RoutingState& state) override { rt_.publish_routing(state); }
+    void publish_hoa(std::unique_ptr<const HoaSnapshot> snapshot) override {
+        // The agent built it and hands it over: nothing else sees it before the Runtime.
+        auto* own = const_cast<HoaSnapshot*>(snapshot.get());
+        for (unsigned i = 0; i < own->path_count; ++i) own->paths[i].counter_slot += slot_offset_;
+        if (on_publish) on_publish(*snapshot);
+        rt_.publish_hoa(std::move(snapshot));
+    }
+    void withdraw_hoa(const HomeAddress& hoa) override { rt_.withdraw_hoa(hoa); }
+    PathCounters path_counters(std::uint32_t slot) const override {
+        return rt_.path_counters(slot + slot_offset_);
+    }
+    void reclaim() override { rt_.reclaim(); }
+
+  private:
+    dp::Runtime& rt_;
+    std::uint32_t slot_offset_;
+};
+
 // ---- Traffic --------------------------------------------------------------------------
 
 enum class Direction { Encap, Decap, Ncast };
@@ -299,12 +349,33 @@ const char* to_string(Direction d) {
     return "?";
 }
 
+// The failover phase's HoA: while `on`, one packet in four (encap) goes to it, cycling
+// through kFlows flows (UDP source ports kFirstPort..), each with its own frame size:
+// 96 while the phase learns which CoA carries which flow, then 64 for the flows of the
+// CoA that stays and 128 for those of the CoA that fails (the worker's probe tells them
+// apart by bytes per packet on the healthy CoA's counter slot).
+struct FailoverFlows {
+    static constexpr unsigned kFlows = 16;
+    static constexpr std::uint16_t kFirstPort = 40000;
+    static constexpr std::uint16_t kHealthySize = 64, kLearnSize = 96, kMovedSize = 128;
+    static unsigned size_class(std::uint32_t frame) {
+        return frame == kHealthySize ? 0 : frame == kLearnSize ? 1 : 2;
+    }
+    std::uint32_t hoa = 0;
+    bool on = false;
+    std::uint16_t size[kFlows] = {};
+    std::uint32_t next = 0;
+    std::uint64_t offered[3] = {};  // by size class
+    std::uint64_t offered_total() const { return offered[0] + offered[1] + offered[2]; }
+};
+
 struct TrafficSpec {
     Direction direction = Direction::Encap;
     std::vector<std::uint16_t> sizes;         // frame sizes of the inner (CN-side) packet
     std::vector<std::uint32_t> destinations;  // HoA indices, cycled
     std::uint16_t destination_port = bench::kPlainPort;
     std::optional<std::uint32_t> probe_hoa;  // every 4th packet goes there
+    FailoverFlows* failover = nullptr;
 };
 
 class Generator {
@@ -337,6 +408,17 @@ class Generator {
         std::uint32_t hoa = s.destinations[dest_pos_++ % s.destinations.size()];
         if (s.probe_hoa && (flow_ & 3) == 0) hoa = *s.probe_hoa;
         std::uint32_t flow = flow_++;
+        auto source_port = static_cast<std::uint16_t>(1024 + (flow & 0x3fff));
+        std::uint32_t correspondent = flow & 0xff;
+        if (s.failover && s.failover->on && (flow & 3) == 1 && s.direction == Direction::Encap) {
+            FailoverFlows& f = *s.failover;
+            unsigned i = f.next++ % FailoverFlows::kFlows;
+            hoa = f.hoa;
+            size = f.size[i];
+            source_port = static_cast<std::uint16_t>(FailoverFlows::kFirstPort + i);
+            correspondent = 1;
+            ++f.offered[FailoverFlows::size_class(size)];
+        }
         auto* d = rte_pktmbuf_mtod(m, std::uint8_t*);
         std::uint16_t frame = size;
         std::uint8_t* inner = d + net::kEthernetHeaderSize;
@@ -353,10 +435,10 @@ class Generator {
         } else {
             net::write_ethernet_header(d, plan_.home_mac, plan_.home_router_mac);
             net::write_ipv6_header(inner, static_cast<std::uint16_t>(size - 54), net::kProtoUdp, 64,
-                                   Plan::correspondent(flow & 0xff), Plan::home_address(hoa));
+                                   Plan::correspondent(correspondent), Plan::home_address(hoa));
         }
         std::uint8_t* udp = inner + net::kIpv6HeaderSize;
-        net::store_be16(udp, static_cast<std::uint16_t>(1024 + (flow & 0x3fff)));
+        net::store_be16(udp, source_port);
         net::store_be16(udp + 2, s.destination_port);
         net::store_be16(udp + 4, static_cast<std::uint16_t>(size - 54));
         net::store_be16(udp + 6, 0);
@@ -384,8 +466,28 @@ class Collector {
     bool strict_care_of = true;  // CoA must be one provisioned for the HoA
     bool verify = true;          // off for the baseline (packets come out unchanged)
     std::uint64_t data = 0, acks = 0, rejected_acks = 0, advertisements = 0, other = 0;
+    std::uint64_t esp_signalling = 0;  // RH2 then ESP: a protected BA (or heartbeat)
+    std::uint64_t signalling = 0;      // plain MH to a CoA: heartbeat requests
     std::uint64_t checked = 0, wrong = 0;
     std::string first_wrong;
+
+    // The failover phase's HoA: every tunnelled packet to it is counted by size class and
+    // CoA number (of `generation`), and the CoA number of each flow's latest packet noted.
+    struct FailoverSeen {
+        bool enabled = false;
+        HomeAddress hoa;
+        std::uint8_t generation = 0;
+        std::uint8_t last_coa[FailoverFlows::kFlows] = {};  // 0xff: not seen
+        std::uint64_t by_size_and_coa[3][4] = {};
+        std::uint64_t other_generation = 0;
+        std::uint64_t total = 0;  // every generation
+        void start_cycle(std::uint8_t g) {
+            generation = g;
+            std::memset(last_coa, 0xff, sizeof last_coa);
+            std::memset(by_size_and_coa, 0, sizeof by_size_and_coa);
+            other_generation = 0;
+        }
+    } failover;
 
     void collect(rte_ring* ring, bool access_side) {
         rte_mbuf* m[64];
@@ -396,7 +498,9 @@ class Collector {
             rte_pktmbuf_free_bulk(m, n);
         }
     }
-    std::uint64_t total() const { return data + acks + rejected_acks + advertisements + other; }
+    std::uint64_t total() const {
+        return data + acks + rejected_acks + advertisements + other + esp_signalling + signalling;
+    }
 
   private:
     void classify(rte_mbuf* m, bool access_side) {
@@ -409,6 +513,14 @@ class Collector {
         }
         const std::uint8_t* ip = p + net::kEthernetHeaderSize;
         std::uint8_t nh = ip[6];
+        if (nh == net::kProtoRouting && access_side && ip[40] == 50) {  // RH2 then ESP
+            ++esp_signalling;
+            return;
+        }
+        if (nh == net::kProtoMobility && access_side) {
+            ++signalling;
+            return;
+        }
         if (nh == net::kProtoRouting && access_side) {  // BA: RH2 (24 bytes) then MH
             bool ok = len >= 54 + 24 + 8 && ip[40 + 24 + 2] == 6 && ip[40 + 24 + 6] < 128;
             ++(ok ? acks : rejected_acks);
@@ -419,6 +531,7 @@ class Collector {
             return;
         }
         ++data;
+        if (failover.enabled && access_side) note_failover(ip, len - net::kEthernetHeaderSize);
         if (!verify || (data & sample_mask_) != 0) return;
         ++checked;
         const char* problem = access_side ? check_tunnelled(p, len, rte_pktmbuf_pkt_len(m))
@@ -426,6 +539,23 @@ class Collector {
         if (problem) {
             if (wrong++ == 0) first_wrong = problem;
         }
+    }
+    void note_failover(const std::uint8_t* outer, std::uint32_t len) {
+        std::uint32_t header = outer[6] == 60 ? 48 : 40;  // with or without the TEL option
+        if (len < header + 40 + 2 || std::memcmp(outer + header + 24, failover.hoa.bytes.data(),
+                                                 16) != 0)
+            return;
+        const std::uint8_t* inner = outer + header;
+        ++failover.total;
+        if (outer[24 + 6] != failover.generation) {
+            ++failover.other_generation;
+            return;
+        }
+        unsigned coa = outer[24 + 5] & 3;
+        unsigned flow = net::load_be16(inner + 40) - FailoverFlows::kFirstPort;
+        unsigned frame = net::kEthernetHeaderSize + 40 + net::load_be16(inner + 4);
+        ++failover.by_size_and_coa[FailoverFlows::size_class(frame)][coa];
+        if (flow < FailoverFlows::kFlows) failover.last_coa[flow] = static_cast<std::uint8_t>(coa);
     }
     const char* check_tunnelled(const std::uint8_t* p, std::uint32_t len, std::uint32_t pkt_len) {
         if (len < 14 + 40 + 8 + 40) return "tunnelled packet too short";
@@ -518,6 +648,8 @@ class Bench {
                               const std::vector<std::uint16_t>& sizes, Distribution dist);
     void live_updates();
     void update_latency();
+    void esp_updates();
+    void failover();
     void teardown();
     void report() const;
     bool counts_ok() const { return failures_.empty(); }
@@ -548,6 +680,15 @@ class Bench {
     }
     static constexpr unsigned kControlBurst = 16;
     unsigned fed_since_tick_ = 0;
+    // The same for the agents of the ESP and failover phases.
+    void feed_agent(ha::HomeAgent& agent, unsigned& fed, const std::vector<std::uint8_t>& frame,
+                    std::uint64_t now) {
+        agent.on_frame(ports_[1], PuntReason::Local, 0, frame, now);
+        if (++fed == kControlBurst) {
+            agent.on_tick(now);
+            fed = 0;
+        }
+    }
     std::uint16_t next_sequence(std::uint32_t hoa) { return ++sequence_[hoa]; }
     bool is_ncast_hoa(std::uint32_t i) const {
         return ncast_period_ != 0 && opt_.coas >= 2 && i % ncast_period_ == ncast_period_ - 1;
@@ -587,6 +728,16 @@ class Bench {
     std::uint32_t ncast_period_ = 0;
     std::vector<std::uint16_t> sequence_;
     std::uint8_t generation_ = 0;
+    ha::HaSettings settings_;  // of the main agent; the other phases' agents start from it
+
+    // The ESP and failover phases run their own HomeAgent on the same Runtime, with HoAs
+    // numbered after the main agent's and counter slots after its slots.
+    static constexpr std::uint32_t kEspMaxHoas = 10000;
+    static constexpr std::uint32_t kFailoverPaths = 64;
+    std::uint32_t esp_hoas_ = 0;
+    std::uint32_t esp_first_hoa_ = 0;
+    std::uint32_t failover_hoa_ = 0;
+    std::uint32_t esp_slot_offset_ = 0, esp_paths_ = 0, failover_slot_offset_ = 0;
 
     // Results.
     double bu_per_second_ = 0;
@@ -602,6 +753,14 @@ class Bench {
     std::size_t counter_bytes_ = 0;
     double control_bytes_per_binding_ = 0;
     std::uint64_t acks_ = 0;
+    double bu_per_second_esp_ = 0;
+    std::uint64_t esp_updates_ = 0, esp_acks_ = 0, esp_sampled_ = 0, esp_sample_accepted_ = 0;
+    Percentiles failover_;
+    Percentiles failover_publish_;  // detection tick start -> snapshot published
+    unsigned failover_cycles_ = 0, failover_timeouts_ = 0, failover_skipped_ = 0;
+    std::uint64_t failover_healthy_offered_ = 0, failover_healthy_loss_ = 0;
+    std::uint64_t failover_healthy_before_ = 0, failover_healthy_after_ = 0;
+    std::uint64_t failover_moved_ = 0;  // packets of the failed CoA's flows on the other CoA
     std::vector<ScenarioResult> scenarios_;
     std::vector<std::string> failures_;
     double last_progress_ = 0;
@@ -639,19 +798,28 @@ bool Bench::setup(std::string& error) {
     // rte_eth_from_rings names the ethdevs net_ring_<name>.
     rs.ports.push_back({"home", std::string("net_ring_") + names[0], plan_.home_mac, 1500});
     rs.ports.push_back({"access", std::string("net_ring_") + names[1], plan_.access_mac, 9000});
-    rs.max_home_addresses = opt_.hoas + 64;
-    rs.max_paths = opt_.hoas * opt_.coas + 4096;
+    std::uint32_t main_home_addresses = opt_.hoas + 64;
+    std::uint32_t main_paths = opt_.hoas * opt_.coas + 4096;
+    esp_hoas_ = std::min(opt_.hoas, kEspMaxHoas);
+    esp_first_hoa_ = opt_.hoas + 16;
+    failover_hoa_ = esp_first_hoa_ + kEspMaxHoas;
+    esp_slot_offset_ = main_paths;
+    esp_paths_ = esp_hoas_ * opt_.coas + 64;
+    failover_slot_offset_ = esp_slot_offset_ + esp_paths_;
+    rs.max_home_addresses = main_home_addresses + esp_hoas_ + 16;
+    rs.max_paths = failover_slot_offset_ + kFailoverPaths;
     rt_ = dp::Runtime::create(rs, error);
     if (!rt_) return false;
     ports_[0] = rt_->ports()[0].id;
     ports_[1] = rt_->ports()[1].id;
-    counter_bytes_ = std::size_t{rs.max_paths} * sizeof(PathCounters) * rt_->worker_count();
+    // The main agent's share (the other phases' slots are not the figure's bindings).
+    counter_bytes_ = std::size_t{main_paths} * sizeof(PathCounters) * rt_->worker_count();
 
     // What the HoA table of this capacity costs: the same table, created alone.
     rte_malloc_socket_stats before{}, after{};
     rte_malloc_get_socket_stats(socket, &before);
     {
-        auto probe = dp::HoaTable::create(rs.max_home_addresses, *rt_, error);
+        auto probe = dp::HoaTable::create(main_home_addresses, *rt_, error);
         if (!probe) return false;
         rte_malloc_get_socket_stats(socket, &after);
     }
@@ -669,9 +837,10 @@ bool Bench::setup(std::string& error) {
     s.home_prefixes = {plan_.home_prefix};
     s.bindings.max_bindings = std::size_t{opt_.hoas} * opt_.coas + 64;
     s.tunnel.mtu = 1500;  // IMIX's 1500-byte packets fit: the access link runs jumbo frames
-    s.max_paths = rs.max_paths;
+    s.max_paths = main_paths;
     // Nothing answers heartbeats here: without this every path would turn Dead mid-run.
     s.liveness.heartbeats = false;
+    settings_ = s;
     dataplane_ = std::make_unique<MeasuringDataPlane>(*rt_, shared_);
     agent_ = std::make_unique<ha::HomeAgent>(s, *dataplane_);
     agent_->start(now_ms());
@@ -744,6 +913,20 @@ unsigned Bench::worker_step() {
                                 shared_.probe_baseline.load(std::memory_order_relaxed)) {
         shared_.probe_seen_tsc.store(t1, std::memory_order_release);
         shared_.probe_slot.store(kNoProbe, std::memory_order_relaxed);
+    }
+    std::uint32_t failover_slot = shared_.failover_slot.load(std::memory_order_acquire);
+    if (failover_slot != kNoProbe) {
+        const PathCounters& c = w.path_counters[failover_slot];
+        std::uint64_t packets = dp::read_counter(c.packets), bytes = dp::read_counter(c.bytes);
+        if (!shared_.failover_armed.load(std::memory_order_relaxed)) {
+            shared_.failover_packets0 = packets;
+            shared_.failover_bytes0 = bytes;
+            shared_.failover_armed.store(true, std::memory_order_release);
+        } else if (bytes - shared_.failover_bytes0 !=
+                   shared_.failover_unit * (packets - shared_.failover_packets0)) {
+            shared_.failover_seen_tsc.store(t1, std::memory_order_release);
+            shared_.failover_slot.store(kNoProbe, std::memory_order_relaxed);
+        }
     }
     return n;
 }
@@ -1093,6 +1276,407 @@ void Bench::update_latency() {
         latency_.p50, latency_.p99, latency_.p999, latency_.samples, probe_timeouts_);
 }
 
+// Binding Updates inside ESP (AES-GCM-128, RFC 4877) through a HomeAgent with security mode
+// esp: one inbound and one outbound SA per HoA. The mobile nodes' side (an EspEndpoint
+// with the mirror SAs) seals the BUs beforehand: sealing is the MN's cost. Timed as
+// provisioning: on_frame (open, parse, binding cache, snapshot, publish, BA built and
+// sealed) + reclaim. Each BU comes from its own CoA, so the per-source rate limit
+// (security.control_rate_limit, 1000/s with a burst of 100) lets all of them in.
+void Bench::esp_updates() {
+    const std::uint32_t n = esp_hoas_;
+    ha::HaSettings s = settings_;
+    s.security.esp_required = true;
+    s.bindings.max_bindings = std::size_t{n} * opt_.coas + 64;
+    s.max_paths = esp_paths_;
+    auto sa = [&](std::uint32_t j, bool to_home_agent, bool mobile_node_side) {
+        esp::SecurityAssociation a;
+        a.spi = bench::esp_spi(j, to_home_agent);
+        // The gateway receives the BU direction; the mobile node sends it.
+        a.dir = (to_home_agent != mobile_node_side) ? esp::Direction::Inbound
+                                                    : esp::Direction::Outbound;
+        // The gateway's selector is the HoA, the mobile node's the HA address (RFC 3776).
+        a.home_address =
+            mobile_node_side ? plan_.ha_address : Plan::home_address(esp_first_hoa_ + j);
+        a.alg = esp::Algorithm::AesGcm128;
+        a.key = bench::esp_key(j, to_home_agent);
+        return a;
+    };
+    for (std::uint32_t j = 0; j < n; ++j) {
+        s.security.sas.push_back(sa(j, true, false));
+        s.security.sas.push_back(sa(j, false, false));
+    }
+
+    // Mobile node side: BUs sealed one SA at a time (an endpoint has one outbound SA per
+    // selector); BAs opened with every inbound SA.
+    auto sealer = esp::EspEndpoint::create();
+    auto opener = esp::EspEndpoint::create();
+    if (!sealer || !opener) {
+        failures_.push_back("esp: the crypto library did not start");
+        return;
+    }
+    std::vector<std::vector<std::uint8_t>> frames(n);
+    for (std::uint32_t j = 0; j < n; ++j) {
+        bench::Registration r;
+        r.hoa = esp_first_hoa_ + j;
+        r.coas = opt_.coas;
+        auto plain = bench::build_bu_frame(plan_, r);
+        auto out = sa(j, true, true);
+        if (!sealer->sas().add(out).ok() || !opener->sas().add(sa(j, false, true)).ok()) {
+            failures_.push_back("esp: the mobile node's SAs were refused");
+            return;
+        }
+        auto sealed = sealer->protect(std::span(plain).subspan(net::kEthernetHeaderSize));
+        sealer->sas().remove(out.spi, out.dir);
+        if (!sealed.ok()) {
+            failures_.push_back("esp: the mobile node could not seal its BU");
+            return;
+        }
+        frames[j].assign(plain.begin(), plain.begin() + net::kEthernetHeaderSize);
+        frames[j].insert(frames[j].end(), sealed->begin(), sealed->end());
+    }
+
+    SideDataPlane side(*rt_, esp_slot_offset_);
+    std::uint64_t sealed_acks = 0;
+    std::vector<std::vector<std::uint8_t>> samples;
+    const std::uint64_t sample_every = std::max<std::uint32_t>(1, n / 256);
+    side.on_send = [&](PortId port, std::span<const std::uint8_t> frame) {
+        // A BA to a mobile node away from home inside ESP: IPv6, type 2 routing header, ESP.
+        const std::size_t ip = net::kEthernetHeaderSize;
+        if (port != ports_[1] || frame.size() < ip + 40 + 24 + 8 ||
+            frame[ip + 6] != net::kProtoRouting || frame[ip + 40] != 50)
+            return;
+        if (sealed_acks++ % sample_every == 0) samples.emplace_back(frame.begin(), frame.end());
+    };
+    ha::HomeAgent agent(std::move(s), side);
+    if (!agent.security_error().empty()) {
+        failures_.push_back("esp: " + agent.security_error());
+        return;
+    }
+    agent.start(now_ms());
+
+    constexpr unsigned kChunk = 256;  // as provisioning: the BAs of a chunk fit the ring
+    dp::WorkerCtx& w = rt_->worker(0);
+    Mark m0 = mark();
+    std::uint64_t esp_collected0 = collector_.esp_signalling;
+    std::uint64_t control_cycles = 0;
+    unsigned fed = 0;
+    for (std::uint32_t first = 0; first < n; first += kChunk) {
+        unsigned count = std::min<std::uint32_t>(kChunk, n - first);
+        std::uint64_t now = now_ms();
+        std::uint64_t t0 = rte_rdtsc();
+        for (unsigned j = 0; j < count; ++j) feed_agent(agent, fed, frames[first + j], now);
+        rt_->reclaim();
+        control_cycles += rte_rdtsc() - t0;
+        while (rte_ring_count(w.control_tx) != 0) rt_->worker_iteration(w);
+        collect();
+        progress("esp", first + count, n,
+                 (first + count) / (static_cast<double>(control_cycles) / tsc_hz_), "BU/s");
+    }
+    agent.on_tick(now_ms());
+    flush();
+    end_progress();
+    Mark m1 = mark();
+    check_counts("esp", m0, m1, 1, false);
+
+    // The mobile nodes open a sample of the BAs: status 0 (accepted) for their sequence.
+    std::uint64_t accepted = 0;
+    for (const auto& frame : samples) {
+        auto opened = opener->unprotect(std::span(frame).subspan(net::kEthernetHeaderSize));
+        if (!opened.ok()) continue;
+        auto chain = mh::walk_ipv6_headers(*opened);
+        if (!chain.ok() || chain->upper_layer_protocol != net::kProtoMobility) continue;
+        auto parsed = mh::parse_mh(chain->upper_layer(*opened), chain->checksum_source(),
+                                   chain->checksum_destination());
+        if (!parsed.ok()) continue;
+        const auto* ba = std::get_if<mh::BindingAck>(&parsed->message);
+        if (ba && ba->status == 0 && ba->sequence == 1) ++accepted;
+    }
+    bu_per_second_esp_ = control_cycles ? n / (static_cast<double>(control_cycles) / tsc_hz_) : 0;
+    esp_updates_ = n;
+    esp_acks_ = sealed_acks;
+    esp_sampled_ = samples.size();
+    esp_sample_accepted_ = accepted;
+    const auto& c = agent.counters();
+    if (sealed_acks != n || collector_.esp_signalling - esp_collected0 != n ||
+        c.esp_opened != n || c.binding_acks_sent != n)
+        failures_.push_back("esp: of " + std::to_string(n) + " BUs in ESP, " +
+                            std::to_string(c.esp_opened) + " opened, " +
+                            std::to_string(c.binding_acks_sent) + " BAs sent, " +
+                            std::to_string(sealed_acks) + " in ESP, " +
+                            std::to_string(collector_.esp_signalling - esp_collected0) +
+                            " collected");
+    if (accepted != samples.size() || samples.empty())
+        failures_.push_back("esp: " + std::to_string(accepted) + " of " +
+                            std::to_string(samples.size()) +
+                            " sampled BAs opened by the mobile node with status 0");
+    std::fprintf(stderr, "[esp] %.0f BU/s (AES-GCM-128), %lu BAs in ESP, %lu/%lu sampled accepted\n",
+                 bu_per_second_esp_, sealed_acks, accepted,
+                 static_cast<std::uint64_t>(samples.size()));
+}
+
+// Failover of one HoA with two CoAs under traffic (worker on lcore 1, control and generator
+// on lcore 0), through a HomeAgent with RFC 5847 heartbeats and a weighted policy (flows
+// spread over both CoAs). Per cycle: register the HoA anew (fresh CoAs), learn which CoA
+// carries which of its flows, answer both CoAs' heartbeats for two intervals, then leave
+// one CoA's unanswered. The agent's clock is virtual (an interval per step), so the misses
+// come at once; the packets are real. Detection = the start of the on_tick after which the
+// agent published that CoA no longer Live (the first miss makes it Suspect, and the policy
+// takes its flows off it then; three misses make it Dead). The worker's probe stamps the
+// first iteration in which the other CoA's counter slot carried a packet of those flows.
+void Bench::failover() {
+    const unsigned cycles = std::min(opt_.probes, 200u);
+    if (cycles == 0) return;
+    ha::HaSettings s = settings_;
+    s.bindings.max_bindings = kFailoverPaths;
+    s.max_paths = kFailoverPaths;
+    s.liveness = ha::LivenessSettings{};  // heartbeats every second, Dead after 3 misses
+    config::Rule spread;
+    spread.mode = config::RuleMode::weighted;
+    s.policies.profiles.push_back({"bench-failover", {spread}});
+    s.policies.default_profile = "bench-failover";
+    s.policies.default_profile_index = s.policies.profiles.size() - 1;
+    const std::uint32_t interval = s.liveness.interval_ms;
+    const HomeAddress hoa = Plan::home_address(failover_hoa_);
+
+    struct Watch {
+        Ipv6Address coa[2];
+        std::uint32_t slot[2] = {};
+        bool present[2] = {};
+        BindingState state[2] = {};
+        int failing = -1;  // CoA number whose publications are watched
+        std::uint64_t left_live_tsc = 0;
+        bool dead = false;
+    } watch;
+    SideDataPlane side(*rt_, failover_slot_offset_);
+    side.on_publish = [&](const HoaSnapshot& snap) {
+        if (snap.home_address != hoa) return;
+        for (int k = 0; k < 2; ++k) {
+            watch.present[k] = false;
+            for (unsigned i = 0; i < snap.path_count; ++i)
+                if (snap.paths[i].care_of == watch.coa[k]) {
+                    watch.present[k] = true;
+                    watch.slot[k] = snap.paths[i].counter_slot;
+                    watch.state[k] = snap.paths[i].state;
+                }
+        }
+        if (watch.failing < 0) return;
+        BindingState st =
+            watch.present[watch.failing] ? watch.state[watch.failing] : BindingState::Dead;
+        if (st != BindingState::Live && watch.left_live_tsc == 0) watch.left_live_tsc = rte_rdtsc();
+        if (st == BindingState::Dead) watch.dead = true;
+    };
+    std::vector<std::pair<CareOfAddress, std::uint32_t>> requests;  // heartbeats sent
+    side.on_send = [&](PortId, std::span<const std::uint8_t> frame) {
+        auto p = net::parse_ipv6_frame(frame);
+        if (!p || p->next_header != net::kProtoMobility) return;
+        auto chain = mh::walk_ipv6_headers(p->ip);
+        if (!chain.ok() || chain->upper_layer_protocol != net::kProtoMobility) return;
+        auto parsed = mh::parse_mh(chain->upper_layer(p->ip), chain->checksum_source(),
+                                   chain->checksum_destination());
+        if (!parsed.ok()) return;
+        if (const auto* hb = std::get_if<mh::Heartbeat>(&parsed->message))
+            if (!hb->response) requests.push_back({p->destination, hb->sequence});
+    };
+    std::uint64_t clock = now_ms();  // the agent's (virtual) milliseconds
+    ha::HomeAgent agent(s, side);
+    agent.start(clock);
+    auto answer_all_but = [&](int silent) {
+        auto pending = std::move(requests);
+        requests.clear();
+        for (const auto& [coa, sequence] : pending)
+            if (silent < 0 || coa != watch.coa[silent])
+                agent.on_frame(ports_[1], PuntReason::Local, 0,
+                               bench::build_heartbeat_response_frame(plan_, coa, sequence), clock);
+    };
+
+    FailoverFlows flows;
+    flows.hoa = failover_hoa_;
+    TrafficSpec spec;
+    spec.direction = Direction::Encap;
+    spec.sizes = {64};
+    spec.destinations = bench::destination_sequence(
+        Distribution::Uniform, 0, opt_.hoas, std::min<std::size_t>(1u << 20, opt_.hoas * 4u), 0, 11);
+    spec.failover = &flows;
+    generator_->use(&spec, rx_[0], ports_[0]);
+    collector_.strict_care_of = false;  // the failover HoA's CoAs change every cycle
+    auto& seen = collector_.failover;
+    seen.enabled = true;
+    seen.hoa = hoa;
+
+    Mark m0 = mark();
+    std::function<void()> loop = [this] {
+        dp::WorkerCtx& w = rt_->worker(0);
+        rt_->worker_online(w);
+        while (!shared_.stop.load(std::memory_order_relaxed)) worker_step();
+        rt_->worker_offline(w);
+    };
+    const bool threaded = worker_lcore_ < RTE_MAX_LCORE;
+    shared_.stop.store(false);
+    if (threaded) rte_eal_remote_launch(worker_lcore_main, &loop, worker_lcore_);
+    dp::WorkerCtx& w = rt_->worker(0);
+    auto pump = [&] {
+        if (rte_ring_count(rx_[0]) < 512) generator_->fill(128);
+        collect();
+        if (!threaded)
+            while (rte_ring_count(rx_[0]) != 0 || rte_ring_count(w.control_tx) != 0) worker_step();
+        rt_->reclaim();
+    };
+    auto ticks = [&](double us) { return static_cast<std::uint64_t>(us * tsc_hz_ / 1e6); };
+    auto pump_for = [&](double us) {
+        std::uint64_t end = rte_rdtsc() + ticks(us);
+        while (rte_rdtsc() < end) pump();
+    };
+    auto pump_until = [&](const std::function<bool()>& done, double us) {
+        std::uint64_t end = rte_rdtsc() + ticks(us);
+        while (!done()) {
+            if (rte_rdtsc() > end) return false;
+            pump();
+        }
+        return true;
+    };
+
+    std::vector<double> latencies, publish;
+    std::uint64_t flows_offered0[3] = {};
+    std::uint64_t started = rte_rdtsc();
+    std::uint16_t sequence = 0;
+    std::string problem;
+    for (unsigned cycle = 0; cycle < cycles && problem.empty(); ++cycle) {
+        if (rte_rdtsc() - started > ticks(5e6)) break;  // at most 5 s
+        auto generation = static_cast<std::uint8_t>(cycle % 255 + 1);
+        for (int k = 0; k < 2; ++k) watch.coa[k] = Plan::care_of(failover_hoa_, k, generation);
+        watch.failing = -1;
+        watch.left_live_tsc = 0;
+        watch.dead = false;
+        seen.start_cycle(generation);
+        std::copy(std::begin(flows.offered), std::end(flows.offered), flows_offered0);
+        std::fill(std::begin(flows.size), std::end(flows.size), FailoverFlows::kLearnSize);
+
+        // A fresh registration: both CoAs new, so both paths start Live.
+        clock += 10 * interval;
+        bench::Registration r;
+        r.hoa = failover_hoa_;
+        r.coas = 2;
+        r.generation = generation;
+        r.sequence = ++sequence;
+        agent.on_frame(ports_[1], PuntReason::Local, 0, bench::build_bu_frame(plan_, r), clock);
+        agent.on_tick(clock);
+        requests.clear();
+        if (!watch.present[0] || !watch.present[1]) {
+            problem = "the registration was not published";
+            break;
+        }
+        flows.on = true;
+        if (!pump_until(
+                [&] {
+                    return std::none_of(std::begin(seen.last_coa), std::end(seen.last_coa),
+                                        [](std::uint8_t c) { return c == 0xff; });
+                },
+                1e5)) {
+            problem = "flows of the failover HoA did not all come out";
+            break;
+        }
+        int failing = seen.last_coa[0];
+        int healthy = 1 - failing;
+        unsigned healthy_flows = 0;
+        for (unsigned i = 0; i < FailoverFlows::kFlows; ++i) {
+            bool moves = seen.last_coa[i] == failing;
+            flows.size[i] = moves ? FailoverFlows::kMovedSize : FailoverFlows::kHealthySize;
+            healthy_flows += !moves;
+        }
+        // Learning packets out first: the probe must see only this cycle's sizes.
+        bool learnt_out = pump_until(
+            [&] {
+                std::uint64_t out = 0;
+                for (auto c : seen.by_size_and_coa[1]) out += c;
+                return out == flows.offered[1] - flows_offered0[1];
+            },
+            1e5);
+        if (healthy_flows == 0 || !learnt_out) {  // all flows hashed onto one CoA: no test
+            ++failover_skipped_;
+            flows.on = false;
+            pump_until([&] { return seen.total == flows.offered_total(); }, 1e5);
+            continue;
+        }
+        for (int step = 0; step < 2; ++step) {  // both CoAs answer
+            clock += interval;
+            agent.on_tick(clock);
+            answer_all_but(-1);
+            pump_for(100);
+        }
+        shared_.failover_unit = FailoverFlows::kHealthySize - net::kEthernetHeaderSize;
+        shared_.failover_seen_tsc.store(0);
+        shared_.failover_armed.store(false);
+        shared_.failover_slot.store(watch.slot[healthy], std::memory_order_release);
+        if (!pump_until([&] { return shared_.failover_armed.load(); }, 1e5)) {
+            problem = "the worker did not arm the probe";
+            break;
+        }
+        // CoA `failing` stops answering.
+        watch.failing = failing;
+        std::uint64_t detected = 0, healthy_at_detection = 0;
+        for (int step = 0; step < 10 && !watch.dead; ++step) {
+            clock += interval;
+            std::uint64_t t = rte_rdtsc();
+            agent.on_tick(clock);
+            if (watch.left_live_tsc != 0 && detected == 0) {
+                detected = t;
+                healthy_at_detection = seen.by_size_and_coa[0][healthy];
+                publish.push_back(static_cast<double>(watch.left_live_tsc - t) / tsc_hz_ * 1e6);
+                pump_until([&] { return shared_.failover_seen_tsc.load() != 0; }, 1e4);
+                std::uint64_t at = shared_.failover_seen_tsc.load();
+                if (at == 0) {
+                    ++failover_timeouts_;
+                } else if (at < t) {
+                    problem = "flows moved before the failure was detected";
+                } else {
+                    latencies.push_back(static_cast<double>(at - t) / tsc_hz_ * 1e6);
+                }
+            }
+            answer_all_but(failing);
+            pump_for(100);
+        }
+        shared_.failover_slot.store(kNoProbe);
+        if (detected == 0 || !watch.dead) {
+            problem = "heartbeats unanswered did not make the CoA Dead";
+            break;
+        }
+        pump_for(1000);
+        flows.on = false;
+        if (!pump_until([&] { return seen.total == flows.offered_total(); }, 1e5)) {
+            problem = "packets of the failover HoA did not all come out";
+            break;
+        }
+        std::uint64_t offered = flows.offered[0] - flows_offered0[0];
+        std::uint64_t delivered = seen.by_size_and_coa[0][healthy];
+        failover_healthy_offered_ += offered;
+        failover_healthy_loss_ += offered - std::min(offered, delivered);
+        failover_healthy_before_ += healthy_at_detection;
+        failover_healthy_after_ += delivered - healthy_at_detection;
+        failover_moved_ += seen.by_size_and_coa[2][healthy];
+        ++failover_cycles_;
+    }
+    flows.on = false;
+    shared_.failover_slot.store(kNoProbe);
+    shared_.stop.store(true);
+    if (threaded) rte_eal_wait_lcore(worker_lcore_);
+    flush();
+    seen.enabled = false;
+    Mark m1 = mark();
+    check_counts("failover", m0, m1, 1, false);
+    failover_ = percentiles(latencies);
+    failover_publish_ = percentiles(publish);
+    if (!problem.empty()) failures_.push_back("failover: " + problem);
+    if (failover_healthy_loss_ != 0)
+        failures_.push_back("failover: " + std::to_string(failover_healthy_loss_) + " of " +
+                            std::to_string(failover_healthy_offered_) +
+                            " packets of flows on the healthy CoA lost");
+    std::fprintf(stderr,
+                 "[failover] p50 %.1f us, p99 %.1f us, max %.1f us after detection (%zu samples, "
+                 "%u timeouts, %u skipped); healthy flows: %lu lost of %lu\n",
+                 failover_.p50, failover_.p99, failover_.max, failover_.samples, failover_timeouts_,
+                 failover_skipped_, failover_healthy_loss_, failover_healthy_offered_);
+}
+
 void Bench::teardown() {
     agent_.reset();
     dataplane_.reset();
@@ -1149,6 +1733,24 @@ void Bench::report() const {
             "\"samples\": %zu, \"timeouts\": %u},\n",
             latency_.p50, latency_.p99, latency_.p999, latency_.max, latency_.samples,
             probe_timeouts_);
+        std::printf("  \"bu_per_second_esp\": %.0f,\n", bu_per_second_esp_);
+        std::printf(
+            "  \"esp\": {\"binding_updates\": %lu, \"binding_acks_in_esp\": %lu, \"sampled\": %lu, "
+            "\"sampled_accepted\": %lu},\n",
+            esp_updates_, esp_acks_, esp_sampled_, esp_sample_accepted_);
+        std::printf(
+            "  \"failover_us\": {\"p50\": %.2f, \"p99\": %.2f, \"max\": %.2f, \"samples\": %zu, "
+            "\"timeouts\": %u, \"cycles\": %u, \"skipped\": %u},\n",
+            failover_.p50, failover_.p99, failover_.max, failover_.samples, failover_timeouts_,
+            failover_cycles_, failover_skipped_);
+        std::printf("  \"failover_publish_us\": {\"p50\": %.2f, \"max\": %.2f},\n",
+                    failover_publish_.p50, failover_publish_.max);
+        std::printf("  \"failover_healthy_loss\": %lu,\n", failover_healthy_loss_);
+        std::printf(
+            "  \"failover_healthy_packets\": {\"offered\": %lu, \"before_detection\": %lu, "
+            "\"after_detection\": %lu},\n",
+            failover_healthy_offered_, failover_healthy_before_, failover_healthy_after_);
+        std::printf("  \"failover_moved_packets\": %lu,\n", failover_moved_);
         std::printf("  \"bytes_per_binding\": %.1f,\n", bytes_per_binding);
         std::printf(
             "  \"memory\": {\"hash_bytes\": %zu, \"snapshot_bytes\": %zu, \"counter_bytes\": %zu, "
@@ -1226,6 +1828,27 @@ void Bench::report() const {
                   latency_.p999);
     std::printf("%-44s %-30s %-30s %s\n", "BA built -> worker uses the new binding", m,
                 "p99 <= 100 us", verdict(latency_.samples > 0 && latency_.p99 <= 100));
+    if (esp_updates_ != 0)
+        std::snprintf(m, sizeof m, "%.0f /s (%lu BUs)", bu_per_second_esp_, esp_updates_);
+    else
+        std::snprintf(m, sizeof m, "not run");
+    std::printf("%-44s %-30s %-30s %s\n", "Binding Updates (ESP AES-GCM)", m, ">= 500,000/s",
+                esp_updates_ ? verdict(bu_per_second_esp_ >= 5e5) : "");
+    bool failover_ran = failover_cycles_ != 0;
+    if (failover_ran)
+        std::snprintf(m, sizeof m, "p50 %.1f, p99 %.1f, max %.1f us", failover_.p50, failover_.p99,
+                      failover_.max);
+    else
+        std::snprintf(m, sizeof m, "not run");
+    std::printf("%-44s %-30s %-30s %s\n", "failover: detection -> flows on other CoA", m,
+                "<= 1 ms after detection,", "");
+    std::snprintf(m, sizeof m, "%lu lost of %lu", failover_healthy_loss_,
+                  failover_healthy_offered_);
+    std::printf("%-44s %-30s %-30s %s\n", "  packets of flows on the healthy CoA", m,
+                "zero loss on healthy CoAs",
+                failover_ran ? verdict(failover_.samples > 0 && failover_.max <= 1000 &&
+                                       failover_timeouts_ == 0 && failover_healthy_loss_ == 0)
+                             : "");
     std::snprintf(m, sizeof m, "%.0f bytes", bytes_per_binding);
     std::printf("%-44s %-30s %-30s %s\n", "memory per binding (hash + snapshots)", m,
                 "<= 256 bytes", verdict(bytes_per_binding <= 256));
@@ -1309,6 +1932,8 @@ int main(int argc, char** argv) {
             bench.throughput("ncast x2 64B uniform", Direction::Ncast, {64}, Distribution::Uniform);
         if (opt.runs("latency")) bench.update_latency();
         if (opt.runs("updates")) bench.live_updates();
+        if (opt.runs("esp")) bench.esp_updates();
+        if (opt.runs("failover")) bench.failover();
         bench.report();
         rc = bench.counts_ok() ? 0 : 3;
         bench.teardown();

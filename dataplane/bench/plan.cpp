@@ -46,6 +46,26 @@ std::vector<std::uint8_t> build_bu_frame(const Plan& plan, const Registration& r
     return frame;
 }
 
+std::vector<std::uint8_t> build_heartbeat_response_frame(const Plan& plan,
+                                                         const Ipv6Address& care_of,
+                                                         std::uint32_t sequence) {
+    mh::Heartbeat response;
+    response.response = true;
+    response.sequence = sequence;
+    auto ip = mh::build_ipv6_mh_packet(response, {care_of, plan.ha_address, {}, {}, 64});
+    std::vector<std::uint8_t> frame(net::kEthernetHeaderSize + ip.size());
+    net::write_ethernet_header(frame.data(), plan.access_mac, plan.access_router_mac);
+    std::copy(ip.begin(), ip.end(), frame.begin() + net::kEthernetHeaderSize);
+    return frame;
+}
+
+std::vector<std::uint8_t> esp_key(std::uint32_t j, bool to_home_agent) {
+    std::vector<std::uint8_t> key(20);
+    std::mt19937 rng(j * 2 + (to_home_agent ? 0 : 1));
+    for (auto& b : key) b = static_cast<std::uint8_t>(rng());
+    return key;
+}
+
 std::vector<std::uint16_t> imix_sizes() {
     // 7 x 64, 4 x 594, 1 x 1514, interleaved so that every burst sees the mix.
     return {64, 594, 64, 64, 594, 64, 1514, 64, 594, 64, 64, 594};

@@ -84,6 +84,19 @@ struct Registration {
 // Ethernet frame (access router -> HA port) carrying the BU.
 std::vector<std::uint8_t> build_bu_frame(const Plan& plan, const Registration& r);
 
+// RFC 5847 Heartbeat response (R set) to request `sequence`, as the mobile node answers it
+// from `care_of` (no Home Address option: the request went plainly to the CoA).
+std::vector<std::uint8_t> build_heartbeat_response_frame(const Plan& plan,
+                                                         const Ipv6Address& care_of,
+                                                         std::uint32_t sequence);
+
+// Manual ESP SAs (AES-GCM-128) of the ESP phase, per mobile node j: the BU direction (MN ->
+// HA) and the BA direction (HA -> MN), each with its own SPI and key (16 bytes || 4 salt).
+inline std::uint32_t esp_spi(std::uint32_t j, bool to_home_agent) {
+    return 0x10000u + 2 * j + (to_home_agent ? 0 : 1);
+}
+std::vector<std::uint8_t> esp_key(std::uint32_t j, bool to_home_agent);
+
 // Frame sizes without FCS. "64B" is the smallest IPv6/UDP frame with 2 payload bytes; IMIX
 // is the 7:4:1 mix of 64, 594 and 1514 bytes (inner IPv6 packets of 50, 580, 1500 bytes).
 std::vector<std::uint16_t> imix_sizes();
