@@ -186,9 +186,9 @@ struct alignas(64) WorkerShared {
     std::atomic<std::uint32_t> failover_slot{kNoProbe};
     std::atomic<bool> failover_armed{false};
     std::atomic<std::uint64_t> failover_seen_tsc{0};
-    std::uint64_t failover_unit = 0;                         // set before failover_slot
+    std::uint64_t failover_unit = 0;                           // set before failover_slot
     std::uint64_t failover_packets0 = 0, failover_bytes0 = 0;  // worker only
-    alignas(64) std::uint64_t busy_cycles = 0;  // iterations that received packets
+    alignas(64) std::uint64_t busy_cycles = 0;                 // iterations that received packets
     std::uint64_t packets = 0;
     std::uint64_t io_tx = 0;
     std::uint64_t io_drops = 0;
@@ -542,8 +542,8 @@ class Collector {
     }
     void note_failover(const std::uint8_t* outer, std::uint32_t len) {
         std::uint32_t header = outer[6] == 60 ? 48 : 40;  // with or without the TEL option
-        if (len < header + 40 + 2 || std::memcmp(outer + header + 24, failover.hoa.bytes.data(),
-                                                 16) != 0)
+        if (len < header + 40 + 2 ||
+            std::memcmp(outer + header + 24, failover.hoa.bytes.data(), 16) != 0)
             return;
         const std::uint8_t* inner = outer + header;
         ++failover.total;
@@ -1397,21 +1397,20 @@ void Bench::esp_updates() {
     esp_sampled_ = samples.size();
     esp_sample_accepted_ = accepted;
     const auto& c = agent.counters();
-    if (sealed_acks != n || collector_.esp_signalling - esp_collected0 != n ||
-        c.esp_opened != n || c.binding_acks_sent != n)
-        failures_.push_back("esp: of " + std::to_string(n) + " BUs in ESP, " +
-                            std::to_string(c.esp_opened) + " opened, " +
-                            std::to_string(c.binding_acks_sent) + " BAs sent, " +
-                            std::to_string(sealed_acks) + " in ESP, " +
-                            std::to_string(collector_.esp_signalling - esp_collected0) +
-                            " collected");
+    if (sealed_acks != n || collector_.esp_signalling - esp_collected0 != n || c.esp_opened != n ||
+        c.binding_acks_sent != n)
+        failures_.push_back(
+            "esp: of " + std::to_string(n) + " BUs in ESP, " + std::to_string(c.esp_opened) +
+            " opened, " + std::to_string(c.binding_acks_sent) + " BAs sent, " +
+            std::to_string(sealed_acks) + " in ESP, " +
+            std::to_string(collector_.esp_signalling - esp_collected0) + " collected");
     if (accepted != samples.size() || samples.empty())
         failures_.push_back("esp: " + std::to_string(accepted) + " of " +
                             std::to_string(samples.size()) +
                             " sampled BAs opened by the mobile node with status 0");
-    std::fprintf(stderr, "[esp] %.0f BU/s (AES-GCM-128), %lu BAs in ESP, %lu/%lu sampled accepted\n",
-                 bu_per_second_esp_, sealed_acks, accepted,
-                 static_cast<std::uint64_t>(samples.size()));
+    std::fprintf(
+        stderr, "[esp] %.0f BU/s (AES-GCM-128), %lu BAs in ESP, %lu/%lu sampled accepted\n",
+        bu_per_second_esp_, sealed_acks, accepted, static_cast<std::uint64_t>(samples.size()));
 }
 
 // Failover of one HoA with two CoAs under traffic (worker on lcore 1, control and generator
@@ -1494,8 +1493,9 @@ void Bench::failover() {
     TrafficSpec spec;
     spec.direction = Direction::Encap;
     spec.sizes = {64};
-    spec.destinations = bench::destination_sequence(
-        Distribution::Uniform, 0, opt_.hoas, std::min<std::size_t>(1u << 20, opt_.hoas * 4u), 0, 11);
+    spec.destinations =
+        bench::destination_sequence(Distribution::Uniform, 0, opt_.hoas,
+                                    std::min<std::size_t>(1u << 20, opt_.hoas * 4u), 0, 11);
     spec.failover = &flows;
     generator_->use(&spec, rx_[0], ports_[0]);
     collector_.strict_care_of = false;  // the failover HoA's CoAs change every cycle
