@@ -1521,6 +1521,20 @@ void Bench::failover() {
             while (rte_ring_count(rx_[0]) != 0 || rte_ring_count(w.control_tx) != 0) worker_step();
         rt_->reclaim();
     };
+    auto failover_state = [&] {
+        dp::WorkerCounters t = rt_->totals();
+        std::string out = "offered " + std::to_string(flows.offered_total()) + ", collected " +
+                          std::to_string(seen.total) + " (" +
+                          std::to_string(seen.other_generation) +
+                          " of other cycles), generator mbufs free " +
+                          std::to_string(rte_mempool_avail_count(pool_)) + ", RX ring " +
+                          std::to_string(rte_ring_count(rx_[0])) + ", drops:";
+        for (std::size_t i = 0; i < dp::kDropReasonCount; ++i)
+            if (t.drops[i] != 0)
+                out +=
+                    " " + std::string(dp::kDropReasonNames[i]) + " " + std::to_string(t.drops[i]);
+        return out;
+    };
     auto ticks = [&](double us) { return static_cast<std::uint64_t>(us * tsc_hz_ / 1e6); };
     auto pump_for = [&](double us) {
         std::uint64_t end = rte_rdtsc() + ticks(us);
@@ -1571,8 +1585,8 @@ void Bench::failover() {
                     return std::none_of(std::begin(seen.last_coa), std::end(seen.last_coa),
                                         [](std::uint8_t c) { return c == 0xff; });
                 },
-                1e5)) {
-            problem = "flows of the failover HoA did not all come out";
+                1e6)) {
+            problem = "flows of the failover HoA did not all come out (" + failover_state() + ")";
             break;
         }
         int failing = seen.last_coa[0];
@@ -1590,11 +1604,11 @@ void Bench::failover() {
                 for (auto c : seen.by_size_and_coa[1]) out += c;
                 return out == flows.offered[1] - flows_offered0[1];
             },
-            1e5);
+            1e6);
         if (healthy_flows == 0 || !learnt_out) {  // all flows hashed onto one CoA: no test
             ++failover_skipped_;
             flows.on = false;
-            pump_until([&] { return seen.total == flows.offered_total(); }, 1e5);
+            pump_until([&] { return seen.total == flows.offered_total(); }, 1e6);
             continue;
         }
         for (int step = 0; step < 2; ++step) {  // both CoAs answer
@@ -1607,7 +1621,7 @@ void Bench::failover() {
         shared_.failover_seen_tsc.store(0);
         shared_.failover_armed.store(false);
         shared_.failover_slot.store(watch.slot[healthy], std::memory_order_release);
-        if (!pump_until([&] { return shared_.failover_armed.load(); }, 1e5)) {
+        if (!pump_until([&] { return shared_.failover_armed.load(); }, 1e6)) {
             problem = "the worker did not arm the probe";
             break;
         }
@@ -1642,8 +1656,8 @@ void Bench::failover() {
         }
         pump_for(1000);
         flows.on = false;
-        if (!pump_until([&] { return seen.total == flows.offered_total(); }, 1e5)) {
-            problem = "packets of the failover HoA did not all come out";
+        if (!pump_until([&] { return seen.total == flows.offered_total(); }, 1e6)) {
+            problem = "packets of the failover HoA did not all come out (" + failover_state() + ")";
             break;
         }
         std::uint64_t offered = flows.offered[0] - flows_offered0[0];
