@@ -1353,6 +1353,8 @@ void Bench::esp_updates() {
         return;
     }
     agent.start(now_ms());
+    // start() publishes the routing state again: the previous one is freed here, untimed.
+    rt_->reclaim();
 
     constexpr unsigned kChunk = 256;  // as provisioning: the BAs of a chunk fit the ring
     dp::WorkerCtx& w = rt_->worker(0);
@@ -1479,6 +1481,7 @@ void Bench::failover() {
     std::uint64_t clock = now_ms();  // the agent's (virtual) milliseconds
     ha::HomeAgent agent(s, side);
     agent.start(clock);
+    rt_->reclaim();  // the routing state start() replaced
     auto answer_all_but = [&](int silent) {
         auto pending = std::move(requests);
         requests.clear();
