@@ -84,10 +84,10 @@ struct FlowRule {
     std::uint16_t priority = 0;  // lower first (RFC 6089 FID-PRI)
 };
 
-// alignas(64): the fields a worker reads for a packet (default_action, path_count, the
-// paths and rules vectors) fill exactly the first two cache lines, which the worker
-// prefetches for the whole burst right after the hash lookup.
-struct alignas(64) HoaSnapshot {
+// The control thread's form of a HoA's forwarding state. Workers never read it: publication
+// packs it into a PackedHoa (dataplane/packed_hoa.hpp) and frees it, so it needs no cache-line
+// alignment (an over-aligned allocation costs the control thread more per Binding Update).
+struct HoaSnapshot {
     FlowAction default_action;  // flows no rule matches (bytes 0-64)
     std::uint8_t path_count = 0;
     std::uint32_t generation = 0;
