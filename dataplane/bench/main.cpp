@@ -1857,14 +1857,18 @@ void Bench::report() const {
                       failover_.max);
     else
         std::snprintf(m, sizeof m, "not run");
+    // SPEC: within 1 ms of detection (p99, as for the update latency), and zero loss on flows
+    // of healthy CoAs; each half gets its own verdict.
     std::printf("%-44s %-30s %-30s %s\n", "failover: detection -> flows on other CoA", m,
-                "<= 1 ms after detection,", "");
+                "p99 <= 1 ms after detection",
+                failover_ran ? verdict(failover_.samples > 0 && failover_.p99 <= 1000 &&
+                                       failover_timeouts_ == 0)
+                             : "");
     std::snprintf(m, sizeof m, "%lu lost of %lu", failover_healthy_loss_,
                   failover_healthy_offered_);
     std::printf("%-44s %-30s %-30s %s\n", "  packets of flows on the healthy CoA", m,
-                "zero loss on healthy CoAs",
-                failover_ran ? verdict(failover_.samples > 0 && failover_.max <= 1000 &&
-                                       failover_timeouts_ == 0 && failover_healthy_loss_ == 0)
+                "zero loss",
+                failover_ran ? verdict(failover_healthy_offered_ > 0 && failover_healthy_loss_ == 0)
                              : "");
     std::snprintf(m, sizeof m, "%.0f bytes", bytes_per_binding);
     std::printf("%-44s %-30s %-30s %s\n", "memory per binding (hash + snapshots)", m,
@@ -1904,8 +1908,9 @@ int main(int argc, char** argv) {
     if (dashdash > 0) {
         for (int i = 1; i < dashdash; ++i) eal.emplace_back(argv[i]);
     } else {
-        // The HoA table and per-binding counters grow with the bindings.
-        unsigned mb = 512 + static_cast<unsigned>(std::uint64_t{opt.hoas} * 256 >> 20);
+        // The HoA table, packed snapshots and per-binding counters grow with the bindings
+        // (tools/bench sizes it the same way).
+        unsigned mb = 512 + static_cast<unsigned>(std::uint64_t{opt.hoas} * 1024 >> 20);
         // A private file prefix: other DPDK processes on the machine are left alone.
         eal.insert(eal.end(), {"-l", "0,1", "--no-huge", "-m", std::to_string(mb), "--no-shconf",
                                "--file-prefix", "monami-bench-" + std::to_string(getpid()),
