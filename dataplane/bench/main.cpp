@@ -1866,10 +1866,9 @@ void Bench::report() const {
                              : "");
     std::snprintf(m, sizeof m, "%lu lost of %lu", failover_healthy_loss_,
                   failover_healthy_offered_);
-    std::printf("%-44s %-30s %-30s %s\n", "  packets of flows on the healthy CoA", m,
-                "zero loss",
-                failover_ran ? verdict(failover_healthy_offered_ > 0 && failover_healthy_loss_ == 0)
-                             : "");
+    std::printf(
+        "%-44s %-30s %-30s %s\n", "  packets of flows on the healthy CoA", m, "zero loss",
+        failover_ran ? verdict(failover_healthy_offered_ > 0 && failover_healthy_loss_ == 0) : "");
     std::snprintf(m, sizeof m, "%.0f bytes", bytes_per_binding);
     std::printf("%-44s %-30s %-30s %s\n", "memory per binding (hash + snapshots)", m,
                 "<= 256 bytes", verdict(bytes_per_binding <= 256));
