@@ -4,24 +4,17 @@
 #include <rte_lcore.h>
 
 #include <atomic>
-#include <map>
 
 namespace monami::dp {
 
 namespace {
 std::atomic<unsigned> fib_serial{0};
 
-rte_ether_addr to_ether(const MacAddress& mac) {
-    rte_ether_addr e;
-    std::memcpy(e.addr_bytes, mac.bytes.data(), 6);
-    return e;
-}
 }  // namespace
 
 std::unique_ptr<Fib> Fib::compile(const RoutingState& state, std::string& error) {
     std::unique_ptr<Fib> fib(new Fib());
-    unsigned entries = static_cast<unsigned>(state.routes.size() + state.neighbors.size() +
-                                             state.local_addresses.size());
+    unsigned entries = static_cast<unsigned>(state.routes.size() + state.local_addresses.size());
     rte_lpm6_config cfg{};
     cfg.max_rules = entries + 16;
     // A /128 can need up to 14 tbl8 groups (one per byte beyond the first 24 bits).
@@ -32,9 +25,6 @@ std::unique_ptr<Fib> Fib::compile(const RoutingState& state, std::string& error)
         error = std::string("rte_lpm6_create: ") + rte_strerror(rte_errno);
         return nullptr;
     }
-    std::map<Ipv6Address, const Neighbor*> neighbor_of;
-    for (const auto& n : state.neighbors) neighbor_of[n.address] = &n;
-
     auto add = [&](const Ipv6Address& prefix, std::uint8_t depth, const NextHop& nh) {
         auto id = static_cast<std::uint32_t>(fib->next_hops_.size());
         fib->next_hops_.push_back(nh);
@@ -47,20 +37,29 @@ std::unique_ptr<Fib> Fib::compile(const RoutingState& state, std::string& error)
         return true;
     };
     for (const auto& r : state.routes) {
-        NextHop nh{NextHopKind::Resolve, r.port, {}};
+        NextHop nh{NextHopKind::OnLink, r.port, {}};
         if (r.via) {
-            auto it = neighbor_of.find(*r.via);
-            if (it != neighbor_of.end())
-                nh = {NextHopKind::Forward, it->second->port, to_ether(it->second->mac)};
+            nh.kind = NextHopKind::Via;
+            r.via->copy_to(nh.via);
         }
         if (!add(r.prefix.address, r.prefix.length, nh)) return nullptr;
     }
-    for (const auto& n : state.neighbors)
-        if (!add(n.address, 128, {NextHopKind::Forward, n.port, to_ether(n.mac)})) return nullptr;
     for (const auto& a : state.local_addresses)
         if (!add(a, 128, {NextHopKind::Local, 0, {}})) return nullptr;
+    fib->routes_ = state.routes;
     fib->local_addresses_ = state.local_addresses;
     return fib;
+}
+
+bool Fib::same_as(const RoutingState& state) const {
+    if (state.local_addresses != local_addresses_ || state.routes.size() != routes_.size())
+        return false;
+    for (std::size_t i = 0; i < routes_.size(); ++i) {
+        const Route& a = routes_[i];
+        const Route& b = state.routes[i];
+        if (!(a.prefix == b.prefix) || a.port != b.port || a.via != b.via) return false;
+    }
+    return true;
 }
 
 Fib::~Fib() {

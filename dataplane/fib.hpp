@@ -1,6 +1,7 @@
 // The compiled, immutable forwarding table workers read: an rte_lpm6 whose next-hop ids
-// index a small array. Connected prefixes resolve per destination, so every resolved
-// neighbor becomes a /128 entry; our own addresses are /128 entries of kind Local.
+// index a small array. Routes and our own addresses (/128 entries of kind Local) only: the
+// link-layer address of a next hop comes from the NeighborTable, so learning a neighbor does
+// not rebuild this table (each rte_lpm6 is 64 MB).
 #pragma once
 
 #include <rte_ether.h>
@@ -16,18 +17,22 @@
 
 namespace monami::dp {
 
-enum class NextHopKind : std::uint8_t { Forward, Local, Resolve };
+// OnLink: the destination itself is the neighbor to send to; Via: `via` is.
+enum class NextHopKind : std::uint8_t { Local, OnLink, Via };
 
 struct NextHop {
-    NextHopKind kind = NextHopKind::Resolve;
+    NextHopKind kind = NextHopKind::OnLink;
     PortId port = 0;
-    rte_ether_addr destination_mac{};
+    std::uint8_t via[16] = {};
 };
 
 class Fib {
   public:
-    // Builds the table; nullptr with `error` set when DPDK could not allocate it.
+    // Builds the table from the routes and local addresses of `state` (its neighbors go to
+    // the NeighborTable); nullptr with `error` set when DPDK could not allocate it.
     static std::unique_ptr<Fib> compile(const RoutingState& state, std::string& error);
+    // Whether `state` would compile to this same table.
+    bool same_as(const RoutingState& state) const;
     ~Fib();
     Fib(const Fib&) = delete;
     Fib& operator=(const Fib&) = delete;
@@ -53,6 +58,7 @@ class Fib {
     Fib() = default;
     rte_lpm6* lpm_ = nullptr;
     std::vector<NextHop> next_hops_;
+    std::vector<Route> routes_;
     std::vector<Ipv6Address> local_addresses_;
 };
 

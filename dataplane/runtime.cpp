@@ -153,6 +153,8 @@ bool Runtime::init(const RuntimeSettings& settings, std::string& error) {
     }
     hoas_ = HoaTable::create(settings.max_home_addresses, *this, error);
     if (!hoas_) return false;
+    neighbors_ = NeighborTable::create(settings.max_neighbors, *this, error);
+    if (!neighbors_) return false;
     clone_pool_ =
         rte_pktmbuf_pool_create("monami_clones", settings.mbufs, settings.mbuf_cache, 0, 0, socket);
     if (!clone_pool_) {
@@ -352,6 +354,7 @@ Runtime::~Runtime() {
     // the HoA table's hashes, which must still exist then.
     if (defer_queue_) rte_rcu_qsbr_dq_delete(defer_queue_);
     hoas_.reset();
+    neighbors_.reset();
     delete fib_.load();
     for (auto& w : workers_) rte_free(w->path_counters);
     for (auto& w : workers_) {
@@ -465,7 +468,7 @@ void Runtime::punt(WorkerCtx& w, rte_mbuf* m, PuntReason reason, std::uint16_t a
     bump(w.counters.punted);
 }
 
-void Runtime::forward(WorkerCtx& w, rte_mbuf* m, const NextHop& nh) {
+void Runtime::forward(WorkerCtx& w, rte_mbuf* m, const NeighborTable::Entry& to) {
     auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
     auto* ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
     if (ip->hop_limits <= 1) {
@@ -473,10 +476,10 @@ void Runtime::forward(WorkerCtx& w, rte_mbuf* m, const NextHop& nh) {
         return;
     }
     --ip->hop_limits;
-    eth->dst_addr = nh.destination_mac;
-    eth->src_addr = port_ether_[nh.port];
+    eth->dst_addr = to.mac;
+    eth->src_addr = port_ether_[to.port];
     bump(w.counters.forwarded);
-    transmit(w, nh.port, m);
+    transmit(w, to.port, m);
 }
 
 namespace {
@@ -657,6 +660,11 @@ void Runtime::route_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts,
                           std::uint16_t& t) {
     std::int32_t next_hop_ids[kBurstSize];
     fib.lookup_bulk(destinations, next_hop_ids, r);
+    // The neighbor to send each packet to (the destination on link, or the route's next hop),
+    // resolved for the burst in one bulk lookup.
+    const void* neighbor_keys[kBurstSize];
+    rte_mbuf* resolving[kBurstSize];
+    unsigned q = 0;
     for (unsigned j = 0; j < r; ++j) {
         rte_mbuf* m = pkts[j];
         if (next_hop_ids[j] < 0) {
@@ -674,13 +682,25 @@ void Runtime::route_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts,
                 }
                 break;
             }
-            case NextHopKind::Resolve:
-                punt(w, m, PuntReason::NeedsResolution);
+            case NextHopKind::OnLink:
+                neighbor_keys[q] = destinations[j];
+                resolving[q++] = m;
                 break;
-            case NextHopKind::Forward:
-                forward(w, m, nh);
+            case NextHopKind::Via:
+                neighbor_keys[q] = nh.via;
+                resolving[q++] = m;
                 break;
         }
+    }
+    if (q == 0) return;
+    std::uint64_t hits = 0;
+    std::uint64_t entries[kBurstSize];
+    neighbors_->lookup_bulk(neighbor_keys, q, &hits, entries);
+    for (unsigned i = 0; i < q; ++i) {
+        if ((hits >> i) & 1)
+            forward(w, resolving[i], NeighborTable::decode(entries[i]));
+        else
+            punt(w, resolving[i], PuntReason::NeedsResolution);
     }
 }
 
@@ -1095,15 +1115,21 @@ bool Runtime::route_packet(std::span<const std::uint8_t> ipv6_packet) {
     return enqueue_control_frame(p.id, ethernet, ipv6_packet, true);
 }
 
+// Neighbors change in place; the LPM table is rebuilt only when routes or our addresses do.
 void Runtime::publish_routing(const RoutingState& state) {
-    std::string error;
-    auto fib = Fib::compile(state, error);
-    if (!fib) {
-        MONAMI_LOG(ERR, dp, "forwarding table not replaced: %s", error.c_str());
-        return;
+    neighbors_->sync(state.neighbors);
+    const Fib* current = fib_.load(std::memory_order_relaxed);
+    if (!current || !current->same_as(state)) {
+        std::string error;
+        auto fib = Fib::compile(state, error);
+        if (!fib) {
+            MONAMI_LOG(ERR, dp, "forwarding table not replaced: %s", error.c_str());
+            return;
+        }
+        const Fib* old = fib_.exchange(fib.release(), std::memory_order_acq_rel);
+        if (old) defer(free_fib, const_cast<Fib*>(old), 0);
+        ++forwarding_table_builds_;
     }
-    const Fib* old = fib_.exchange(fib.release(), std::memory_order_acq_rel);
-    if (old) defer(free_fib, const_cast<Fib*>(old), 0);
     update_signalling_rules(state.local_addresses);
 }
 

@@ -19,6 +19,7 @@
 #include "dataplane/fib.hpp"
 #include "dataplane/flow_steering.hpp"
 #include "dataplane/hoa_table.hpp"
+#include "dataplane/neighbor_table.hpp"
 #include "dataplane/tuning.hpp"
 
 namespace monami::dp {
@@ -39,6 +40,7 @@ struct RuntimeSettings {
     unsigned control_ring = 4096;
     std::uint32_t max_home_addresses = 65536;  // HoA table capacity
     std::uint32_t max_paths = 65536;           // per-binding counter slots
+    std::uint32_t max_neighbors = 65536;       // resolved neighbors (NeighborTable)
     // Try rte_flow steering of signalling to a dedicated RX queue the control thread polls
     // (dataplane/flow_steering.hpp); ports that cannot keep the software classifier only.
     bool steer_signalling = false;
@@ -117,6 +119,8 @@ class Runtime final : public DataPlane, public Reclaimer {
     void defer(FreeFn fn, void* object, std::uintptr_t arg) override;
     void reclaim_now() override;
     std::uint64_t synchronous_reclaims() const { return synchronous_reclaims_; }
+    // LPM tables compiled so far: routes or our addresses changed (neighbors do not count).
+    std::uint64_t forwarding_table_builds() const { return forwarding_table_builds_; }
     std::size_t home_address_count() const { return hoas_->size(); }
     // Bytes of the live packed snapshots (control thread).
     std::size_t snapshot_bytes() const { return hoas_->snapshot_bytes(); }
@@ -156,7 +160,7 @@ class Runtime final : public DataPlane, public Reclaimer {
                       std::uint16_t inner_length, unsigned depth);
     std::uint16_t decapsulate_burst(WorkerCtx& w, rte_mbuf** pkts, std::uint16_t n, rte_mbuf** out);
     bool decapsulate(WorkerCtx& w, rte_mbuf* m, const PackedHoa* snap);
-    void forward(WorkerCtx& w, rte_mbuf* m, const NextHop& nh);
+    void forward(WorkerCtx& w, rte_mbuf* m, const NeighborTable::Entry& to);
     void drop(WorkerCtx& w, rte_mbuf* m, DropReason reason);
     void punt(WorkerCtx& w, rte_mbuf* m, PuntReason reason, std::uint16_t aux = 0);
     void transmit(WorkerCtx& w, PortId port, rte_mbuf* m);
@@ -170,8 +174,10 @@ class Runtime final : public DataPlane, public Reclaimer {
     rte_mempool* pool_ = nullptr;
     rte_mempool* clone_pool_ = nullptr;  // indirect mbufs for n-cast copies
     std::unique_ptr<HoaTable> hoas_;
+    std::unique_ptr<NeighborTable> neighbors_;
     std::uint32_t max_paths_ = 0;
     std::uint64_t synchronous_reclaims_ = 0;
+    std::uint64_t forwarding_table_builds_ = 0;
     rte_ring* control_ring_ = nullptr;  // workers -> control (MP/SC)
     std::vector<std::unique_ptr<WorkerCtx>> workers_;
     bool one_lcore_ = false;

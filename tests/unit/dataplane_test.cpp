@@ -436,6 +436,47 @@ TEST_F(DataPlaneTest, FibForwardsPuntsAndDrops) {
     EXPECT_EQ(totals.rx_packets, 4u);
 }
 
+// Neighbors live in their own table, changed in place: learning, changing or forgetting one
+// does not rebuild the LPM forwarding table (64 MB each); a route change does.
+TEST_F(DataPlaneTest, NeighborChangesDoNotRebuildTheForwardingTable) {
+    ASSERT_EQ(rt->forwarding_table_builds(), 1u);
+    RoutingState routing;
+    routing.routes = {{prefix("2001:db8:1::/64"), home.id, std::nullopt},
+                      {prefix("2001:db8:2::/64"), core.id, std::nullopt},
+                      {prefix("2001:db8:c::/48"), core.id, ip("2001:db8:2::fe")},
+                      {prefix("2001:db8:ff::/48"), core.id, ip("2001:db8:2::fe")}};
+    routing.local_addresses = {kHomeAgent};
+    // The on-link destination is learned; the router moves to another MAC.
+    routing.neighbors = {{ip("2001:db8:2::fe"), core.id, kHostMac},
+                         {kUnresolved, core.id, kCoreMac}};
+    rt->publish_routing(routing);
+    auto routed = ipv6_udp(ip("2001:db8:1::9"), kCorrespondent, 50);
+    auto on_link = ipv6_udp(ip("2001:db8:1::9"), kUnresolved, 50);
+    inject(home, ethernet(kHomeMac, kHostMac, routed));
+    inject(home, ethernet(kHomeMac, kHostMac, on_link));
+    pump();
+    auto out = sent(core);
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(out[0], ethernet(kHostMac, kCoreMac, decremented(routed)));
+    EXPECT_EQ(out[1], ethernet(kCoreMac, kCoreMac, decremented(on_link)));
+    EXPECT_TRUE(punts.empty());
+    EXPECT_EQ(rt->forwarding_table_builds(), 1u);
+
+    // Forgotten again: resolution is requested.
+    routing.neighbors.pop_back();
+    rt->publish_routing(routing);
+    inject(home, ethernet(kHomeMac, kHostMac, on_link));
+    pump();
+    EXPECT_TRUE(sent(core).empty());
+    ASSERT_EQ(punts.size(), 1u);
+    EXPECT_EQ(punts[0].reason, PuntReason::NeedsResolution);
+    EXPECT_EQ(rt->forwarding_table_builds(), 1u);
+
+    routing.routes.push_back({prefix("2001:db8:d::/48"), core.id, ip("2001:db8:2::fe")});
+    rt->publish_routing(routing);
+    EXPECT_EQ(rt->forwarding_table_builds(), 2u);
+}
+
 TEST_F(DataPlaneTest, HopLimitOneIsPuntedNotForwarded) {
     publish(snapshot(kHoa, {path_to(kCareOf, core, 1)}, to_path(0)));
     auto to_hoa = ipv6_udp(kCorrespondent, kHoa, 20, 5000, 1);
