@@ -18,10 +18,6 @@ void free_prefix_index(void* object, std::uintptr_t) {
     ::operator delete(object);
 }
 
-std::string key_of(const Ipv6Address& a) {
-    return std::string(reinterpret_cast<const char*>(a.bytes.data()), 16);
-}
-
 }  // namespace
 
 std::unique_ptr<HoaTable> HoaTable::create(std::uint32_t capacity, Reclaimer& reclaimer,
@@ -58,8 +54,7 @@ HoaTable::~HoaTable() {
 bool HoaTable::publish(std::unique_ptr<const HoaSnapshot> snapshot) {
     const PackedHoa* packed = arena_.pack(*snapshot);
     if (!packed) return false;
-    auto key = key_of(snapshot->home_address);
-    auto it = current_.find(key);
+    auto it = current_.find(snapshot->home_address);
     // In lock-free mode an existing key's data is replaced with one atomic store.
     if (add(table_, snapshot->home_address.bytes.data(), packed) < 0) {
         arena_.release(packed);
@@ -68,7 +63,7 @@ bool HoaTable::publish(std::unique_ptr<const HoaSnapshot> snapshot) {
     const PackedHoa* old = nullptr;
     std::vector<Ipv6Prefix> old_prefixes;
     if (it == current_.end()) {
-        it = current_.emplace(std::move(key), Current{}).first;
+        it = current_.emplace(snapshot->home_address, Current{}).first;
         count_home_net(snapshot->home_address, +1);
     } else {
         old = it->second.packed;
@@ -90,7 +85,7 @@ bool HoaTable::publish(std::unique_ptr<const HoaSnapshot> snapshot) {
 }
 
 void HoaTable::withdraw(const HomeAddress& home_address) {
-    auto it = current_.find(key_of(home_address));
+    auto it = current_.find(home_address);
     if (it == current_.end()) return;
     const PackedHoa* old = it->second.packed;
     std::vector<Ipv6Prefix> prefixes = std::move(it->second.network_prefixes);

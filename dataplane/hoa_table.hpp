@@ -119,8 +119,8 @@ class HoaTable {
     rte_hash* table_ = nullptr;
     std::uint32_t capacity_ = 0;
     SnapshotArena arena_;
-    std::unordered_map<std::string, Current> current_;  // key: 16 address bytes
-    std::atomic<std::size_t> count_{0};                 // current_.size()
+    std::unordered_map<HomeAddress, Current, Ipv6AddressHash> current_;
+    std::atomic<std::size_t> count_{0};  // current_.size()
     std::map<std::uint8_t, rte_hash*> prefix_tables_;
     std::map<std::uint8_t, std::size_t> prefixes_per_length_;
     std::atomic<const PrefixIndex*> prefix_index_{nullptr};
