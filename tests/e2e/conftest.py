@@ -272,6 +272,22 @@ class MobileNodeProcess:
         return self.proc.returncode
 
 
+def collect(sock, seconds, keep):
+    """Frames a scapy socket receives for `seconds` (bounded), those for which keep(frame)
+    is true."""
+    import select
+    import time
+    got, end = [], time.time() + seconds
+    while (left := end - time.time()) > 0:
+        ready, _, _ = select.select([sock], [], [], left)
+        if not ready:
+            break
+        frame = sock.recv()
+        if frame is not None and keep(frame):
+            got.append(frame)
+    return got
+
+
 class HostSide:
     """An L2 socket on the namespace end of a VethLink: what a host there sends and sees."""
 
@@ -296,17 +312,7 @@ class HostSide:
 
     def collect(self, seconds, keep):
         """Frames received for `seconds` (bounded), those for which keep(frame) is true."""
-        import select
-        import time
-        got, end = [], time.time() + seconds
-        while (left := end - time.time()) > 0:
-            ready, _, _ = select.select([self.sock], [], [], left)
-            if not ready:
-                break
-            frame = self.sock.recv()
-            if frame is not None and keep(frame):
-                got.append(frame)
-        return got
+        return collect(self.sock, seconds, keep)
 
     def answers(self, seconds):
         """What the gateway sent in `seconds`, Neighbor Discovery left out."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from scapy.all import (Ether, ICMPv6EchoReply, ICMPv6EchoRequest, IPv6, UDP, conf, raw)
 
-from conftest import Gateway, binary, link_mac
+from conftest import Gateway, collect, link_mac
 from mh_frames import binding_update, bid_option, bu_packet
 
 HA = "2001:db8:1::1"
@@ -78,19 +78,6 @@ def tap_gateway(tmp_path, prefix):
     sock.close()
     if gw.proc.poll() is None:
         gw.stop()
-
-
-def collect(sock, seconds, keep):
-    import select
-    got, end = [], time.time() + seconds
-    while (left := end - time.time()) > 0:
-        ready, _, _ = select.select([sock], [], [], left)
-        if not ready:
-            break
-        frame = sock.recv()
-        if frame is not None and keep(frame):
-            got.append(frame)
-    return got
 
 
 def test_signalling_takes_the_steered_queue_where_the_kernel_can(tap_gateway):
