@@ -3,6 +3,8 @@
 // real control path (ha::HomeAgent::on_frame with Binding Updates), beside a testpmd-style
 // io forwarding baseline on the same ports. docs/performance.md explains every figure.
 #include <malloc.h>
+#include <pthread.h>
+#include <sched.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -60,6 +62,7 @@ struct Options {
     bool json = false;
     bool check_all = false;  // verify every packet (smoke run), not one in 64
     bool verbose = false;
+    bool realtime = false;  // SCHED_FIFO on every lcore: a dedicated core's view of the tails
     std::vector<std::string> only;  // phases to run (empty: all)
     bool runs(const char* phase) const {
         return only.empty() || std::find(only.begin(), only.end(), phase) != only.end();
@@ -82,6 +85,8 @@ void usage() {
         "  --check                   verify every packet, not one in 64\n"
         "  --json                    one JSON object on stdout; progress on stderr\n"
         "  --verbose                 DPDK and monami logs at INFO\n"
+        "  --realtime                SCHED_FIFO (priority 1) on every lcore, as on isolated\n"
+        "                            cores; needs root, the kernel's RT throttling keeps 5%%\n"
         "Without EAL args: -l 0,1 --no-huge -m <sized> --no-shconf --file-prefix <own> "
         "--no-pci.\n");
 }
@@ -156,6 +161,8 @@ std::optional<Options> parse_options(int argc, char** argv, int first) {
             o.json = true;
         } else if (a == "--verbose") {
             o.verbose = true;
+        } else if (a == "--realtime") {
+            o.realtime = true;
         } else {
             std::fprintf(stderr, "monami-bench: unknown option '%s'\n", a.c_str());
             return std::nullopt;
@@ -1779,6 +1786,7 @@ void Bench::report() const {
         std::printf("  \"binding_acks\": %lu,\n", acks_);
         std::printf("  \"tsc_hz\": %.0f,\n", tsc_hz_);
         std::printf("  \"mode\": \"%s\",\n", mode);
+        std::printf("  \"scheduling\": \"%s\",\n", opt_.realtime ? "fifo" : "other");
         std::printf("  \"duration_s\": %.3f,\n", opt_.duration_s);
         std::printf("  \"scenarios\": [\n");
         for (std::size_t i = 0; i < scenarios_.size(); ++i) {
@@ -1807,8 +1815,10 @@ void Bench::report() const {
     }
 
     std::printf(
-        "monami-bench: %u HoAs x %u CoAs = %.0f bindings, TSC %.3f GHz, %s, %.1f s per scenario\n",
-        opt_.hoas, opt_.coas, bindings, tsc_hz_ / 1e9, mode, opt_.duration_s);
+        "monami-bench: %u HoAs x %u CoAs = %.0f bindings, TSC %.3f GHz, %s (%s), %.1f s per "
+        "scenario\n",
+        opt_.hoas, opt_.coas, bindings, tsc_hz_ / 1e9, mode,
+        opt_.realtime ? "SCHED_FIFO" : "shared: tails include descheduling", opt_.duration_s);
     std::printf(
         "cyc/pkt: TSC cycles around busy worker iterations, preempted ones (> 8x median) left "
         "out;\nMpps = TSC Hz / cyc/pkt (capacity at full bursts); see docs/performance.md\n\n");
@@ -1890,6 +1900,31 @@ void Bench::report() const {
 
 }  // namespace
 
+// The tails of update latency and failover on a shared machine are the worker lcore
+// descheduled for a scheduler tick (4 ms at HZ=250), not monami. SCHED_FIFO on every lcore
+// gives the view of dedicated (isolated) cores; the kernel's RT throttling
+// (sched_rt_runtime_us) still leaves the rest of the machine its share.
+int make_this_thread_realtime(void* error) {
+    sched_param param{};
+    param.sched_priority = 1;
+    int rc = pthread_setschedparam(pthread_self(), SCHED_FIFO, &param);
+    if (rc != 0) *static_cast<int*>(error) = rc;
+    return 0;
+}
+
+std::string run_every_lcore_realtime() {
+    int error = 0;
+    make_this_thread_realtime(&error);
+    unsigned lcore;
+    RTE_LCORE_FOREACH_WORKER(lcore) {
+        int worker_error = 0;
+        rte_eal_remote_launch(make_this_thread_realtime, &worker_error, lcore);
+        rte_eal_wait_lcore(lcore);
+        if (worker_error != 0) error = worker_error;
+    }
+    return error == 0 ? std::string() : std::string("SCHED_FIFO: ") + std::strerror(error);
+}
+
 int main(int argc, char** argv) {
     int dashdash = -1;
     for (int i = 1; i < argc; ++i)
@@ -1925,6 +1960,14 @@ int main(int argc, char** argv) {
         return 1;
     }
     if (!opt.verbose) rte_log_set_level_pattern("monami.*", RTE_LOG_WARNING);
+    if (opt.realtime) {
+        std::string error = run_every_lcore_realtime();
+        if (!error.empty()) {
+            std::fprintf(stderr, "monami-bench: --realtime: %s\n", error.c_str());
+            rte_eal_cleanup();
+            return 1;
+        }
+    }
 
     int rc = 0;
     {
