@@ -1787,6 +1787,7 @@ void Bench::report() const {
         std::printf("  \"tsc_hz\": %.0f,\n", tsc_hz_);
         std::printf("  \"mode\": \"%s\",\n", mode);
         std::printf("  \"scheduling\": \"%s\",\n", opt_.realtime ? "fifo" : "other");
+        std::printf("  \"hugepages\": %s,\n", rte_eal_has_hugepages() ? "true" : "false");
         std::printf("  \"duration_s\": %.3f,\n", opt_.duration_s);
         std::printf("  \"scenarios\": [\n");
         for (std::size_t i = 0; i < scenarios_.size(); ++i) {
@@ -1815,10 +1816,11 @@ void Bench::report() const {
     }
 
     std::printf(
-        "monami-bench: %u HoAs x %u CoAs = %.0f bindings, TSC %.3f GHz, %s (%s), %.1f s per "
-        "scenario\n",
+        "monami-bench: %u HoAs x %u CoAs = %.0f bindings, TSC %.3f GHz, %s (%s), %s, %.1f s "
+        "per scenario\n",
         opt_.hoas, opt_.coas, bindings, tsc_hz_ / 1e9, mode,
-        opt_.realtime ? "SCHED_FIFO" : "shared: tails include descheduling", opt_.duration_s);
+        opt_.realtime ? "SCHED_FIFO" : "shared: tails include descheduling",
+        rte_eal_has_hugepages() ? "hugepages" : "4 KB pages", opt_.duration_s);
     std::printf(
         "cyc/pkt: TSC cycles around busy worker iterations, preempted ones (> 8x median) left "
         "out;\nMpps = TSC Hz / cyc/pkt (capacity at full bursts); see docs/performance.md\n\n");
