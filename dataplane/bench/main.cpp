@@ -4,7 +4,6 @@
 // io forwarding baseline on the same ports. docs/performance.md explains every figure.
 #include <malloc.h>
 #include <pthread.h>
-#include <sched.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -16,6 +15,7 @@
 #include <rte_mbuf.h>
 #include <rte_pause.h>
 #include <rte_ring.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
