@@ -81,7 +81,8 @@ void usage() {
         "  --flow-share F            share of HoAs with an n-cast flow binding (default 0.0625)\n"
         "  --probes N                update-latency samples (default 2000); failover runs\n"
         "                            min(N, 200) times\n"
-        "  --only LIST               phases: encap,imix,decap,ncast,latency,updates,esp,failover\n"
+        "  --only LIST               phases: refresh,encap,imix,decap,ncast,latency,updates,esp,\n"
+        "                            failover\n"
         "  --check                   verify every packet, not one in 64\n"
         "  --json                    one JSON object on stdout; progress on stderr\n"
         "  --verbose                 DPDK and monami logs at INFO\n"
@@ -147,8 +148,8 @@ std::optional<Options> parse_options(int argc, char** argv, int first) {
             for (std::size_t at = 0; at <= list.size();) {
                 std::size_t comma = std::min(list.find(',', at), list.size());
                 std::string phase = list.substr(at, comma - at);
-                static const char* known[] = {"encap",   "imix",    "decap", "ncast",
-                                              "latency", "updates", "esp",   "failover"};
+                static const char* known[] = {"refresh", "encap",   "imix", "decap",   "ncast",
+                                              "latency", "updates", "esp",  "failover"};
                 if (std::find_if(std::begin(known), std::end(known),
                                  [&](const char* k) { return phase == k; }) == std::end(known))
                     return std::nullopt;
@@ -651,6 +652,8 @@ class Bench {
 
     bool setup(std::string& error);
     void provision();
+    void refresh();
+    std::uint64_t register_all(const char* phase, std::uint32_t count);
     ScenarioResult throughput(const std::string& name, Direction dir,
                               const std::vector<std::uint16_t>& sizes, Distribution dist);
     void live_updates();
@@ -748,6 +751,8 @@ class Bench {
 
     // Results.
     double bu_per_second_ = 0;
+    double bu_per_second_refresh_ = 0;
+    std::uint32_t refreshed_ = 0;
     double bu_seconds_ = 0;
     double bu_live_per_second_ = 0;
     double live_quiet_cpp_ = 0, live_flood_cpp_ = 0, live_quiet_wall_mpps_ = 0,
@@ -1008,15 +1013,15 @@ void Bench::check_counts(const std::string& phase, const Mark& a, const Mark& b,
 
 // Bulk registrations of every HoA through HomeAgent::on_frame, timed on the control side
 // (parse, validate, binding cache, snapshot, publish, BA built and queued).
-void Bench::provision() {
+// Registers (or re-registers) HoAs 0..count-1 with their provisioned CoAs, 256 BUs at a
+// time, and returns the control thread's cycles for them (on_frame through BA, reclaim).
+std::uint64_t Bench::register_all(const char* phase, std::uint32_t count) {
     constexpr unsigned kChunk = 256;  // BAs and NAs of a chunk fit the control TX ring
     dp::WorkerCtx& w = rt_->worker(0);
-    struct mallinfo2 heap0 = mallinfo2();
-    Mark m0 = mark();
     std::uint64_t control_cycles = 0;
     std::vector<std::vector<std::uint8_t>> frames(kChunk);
-    for (std::uint32_t first = 0; first < opt_.hoas; first += kChunk) {
-        unsigned n = std::min<std::uint32_t>(kChunk, opt_.hoas - first);
+    for (std::uint32_t first = 0; first < count; first += kChunk) {
+        unsigned n = std::min<std::uint32_t>(kChunk, count - first);
         for (unsigned j = 0; j < n; ++j) {
             bench::Registration r;
             r.hoa = first + j;
@@ -1031,11 +1036,18 @@ void Bench::provision() {
         control_cycles += rte_rdtsc() - t0;
         while (rte_ring_count(w.control_tx) != 0) rt_->worker_iteration(w);  // BAs and NAs out
         collect();
-        progress("provision", first + n, opt_.hoas,
+        progress(phase, first + n, count,
                  (first + n) / (static_cast<double>(control_cycles) / tsc_hz_), "BU/s");
     }
     flush();
     end_progress();
+    return control_cycles;
+}
+
+void Bench::provision() {
+    struct mallinfo2 heap0 = mallinfo2();
+    Mark m0 = mark();
+    std::uint64_t control_cycles = register_all("provision", opt_.hoas);
     struct mallinfo2 heap1 = mallinfo2();
     bu_seconds_ = static_cast<double>(control_cycles) / tsc_hz_;
     bu_per_second_ = opt_.hoas / bu_seconds_;
@@ -1053,6 +1065,28 @@ void Bench::provision() {
                             " HoAs in the data plane");
     Mark m1 = mark();
     check_counts("provision", m0, m1, 1, false);
+}
+
+// Lifetime renewals: the same CoAs again with the next sequence number, for the first
+// min(N, kRefreshed) HoAs (the steady state of a registered population).
+void Bench::refresh() {
+    constexpr std::uint32_t kRefreshed = 200000;
+    std::uint32_t count = std::min(opt_.hoas, kRefreshed);
+    std::uint64_t acks0 = collector_.acks, rejected0 = collector_.rejected_acks;
+    Mark m0 = mark();
+    std::uint64_t control_cycles = register_all("refresh", count);
+    refreshed_ = count;
+    bu_per_second_refresh_ = count / (static_cast<double>(control_cycles) / tsc_hz_);
+    if (collector_.acks - acks0 != count || collector_.rejected_acks != rejected0)
+        failures_.push_back("refresh: " + std::to_string(collector_.acks - acks0) +
+                            " BAs accepted, " +
+                            std::to_string(collector_.rejected_acks - rejected0) +
+                            " rejected, of " + std::to_string(count) + " BUs");
+    if (rt_->home_address_count() != opt_.hoas)
+        failures_.push_back("refresh: " + std::to_string(rt_->home_address_count()) +
+                            " HoAs in the data plane");
+    Mark m1 = mark();
+    check_counts("refresh", m0, m1, 1, false);
 }
 
 ScenarioResult Bench::throughput(const std::string& name, Direction dir,
@@ -1746,6 +1780,8 @@ void Bench::report() const {
                     fwd ? fwd->baseline_cycles_per_packet : 0.0);
         std::printf("  \"decap_cycles_per_packet\": %.1f,\n", rev ? rev->cycles_per_packet : 0.0);
         std::printf("  \"bu_per_second\": %.0f,\n", bu_per_second_);
+        std::printf("  \"bu_per_second_refresh\": %.0f,\n", bu_per_second_refresh_);
+        std::printf("  \"refreshed\": %u,\n", refreshed_);
         std::printf("  \"bu_per_second_while_forwarding\": %.0f,\n", bu_live_per_second_);
         std::printf("  \"updates_while_forwarding\": %lu,\n", live_updates_);
         std::printf("  \"forward_cycles_per_packet_quiet\": %.1f,\n", live_quiet_cpp_);
@@ -1847,12 +1883,22 @@ void Bench::report() const {
     std::snprintf(m, sizeof m, "%.0f /s", bu_per_second_);
     std::printf("%-44s %-30s %-30s %s\n", "Binding Updates (no ESP), provisioning", m,
                 ">= 1,000,000/s", verdict(bu_per_second_ >= 1e6));
-    std::snprintf(m, sizeof m, "%.0f /s", bu_live_per_second_);
-    std::printf("%-44s %-30s %-30s %s\n", "Binding Updates while forwarding", m, ">= 1,000,000/s",
-                verdict(bu_live_per_second_ >= 1e6));
-    std::snprintf(m, sizeof m, "%.0f -> %.0f cyc/pkt (%+.1f%%)", live_quiet_cpp_, live_flood_cpp_,
-                  drop * 100);
-    std::printf("%-44s %-30s %-30s\n", "  forwarding cost during those updates", m, "");
+    if (refreshed_ != 0) {
+        std::snprintf(m, sizeof m, "%.0f /s (%u HoAs)", bu_per_second_refresh_, refreshed_);
+        std::printf("%-44s %-30s %-30s %s\n", "Binding Updates (no ESP), lifetime refresh", m,
+                    ">= 1,000,000/s", verdict(bu_per_second_refresh_ >= 1e6));
+    }
+    if (live_updates_ != 0) {
+        std::snprintf(m, sizeof m, "%.0f /s", bu_live_per_second_);
+        std::printf("%-44s %-30s %-30s %s\n", "Binding Updates while forwarding", m,
+                    ">= 1,000,000/s", verdict(bu_live_per_second_ >= 1e6));
+        std::snprintf(m, sizeof m, "%.0f -> %.0f cyc/pkt (%+.1f%%)", live_quiet_cpp_,
+                      live_flood_cpp_, drop * 100);
+        std::printf("%-44s %-30s %-30s\n", "  forwarding cost during those updates", m, "");
+    } else {
+        std::printf("%-44s %-30s %-30s\n", "Binding Updates while forwarding", "not run",
+                    ">= 1,000,000/s");
+    }
     std::snprintf(m, sizeof m, "p50 %.1f, p99 %.1f, p99.9 %.1f us", latency_.p50, latency_.p99,
                   latency_.p999);
     std::printf("%-44s %-30s %-30s %s\n", "BA built -> worker uses the new binding", m,
@@ -1982,6 +2028,7 @@ int main(int argc, char** argv) {
             return 1;
         }
         bench.provision();
+        if (opt.runs("refresh")) bench.refresh();
         for (auto dist : opt.distributions)
             if (opt.runs("encap"))
                 bench.throughput("encap 64B " + std::string(bench::to_string(dist)),
