@@ -15,9 +15,9 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "dataplane/api/address_map.hpp"
 #include "dataplane/api/snapshot.hpp"
 #include "dataplane/packed_hoa.hpp"
 
@@ -119,7 +119,7 @@ class HoaTable {
     rte_hash* table_ = nullptr;
     std::uint32_t capacity_ = 0;
     SnapshotArena arena_;
-    std::unordered_map<HomeAddress, Current, Ipv6AddressHash> current_;
+    AddressMap<Current> current_;
     std::atomic<std::size_t> count_{0};  // current_.size()
     std::map<std::uint8_t, rte_hash*> prefix_tables_;
     std::map<std::uint8_t, std::size_t> prefixes_per_length_;

@@ -127,16 +127,6 @@ const FlowBinding* HoaEntry::find_flow(std::uint16_t fid) const {
     return it != flows.end() && it->fid == fid ? &*it : nullptr;
 }
 
-std::size_t BindingCache::AddressHash::operator()(const Ipv6Address& a) const {
-    std::uint64_t hi, lo;
-    std::memcpy(&hi, a.bytes.data(), 8);
-    std::memcpy(&lo, a.bytes.data() + 8, 8);
-    std::uint64_t h = hi * 0x9e3779b97f4a7c15ull ^ (lo + 0x632be59bd9b4e019ull);
-    h ^= h >> 29;
-    h *= 0xbf58476d1ce4e5b9ull;
-    return static_cast<std::size_t>(h ^ (h >> 32));
-}
-
 BindingCache::BindingCache(BindingCacheSettings settings) : settings_(std::move(settings)) {}
 
 const HoaEntry* BindingCache::find(const HomeAddress& home_address) const {
@@ -661,7 +651,7 @@ void BindingCache::compact_timers_if_bloated() {
 
 std::vector<HomeAddress> BindingCache::expire(std::uint64_t now_ms) {
     std::vector<HomeAddress> changed;
-    std::unordered_set<HomeAddress, AddressHash> seen;
+    AddressSet seen;
     while (!expiry_heap_.empty() && expiry_heap_.front().deadline_ms <= now_ms) {
         const Timer timer = expiry_heap_.front();
         std::pop_heap(expiry_heap_.begin(), expiry_heap_.end(), TimerLater{});

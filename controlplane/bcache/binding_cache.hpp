@@ -10,11 +10,10 @@
 #include <map>
 #include <optional>
 #include <string>
-#include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "controlplane/mh/messages.hpp"
+#include "dataplane/api/address_map.hpp"
 #include "dataplane/api/types.hpp"
 
 namespace monami::bcache {
@@ -127,9 +126,6 @@ class BindingCache {
     std::string dump() const;
 
   private:
-    struct AddressHash {
-        std::size_t operator()(const Ipv6Address& a) const;
-    };
     enum class TimerKind : std::uint8_t { BindingExpiry, FlowExpiry, RefreshRequest };
     struct Timer {
         std::uint64_t deadline_ms;
@@ -160,7 +156,7 @@ class BindingCache {
     bool prefix_overlaps_other_owner(const Ipv6Prefix& prefix, const HomeAddress& owner) const;
 
     BindingCacheSettings settings_;
-    std::unordered_map<HomeAddress, HoaEntry, AddressHash> entries_;
+    StableAddressMap<HoaEntry> entries_;  // find() hands out pointers
     std::map<Ipv6Prefix, HomeAddress> prefix_owner_;
     std::map<std::uint8_t, std::size_t> prefix_lengths_in_use_;  // length -> count
     std::map<std::vector<std::uint8_t>, std::vector<HomeAddress>> mn_members_;

@@ -13,8 +13,6 @@
 #include <set>
 #include <span>
 #include <string>
-#include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "config/schema.hpp"
@@ -26,6 +24,7 @@
 #include "controlplane/mh/parser.hpp"
 #include "controlplane/net/icmpv6.hpp"
 #include "controlplane/policy/policy_engine.hpp"
+#include "dataplane/api/address_map.hpp"
 #include "dataplane/api/control.hpp"
 #include "dataplane/api/types.hpp"
 
@@ -295,7 +294,7 @@ class HomeAgent {
     DataPlane& dataplane_;
     bcache::BindingCache cache_;
     policy::PolicyEngine policy_;
-    std::unordered_map<HomeAddress, HoaState, Ipv6AddressHash> hoas_;
+    StableAddressMap<HoaState> hoas_;
     std::vector<Route> routes_;               // connected prefixes, then static routes
     std::vector<std::size_t> longest_first_;  // indices into routes_ by prefix length
     // Each interface's global prefixes (interface index), in configuration order.
@@ -304,17 +303,15 @@ class HomeAgent {
     std::map<Ipv6Address, PendingResolution> pending_;
     // Where the last BU of a binding came from: the way back when the route has no
     // resolved next hop, and the MN's own MAC for native delivery at home.
-    std::unordered_map<PathKey, Egress, PathKeyHash> signalling_ingress_;
+    absl::flat_hash_map<PathKey, Egress, PathKeyHash> signalling_ingress_;
     std::vector<std::uint32_t> free_slots_;
     std::uint32_t next_slot_ = 0;
-    std::unordered_set<HomeAddress, Ipv6AddressHash> proxied_;
+    AddressSet proxied_;
     // Care-of addresses that are (or were) home addresses -> the HoAs registered behind them.
-    std::unordered_map<Ipv6Address, std::set<HomeAddress>, Ipv6AddressHash> users_of_care_of_;
+    AddressMap<std::set<HomeAddress>> users_of_care_of_;
     // Next hops -> the HoAs whose tunnel headers carry (or wait for) that neighbor's MAC:
     // a neighbor change republishes only them.
-    std::unordered_map<Ipv6Address, std::unordered_set<HomeAddress, Ipv6AddressHash>,
-                       Ipv6AddressHash>
-        users_of_next_hop_;
+    AddressMap<AddressSet> users_of_next_hop_;
     std::vector<Ipv6Address> known_sources_;  // update_known_sources' scratch, reused
     // Scratch reused across BUs (cleared, storage kept): the BA frame being sent, and what
     // build_snapshot collects.

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "controlplane/ha/address_hash.hpp"
+#include "dataplane/api/address_map.hpp"
 #include "dataplane/api/snapshot.hpp"
 #include "dataplane/api/types.hpp"
 
@@ -154,7 +155,7 @@ class LivenessTracker {
 
     LivenessSettings settings_;
     // By HoA, then a short list (at most one per binding): a BU's lookups are one hash each.
-    std::unordered_map<HomeAddress, std::vector<Path>, Ipv6AddressHash> paths_;
+    AddressMap<std::vector<Path>> paths_;
     std::size_t path_count_ = 0;
     // All paths share one interval, so appending keeps the queue sorted by due time.
     std::deque<Scheduled> schedule_;

@@ -10,13 +10,13 @@
 #include <optional>
 #include <span>
 #include <string>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "controlplane/esp/sa.hpp"
 #include "controlplane/esp/transport.hpp"
 #include "controlplane/ha/address_hash.hpp"
+#include "dataplane/api/address_map.hpp"
 #include "dataplane/api/control.hpp"
 #include "dataplane/api/result.hpp"
 #include "dataplane/api/types.hpp"
@@ -116,8 +116,8 @@ class ControlSecurity {
     SourceRateLimiter limiter_;
     std::deque<DeferredFrame> queue_;
     std::size_t unknown_this_iteration_ = 0;
-    std::unordered_map<Ipv6Address, std::uint32_t, Ipv6AddressHash> known_;
-    std::unordered_map<HomeAddress, std::vector<Ipv6Address>, Ipv6AddressHash> known_by_hoa_;
+    AddressMap<std::uint32_t> known_;
+    AddressMap<std::vector<Ipv6Address>> known_by_hoa_;
     std::vector<Ipv6Address> sorted_;  // set_known's scratch, reused
 };
 
