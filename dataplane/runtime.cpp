@@ -530,6 +530,62 @@ std::uint32_t fast_flow_hash(rte_mbuf* m) {
     return flow_hash(fields);
 }
 
+// What the burst loop's common case counts, added to the worker's counters once per burst.
+struct BurstTally {
+    std::uint64_t tx_packets = 0;
+    std::uint64_t tx_bytes = 0;
+    std::uint64_t encapsulated = 0;
+};
+
+// The header copy of a plain tunnel path: two overlapping fixed-size copies cover any header
+// length from kHeaderCopy to 2 * kHeaderCopy (54 and 62), without a length-dependent loop.
+constexpr unsigned kHeaderCopy = 32;
+static_assert(kMaxDeliveryHeader == 2 * kHeaderCopy);
+
+// The common case of delivery, done in the burst loop: a path chosen by line 0 alone that is
+// a plain tunnel (not native, not chained), an inner packet with hop limit left, no
+// Tunnel Encapsulation Limit to honour (no Destination Options header), within the path's
+// MTU, with headroom for the header. The outer header is prepended and the packet buffered
+// for TX; counters as emit_on_path and transmit count them (the worker's in `tally`).
+// False, with the packet untouched, when any of that does not hold: deliver_to_mobile_node
+// then takes it from the start.
+inline bool encapsulate_plain(WorkerCtx& w, rte_mbuf* m, const DeliveryPath& path,
+                              BurstTally& tally) {
+    auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, sizeof(rte_ether_hdr));
+    unsigned header_length = path.header_length;
+    unsigned extra = header_length - sizeof(rte_ether_hdr);
+    unsigned inner_length = sizeof(rte_ipv6_hdr) + rte_be_to_cpu_16(ip->payload_len);
+    bool plain = !path.native & !path.chained &
+                 (header_length - kHeaderCopy <= kMaxDeliveryHeader - kHeaderCopy);
+    if (!plain || ip->hop_limits <= 1 || ip->proto == IPPROTO_DSTOPTS || inner_length > path.mtu ||
+        extra > rte_pktmbuf_headroom(m))
+        return false;
+    --ip->hop_limits;
+    m->data_off = static_cast<std::uint16_t>(m->data_off - extra);
+    m->data_len = static_cast<std::uint16_t>(m->data_len + extra);
+    m->pkt_len += extra;
+    auto* start = rte_pktmbuf_mtod(m, std::uint8_t*);
+    std::memcpy(start, path.header, kHeaderCopy);
+    std::memcpy(start + header_length - kHeaderCopy, path.header + header_length - kHeaderCopy,
+                kHeaderCopy);
+    auto* outer = reinterpret_cast<rte_ipv6_hdr*>(start + sizeof(rte_ether_hdr));
+    outer->payload_len = rte_cpu_to_be_16(static_cast<std::uint16_t>(
+        inner_length + header_length - sizeof(rte_ether_hdr) - sizeof(rte_ipv6_hdr)));
+    PathCounters& pc = w.path_counters[path.counter_slot];
+    bump(pc.packets);
+    bump(pc.bytes, inner_length);
+    ++tally.encapsulated;
+    ++tally.tx_packets;
+    tally.tx_bytes += m->pkt_len;
+    // rte_eth_tx_buffer, without its per-call overhead: flushed (and refusals counted as
+    // tx_full by the buffer's callback) when full.
+    rte_eth_dev_tx_buffer* buffer = w.tx_buffers[path.port];
+    buffer->pkts[buffer->length++] = m;
+    if (buffer->length == buffer->size)
+        rte_eth_tx_buffer_flush(path.port, static_cast<std::uint16_t>(w.index), buffer);
+    return true;
+}
+
 }  // namespace
 
 void Runtime::prefetch_counters(WorkerCtx& w, const PackedHoa* snap, std::uint8_t chosen) const {
@@ -615,6 +671,7 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
     unsigned r = 0;
     rte_mbuf* tunneled[kBurstSize];
     std::uint16_t t = 0;
+    BurstTally tally;
     for (unsigned j = 0; j < k; ++j) {
         unsigned ahead = j + kPathLookahead;
         if (ahead < k && ((hits >> ahead) & 1)) {
@@ -624,7 +681,11 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
         }
         rte_mbuf* m = pkts[candidates[j]];
         if ((hits >> j) & 1) {
-            deliver_to_mobile_node(w, m, *as_packed(snapshots[j]), 0, &flow_hashes[j]);
+            const PackedHoa* hit = as_packed(snapshots[j]);
+            if (chosen[j] < hit->path_count &&
+                encapsulate_plain(w, m, hit->paths()[chosen[j]], tally))
+                continue;
+            deliver_to_mobile_node(w, m, *hit, 0, &flow_hashes[j]);
             continue;
         }
         const PackedHoa* snap =
@@ -645,6 +706,11 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
         }
         std::memcpy(destinations[r], keys[j], 16);
         routed[r++] = m;
+    }
+    if (tally.tx_packets != 0) {
+        bump(w.counters.tx_packets, tally.tx_packets);
+        bump(w.counters.tx_bytes, tally.tx_bytes);
+        bump(w.counters.encapsulated, tally.encapsulated);
     }
     if (r != 0) route_burst(w, fib, routed, destinations, r, allow_decap ? tunneled : nullptr, t);
     if (t == 0) return;
