@@ -523,11 +523,9 @@ void prefetch_care_of_lines(const PackedHoa* snap) {
 
 // The flow hash of a packet to a HoA without rules (extract_fast_fields): computed while the
 // snapshot is on its way, so that its line 0 gives the path to prefetch.
-std::uint32_t fast_flow_hash(rte_mbuf* m) {
-    PacketFields fields;
-    extract_fast_fields(rte_pktmbuf_mtod_offset(m, const std::uint8_t*, sizeof(rte_ether_hdr)),
-                        rte_pktmbuf_data_len(m) - sizeof(rte_ether_hdr), fields);
-    return flow_hash(fields);
+std::uint32_t flow_hash_of(rte_mbuf* m) {
+    return fast_flow_hash(rte_pktmbuf_mtod_offset(m, const std::uint8_t*, sizeof(rte_ether_hdr)),
+                          rte_pktmbuf_data_len(m) - sizeof(rte_ether_hdr));
 }
 
 // What the burst loop's common case counts, added to the worker's counters once per burst.
@@ -660,7 +658,7 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
     for (unsigned j = 0; j < k; ++j)
         if ((hits >> j) & 1) rte_prefetch0(snapshots[j]);
     for (unsigned j = 0; j < k; ++j)
-        if ((hits >> j) & 1) flow_hashes[j] = fast_flow_hash(pkts[candidates[j]]);
+        if ((hits >> j) & 1) flow_hashes[j] = flow_hash_of(pkts[candidates[j]]);
     for (unsigned j = 0; j < kPathLookahead && j < k; ++j) {
         if (!((hits >> j) & 1)) continue;
         chosen[j] = prefetch_chosen_path(as_packed(snapshots[j]), flow_hashes[j]);
@@ -935,13 +933,7 @@ void Runtime::deliver_to_mobile_node(WorkerCtx& w, rte_mbuf* m, const PackedHoa&
     const FlowAction* action = nullptr;  // a rule's; nullptr: the snapshot's default
     std::uint32_t hash;
     if (snap.rule_count == 0) {
-        if (fast_hash) {
-            hash = *fast_hash;
-        } else {
-            PacketFields fields;
-            extract_fast_fields(inner, available, fields);
-            hash = flow_hash(fields);
-        }
+        hash = fast_hash ? *fast_hash : fast_flow_hash(inner, available);
     } else {
         PacketFields fields;
         extract_fields(inner, available, fields);
