@@ -341,6 +341,8 @@ bool Runtime::init_port(const PortSpec& spec, bool steer_signalling, std::string
     }
     port_mac_[pid] = mac;
     std::memcpy(port_ether_[pid].addr_bytes, mac.bytes.data(), 6);
+    port_mac_word_[pid] = 0;
+    for (unsigned i = 0; i < 6; ++i) port_mac_word_[pid] |= std::uint64_t{mac.bytes[i]} << (8 * i);
     ports_.push_back({spec.name, spec.device, pid, mac, signalling_queue, steering, {}});
     MONAMI_LOG(INFO, dp, "port %s: %s as port %u, mac %s, %u queue pair(s); signalling: %s",
                spec.name.c_str(), spec.device.c_str(), pid, mac.to_string().c_str(), queues,
@@ -599,6 +601,62 @@ void Runtime::prefetch_counters(WorkerCtx& w, const PackedHoa* snap, std::uint8_
             rte_prefetch0(&w.path_counters[snap->counter_slots[i]]);
 }
 
+namespace {
+
+constexpr std::uint32_t kHeaders = sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr);
+// Bytes 12-15 of a frame as a little-endian word: EtherType, then the IPv6 version nibble.
+constexpr std::uint32_t kTypeAndVersionMask = 0x00f0ffff;
+constexpr std::uint32_t kIpv6TypeAndVersion = 0x0060dd86;
+
+}  // namespace
+
+bool Runtime::check_headers(WorkerCtx& w, rte_mbuf* m) {
+    if (m->data_len < kHeaders) {
+        drop(w, m,
+             m->data_len >= sizeof(rte_ether_hdr) ? DropReason::Malformed : DropReason::NotIpv6);
+        return false;
+    }
+    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    if (eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)) {
+        drop(w, m, DropReason::NotIpv6);
+        return false;
+    }
+    if (!rte_is_multicast_ether_addr(&eth->dst_addr) &&
+        !rte_is_same_ether_addr(&eth->dst_addr, &port_ether_[m->port])) {
+        drop(w, m, DropReason::NotForUs);
+        return false;
+    }
+    auto* ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
+    if ((rte_be_to_cpu_32(ip->vtc_flow) >> 28) != 6 ||
+        kHeaders + rte_be_to_cpu_16(ip->payload_len) > rte_pktmbuf_pkt_len(m)) {
+        drop(w, m, DropReason::Malformed);
+        return false;
+    }
+    if (ip->dst_addr[0] == 0xff) {
+        punt(w, m, PuntReason::Local);
+        return false;
+    }
+    return true;
+}
+
+// The chosen path's lines and its counters (prefetch_chosen_path, prefetch_counters), in
+// the burst loop without the calls. Returns the path as prefetch_chosen_path does.
+inline std::uint8_t Runtime::prefetch_delivery(WorkerCtx& w, const PackedHoa* snap,
+                                               std::uint32_t hash) const {
+    if (snap->rule_count != 0 || snap->ncast_mask != 0) {
+        std::uint8_t chosen = prefetch_chosen_path(snap, hash);
+        prefetch_counters(w, snap, chosen);
+        return chosen;
+    }
+    std::uint8_t index = snap->default_choice(hash);
+    if (index < snap->path_count) {
+        prefetch_path(snap, index);
+        std::uint32_t slot = snap->counter_slot(index);
+        if (slot < max_paths_) rte_prefetch0(&w.path_counters[slot]);
+    }
+    return index;
+}
+
 // Classify a burst: to a home address or mobile network prefix -> the MN's delivery paths;
 // to us -> decapsulate reverse tunnels, punt the rest; otherwise route.
 void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::uint16_t n,
@@ -613,33 +671,21 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
         if (i + kPrefetchOffset < n)
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchOffset], void*));
         rte_mbuf* m = pkts[i];
-        if (m->data_len < sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr)) {
-            drop(
-                w, m,
-                m->data_len >= sizeof(rte_ether_hdr) ? DropReason::Malformed : DropReason::NotIpv6);
-            continue;
-        }
-        auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
-        if (eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)) {
-            drop(w, m, DropReason::NotIpv6);
-            continue;
-        }
-        if (!rte_is_multicast_ether_addr(&eth->dst_addr) &&
-            !rte_is_same_ether_addr(&eth->dst_addr, &port_ether_[m->port])) {
-            drop(w, m, DropReason::NotForUs);
-            continue;
-        }
-        auto* ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
-        if ((rte_be_to_cpu_32(ip->vtc_flow) >> 28) != 6 ||
-            sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr) + rte_be_to_cpu_16(ip->payload_len) >
-                rte_pktmbuf_pkt_len(m)) {
-            drop(w, m, DropReason::Malformed);
-            continue;
-        }
-        if (ip->dst_addr[0] == 0xff) {
-            punt(w, m, PuntReason::Local);
-            continue;
-        }
+        const auto* frame = rte_pktmbuf_mtod(m, const std::uint8_t*);
+        // The common frame in one test: long enough, to our MAC, EtherType IPv6, version 6,
+        // the payload length within the packet, not to a multicast address. Any other goes
+        // through the checks one by one (same drop reasons and punts).
+        std::uint64_t destination_mac;
+        std::uint32_t type_and_version;
+        std::memcpy(&destination_mac, frame, sizeof destination_mac);
+        std::memcpy(&type_and_version, frame + 12, sizeof type_and_version);
+        const auto* ip = reinterpret_cast<const rte_ipv6_hdr*>(frame + sizeof(rte_ether_hdr));
+        bool common = (m->data_len >= kHeaders) &
+                      (((destination_mac ^ port_mac_word_[m->port]) << 16) == 0) &
+                      ((type_and_version & kTypeAndVersionMask) == kIpv6TypeAndVersion) &
+                      (kHeaders + rte_be_to_cpu_16(ip->payload_len) <= rte_pktmbuf_pkt_len(m)) &
+                      (ip->dst_addr[0] != 0xff);
+        if (!common && !check_headers(w, m)) continue;
         keys[k] = ip->dst_addr;
         signatures[k] = HoaTable::signature(ip->dst_addr);
         candidates[k++] = i;
@@ -655,15 +701,14 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
     // (both known from line 0, which has arrived by then) kPathLookahead packets ahead.
     std::uint32_t flow_hashes[kBurstSize];
     std::uint8_t chosen[kBurstSize];
-    for (unsigned j = 0; j < k; ++j)
-        if ((hits >> j) & 1) rte_prefetch0(snapshots[j]);
-    for (unsigned j = 0; j < k; ++j)
-        if ((hits >> j) & 1) flow_hashes[j] = flow_hash_of(pkts[candidates[j]]);
-    for (unsigned j = 0; j < kPathLookahead && j < k; ++j) {
+    for (unsigned j = 0; j < k; ++j) {
         if (!((hits >> j) & 1)) continue;
-        chosen[j] = prefetch_chosen_path(as_packed(snapshots[j]), flow_hashes[j]);
-        prefetch_counters(w, as_packed(snapshots[j]), chosen[j]);
+        rte_prefetch0(snapshots[j]);
+        flow_hashes[j] = flow_hash_of(pkts[candidates[j]]);
     }
+    for (unsigned j = 0; j < kPathLookahead && j < k; ++j)
+        if ((hits >> j) & 1)
+            chosen[j] = prefetch_delivery(w, as_packed(snapshots[j]), flow_hashes[j]);
     std::uint8_t destinations[kBurstSize][16];
     rte_mbuf* routed[kBurstSize];
     unsigned r = 0;
@@ -672,11 +717,8 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
     BurstTally tally;
     for (unsigned j = 0; j < k; ++j) {
         unsigned ahead = j + kPathLookahead;
-        if (ahead < k && ((hits >> ahead) & 1)) {
-            const PackedHoa* next = as_packed(snapshots[ahead]);
-            chosen[ahead] = prefetch_chosen_path(next, flow_hashes[ahead]);
-            prefetch_counters(w, next, chosen[ahead]);
-        }
+        if (ahead < k && ((hits >> ahead) & 1))
+            chosen[ahead] = prefetch_delivery(w, as_packed(snapshots[ahead]), flow_hashes[ahead]);
         rte_mbuf* m = pkts[candidates[j]];
         if ((hits >> j) & 1) {
             const PackedHoa* hit = as_packed(snapshots[j]);
