@@ -20,12 +20,40 @@
 
 namespace monami::dp {
 
+// What a burst's common cases count, added to the worker's counters once per burst
+// (add_tally) instead of once per packet.
+// Every packet counted here is also one transmitted (tx_packets).
+struct BurstTally {
+    std::uint64_t tx_bytes = 0;
+    std::uint64_t encapsulated = 0;
+    std::uint64_t forwarded = 0;
+};
+
 namespace {
 
 void count_tx_full(rte_mbuf** pkts, std::uint16_t unsent, void* userdata) {
     auto* counter = static_cast<std::uint64_t*>(userdata);
     bump(*counter, unsent);
     for (std::uint16_t i = 0; i < unsent; ++i) rte_pktmbuf_free(pkts[i]);
+}
+
+void add_tally(WorkerCounters& counters, const BurstTally& tally) {
+    if (tally.tx_bytes == 0) return;
+    bump(counters.tx_packets, tally.encapsulated + tally.forwarded);
+    bump(counters.tx_bytes, tally.tx_bytes);
+    bump(counters.encapsulated, tally.encapsulated);
+    bump(counters.forwarded, tally.forwarded);
+}
+
+// Runtime::transmit with the bytes in `tally` (the caller counts the packet there), and
+// rte_eth_tx_buffer without its per-call overhead: the buffer is flushed when full, and what the
+// port refuses is counted as tx_full by the buffer's callback.
+inline void buffer_for_tx(WorkerCtx& w, PortId port, rte_mbuf* m, BurstTally& tally) {
+    tally.tx_bytes += rte_pktmbuf_pkt_len(m);
+    rte_eth_dev_tx_buffer* buffer = w.tx_buffers[port];
+    buffer->pkts[buffer->length++] = m;
+    if (buffer->length == buffer->size)
+        rte_eth_tx_buffer_flush(port, static_cast<std::uint16_t>(w.index), buffer);
 }
 
 // One element of the RCU defer queue: what to call on what, once no worker can see it.
@@ -470,7 +498,8 @@ void Runtime::punt(WorkerCtx& w, rte_mbuf* m, PuntReason reason, std::uint16_t a
     bump(w.counters.punted);
 }
 
-void Runtime::forward(WorkerCtx& w, rte_mbuf* m, const NeighborTable::Entry& to) {
+void Runtime::forward(WorkerCtx& w, rte_mbuf* m, const NeighborTable::Entry& to,
+                      BurstTally& tally) {
     auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
     auto* ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
     if (ip->hop_limits <= 1) {
@@ -480,8 +509,8 @@ void Runtime::forward(WorkerCtx& w, rte_mbuf* m, const NeighborTable::Entry& to)
     --ip->hop_limits;
     eth->dst_addr = to.mac;
     eth->src_addr = port_ether_[to.port];
-    bump(w.counters.forwarded);
-    transmit(w, to.port, m);
+    ++tally.forwarded;
+    buffer_for_tx(w, to.port, m, tally);
 }
 
 namespace {
@@ -530,13 +559,6 @@ std::uint32_t flow_hash_of(rte_mbuf* m) {
                           rte_pktmbuf_data_len(m) - sizeof(rte_ether_hdr));
 }
 
-// What the burst loop's common case counts, added to the worker's counters once per burst.
-struct BurstTally {
-    std::uint64_t tx_packets = 0;
-    std::uint64_t tx_bytes = 0;
-    std::uint64_t encapsulated = 0;
-};
-
 // The header copy of a plain tunnel path: two overlapping fixed-size copies cover any header
 // length from kHeaderCopy to 2 * kHeaderCopy (54 and 62), without a length-dependent loop.
 constexpr unsigned kHeaderCopy = 32;
@@ -575,14 +597,7 @@ inline bool encapsulate_plain(WorkerCtx& w, rte_mbuf* m, const DeliveryPath& pat
     bump(pc.packets);
     bump(pc.bytes, inner_length);
     ++tally.encapsulated;
-    ++tally.tx_packets;
-    tally.tx_bytes += m->pkt_len;
-    // rte_eth_tx_buffer, without its per-call overhead: flushed (and refusals counted as
-    // tx_full by the buffer's callback) when full.
-    rte_eth_dev_tx_buffer* buffer = w.tx_buffers[path.port];
-    buffer->pkts[buffer->length++] = m;
-    if (buffer->length == buffer->size)
-        rte_eth_tx_buffer_flush(path.port, static_cast<std::uint16_t>(w.index), buffer);
+    buffer_for_tx(w, path.port, m, tally);
     return true;
 }
 
@@ -747,11 +762,7 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
         std::memcpy(destinations[r], keys[j], 16);
         routed[r++] = m;
     }
-    if (tally.tx_packets != 0) {
-        bump(w.counters.tx_packets, tally.tx_packets);
-        bump(w.counters.tx_bytes, tally.tx_bytes);
-        bump(w.counters.encapsulated, tally.encapsulated);
-    }
+    add_tally(w.counters, tally);
     if (r != 0) route_burst(w, fib, routed, destinations, r, allow_decap ? tunneled : nullptr, t);
     if (t == 0) return;
     rte_mbuf* decapsulated[kBurstSize];
@@ -802,12 +813,14 @@ void Runtime::route_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts,
     std::uint64_t hits = 0;
     std::uint64_t entries[kBurstSize];
     neighbors_->lookup_bulk(neighbor_keys, q, &hits, entries);
+    BurstTally tally;
     for (unsigned i = 0; i < q; ++i) {
         if ((hits >> i) & 1)
-            forward(w, resolving[i], NeighborTable::decode(entries[i]));
+            forward(w, resolving[i], NeighborTable::decode(entries[i]), tally);
         else
             punt(w, resolving[i], PuntReason::NeedsResolution);
     }
+    add_tally(w.counters, tally);
 }
 
 // Inner packets continue as if received: to another MN, to us, or routed. One level only:

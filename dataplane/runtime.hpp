@@ -63,6 +63,7 @@ struct SignallingQueueCounters {
 };
 
 class Runtime;
+struct BurstTally;
 
 // One per worker lcore, cache-line aligned, touched only by its lcore on the fast path.
 struct alignas(64) WorkerCtx {
@@ -164,7 +165,7 @@ class Runtime final : public DataPlane, public Reclaimer {
                       std::uint16_t inner_length, unsigned depth);
     std::uint16_t decapsulate_burst(WorkerCtx& w, rte_mbuf** pkts, std::uint16_t n, rte_mbuf** out);
     bool decapsulate(WorkerCtx& w, rte_mbuf* m, const PackedHoa* snap);
-    void forward(WorkerCtx& w, rte_mbuf* m, const NeighborTable::Entry& to);
+    void forward(WorkerCtx& w, rte_mbuf* m, const NeighborTable::Entry& to, BurstTally& tally);
     void drop(WorkerCtx& w, rte_mbuf* m, DropReason reason);
     void punt(WorkerCtx& w, rte_mbuf* m, PuntReason reason, std::uint16_t aux = 0);
     void transmit(WorkerCtx& w, PortId port, rte_mbuf* m);
