@@ -20,12 +20,40 @@
 
 namespace monami::dp {
 
+// What a burst's common cases count, added to the worker's counters once per burst
+// (add_tally) instead of once per packet.
+// Every packet counted here is also one transmitted (tx_packets).
+struct BurstTally {
+    std::uint64_t tx_bytes = 0;
+    std::uint64_t encapsulated = 0;
+    std::uint64_t forwarded = 0;
+};
+
 namespace {
 
 void count_tx_full(rte_mbuf** pkts, std::uint16_t unsent, void* userdata) {
     auto* counter = static_cast<std::uint64_t*>(userdata);
     bump(*counter, unsent);
     for (std::uint16_t i = 0; i < unsent; ++i) rte_pktmbuf_free(pkts[i]);
+}
+
+void add_tally(WorkerCounters& counters, const BurstTally& tally) {
+    if (tally.tx_bytes == 0) return;
+    bump(counters.tx_packets, tally.encapsulated + tally.forwarded);
+    bump(counters.tx_bytes, tally.tx_bytes);
+    bump(counters.encapsulated, tally.encapsulated);
+    bump(counters.forwarded, tally.forwarded);
+}
+
+// Runtime::transmit with the bytes in `tally` (the caller counts the packet there), and
+// rte_eth_tx_buffer without its per-call overhead: the buffer is flushed when full, and what the
+// port refuses is counted as tx_full by the buffer's callback.
+inline void buffer_for_tx(WorkerCtx& w, PortId port, rte_mbuf* m, BurstTally& tally) {
+    tally.tx_bytes += rte_pktmbuf_pkt_len(m);
+    rte_eth_dev_tx_buffer* buffer = w.tx_buffers[port];
+    buffer->pkts[buffer->length++] = m;
+    if (buffer->length == buffer->size)
+        rte_eth_tx_buffer_flush(port, static_cast<std::uint16_t>(w.index), buffer);
 }
 
 // One element of the RCU defer queue: what to call on what, once no worker can see it.
@@ -341,6 +369,8 @@ bool Runtime::init_port(const PortSpec& spec, bool steer_signalling, std::string
     }
     port_mac_[pid] = mac;
     std::memcpy(port_ether_[pid].addr_bytes, mac.bytes.data(), 6);
+    port_mac_word_[pid] = 0;
+    for (unsigned i = 0; i < 6; ++i) port_mac_word_[pid] |= std::uint64_t{mac.bytes[i]} << (8 * i);
     ports_.push_back({spec.name, spec.device, pid, mac, signalling_queue, steering, {}});
     MONAMI_LOG(INFO, dp, "port %s: %s as port %u, mac %s, %u queue pair(s); signalling: %s",
                spec.name.c_str(), spec.device.c_str(), pid, mac.to_string().c_str(), queues,
@@ -468,7 +498,8 @@ void Runtime::punt(WorkerCtx& w, rte_mbuf* m, PuntReason reason, std::uint16_t a
     bump(w.counters.punted);
 }
 
-void Runtime::forward(WorkerCtx& w, rte_mbuf* m, const NeighborTable::Entry& to) {
+void Runtime::forward(WorkerCtx& w, rte_mbuf* m, const NeighborTable::Entry& to,
+                      BurstTally& tally) {
     auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
     auto* ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
     if (ip->hop_limits <= 1) {
@@ -478,8 +509,8 @@ void Runtime::forward(WorkerCtx& w, rte_mbuf* m, const NeighborTable::Entry& to)
     --ip->hop_limits;
     eth->dst_addr = to.mac;
     eth->src_addr = port_ether_[to.port];
-    bump(w.counters.forwarded);
-    transmit(w, to.port, m);
+    ++tally.forwarded;
+    buffer_for_tx(w, to.port, m, tally);
 }
 
 namespace {
@@ -523,11 +554,51 @@ void prefetch_care_of_lines(const PackedHoa* snap) {
 
 // The flow hash of a packet to a HoA without rules (extract_fast_fields): computed while the
 // snapshot is on its way, so that its line 0 gives the path to prefetch.
-std::uint32_t fast_flow_hash(rte_mbuf* m) {
-    PacketFields fields;
-    extract_fast_fields(rte_pktmbuf_mtod_offset(m, const std::uint8_t*, sizeof(rte_ether_hdr)),
-                        rte_pktmbuf_data_len(m) - sizeof(rte_ether_hdr), fields);
-    return flow_hash(fields);
+std::uint32_t flow_hash_of(rte_mbuf* m) {
+    return fast_flow_hash(rte_pktmbuf_mtod_offset(m, const std::uint8_t*, sizeof(rte_ether_hdr)),
+                          rte_pktmbuf_data_len(m) - sizeof(rte_ether_hdr));
+}
+
+// The header copy of a plain tunnel path: two overlapping fixed-size copies cover any header
+// length from kHeaderCopy to 2 * kHeaderCopy (54 and 62), without a length-dependent loop.
+constexpr unsigned kHeaderCopy = 32;
+static_assert(kMaxDeliveryHeader == 2 * kHeaderCopy);
+
+// The common case of delivery, done in the burst loop: a path chosen by line 0 alone that is
+// a plain tunnel (not native, not chained), an inner packet with hop limit left, no
+// Tunnel Encapsulation Limit to honour (no Destination Options header), within the path's
+// MTU, with headroom for the header. The outer header is prepended and the packet buffered
+// for TX; counters as emit_on_path and transmit count them (the worker's in `tally`).
+// False, with the packet untouched, when any of that does not hold: deliver_to_mobile_node
+// then takes it from the start.
+inline bool encapsulate_plain(WorkerCtx& w, rte_mbuf* m, const DeliveryPath& path,
+                              BurstTally& tally) {
+    auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, sizeof(rte_ether_hdr));
+    unsigned header_length = path.header_length;
+    unsigned extra = header_length - sizeof(rte_ether_hdr);
+    unsigned inner_length = sizeof(rte_ipv6_hdr) + rte_be_to_cpu_16(ip->payload_len);
+    bool plain = !path.native & !path.chained &
+                 (header_length - kHeaderCopy <= kMaxDeliveryHeader - kHeaderCopy);
+    if (!plain || ip->hop_limits <= 1 || ip->proto == IPPROTO_DSTOPTS || inner_length > path.mtu ||
+        extra > rte_pktmbuf_headroom(m))
+        return false;
+    --ip->hop_limits;
+    m->data_off = static_cast<std::uint16_t>(m->data_off - extra);
+    m->data_len = static_cast<std::uint16_t>(m->data_len + extra);
+    m->pkt_len += extra;
+    auto* start = rte_pktmbuf_mtod(m, std::uint8_t*);
+    std::memcpy(start, path.header, kHeaderCopy);
+    std::memcpy(start + header_length - kHeaderCopy, path.header + header_length - kHeaderCopy,
+                kHeaderCopy);
+    auto* outer = reinterpret_cast<rte_ipv6_hdr*>(start + sizeof(rte_ether_hdr));
+    outer->payload_len = rte_cpu_to_be_16(static_cast<std::uint16_t>(
+        inner_length + header_length - sizeof(rte_ether_hdr) - sizeof(rte_ipv6_hdr)));
+    PathCounters& pc = w.path_counters[path.counter_slot];
+    bump(pc.packets);
+    bump(pc.bytes, inner_length);
+    ++tally.encapsulated;
+    buffer_for_tx(w, path.port, m, tally);
+    return true;
 }
 
 }  // namespace
@@ -545,6 +616,62 @@ void Runtime::prefetch_counters(WorkerCtx& w, const PackedHoa* snap, std::uint8_
             rte_prefetch0(&w.path_counters[snap->counter_slots[i]]);
 }
 
+namespace {
+
+constexpr std::uint32_t kHeaders = sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr);
+// Bytes 12-15 of a frame as a little-endian word: EtherType, then the IPv6 version nibble.
+constexpr std::uint32_t kTypeAndVersionMask = 0x00f0ffff;
+constexpr std::uint32_t kIpv6TypeAndVersion = 0x0060dd86;
+
+}  // namespace
+
+bool Runtime::check_headers(WorkerCtx& w, rte_mbuf* m) {
+    if (m->data_len < kHeaders) {
+        drop(w, m,
+             m->data_len >= sizeof(rte_ether_hdr) ? DropReason::Malformed : DropReason::NotIpv6);
+        return false;
+    }
+    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    if (eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)) {
+        drop(w, m, DropReason::NotIpv6);
+        return false;
+    }
+    if (!rte_is_multicast_ether_addr(&eth->dst_addr) &&
+        !rte_is_same_ether_addr(&eth->dst_addr, &port_ether_[m->port])) {
+        drop(w, m, DropReason::NotForUs);
+        return false;
+    }
+    auto* ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
+    if ((rte_be_to_cpu_32(ip->vtc_flow) >> 28) != 6 ||
+        kHeaders + rte_be_to_cpu_16(ip->payload_len) > rte_pktmbuf_pkt_len(m)) {
+        drop(w, m, DropReason::Malformed);
+        return false;
+    }
+    if (ip->dst_addr[0] == 0xff) {
+        punt(w, m, PuntReason::Local);
+        return false;
+    }
+    return true;
+}
+
+// The chosen path's lines and its counters (prefetch_chosen_path, prefetch_counters), in
+// the burst loop without the calls. Returns the path as prefetch_chosen_path does.
+inline std::uint8_t Runtime::prefetch_delivery(WorkerCtx& w, const PackedHoa* snap,
+                                               std::uint32_t hash) const {
+    if (snap->rule_count != 0 || snap->ncast_mask != 0) {
+        std::uint8_t chosen = prefetch_chosen_path(snap, hash);
+        prefetch_counters(w, snap, chosen);
+        return chosen;
+    }
+    std::uint8_t index = snap->default_choice(hash);
+    if (index < snap->path_count) {
+        prefetch_path(snap, index);
+        std::uint32_t slot = snap->counter_slot(index);
+        if (slot < max_paths_) rte_prefetch0(&w.path_counters[slot]);
+    }
+    return index;
+}
+
 // Classify a burst: to a home address or mobile network prefix -> the MN's delivery paths;
 // to us -> decapsulate reverse tunnels, punt the rest; otherwise route.
 void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::uint16_t n,
@@ -559,33 +686,21 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
         if (i + kPrefetchOffset < n)
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchOffset], void*));
         rte_mbuf* m = pkts[i];
-        if (m->data_len < sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr)) {
-            drop(
-                w, m,
-                m->data_len >= sizeof(rte_ether_hdr) ? DropReason::Malformed : DropReason::NotIpv6);
-            continue;
-        }
-        auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
-        if (eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)) {
-            drop(w, m, DropReason::NotIpv6);
-            continue;
-        }
-        if (!rte_is_multicast_ether_addr(&eth->dst_addr) &&
-            !rte_is_same_ether_addr(&eth->dst_addr, &port_ether_[m->port])) {
-            drop(w, m, DropReason::NotForUs);
-            continue;
-        }
-        auto* ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
-        if ((rte_be_to_cpu_32(ip->vtc_flow) >> 28) != 6 ||
-            sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr) + rte_be_to_cpu_16(ip->payload_len) >
-                rte_pktmbuf_pkt_len(m)) {
-            drop(w, m, DropReason::Malformed);
-            continue;
-        }
-        if (ip->dst_addr[0] == 0xff) {
-            punt(w, m, PuntReason::Local);
-            continue;
-        }
+        const auto* frame = rte_pktmbuf_mtod(m, const std::uint8_t*);
+        // The common frame in one test: long enough, to our MAC, EtherType IPv6, version 6,
+        // the payload length within the packet, not to a multicast address. Any other goes
+        // through the checks one by one (same drop reasons and punts).
+        std::uint64_t destination_mac;
+        std::uint32_t type_and_version;
+        std::memcpy(&destination_mac, frame, sizeof destination_mac);
+        std::memcpy(&type_and_version, frame + 12, sizeof type_and_version);
+        const auto* ip = reinterpret_cast<const rte_ipv6_hdr*>(frame + sizeof(rte_ether_hdr));
+        bool common = (m->data_len >= kHeaders) &
+                      (((destination_mac ^ port_mac_word_[m->port]) << 16) == 0) &
+                      ((type_and_version & kTypeAndVersionMask) == kIpv6TypeAndVersion) &
+                      (kHeaders + rte_be_to_cpu_16(ip->payload_len) <= rte_pktmbuf_pkt_len(m)) &
+                      (ip->dst_addr[0] != 0xff);
+        if (!common && !check_headers(w, m)) continue;
         keys[k] = ip->dst_addr;
         signatures[k] = HoaTable::signature(ip->dst_addr);
         candidates[k++] = i;
@@ -601,30 +716,31 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
     // (both known from line 0, which has arrived by then) kPathLookahead packets ahead.
     std::uint32_t flow_hashes[kBurstSize];
     std::uint8_t chosen[kBurstSize];
-    for (unsigned j = 0; j < k; ++j)
-        if ((hits >> j) & 1) rte_prefetch0(snapshots[j]);
-    for (unsigned j = 0; j < k; ++j)
-        if ((hits >> j) & 1) flow_hashes[j] = fast_flow_hash(pkts[candidates[j]]);
-    for (unsigned j = 0; j < kPathLookahead && j < k; ++j) {
+    for (unsigned j = 0; j < k; ++j) {
         if (!((hits >> j) & 1)) continue;
-        chosen[j] = prefetch_chosen_path(as_packed(snapshots[j]), flow_hashes[j]);
-        prefetch_counters(w, as_packed(snapshots[j]), chosen[j]);
+        rte_prefetch0(snapshots[j]);
+        flow_hashes[j] = flow_hash_of(pkts[candidates[j]]);
     }
+    for (unsigned j = 0; j < kPathLookahead && j < k; ++j)
+        if ((hits >> j) & 1)
+            chosen[j] = prefetch_delivery(w, as_packed(snapshots[j]), flow_hashes[j]);
     std::uint8_t destinations[kBurstSize][16];
     rte_mbuf* routed[kBurstSize];
     unsigned r = 0;
     rte_mbuf* tunneled[kBurstSize];
     std::uint16_t t = 0;
+    BurstTally tally;
     for (unsigned j = 0; j < k; ++j) {
         unsigned ahead = j + kPathLookahead;
-        if (ahead < k && ((hits >> ahead) & 1)) {
-            const PackedHoa* next = as_packed(snapshots[ahead]);
-            chosen[ahead] = prefetch_chosen_path(next, flow_hashes[ahead]);
-            prefetch_counters(w, next, chosen[ahead]);
-        }
+        if (ahead < k && ((hits >> ahead) & 1))
+            chosen[ahead] = prefetch_delivery(w, as_packed(snapshots[ahead]), flow_hashes[ahead]);
         rte_mbuf* m = pkts[candidates[j]];
         if ((hits >> j) & 1) {
-            deliver_to_mobile_node(w, m, *as_packed(snapshots[j]), 0, &flow_hashes[j]);
+            const PackedHoa* hit = as_packed(snapshots[j]);
+            if (chosen[j] < hit->path_count &&
+                encapsulate_plain(w, m, hit->paths()[chosen[j]], tally))
+                continue;
+            deliver_to_mobile_node(w, m, *hit, 0, &flow_hashes[j]);
             continue;
         }
         const PackedHoa* snap =
@@ -646,6 +762,7 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
         std::memcpy(destinations[r], keys[j], 16);
         routed[r++] = m;
     }
+    add_tally(w.counters, tally);
     if (r != 0) route_burst(w, fib, routed, destinations, r, allow_decap ? tunneled : nullptr, t);
     if (t == 0) return;
     rte_mbuf* decapsulated[kBurstSize];
@@ -696,12 +813,14 @@ void Runtime::route_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts,
     std::uint64_t hits = 0;
     std::uint64_t entries[kBurstSize];
     neighbors_->lookup_bulk(neighbor_keys, q, &hits, entries);
+    BurstTally tally;
     for (unsigned i = 0; i < q; ++i) {
         if ((hits >> i) & 1)
-            forward(w, resolving[i], NeighborTable::decode(entries[i]));
+            forward(w, resolving[i], NeighborTable::decode(entries[i]), tally);
         else
             punt(w, resolving[i], PuntReason::NeedsResolution);
     }
+    add_tally(w.counters, tally);
 }
 
 // Inner packets continue as if received: to another MN, to us, or routed. One level only:
@@ -869,13 +988,7 @@ void Runtime::deliver_to_mobile_node(WorkerCtx& w, rte_mbuf* m, const PackedHoa&
     const FlowAction* action = nullptr;  // a rule's; nullptr: the snapshot's default
     std::uint32_t hash;
     if (snap.rule_count == 0) {
-        if (fast_hash) {
-            hash = *fast_hash;
-        } else {
-            PacketFields fields;
-            extract_fast_fields(inner, available, fields);
-            hash = flow_hash(fields);
-        }
+        hash = fast_hash ? *fast_hash : fast_flow_hash(inner, available);
     } else {
         PacketFields fields;
         extract_fields(inner, available, fields);

@@ -63,6 +63,7 @@ struct SignallingQueueCounters {
 };
 
 class Runtime;
+struct BurstTally;
 
 // One per worker lcore, cache-line aligned, touched only by its lcore on the fast path.
 struct alignas(64) WorkerCtx {
@@ -143,11 +144,15 @@ class Runtime final : public DataPlane, public Reclaimer {
     unsigned poll_signalling_queues(const PuntHandler& handle);
     void process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::uint16_t n,
                        bool allow_decap);
+    // process_burst's header checks one by one, for a frame the combined test refused: true
+    // when it is a unicast IPv6 packet for us after all, else it is dropped or punted.
+    bool check_headers(WorkerCtx& w, rte_mbuf* m);
     void route_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts,
                      std::uint8_t (*destinations)[16], unsigned n, rte_mbuf** tunneled,
                      std::uint16_t& t);
     void route_decapsulated(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::uint16_t n);
     void prefetch_counters(WorkerCtx& w, const PackedHoa* snap, std::uint8_t chosen) const;
+    std::uint8_t prefetch_delivery(WorkerCtx& w, const PackedHoa* snap, std::uint32_t hash) const;
     // `fast_hash`: the packet's flow hash from extract_fast_fields, when already computed.
     void deliver_to_mobile_node(WorkerCtx& w, rte_mbuf* m, const PackedHoa& snap,
                                 unsigned depth = 0, const std::uint32_t* fast_hash = nullptr);
@@ -160,7 +165,7 @@ class Runtime final : public DataPlane, public Reclaimer {
                       std::uint16_t inner_length, unsigned depth);
     std::uint16_t decapsulate_burst(WorkerCtx& w, rte_mbuf** pkts, std::uint16_t n, rte_mbuf** out);
     bool decapsulate(WorkerCtx& w, rte_mbuf* m, const PackedHoa* snap);
-    void forward(WorkerCtx& w, rte_mbuf* m, const NeighborTable::Entry& to);
+    void forward(WorkerCtx& w, rte_mbuf* m, const NeighborTable::Entry& to, BurstTally& tally);
     void drop(WorkerCtx& w, rte_mbuf* m, DropReason reason);
     void punt(WorkerCtx& w, rte_mbuf* m, PuntReason reason, std::uint16_t aux = 0);
     void transmit(WorkerCtx& w, PortId port, rte_mbuf* m);
@@ -171,6 +176,9 @@ class Runtime final : public DataPlane, public Reclaimer {
     std::vector<PortState> ports_;
     MacAddress port_mac_[RTE_MAX_ETHPORTS];
     rte_ether_addr port_ether_[RTE_MAX_ETHPORTS] = {};
+    // The port's MAC as the low 48 bits of a little-endian word: the burst loop compares a
+    // frame's destination with one 8-byte load.
+    std::uint64_t port_mac_word_[RTE_MAX_ETHPORTS] = {};
     rte_mempool* pool_ = nullptr;
     rte_mempool* clone_pool_ = nullptr;  // indirect mbufs for n-cast copies
     std::unique_ptr<HoaTable> hoas_;

@@ -186,6 +186,23 @@ inline std::uint64_t fmix64(std::uint64_t k) {
 // of a datagram takes the same path. Source and destination run in two independent chains
 // so the multiplications overlap. Not keyed: the result must be identical in every worker
 // and across restarts for the same flow.
+namespace detail {
+// The hash of flow_hash over the addresses' bytes (as 8-byte loads) and the other fields
+// packed into one word.
+inline std::uint32_t flow_hash_words(const std::uint8_t* source, const std::uint8_t* destination,
+                                     std::uint64_t transport, std::uint32_t flow_label,
+                                     std::uint8_t next_header) {
+    std::uint64_t misc = (transport << 32) | (std::uint64_t{flow_label} << 8) | next_header;
+    std::uint64_t a = mix_block(0x6d6f6e616d69ull, load_u64(source));
+    std::uint64_t b = mix_block(0x3676ull, load_u64(destination));
+    a = mix_block(a, load_u64(source + 8));
+    b = mix_block(b, load_u64(destination + 8));
+    a = mix_block(a, misc);
+    std::uint64_t h = fmix64(a ^ std::rotl(b, 23));
+    return static_cast<std::uint32_t>(h ^ (h >> 32));
+}
+}  // namespace detail
+
 inline std::uint32_t flow_hash(const PacketFields& f) {
     std::uint64_t transport = 0;
     if (!f.is_fragment) {
@@ -194,14 +211,23 @@ inline std::uint32_t flow_hash(const PacketFields& f) {
         else if (f.has_spi)
             transport = f.spi;
     }
-    std::uint64_t misc = (transport << 32) | (std::uint64_t{f.flow_label} << 8) | f.next_header;
-    std::uint64_t a = detail::mix_block(0x6d6f6e616d69ull, detail::load_u64(f.source.bytes.data()));
-    std::uint64_t b = detail::mix_block(0x3676ull, detail::load_u64(f.destination.bytes.data()));
-    a = detail::mix_block(a, detail::load_u64(f.source.bytes.data() + 8));
-    b = detail::mix_block(b, detail::load_u64(f.destination.bytes.data() + 8));
-    a = detail::mix_block(a, misc);
-    std::uint64_t h = detail::fmix64(a ^ std::rotl(b, 23));
-    return static_cast<std::uint32_t>(h ^ (h >> 32));
+    return detail::flow_hash_words(f.source.bytes.data(), f.destination.bytes.data(), transport,
+                                   f.flow_label, f.next_header);
+}
+
+// flow_hash(fields of extract_fast_fields) read straight from the packet, without filling a
+// PacketFields: the per-packet hash of HoAs without rules. Same value for every input,
+// including the ones extract_fast_fields refuses (they hash as an empty PacketFields).
+inline std::uint32_t fast_flow_hash(const std::uint8_t* ipv6, std::size_t length) {
+    if (length < kIpv6HeaderLength || (ipv6[0] >> 4) != 6) return flow_hash(PacketFields{});
+    std::uint8_t protocol = ipv6[6];
+    std::uint64_t transport = 0;
+    // Source and destination port, or the SPI: the first four bytes after the header.
+    if (length >= kIpv6HeaderLength + 4 &&
+        (detail::carries_ports(protocol) || protocol == ipproto::kEsp))
+        transport = detail::load_be32(ipv6 + kIpv6HeaderLength);
+    return detail::flow_hash_words(ipv6 + 8, ipv6 + 24, transport,
+                                   detail::load_be32(ipv6) & 0xfffff, protocol);
 }
 
 namespace detail {

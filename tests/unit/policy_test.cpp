@@ -247,6 +247,42 @@ TEST(ExtractFields, FastVariantAgreesWithoutExtensionHeaders) {
 
 // ---- flow_hash --------------------------------------------------------------------------
 
+// The workers' hash read straight from the packet must equal the hash of the extracted
+// fields for every input: a flow keeps its path whichever of the two computed it.
+TEST(FlowHash, FromThePacketEqualsFromTheFastFields) {
+    auto same = [](const std::vector<std::uint8_t>& packet, std::size_t length) {
+        PacketFields fields;
+        extract_fast_fields(packet.data(), length, fields);
+        return fast_flow_hash(packet.data(), length) == flow_hash(fields);
+    };
+    std::mt19937_64 rng(11);
+    unsigned checked = 0;
+    for (std::uint8_t protocol : {ipproto::kUdp, ipproto::kTcp, ipproto::kSctp, ipproto::kEsp,
+                                  ipproto::kHopByHop, ipproto::kNoNextHeader, std::uint8_t{58}}) {
+        for (int i = 0; i < 50; ++i) {
+            PacketBuilder b;
+            b.flow_label = static_cast<std::uint32_t>(rng()) & 0xfffff;
+            b.traffic_class = static_cast<std::uint8_t>(rng());
+            for (auto& byte : b.source.bytes) byte = static_cast<std::uint8_t>(rng());
+            for (auto& byte : b.destination.bytes) byte = static_cast<std::uint8_t>(rng());
+            b.ports(protocol, static_cast<std::uint16_t>(rng()), static_cast<std::uint16_t>(rng()));
+            auto packet = b.build();
+            // Every length from a truncated fixed header to the whole packet.
+            for (std::size_t length = 0; length <= packet.size(); ++length, ++checked)
+                EXPECT_TRUE(same(packet, length)) << int{protocol} << " " << length;
+            auto not_ipv6 = packet;
+            not_ipv6[0] = 0x45;
+            EXPECT_TRUE(same(not_ipv6, not_ipv6.size()));
+        }
+    }
+    EXPECT_GT(checked, 10000u);
+    // Different flows still hash apart (the comparison above cannot be vacuous).
+    PacketBuilder b;
+    auto one = b.ports(ipproto::kUdp, 1, 2).build();
+    auto two = b.ports(ipproto::kUdp, 1, 3).build();
+    EXPECT_NE(fast_flow_hash(one.data(), one.size()), fast_flow_hash(two.data(), two.size()));
+}
+
 TEST(FlowHash, StableAndSensitiveToEveryField) {
     PacketFields base;
     base.source = kCn;
