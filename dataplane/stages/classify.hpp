@@ -18,6 +18,9 @@
 #include <cstdint>
 #include <cstring>
 #include <span>
+#if defined(__SSE4_2__)
+#include <nmmintrin.h>
+#endif
 
 #include "dataplane/api/snapshot.hpp"
 #include "dataplane/api/types.hpp"
@@ -162,30 +165,28 @@ inline std::uint64_t load_u64(const std::uint8_t* p) {
     std::memcpy(&v, p, 8);
     return v;
 }
-// One round of MurmurHash3's 64-bit block mix.
-inline std::uint64_t mix_block(std::uint64_t h, std::uint64_t block) {
-    block *= 0x87c37b91114253d5ull;
-    block = std::rotl(block, 31);
-    block *= 0x4cf5ad432745937full;
-    h ^= block;
-    return std::rotl(h, 27) * 5 + 0x52dce729;
+// CRC32C (Castagnoli, reflected) of 8 bytes, as SSE4.2's crc32 instruction computes it (no
+// pre/post inversion). The bitwise form gives the same values on CPUs without it.
+inline std::uint32_t crc32c_u64_bitwise(std::uint32_t crc, std::uint64_t block) {
+    std::uint64_t c = crc ^ block;
+    for (int bit = 0; bit < 64; ++bit) c = (c >> 1) ^ (0x82f63b78u & (0u - (c & 1)));
+    return static_cast<std::uint32_t>(c);
 }
-// MurmurHash3's finaliser: every input bit affects every output bit.
-inline std::uint64_t fmix64(std::uint64_t k) {
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ull;
-    k ^= k >> 33;
-    return k;
+inline std::uint32_t crc32c_u64(std::uint32_t crc, std::uint64_t block) {
+#if defined(__SSE4_2__)
+    return static_cast<std::uint32_t>(_mm_crc32_u64(crc, block));
+#else
+    return crc32c_u64_bitwise(crc, block);
+#endif
 }
 }  // namespace detail
 
 // A stable 32-bit hash of the flow: source and destination address, upper-layer protocol,
 // flow label, and ports (or SPI) when read. Fragments hash without ports, so every fragment
-// of a datagram takes the same path. Source and destination run in two independent chains
-// so the multiplications overlap. Not keyed: the result must be identical in every worker
-// and across restarts for the same flow.
+// of a datagram takes the same path. CRC32C over the words (one instruction each, source
+// and destination in two independent chains that overlap), then one multiplication so the
+// low bits that pick a choice slot depend on every input bit (CRC alone is linear). Not
+// keyed: the result must be identical in every worker and across restarts for the same flow.
 namespace detail {
 // The hash of flow_hash over the addresses' bytes (as 8-byte loads) and the other fields
 // packed into one word.
@@ -193,13 +194,13 @@ inline std::uint32_t flow_hash_words(const std::uint8_t* source, const std::uint
                                      std::uint64_t transport, std::uint32_t flow_label,
                                      std::uint8_t next_header) {
     std::uint64_t misc = (transport << 32) | (std::uint64_t{flow_label} << 8) | next_header;
-    std::uint64_t a = mix_block(0x6d6f6e616d69ull, load_u64(source));
-    std::uint64_t b = mix_block(0x3676ull, load_u64(destination));
-    a = mix_block(a, load_u64(source + 8));
-    b = mix_block(b, load_u64(destination + 8));
-    a = mix_block(a, misc);
-    std::uint64_t h = fmix64(a ^ std::rotl(b, 23));
-    return static_cast<std::uint32_t>(h ^ (h >> 32));
+    std::uint32_t a = crc32c_u64(0x6d6f6e61u, load_u64(source));
+    std::uint32_t b = crc32c_u64(0x6d693676u, load_u64(destination));
+    a = crc32c_u64(a, load_u64(source + 8));
+    b = crc32c_u64(b, load_u64(destination + 8));
+    a = crc32c_u64(a, misc);
+    std::uint64_t h = ((std::uint64_t{a} << 32) | b) * 0x9e3779b97f4a7c15ull;
+    return static_cast<std::uint32_t>(h >> 32);
 }
 }  // namespace detail
 

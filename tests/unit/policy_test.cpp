@@ -246,6 +246,25 @@ TEST(ExtractFields, FastVariantAgreesWithoutExtensionHeaders) {
 }
 
 // ---- flow_hash --------------------------------------------------------------------------
+// RFC 3720 B.4 (iSCSI CRC32C test vectors): 32 bytes of zeros -> 0x8a9136aa, 32 bytes of
+// ones -> 0x62a8ab43 (initial value all ones, result inverted).
+TEST(FlowHash, Crc32cMatchesTheStandardVectorsWithAndWithoutTheInstruction) {
+    for (auto crc32c : {&detail::crc32c_u64, &detail::crc32c_u64_bitwise}) {
+        std::uint32_t zeros = 0xffffffffu, ones = 0xffffffffu;
+        for (int i = 0; i < 4; ++i) {
+            zeros = crc32c(zeros, 0);
+            ones = crc32c(ones, ~std::uint64_t{0});
+        }
+        EXPECT_EQ(~zeros, 0x8a9136aau);
+        EXPECT_EQ(~ones, 0x62a8ab43u);
+    }
+    std::uint64_t x = 0x0123456789abcdefull;
+    for (std::uint32_t i = 0; i < 1000; ++i) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        EXPECT_EQ(detail::crc32c_u64(i * 2654435761u, x),
+                  detail::crc32c_u64_bitwise(i * 2654435761u, x));
+    }
+}
 
 // The workers' hash read straight from the packet must equal the hash of the extracted
 // fields for every input: a flow keeps its path whichever of the two computed it.
