@@ -82,19 +82,25 @@ void HoaIndex::erase(std::uint32_t slot, std::uint32_t signature) {
 
 void HoaIndex::find_bulk(const void* const* keys, const std::uint32_t* signatures, unsigned n,
                          std::uint64_t* hit_mask, void** blocks) const {
-    for (unsigned j = 0; j < n; ++j) rte_prefetch0(&buckets_[signatures[j] & mask_]);
+    // Locals: the acquire loads below would make the compiler read the members again.
+    Bucket* const buckets = buckets_;
+    const std::uint32_t mask = mask_;
+    const Bucket* homes[kMaxBulk];
+    for (unsigned j = 0; j < n; ++j) {
+        homes[j] = &buckets[signatures[j] & mask];
+        rte_prefetch0(homes[j]);
+    }
     // The first tag match of each home bucket (prefetched); a key whose home bucket has
     // none and no displaced keys is a miss already.
     const PackedHoa* candidates[kMaxBulk];
     std::uint64_t unsure = 0;  // keys for the full lookup
     for (unsigned j = 0; j < n; ++j) {
-        const Bucket& bucket = buckets_[signatures[j] & mask_];
+        const Bucket& bucket = *homes[j];
         std::uint64_t tag = tag_of(signatures[j]);
         const PackedHoa* candidate = nullptr;
-        for (unsigned e = 0; e < kEntriesPerBucket; ++e) {
-            std::uint64_t entry = bucket.entries[e].load(std::memory_order_acquire);
-            if ((entry & ~kAddressMask) == tag && entry != 0) {
-                candidate = block_of(entry);
+        for (std::uint64_t c = tag_candidates(bucket, tag); c != 0; c &= c - 1) {
+            if (std::uint64_t address = entry(bucket, c, tag)) {
+                candidate = block_of(address);
                 break;
             }
         }

@@ -17,7 +17,12 @@
 // holding a stale entry compares keys and moves on.
 #pragma once
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 #include <atomic>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -96,14 +101,42 @@ class HoaIndex {
         std::memcpy(key, block->home_address.bytes.data(), 16);
         return ((key[0] ^ low) | (key[1] ^ high)) == 0;
     }
+    // Entries of `bucket` whose tag may equal `tag`: bit 8 * e + 7 for entry e. A hint only:
+    // each is loaded again atomically (entry()) before it is used. With AVX2, two vector
+    // compares of the line's 16-bit lanes (the overflow word's lane is masked out); an
+    // entry written meanwhile may be seen torn here, which only adds or drops a candidate
+    // that a lookup racing its store may take or miss anyway.
+    static std::uint64_t tag_candidates(const Bucket& bucket, std::uint64_t tag) {
+#if defined(__AVX2__)
+        const __m256i wanted = _mm256_set1_epi16(static_cast<short>(tag >> kTagShift));
+        const auto* line = reinterpret_cast<const __m256i*>(&bucket);
+        auto low = static_cast<std::uint32_t>(
+            _mm256_movemask_epi8(_mm256_cmpeq_epi16(_mm256_load_si256(line), wanted)));
+        auto high = static_cast<std::uint32_t>(
+            _mm256_movemask_epi8(_mm256_cmpeq_epi16(_mm256_load_si256(line + 1), wanted)));
+        return (std::uint64_t{high} << 32 | low) & 0x0080808080808080ull;
+#else
+        std::uint64_t candidates = 0;
+        for (unsigned e = 0; e < kEntriesPerBucket; ++e)
+            if ((bucket.entries[e].load(std::memory_order_relaxed) & ~kAddressMask) == tag)
+                candidates |= std::uint64_t{0x80} << (8 * e);
+        return candidates;
+#endif
+    }
+    // Entry e of `bucket` if it holds this tag (and a block), else 0.
+    static std::uint64_t entry(const Bucket& bucket, std::uint64_t candidates, std::uint64_t tag) {
+        std::uint64_t entry =
+            bucket.entries[std::countr_zero(candidates) / 8].load(std::memory_order_acquire);
+        return (entry & ~kAddressMask) == tag ? entry & kAddressMask : 0;
+    }
     // The block of the first entry of `bucket` with this tag that holds the key.
     static const PackedHoa* scan(const Bucket& bucket, std::uint64_t tag, std::uint64_t low,
                                  std::uint64_t high) {
-        for (unsigned e = 0; e < kEntriesPerBucket; ++e) {
-            std::uint64_t entry = bucket.entries[e].load(std::memory_order_acquire);
-            if ((entry & ~kAddressMask) != tag || entry == 0) continue;
-            const PackedHoa* block = block_of(entry);
-            if (holds(block, low, high)) return block;
+        for (std::uint64_t c = tag_candidates(bucket, tag); c != 0; c &= c - 1) {
+            if (std::uint64_t address = entry(bucket, c, tag)) {
+                const PackedHoa* block = block_of(address);
+                if (holds(block, low, high)) return block;
+            }
         }
         return nullptr;
     }

@@ -597,12 +597,10 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
     if (hoas_->size() != 0) hoas_->lookup_bulk(keys, signatures, k, &hits, snapshots);
     // With a million HoAs every snapshot, path and counter is a cache (and TLB) miss. Issue
     // them for the whole burst before touching any (l3fwd style): every snapshot's line 0
-    // now, while the flow hashes are computed; a packet's chosen path and its counters
-    // (both known from line 0, which has arrived by then) kPathLookahead packets ahead.
+    // was prefetched by the lookup, which compared the HoA there; a packet's chosen path
+    // and its counters (both known from line 0) kPathLookahead packets ahead.
     std::uint32_t flow_hashes[kBurstSize];
     std::uint8_t chosen[kBurstSize];
-    for (unsigned j = 0; j < k; ++j)
-        if ((hits >> j) & 1) rte_prefetch0(snapshots[j]);
     for (unsigned j = 0; j < k; ++j)
         if ((hits >> j) & 1) flow_hashes[j] = fast_flow_hash(pkts[candidates[j]]);
     for (unsigned j = 0; j < kPathLookahead && j < k; ++j) {
@@ -762,13 +760,10 @@ std::uint16_t Runtime::decapsulate_burst(WorkerCtx& w, rte_mbuf** pkts, std::uin
     std::uint64_t hits = 0;
     void* snapshots[kBurstSize];
     if (k != 0 && hoas_->size() != 0) hoas_->lookup_bulk(keys, signatures, k, &hits, snapshots);
-    // Line 0 (path count) and the CoA lines of the first paths: both addresses follow from
-    // the snapshot's, so all are issued at once.
-    for (unsigned j = 0; j < k; ++j) {
-        if (!((hits >> j) & 1)) continue;
-        rte_prefetch0(snapshots[j]);
-        prefetch_care_of_lines(as_packed(snapshots[j]));
-    }
+    // The CoA lines of the first paths (line 0, with the path count, was read by the
+    // lookup), all issued at once.
+    for (unsigned j = 0; j < k; ++j)
+        if ((hits >> j) & 1) prefetch_care_of_lines(as_packed(snapshots[j]));
     // The counters of the first paths, from line 0, kPathLookahead packets ahead.
     for (unsigned j = 0; j < kPathLookahead && j < k; ++j)
         if ((hits >> j) & 1) prefetch_counters(w, as_packed(snapshots[j]), kUnknownPath);
