@@ -553,6 +553,8 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
     hash_sig_t signatures[kBurstSize];
     std::uint16_t candidates[kBurstSize];
     unsigned k = 0;
+    rte_mbuf* tunneled[kBurstSize];
+    std::uint16_t t = 0;
     for (unsigned i = 0; i < kPrefetchOffset && i < n; ++i)
         rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
     for (std::uint16_t i = 0; i < n; ++i) {
@@ -586,15 +588,22 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
             punt(w, m, PuntReason::Local);
             continue;
         }
+        // Reverse tunnels to our own address (the common case of traffic to us): straight to
+        // the ingress check, without the HoA lookup (our addresses are no HoAs) and the LPM
+        // walk that would answer Local.
+        if (allow_decap && ip->proto == IPPROTO_IPV6 && fib.is_local(ip->dst_addr)) {
+            tunneled[t++] = m;
+            continue;
+        }
         keys[k] = ip->dst_addr;
         signatures[k] = HoaTable::signature(ip->dst_addr);
         candidates[k++] = i;
     }
-    if (k == 0) return;
+    if (k == 0 && t == 0) return;
 
     std::uint64_t hits = 0;
     void* snapshots[kBurstSize];
-    if (hoas_->size() != 0) hoas_->lookup_bulk(keys, signatures, k, &hits, snapshots);
+    if (k != 0 && hoas_->size() != 0) hoas_->lookup_bulk(keys, signatures, k, &hits, snapshots);
     // With a million HoAs every snapshot, path and counter is a cache (and TLB) miss. Issue
     // them for the whole burst before touching any (l3fwd style): every snapshot's line 0
     // was prefetched by the lookup, which compared the HoA there; a packet's chosen path
@@ -611,8 +620,6 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
     std::uint8_t destinations[kBurstSize][16];
     rte_mbuf* routed[kBurstSize];
     unsigned r = 0;
-    rte_mbuf* tunneled[kBurstSize];
-    std::uint16_t t = 0;
     for (unsigned j = 0; j < k; ++j) {
         unsigned ahead = j + kPathLookahead;
         if (ahead < k && ((hits >> ahead) & 1)) {
@@ -630,15 +637,6 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
                                   : nullptr;
         if (snap) {
             deliver_to_mobile_node(w, m, *snap);
-            continue;
-        }
-        // Reverse tunnels to our own address (the common case of traffic to us): straight to
-        // the ingress check, without the LPM walk that would answer Local.
-        if (allow_decap &&
-            rte_pktmbuf_mtod_offset(m, const rte_ipv6_hdr*, sizeof(rte_ether_hdr))->proto ==
-                IPPROTO_IPV6 &&
-            fib.is_local(static_cast<const std::uint8_t*>(keys[j]))) {
-            tunneled[t++] = m;
             continue;
         }
         std::memcpy(destinations[r], keys[j], 16);
