@@ -98,7 +98,13 @@ void HoaIndex::find_bulk(const void* const* keys, const std::uint32_t* signature
         const Bucket& bucket = *homes[j];
         std::uint64_t tag = tag_of(signatures[j]);
         const PackedHoa* candidate = nullptr;
-        for (std::uint64_t c = tag_candidates(bucket, tag); c != 0; c &= c - 1) {
+        // Entry 0 first: inserts fill a bucket from the front, so at half load or less most
+        // hits are there, and one scalar compare is cheaper than the vector one.
+        std::uint64_t first = bucket.entries[0].load(std::memory_order_acquire);
+        if ((first & ~kAddressMask) == tag && (first & kAddressMask) != 0)
+            candidate = block_of(first);
+        for (std::uint64_t c = candidate ? 0 : tag_candidates(bucket, tag) & ~std::uint64_t{0x80};
+             c != 0; c &= c - 1) {
             if (std::uint64_t address = entry(bucket, c, tag)) {
                 candidate = block_of(address);
                 break;
