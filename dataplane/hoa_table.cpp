@@ -24,18 +24,8 @@ std::unique_ptr<HoaTable> HoaTable::create(std::uint32_t capacity, Reclaimer& re
                                            std::string& error) {
     std::unique_ptr<HoaTable> t(new HoaTable(reclaimer));
     t->capacity_ = capacity;
-    t->table_ = create_lf_hash("monami_hoa", capacity);
-    if (!t->table_) {
-        error = std::string("cannot create the home address table (") + std::to_string(capacity) +
-                " entries): " + rte_strerror(rte_errno);
-        return nullptr;
-    }
-    // Workers pass signature() to the table: it must be the table's own hash.
-    const std::uint8_t probe[16] = {0x20, 0x01, 0x0d, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
-    if (signature(probe) != rte_hash_hash(t->table_, probe)) {
-        error = "home address table: inline signature differs from rte_hash_hash";
-        return nullptr;
-    }
+    t->index_ = HoaIndex::create(capacity, error);
+    if (!t->index_) return nullptr;
     return t;
 }
 
@@ -48,24 +38,33 @@ HoaTable::~HoaTable() {
     for (auto& [len, table] : prefix_tables_) rte_hash_free(table);
     delete prefix_index_.load();
     delete home_nets_.load();
-    rte_hash_free(table_);
 }
 
 bool HoaTable::publish(std::unique_ptr<const HoaSnapshot> snapshot) {
     const PackedHoa* packed = arena_.pack(*snapshot);
     if (!packed) return false;
-    auto it = current_.find(snapshot->home_address);
-    // In lock-free mode an existing key's data is replaced with one atomic store.
-    if (add(table_, snapshot->home_address.bytes.data(), packed) < 0) {
+    if (!HoaIndex::fits(packed)) {
+        MONAMI_LOG(ERR, dp, "snapshot block at %p: beyond 48 bits, cannot be indexed",
+                   static_cast<const void*>(packed));
         arena_.release(packed);
         return false;
     }
+    const hash_sig_t sig = signature(snapshot->home_address.bytes.data());
+    auto it = current_.find(snapshot->home_address);
     const PackedHoa* old = nullptr;
     std::vector<Ipv6Prefix> old_prefixes;
     if (it == current_.end()) {
+        std::uint32_t slot = 0;
+        if (current_.size() >= capacity_ || !index_->insert(sig, packed, slot)) {
+            arena_.release(packed);
+            return false;
+        }
         it = current_.emplace(snapshot->home_address, Current{}).first;
+        it->second.slot = slot;
         count_home_net(snapshot->home_address, +1);
     } else {
+        // One atomic store: readers see the old block or the new one.
+        index_->replace(it->second.slot, sig, packed);
         old = it->second.packed;
         old_prefixes = std::move(it->second.network_prefixes);
     }
@@ -88,19 +87,19 @@ void HoaTable::withdraw(const HomeAddress& home_address) {
     auto it = current_.find(home_address);
     if (it == current_.end()) return;
     const PackedHoa* old = it->second.packed;
+    index_->erase(it->second.slot, signature(home_address.bytes.data()));
     std::vector<Ipv6Prefix> prefixes = std::move(it->second.network_prefixes);
     current_.erase(it);
     count_.store(current_.size(), std::memory_order_relaxed);
     count_home_net(home_address, -1);
     for (const auto& p : prefixes) remove_prefix(p);
-    std::int32_t pos = rte_hash_del_key(table_, home_address.bytes.data());
-    if (pos >= 0) reclaimer_.defer(free_key_slot, table_, static_cast<std::uintptr_t>(pos));
     reclaimer_.defer(free_packed, const_cast<PackedHoa*>(old),
                      reinterpret_cast<std::uintptr_t>(this));
 }
 
-// Deleted keys keep their slots until a grace period has passed, so a table can be full of
-// slots waiting for slow workers: then wait for the grace period and try once more.
+// Deleted keys of a prefix table keep their slots until a grace period has passed, so a
+// table can be full of slots waiting for slow workers: then wait for the grace period and
+// try once more.
 int HoaTable::add(rte_hash* table, const std::uint8_t* key, const PackedHoa* snapshot) {
     void* data = const_cast<PackedHoa*>(snapshot);
     int rc = rte_hash_add_key_data(table, key, data);

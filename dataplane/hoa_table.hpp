@@ -1,9 +1,9 @@
 // Home address -> PackedHoa (the workers' form of a HoaSnapshot, dataplane/packed_hoa.hpp),
-// read by every worker without locks: an rte_hash with
-// lock-free read/write concurrency keyed by the 16-byte HoA, plus one such hash per mobile
-// network prefix length in use (RFC 3963) behind an RCU-published index of the lengths.
+// read by every worker without locks: our own index of one-line buckets for the exact
+// 16-byte HoA (dataplane/hoa_index.hpp), plus one lock-free rte_hash per mobile network
+// prefix length in use (RFC 3963) behind an RCU-published index of the lengths.
 // Only the control thread writes; what it replaces is freed through the Reclaimer after a
-// grace period, including the hash slots of deleted keys (NO_FREE_ON_DEL).
+// grace period (blocks, and the prefix hashes' slots of deleted keys: NO_FREE_ON_DEL).
 #pragma once
 
 #include <rte_hash.h>
@@ -19,6 +19,7 @@
 
 #include "dataplane/api/address_map.hpp"
 #include "dataplane/api/snapshot.hpp"
+#include "dataplane/hoa_index.hpp"
 #include "dataplane/packed_hoa.hpp"
 
 namespace monami::dp {
@@ -49,30 +50,30 @@ class HoaTable {
     // Bytes of the live packed snapshots.
     std::size_t snapshot_bytes() const { return arena_.bytes_in_use(); }
 
-    // Workers: up to 64 keys (pointers to 16-byte addresses, e.g. inside packets).
+    // Workers: up to 64 keys (pointers to 16-byte addresses, e.g. inside packets). A miss
+    // leaves nullptr in `snapshots`.
     void lookup_bulk(const void** keys, unsigned n, std::uint64_t* hit_mask,
                      void** snapshots) const {
-        rte_hash_lookup_bulk_data(table_, keys, n, hit_mask, snapshots);
+        hash_sig_t signatures[HoaIndex::kMaxBulk];
+        for (unsigned i = 0; i < n; ++i)
+            signatures[i] = signature(static_cast<const std::uint8_t*>(keys[i]));
+        index_->find_bulk(keys, signatures, n, hit_mask, snapshots);
     }
-    // The table's hash of a key, exactly what rte_hash computes (rte_hash_crc over 16
-    // bytes, initial value 0), inlined: two CRC32 instructions while the parser holds the
-    // address, instead of a call through the table's hash function per key.
+    // The index's hash of a key (rte_hash_crc over 16 bytes, initial value 0): two CRC32
+    // instructions, computed by the worker while its parser holds the address.
     static hash_sig_t signature(const std::uint8_t* key) {
         std::uint64_t low, high;
         std::memcpy(&low, key, 8);
         std::memcpy(&high, key + 8, 8);
         return rte_hash_crc_8byte(high, rte_hash_crc_8byte(low, 0));
     }
-    // Same as lookup_bulk with precomputed signatures (monami-bench: 186 -> 135
-    // instructions per packet for the lookup, docs/performance.md).
-    void lookup_bulk(const void** keys, hash_sig_t* signatures, unsigned n, std::uint64_t* hit_mask,
-                     void** snapshots) const {
-        rte_hash_lookup_with_hash_bulk_data(table_, keys, signatures, n, hit_mask, snapshots);
+    // Same as lookup_bulk with precomputed signatures.
+    void lookup_bulk(const void** keys, const hash_sig_t* signatures, unsigned n,
+                     std::uint64_t* hit_mask, void** snapshots) const {
+        index_->find_bulk(keys, signatures, n, hit_mask, snapshots);
     }
     const PackedHoa* lookup(const std::uint8_t* address) const {
-        void* data = nullptr;
-        if (rte_hash_lookup_data(table_, address, &data) < 0) return nullptr;
-        return static_cast<const PackedHoa*>(data);
+        return index_->find(address, signature(address));
     }
     // Longest mobile network prefix containing `address`, or nullptr.
     const PackedHoa* lookup_prefix(const std::uint8_t* address) const;
@@ -103,6 +104,7 @@ class HoaTable {
     };
     struct Current {  // what the control thread keeps of a published HoA
         const PackedHoa* packed = nullptr;
+        std::uint32_t slot = 0;  // its entry in index_
         std::vector<Ipv6Prefix> network_prefixes;
     };
     HoaTable(Reclaimer& reclaimer) : reclaimer_(reclaimer) {}
@@ -116,7 +118,7 @@ class HoaTable {
     static void free_home_nets(void* object, std::uintptr_t);
 
     Reclaimer& reclaimer_;
-    rte_hash* table_ = nullptr;
+    std::unique_ptr<HoaIndex> index_;
     std::uint32_t capacity_ = 0;
     SnapshotArena arena_;
     AddressMap<Current> current_;

@@ -106,6 +106,7 @@ PackedHoa* SnapshotArena::pack(const HoaSnapshot& s) {
     packed->ncast_mask = s.default_action.ncast_mask;
     packed->lines = lines > kMaxArenaLines ? 0 : static_cast<std::uint8_t>(lines);
     packed->rule_count = static_cast<std::uint16_t>(s.rules.size());
+    packed->home_address = s.home_address;
     // Two slots per byte, computed in locals: a read-modify-write of packed->choice through
     // a byte pointer may alias everything and costed ~15 instructions per slot.
     const std::uint8_t count = packed->path_count;

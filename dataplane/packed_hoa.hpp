@@ -2,8 +2,9 @@
 // everything a worker reads, with no pointer to chase. Built from the control thread's
 // HoaSnapshot when it is published (HoaTable::publish) and freed after a grace period.
 //
-//   line 0          PackedHoa: path count, the default action (64 choice slots at 4 bits),
-//                   the rule count, the counter slots of the first 6 paths
+//   line 0          PackedHoa: path count, rule count, the home address (the key the HoA
+//                   index compares, dataplane/hoa_index.hpp), the default action (64
+//                   choice slots at 4 bits), the counter slots of the first 2 paths
 //   lines 1..2n     DeliveryPath[n], inline, two lines each
 //   after them      FlowRule[rule_count], inline (empty in the common case)
 //
@@ -22,7 +23,7 @@ namespace monami::dp {
 
 inline constexpr std::uint8_t kNoChoice = 0xf;  // a 4-bit slot with no path
 
-inline constexpr unsigned kLineCounterSlots = 6;
+inline constexpr unsigned kLineCounterSlots = 2;
 
 struct alignas(64) PackedHoa {
     std::uint8_t path_count = 0;
@@ -31,6 +32,9 @@ struct alignas(64) PackedHoa {
     std::uint8_t reserved = 0;
     std::uint16_t rule_count = 0;
     std::uint16_t reserved2 = 0;
+    // Immutable while the block is reachable: a reader of the HoA index compares it with
+    // the address it looks up, so it never takes another HoA's block.
+    HomeAddress home_address;
     std::uint8_t choice[kChoiceSlots / 2] = {};  // slot s: nibble s % 2 of byte s / 2
     // paths()[i].counter_slot of the first paths, so that a packet's counters are
     // prefetched together with its path instead of after it.
@@ -54,6 +58,7 @@ struct alignas(64) PackedHoa {
     std::uint8_t path_of_care_of(const std::uint8_t* source) const;
 };
 static_assert(sizeof(PackedHoa) == 64);
+static_assert(offsetof(PackedHoa, home_address) == 8);
 static_assert(kMaxBindingsPerHoa < kNoChoice, "path indices fit in 4 bits");
 
 // Bytes a packed block of this snapshot needs.

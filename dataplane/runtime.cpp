@@ -680,6 +680,8 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
     hash_sig_t signatures[kBurstSize];
     std::uint16_t candidates[kBurstSize];
     unsigned k = 0;
+    rte_mbuf* tunneled[kBurstSize];
+    std::uint16_t t = 0;
     for (unsigned i = 0; i < kPrefetchOffset && i < n; ++i)
         rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
     for (std::uint16_t i = 0; i < n; ++i) {
@@ -701,34 +703,36 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
                       (kHeaders + rte_be_to_cpu_16(ip->payload_len) <= rte_pktmbuf_pkt_len(m)) &
                       (ip->dst_addr[0] != 0xff);
         if (!common && !check_headers(w, m)) continue;
+        // Reverse tunnels to our own address (the common case of traffic to us): straight to
+        // the ingress check, without the HoA lookup (our addresses are no HoAs) and the LPM
+        // walk that would answer Local.
+        if (allow_decap && ip->proto == IPPROTO_IPV6 && fib.is_local(ip->dst_addr)) {
+            tunneled[t++] = m;
+            continue;
+        }
         keys[k] = ip->dst_addr;
         signatures[k] = HoaTable::signature(ip->dst_addr);
         candidates[k++] = i;
     }
-    if (k == 0) return;
+    if (k == 0 && t == 0) return;
 
     std::uint64_t hits = 0;
     void* snapshots[kBurstSize];
-    if (hoas_->size() != 0) hoas_->lookup_bulk(keys, signatures, k, &hits, snapshots);
+    if (k != 0 && hoas_->size() != 0) hoas_->lookup_bulk(keys, signatures, k, &hits, snapshots);
     // With a million HoAs every snapshot, path and counter is a cache (and TLB) miss. Issue
     // them for the whole burst before touching any (l3fwd style): every snapshot's line 0
-    // now, while the flow hashes are computed; a packet's chosen path and its counters
-    // (both known from line 0, which has arrived by then) kPathLookahead packets ahead.
+    // was prefetched by the lookup, which compared the HoA there; a packet's chosen path
+    // and its counters (both known from line 0) kPathLookahead packets ahead.
     std::uint32_t flow_hashes[kBurstSize];
     std::uint8_t chosen[kBurstSize];
-    for (unsigned j = 0; j < k; ++j) {
-        if (!((hits >> j) & 1)) continue;
-        rte_prefetch0(snapshots[j]);
-        flow_hashes[j] = flow_hash_of(pkts[candidates[j]]);
-    }
+    for (unsigned j = 0; j < k; ++j)
+        if ((hits >> j) & 1) flow_hashes[j] = flow_hash_of(pkts[candidates[j]]);
     for (unsigned j = 0; j < kPathLookahead && j < k; ++j)
         if ((hits >> j) & 1)
             chosen[j] = prefetch_delivery(w, as_packed(snapshots[j]), flow_hashes[j]);
     std::uint8_t destinations[kBurstSize][16];
     rte_mbuf* routed[kBurstSize];
     unsigned r = 0;
-    rte_mbuf* tunneled[kBurstSize];
-    std::uint16_t t = 0;
     BurstTally tally;
     for (unsigned j = 0; j < k; ++j) {
         unsigned ahead = j + kPathLookahead;
@@ -748,15 +752,6 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
                                   : nullptr;
         if (snap) {
             deliver_to_mobile_node(w, m, *snap);
-            continue;
-        }
-        // Reverse tunnels to our own address (the common case of traffic to us): straight to
-        // the ingress check, without the LPM walk that would answer Local.
-        if (allow_decap &&
-            rte_pktmbuf_mtod_offset(m, const rte_ipv6_hdr*, sizeof(rte_ether_hdr))->proto ==
-                IPPROTO_IPV6 &&
-            fib.is_local(static_cast<const std::uint8_t*>(keys[j]))) {
-            tunneled[t++] = m;
             continue;
         }
         std::memcpy(destinations[r], keys[j], 16);
@@ -881,13 +876,10 @@ std::uint16_t Runtime::decapsulate_burst(WorkerCtx& w, rte_mbuf** pkts, std::uin
     std::uint64_t hits = 0;
     void* snapshots[kBurstSize];
     if (k != 0 && hoas_->size() != 0) hoas_->lookup_bulk(keys, signatures, k, &hits, snapshots);
-    // Line 0 (path count) and the CoA lines of the first paths: both addresses follow from
-    // the snapshot's, so all are issued at once.
-    for (unsigned j = 0; j < k; ++j) {
-        if (!((hits >> j) & 1)) continue;
-        rte_prefetch0(snapshots[j]);
-        prefetch_care_of_lines(as_packed(snapshots[j]));
-    }
+    // The CoA lines of the first paths (line 0, with the path count, was read by the
+    // lookup), all issued at once.
+    for (unsigned j = 0; j < k; ++j)
+        if ((hits >> j) & 1) prefetch_care_of_lines(as_packed(snapshots[j]));
     // The counters of the first paths, from line 0, kPathLookahead packets ahead.
     for (unsigned j = 0; j < kPathLookahead && j < k; ++j)
         if ((hits >> j) & 1) prefetch_counters(w, as_packed(snapshots[j]), kUnknownPath);
