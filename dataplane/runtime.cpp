@@ -773,10 +773,15 @@ void Runtime::route_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts,
     std::int32_t next_hop_ids[kBurstSize];
     fib.lookup_bulk(destinations, next_hop_ids, r);
     // The neighbor to send each packet to (the destination on link, or the route's next hop),
-    // resolved for the burst in one bulk lookup.
+    // resolved for the burst in one bulk lookup of the distinct keys: the packets routed via
+    // one next hop (traffic to correspondents behind the default router) share its key, the
+    // NextHop's own address, so they cost one lookup, not one each.
     const void* neighbor_keys[kBurstSize];
+    std::uint8_t key_of[kBurstSize];  // resolving[i]'s index in neighbor_keys
     rte_mbuf* resolving[kBurstSize];
-    unsigned q = 0;
+    unsigned q = 0, u = 0;
+    const void* last_via = nullptr;
+    std::uint8_t last_via_key = 0;
     for (unsigned j = 0; j < r; ++j) {
         rte_mbuf* m = pkts[j];
         if (next_hop_ids[j] < 0) {
@@ -795,11 +800,17 @@ void Runtime::route_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts,
                 break;
             }
             case NextHopKind::OnLink:
-                neighbor_keys[q] = destinations[j];
+                neighbor_keys[u] = destinations[j];
+                key_of[q] = static_cast<std::uint8_t>(u++);
                 resolving[q++] = m;
                 break;
             case NextHopKind::Via:
-                neighbor_keys[q] = nh.via;
+                if (nh.via != last_via) {
+                    last_via = nh.via;
+                    last_via_key = static_cast<std::uint8_t>(u);
+                    neighbor_keys[u++] = nh.via;
+                }
+                key_of[q] = last_via_key;
                 resolving[q++] = m;
                 break;
         }
@@ -807,11 +818,14 @@ void Runtime::route_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts,
     if (q == 0) return;
     std::uint64_t hits = 0;
     std::uint64_t entries[kBurstSize];
-    neighbors_->lookup_bulk(neighbor_keys, q, &hits, entries);
+    neighbors_->lookup_bulk(neighbor_keys, u, &hits, entries);
+    NeighborTable::Entry neighbors[kBurstSize];
+    for (unsigned i = 0; i < u; ++i)
+        if ((hits >> i) & 1) neighbors[i] = NeighborTable::decode(entries[i]);
     BurstTally tally;
     for (unsigned i = 0; i < q; ++i) {
-        if ((hits >> i) & 1)
-            forward(w, resolving[i], NeighborTable::decode(entries[i]), tally);
+        if ((hits >> key_of[i]) & 1)
+            forward(w, resolving[i], neighbors[key_of[i]], tally);
         else
             punt(w, resolving[i], PuntReason::NeedsResolution);
     }

@@ -3,6 +3,7 @@
 // prefixes, the FIB and every drop reason on the way. Ports are ring-backed ethdevs, the
 // EAL runs on one lcore (one-lcore mode: poll_control() runs the worker iteration).
 #include <rte_cycles.h>
+#include <optional>
 
 #include "dataplane/flow_steering.hpp"
 #include "tests/unit/eal_harness.hpp"
@@ -475,6 +476,51 @@ TEST_F(DataPlaneTest, NeighborChangesDoNotRebuildTheForwardingTable) {
     routing.routes.push_back({prefix("2001:db8:d::/48"), core.id, ip("2001:db8:2::fe")});
     rt->publish_routing(routing);
     EXPECT_EQ(rt->forwarding_table_builds(), 2u);
+}
+
+// One burst through several next hops, interleaved: each packet gets its own next hop's
+// neighbor (the burst resolves each distinct next hop once), unresolved ones are punted.
+TEST_F(DataPlaneTest, ABurstThroughSeveralNextHopsResolvesEachPacketsOwn) {
+    RoutingState routing;
+    routing.routes = {{prefix("2001:db8:1::/64"), home.id, std::nullopt},
+                      {prefix("2001:db8:2::/64"), core.id, std::nullopt},
+                      {prefix("2001:db8:ff::/48"), core.id, ip("2001:db8:2::fe")},
+                      {prefix("2001:db8:ee::/48"), core.id, ip("2001:db8:2::fd")},
+                      {prefix("2001:db8:dd::/48"), core.id, ip("2001:db8:2::fc")}};
+    routing.neighbors = {{ip("2001:db8:2::fe"), core.id, kRouterMac},
+                         {ip("2001:db8:2::fc"), core.id, kHostMac},
+                         {kUnresolved, core.id, kCoreMac}};
+    routing.local_addresses = {kHomeAgent};
+    rt->publish_routing(routing);
+    const Ipv6Address source = ip("2001:db8:1::9");
+    std::vector<std::pair<std::vector<std::uint8_t>, std::optional<MacAddress>>> expected = {
+        {ipv6_udp(source, ip("2001:db8:ff::1"), 50), kRouterMac},
+        {ipv6_udp(source, ip("2001:db8:ee::1"), 51), std::nullopt},
+        {ipv6_udp(source, ip("2001:db8:ff::2"), 52), kRouterMac},
+        {ipv6_udp(source, ip("2001:db8:dd::1"), 53), kHostMac},
+        {ipv6_udp(source, kUnresolved, 54), kCoreMac},
+        {ipv6_udp(source, ip("2001:db8:ee::2"), 55), std::nullopt},
+        {ipv6_udp(source, ip("2001:db8:ff::3"), 56), kRouterMac},
+        {ipv6_udp(source, ip("2001:db8:dd::2"), 57), kHostMac},
+    };
+    for (const auto& [packet, neighbor] : expected)
+        inject(home, ethernet(kHomeMac, kHostMac, packet));
+    pump();
+    auto out = sent(core);
+    std::size_t next = 0, punted = 0;
+    for (const auto& [packet, neighbor] : expected) {
+        if (!neighbor) {
+            ASSERT_LT(punted, punts.size());
+            EXPECT_EQ(punts[punted].reason, PuntReason::NeedsResolution);
+            EXPECT_EQ(punts[punted++].frame, ethernet(kHomeMac, kHostMac, packet));
+            continue;
+        }
+        ASSERT_LT(next, out.size());
+        EXPECT_EQ(out[next++], ethernet(*neighbor, kCoreMac, decremented(packet)));
+    }
+    EXPECT_EQ(next, out.size());
+    EXPECT_EQ(punted, punts.size());
+    EXPECT_EQ(rt->totals().forwarded, 6u);
 }
 
 TEST_F(DataPlaneTest, HopLimitOneIsPuntedNotForwarded) {
