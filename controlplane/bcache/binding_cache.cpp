@@ -151,6 +151,12 @@ void BindingCache::for_each(const std::function<void(const HoaEntry&)>& visit) c
 // ---- Binding Update ------------------------------------------------------------------
 
 BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
+    BuOutcome out;
+    process_binding_update(request, out);
+    return out;
+}
+
+void BindingCache::process_binding_update(const BuRequest& request, BuOutcome& out) {
     const mh::BindingUpdate& bu = request.bu;
     const mh::MobilityOptions& options = bu.options;
     const auto& bid_options = options.binding_ids;
@@ -158,7 +164,12 @@ BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
     const CareOfAddress packet_coa = options.alternate_care_of.value_or(request.packet_source);
     const std::uint64_t now = request.now_ms;
 
-    BuOutcome out;
+    // `out` is reset field by field: its vectors keep their storage.
+    out.ack.status = 0;
+    out.ack.lifetime_4s = 0;
+    out.ack.mobile_router = false;
+    clear_keeping_storage(out.ack.options);
+    out.changed.clear();
     // A home agent answers every home registration and de-registration (RFC 6275 s.10.3.1,
     // s.10.3.2 "MUST return a Binding Acknowledgement") and every rejection (s.9.5.4), so
     // the A flag never suppresses the BA here.
@@ -170,20 +181,19 @@ BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
     // K: we run manual SAs (no IKEv2 key management mobility), so the BA always says K=0.
     out.ack.key_management = false;
 
-    auto reject_each = [&](std::uint8_t overall, const std::vector<std::uint8_t>& per_bid) {
+    auto reject_each = [&](std::uint8_t overall, const std::vector<std::uint8_t>* per_bid) {
         out.ack.status = overall;
         out.ack.lifetime_4s = 0;
         out.ack.mobile_router = false;
-        out.ack.options = {};
+        clear_keeping_storage(out.ack.options);
         for (std::size_t i = 0; i < bid_options.size(); ++i) {
             auto echo = bid_options[i];
-            echo.status = per_bid.empty() ? overall : per_bid[i];
+            echo.status = per_bid ? (*per_bid)[i] : overall;
             out.ack.options.binding_ids.push_back(echo);
         }
         out.changed.clear();
-        return out;
     };
-    auto reject = [&](std::uint8_t overall) { return reject_each(overall, {}); };
+    auto reject = [&](std::uint8_t overall) { reject_each(overall, nullptr); };
 
     // RFC 6275 s.10.3.1 tests, in order.
     if (!bu.home_registration) return reject(status::kHomeRegistrationNotSupported);
@@ -265,7 +275,7 @@ BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
         out.ack.lifetime_4s = 0;
         out.changed.push_back(hoa);
         prune_timer_tops();
-        return out;
+        return;
     }
 
     HoaEntry next = existing ? *existing : HoaEntry{};
@@ -342,7 +352,8 @@ BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
     };
 
     std::uint8_t overall = status::kAccepted;
-    std::vector<std::uint8_t> per_bid(bid_options.size(), status::kAccepted);
+    std::vector<std::uint8_t>& per_bid = per_bid_;  // scratch, storage kept across BUs
+    per_bid.assign(bid_options.size(), status::kAccepted);
     if (bid_options.empty()) {
         // Registration without BID replaces every binding (RFC 5648 s.6.2).
         if (auto st = care_of_status(packet_coa)) return reject(st);
@@ -392,7 +403,7 @@ BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
         }
         const auto failed = static_cast<std::size_t>(
             std::count_if(per_bid.begin(), per_bid.end(), [](auto s) { return s >= 128; }));
-        if (failed == per_bid.size()) return reject_each(per_bid.front(), per_bid);
+        if (failed == per_bid.size()) return reject_each(per_bid.front(), &per_bid);
         if (failed > 0)
             overall = status::kMcoaNotComplete;
         else if (home_binding)
@@ -532,7 +543,6 @@ BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
         commit(std::move(next), now);
     out.changed.push_back(hoa);
     prune_timer_tops();
-    return out;
 }
 
 // ---- State changes ---------------------------------------------------------------------

@@ -108,6 +108,8 @@ class BindingCache {
     explicit BindingCache(BindingCacheSettings settings);
 
     BuOutcome process_binding_update(const BuRequest& request);
+    // The same, into `out` (every field is set; its vectors' storage is reused).
+    void process_binding_update(const BuRequest& request, BuOutcome& out);
 
     // Drops bindings and flow bindings whose lifetime ended at or before now_ms.
     std::vector<HomeAddress> expire(std::uint64_t now_ms);
@@ -168,6 +170,7 @@ class BindingCache {
     std::uint64_t next_stamp_ = 1;
     std::vector<Timer> expiry_heap_;  // min-heap (TimerLater), lazily invalidated
     std::vector<Timer> refresh_heap_;
+    std::vector<std::uint8_t> per_bid_;  // process_binding_update's per-BID status, reused
 };
 
 // RFC 6275 s.9.5.1: a is newer than b when (a - b) mod 2^16 lies in [1, 32767].

@@ -319,6 +319,8 @@ class HomeAgent {
     // Scratch reused across BUs (cleared, storage kept): the BA frame being sent, and what
     // build_snapshot collects.
     std::vector<std::uint8_t> frame_;
+    mh::ParsedMh parsed_mh_;        // the MH being handled
+    bcache::BuOutcome bu_outcome_;  // what the binding cache made of it
     std::vector<PathKey> snapshot_keep_;
     std::vector<policy::PathInfo> snapshot_infos_;
     std::vector<policy::MnFlowBinding> snapshot_flows_;

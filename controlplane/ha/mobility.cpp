@@ -41,23 +41,25 @@ void HomeAgent::handle_mobility(PortId port, const net::Ipv6Packet& packet, std:
         return;
     }
     ++counters_.mh_received;
-    auto parsed = mh::parse_mh(chain->upper_layer(ip), chain->checksum_source(),
-                               chain->checksum_destination(), settings_.parse_limits);
-    if (!parsed) {
+    // Parsed into the reused message: its option vectors keep their storage across BUs.
+    auto failure =
+        mh::parse_mh_into(chain->upper_layer(ip), chain->checksum_source(),
+                          chain->checksum_destination(), settings_.parse_limits, parsed_mh_);
+    if (failure) {
         ++counters_.mh_malformed;
         // RFC 6275 s.9.2: an unknown MH type is answered with Binding Error status 2; other
         // malformed messages are silently discarded.
-        if (parsed.error().code == mh::MhErrorCode::UnknownMhType)
+        if (failure->code == mh::MhErrorCode::UnknownMhType)
             send_binding_error(
                 port, packet, 2,
                 chain->home_address_option ? *chain->home_address_option : Ipv6Address{});
         return;
     }
-    if (const auto* hb = std::get_if<mh::Heartbeat>(&parsed->message)) {
+    if (const auto* hb = std::get_if<mh::Heartbeat>(&parsed_mh_.message)) {
         handle_heartbeat(port, packet, *chain, was_protected, *hb, now_ms);
         return;
     }
-    const auto* bu = std::get_if<mh::BindingUpdate>(&parsed->message);
+    const auto* bu = std::get_if<mh::BindingUpdate>(&parsed_mh_.message);
     if (!bu) {
         ++counters_.not_handled;  // BA, BRR and BE are for the mobile node
         return;
@@ -69,7 +71,8 @@ void HomeAgent::handle_mobility(PortId port, const net::Ipv6Packet& packet, std:
     ++counters_.binding_updates;
     bcache::BuRequest request{chain->source, chain->destination, chain->home_address_option, *bu,
                               now_ms};
-    bcache::BuOutcome outcome = cache_.process_binding_update(request);
+    bcache::BuOutcome& outcome = bu_outcome_;  // reused: its vectors keep their storage
+    cache_.process_binding_update(request, outcome);
     // Remember the way back for every binding this BU touched.
     if (const auto* entry = cache_.find(request.home_address_option ? *request.home_address_option
                                                                     : chain->source)) {
