@@ -140,6 +140,10 @@ const HomeAgent::HoaState* HomeAgent::state_of(const HomeAddress& hoa) const {
 
 void HomeAgent::release_slots(const HomeAddress& hoa, HoaState* state,
                               const std::vector<PathKey>& keep) {
+    // Every slot kept (keep holds only this HoA's paths, each given a slot and tracked by
+    // liveness in build_snapshot, and both are released together here): nothing to free
+    // or forget, the common case of a BU that adds or refreshes bindings.
+    if (state && state->slots.size() == keep.size()) return;
     if (state) {
         auto kept = [&](const OwnedSlot& owned) {
             return std::find(keep.begin(), keep.end(), PathKey{hoa, owned.bid, owned.mcoa}) !=
