@@ -278,8 +278,16 @@ void BindingCache::process_binding_update(const BuRequest& request, BuOutcome& o
         return;
     }
 
-    HoaEntry next = existing ? *existing : HoaEntry{};
-    if (!existing) next.bindings.reserve(std::max<std::size_t>(bid_options.size(), 1));  // exact
+    // Copy, modify, commit: a rejection below leaves the cache as it was. The copy goes into
+    // a scratch entry whose vectors keep their storage (commit swaps it with the entry it
+    // replaces), so a refresh or handover allocates nothing here.
+    HoaEntry& next = next_;
+    if (existing) {
+        next = *existing;
+    } else {
+        next = HoaEntry{};  // moved into the map at commit: sized for this HoA alone
+        next.bindings.reserve(std::max<std::size_t>(bid_options.size(), 1));  // exact
+    }
     next.home_address = hoa;
     next.mn_id = mn_id;
 
@@ -540,7 +548,7 @@ void BindingCache::process_binding_update(const BuRequest& request, BuOutcome& o
     if (next.bindings.empty())
         erase_entry(hoa);
     else
-        commit(std::move(next), now);
+        commit(next, now);
     out.changed.push_back(hoa);
     prune_timer_tops();
 }
@@ -590,7 +598,7 @@ void BindingCache::erase_entry(const HomeAddress& home_address) {
     entries_.erase(it);
 }
 
-void BindingCache::commit(HoaEntry&& entry, std::uint64_t now_ms) {
+void BindingCache::commit(HoaEntry& entry, std::uint64_t now_ms) {
     const HomeAddress hoa = entry.home_address;
     auto it = entries_.find(hoa);
     const HoaEntry* old = it == entries_.end() ? nullptr : &it->second;
@@ -628,7 +636,7 @@ void BindingCache::commit(HoaEntry&& entry, std::uint64_t now_ms) {
             leave_mn_group(current);
             join_mn_group(entry);
         }
-        current = std::move(entry);
+        std::swap(current, entry);  // `entry` (the caller's scratch) keeps the old storage
     } else {
         index_prefixes(entry, true);
         join_mn_group(entry);
