@@ -141,6 +141,12 @@ void BindingCache::for_each(const std::function<void(const HoaEntry&)>& visit) c
 // ---- Binding Update ------------------------------------------------------------------
 
 BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
+    BuOutcome out;
+    process_binding_update(request, out);
+    return out;
+}
+
+void BindingCache::process_binding_update(const BuRequest& request, BuOutcome& out) {
     const mh::BindingUpdate& bu = request.bu;
     const mh::MobilityOptions& options = bu.options;
     const auto& bid_options = options.binding_ids;
@@ -148,7 +154,12 @@ BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
     const CareOfAddress packet_coa = options.alternate_care_of.value_or(request.packet_source);
     const std::uint64_t now = request.now_ms;
 
-    BuOutcome out;
+    // `out` is reset field by field: its vectors keep their storage.
+    out.ack.status = 0;
+    out.ack.lifetime_4s = 0;
+    out.ack.mobile_router = false;
+    clear_keeping_storage(out.ack.options);
+    out.changed.clear();
     // A home agent answers every home registration and de-registration (RFC 6275 s.10.3.1,
     // s.10.3.2 "MUST return a Binding Acknowledgement") and every rejection (s.9.5.4), so
     // the A flag never suppresses the BA here.
@@ -160,20 +171,19 @@ BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
     // K: we run manual SAs (no IKEv2 key management mobility), so the BA always says K=0.
     out.ack.key_management = false;
 
-    auto reject_each = [&](std::uint8_t overall, const std::vector<std::uint8_t>& per_bid) {
+    auto reject_each = [&](std::uint8_t overall, const std::vector<std::uint8_t>* per_bid) {
         out.ack.status = overall;
         out.ack.lifetime_4s = 0;
         out.ack.mobile_router = false;
-        out.ack.options = {};
+        clear_keeping_storage(out.ack.options);
         for (std::size_t i = 0; i < bid_options.size(); ++i) {
             auto echo = bid_options[i];
-            echo.status = per_bid.empty() ? overall : per_bid[i];
+            echo.status = per_bid ? (*per_bid)[i] : overall;
             out.ack.options.binding_ids.push_back(echo);
         }
         out.changed.clear();
-        return out;
     };
-    auto reject = [&](std::uint8_t overall) { return reject_each(overall, {}); };
+    auto reject = [&](std::uint8_t overall) { reject_each(overall, nullptr); };
 
     // RFC 6275 s.10.3.1 tests, in order.
     if (!bu.home_registration) return reject(status::kHomeRegistrationNotSupported);
@@ -255,11 +265,19 @@ BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
         out.ack.lifetime_4s = 0;
         out.changed.push_back(hoa);
         prune_timer_tops();
-        return out;
+        return;
     }
 
-    HoaEntry next = existing ? *existing : HoaEntry{};
-    if (!existing) next.bindings.reserve(std::max<std::size_t>(bid_options.size(), 1));  // exact
+    // Copy, modify, commit: a rejection below leaves the cache as it was. The copy goes into
+    // a scratch entry whose vectors keep their storage (commit swaps it with the entry it
+    // replaces), so a refresh or handover allocates nothing here.
+    HoaEntry& next = next_;
+    if (existing) {
+        next = *existing;
+    } else {
+        next = HoaEntry{};  // moved into the map at commit: sized for this HoA alone
+        next.bindings.reserve(std::max<std::size_t>(bid_options.size(), 1));  // exact
+    }
     next.home_address = hoa;
     next.mn_id = mn_id;
 
@@ -332,7 +350,8 @@ BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
     };
 
     std::uint8_t overall = status::kAccepted;
-    std::vector<std::uint8_t> per_bid(bid_options.size(), status::kAccepted);
+    std::vector<std::uint8_t>& per_bid = per_bid_;  // scratch, storage kept across BUs
+    per_bid.assign(bid_options.size(), status::kAccepted);
     if (bid_options.empty()) {
         // Registration without BID replaces every binding (RFC 5648 s.6.2).
         if (auto st = care_of_status(packet_coa)) return reject(st);
@@ -382,7 +401,7 @@ BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
         }
         const auto failed = static_cast<std::size_t>(
             std::count_if(per_bid.begin(), per_bid.end(), [](auto s) { return s >= 128; }));
-        if (failed == per_bid.size()) return reject_each(per_bid.front(), per_bid);
+        if (failed == per_bid.size()) return reject_each(per_bid.front(), &per_bid);
         if (failed > 0)
             overall = status::kMcoaNotComplete;
         else if (home_binding)
@@ -519,10 +538,9 @@ BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
     if (next.bindings.empty())
         erase_entry(hoa);
     else
-        commit(std::move(next), now);
+        commit(next, now);
     out.changed.push_back(hoa);
     prune_timer_tops();
-    return out;
 }
 
 // ---- State changes ---------------------------------------------------------------------
@@ -570,7 +588,7 @@ void BindingCache::erase_entry(const HomeAddress& home_address) {
     entries_.erase(it);
 }
 
-void BindingCache::commit(HoaEntry&& entry, std::uint64_t now_ms) {
+void BindingCache::commit(HoaEntry& entry, std::uint64_t now_ms) {
     const HomeAddress hoa = entry.home_address;
     auto it = entries_.find(hoa);
     const HoaEntry* old = it == entries_.end() ? nullptr : &it->second;
@@ -608,7 +626,7 @@ void BindingCache::commit(HoaEntry&& entry, std::uint64_t now_ms) {
             leave_mn_group(current);
             join_mn_group(entry);
         }
-        current = std::move(entry);
+        std::swap(current, entry);  // `entry` (the caller's scratch) keeps the old storage
     } else {
         index_prefixes(entry, true);
         join_mn_group(entry);

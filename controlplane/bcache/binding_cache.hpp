@@ -107,6 +107,8 @@ class BindingCache {
     explicit BindingCache(BindingCacheSettings settings);
 
     BuOutcome process_binding_update(const BuRequest& request);
+    // The same, into `out` (every field is set; its vectors' storage is reused).
+    void process_binding_update(const BuRequest& request, BuOutcome& out);
 
     // Drops bindings and flow bindings whose lifetime ended at or before now_ms.
     std::vector<HomeAddress> expire(std::uint64_t now_ms);
@@ -143,7 +145,8 @@ class BindingCache {
     void prune_timer_tops();
     void compact_timers_if_bloated();
     // Replaces the entry of entry.home_address and starts timers for what is new in it.
-    void commit(HoaEntry&& entry, std::uint64_t now_ms);
+    // `entry` is left with the replaced entry's contents (or moved from, for a new HoA).
+    void commit(HoaEntry& entry, std::uint64_t now_ms);
     void erase_entry(const HomeAddress& home_address);
     void index_prefixes(const HoaEntry& entry, bool add);
     // Bindings of the MN owning `entry` on its other HoAs (grouped by MN-ID; an HoA
@@ -164,6 +167,8 @@ class BindingCache {
     std::uint64_t next_stamp_ = 1;
     std::vector<Timer> expiry_heap_;  // min-heap (TimerLater), lazily invalidated
     std::vector<Timer> refresh_heap_;
+    std::vector<std::uint8_t> per_bid_;  // process_binding_update's per-BID status, reused
+    HoaEntry next_;                      // process_binding_update's copy being modified
 };
 
 // RFC 6275 s.9.5.1: a is newer than b when (a - b) mod 2^16 lies in [1, 32767].

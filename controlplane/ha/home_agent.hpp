@@ -105,6 +105,7 @@ struct HaSettings {
     X(binding_refresh_requests_sent)                                              \
     X(bindings_expired)                                                           \
     X(snapshots_published)                                                        \
+    X(snapshots_unchanged) /* a refresh built the snapshot already published */   \
     X(haad_replies)                                                               \
     X(mobile_prefix_advertisements)                                               \
     X(esp_required_drops)     /* MH in clear with security.mode esp */            \
@@ -136,6 +137,10 @@ struct HaCounters {
 #undef MONAMI_X
     std::vector<std::pair<const char*, std::uint64_t>> items() const;
 };
+
+// Whether the workers would forward with `a` exactly as with `b` (the generation aside):
+// a refresh that changes only lifetimes is not published again.
+bool same_forwarding(const HoaSnapshot& a, const HoaSnapshot& b);
 
 // EUI-64 link-local address of a MAC (RFC 4291 appendix A).
 Ipv6Address link_local_from_mac(const MacAddress& mac);
@@ -267,6 +272,7 @@ class HomeAgent {
                             const Ipv6Address& home_address);
     void republish(const std::vector<HomeAddress>& changed, std::uint64_t now_ms);
     void republish_all(std::uint64_t now_ms);
+    // nullptr when the snapshot equals the one published last (same_forwarding).
     std::unique_ptr<HoaSnapshot> build_snapshot(const bcache::HoaEntry& entry,
                                                 std::uint64_t now_ms);
     std::uint32_t slot_for(HoaState& state, const PathKey& key);
@@ -316,6 +322,8 @@ class HomeAgent {
     // Scratch reused across BUs (cleared, storage kept): the BA frame being sent, and what
     // build_snapshot collects.
     std::vector<std::uint8_t> frame_;
+    mh::ParsedMh parsed_mh_;        // the MH being handled
+    bcache::BuOutcome bu_outcome_;  // what the binding cache made of it
     std::vector<PathKey> snapshot_keep_;
     std::vector<policy::PathInfo> snapshot_infos_;
     std::vector<policy::MnFlowBinding> snapshot_flows_;

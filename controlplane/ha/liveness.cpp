@@ -80,8 +80,9 @@ std::vector<std::pair<PathId, LivenessTracker::Record*>> LivenessTracker::paths_
 }
 
 BindingState LivenessTracker::track(const PathId& path, const CareOfAddress& care_of,
-                                    std::uint64_t now_ms) {
+                                    std::uint64_t now_ms, std::size_t paths_of_hoa) {
     auto& list = paths_[path.hoa];
+    if (list.capacity() == 0) list.reserve(std::max<std::size_t>(paths_of_hoa, 1));  // exact
     Path* found = nullptr;
     for (auto& p : list)
         if (p.bid == path.bid && p.mcoa == path.mcoa) found = &p;
@@ -264,8 +265,9 @@ std::uint64_t steady_ns() {
 
 BindingState HomeAgent::path_state(const bcache::HoaEntry& entry, const bcache::Binding& b,
                                    PortId port, std::uint64_t now_ms) {
-    BindingState s = liveness_.track({entry.home_address, b.bid, b.mcoa},
-                                     b.at_home ? entry.home_address : b.care_of, now_ms);
+    BindingState s =
+        liveness_.track({entry.home_address, b.bid, b.mcoa},
+                        b.at_home ? entry.home_address : b.care_of, now_ms, entry.bindings.size());
     return ports_down_.count(port) ? BindingState::Dead : s;
 }
 

@@ -96,7 +96,9 @@ class LivenessTracker {
 
     // Starts tracking `path` (Live) or keeps its state; a different CoA restarts it Live.
     // Returns the path's state. The first heartbeat goes one interval after registration.
-    BindingState track(const PathId& path, const CareOfAddress& care_of, std::uint64_t now_ms);
+    // `paths_of_hoa`: how many paths the HoA is about to have (reserved at its first).
+    BindingState track(const PathId& path, const CareOfAddress& care_of, std::uint64_t now_ms,
+                       std::size_t paths_of_hoa = 1);
     // Stops tracking every path of `hoa` not in `keep`.
     void forget(const HomeAddress& hoa, const std::vector<PathId>& keep);
 

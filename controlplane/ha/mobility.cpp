@@ -11,6 +11,45 @@
 
 namespace monami::ha {
 
+namespace {
+
+bool same_selector(const FlowSelector& a, const FlowSelector& b) {
+    auto same = [](const auto& x, const auto& y) { return x.first == y.first && x.last == y.last; };
+    return same(a.source, b.source) && same(a.destination, b.destination) && same(a.spi, b.spi) &&
+           same(a.flow_label, b.flow_label) && same(a.source_port, b.source_port) &&
+           same(a.destination_port, b.destination_port) && same(a.traffic_class, b.traffic_class) &&
+           same(a.next_header, b.next_header) && a.needs_ports == b.needs_ports;
+}
+
+bool same_action(const FlowAction& a, const FlowAction& b) {
+    return std::equal(std::begin(a.choice), std::end(a.choice), std::begin(b.choice)) &&
+           a.ncast_mask == b.ncast_mask;
+}
+
+bool same_path(const DeliveryPath& a, const DeliveryPath& b) {
+    return std::equal(std::begin(a.header), std::end(a.header), std::begin(b.header)) &&
+           a.header_length == b.header_length && a.native == b.native && a.state == b.state &&
+           a.chained == b.chained && a.bid == b.bid && a.port == b.port && a.mtu == b.mtu &&
+           a.counter_slot == b.counter_slot && a.care_of == b.care_of &&
+           a.home_agent == b.home_agent;
+}
+
+}  // namespace
+
+// Whether the workers would forward with `a` exactly as with `b` (the generation aside).
+bool same_forwarding(const HoaSnapshot& a, const HoaSnapshot& b) {
+    return a.home_address == b.home_address && a.path_count == b.path_count &&
+           same_action(a.default_action, b.default_action) &&
+           std::equal(a.paths.begin(), a.paths.end(), b.paths.begin(), b.paths.end(), same_path) &&
+           std::equal(a.rules.begin(), a.rules.end(), b.rules.begin(), b.rules.end(),
+                      [](const FlowRule& x, const FlowRule& y) {
+                          return same_selector(x.selector, y.selector) &&
+                                 same_action(x.action, y.action) && x.fid == y.fid &&
+                                 x.priority == y.priority;
+                      }) &&
+           a.network_prefixes == b.network_prefixes;
+}
+
 void HomeAgent::handle_mobility(PortId port, const net::Ipv6Packet& packet, std::uint64_t now_ms) {
     auto chain = mh::walk_ipv6_headers(packet.ip);
     if (!chain) {
@@ -41,23 +80,25 @@ void HomeAgent::handle_mobility(PortId port, const net::Ipv6Packet& packet, std:
         return;
     }
     ++counters_.mh_received;
-    auto parsed = mh::parse_mh(chain->upper_layer(ip), chain->checksum_source(),
-                               chain->checksum_destination(), settings_.parse_limits);
-    if (!parsed) {
+    // Parsed into the reused message: its option vectors keep their storage across BUs.
+    auto failure =
+        mh::parse_mh_into(chain->upper_layer(ip), chain->checksum_source(),
+                          chain->checksum_destination(), settings_.parse_limits, parsed_mh_);
+    if (failure) {
         ++counters_.mh_malformed;
         // RFC 6275 s.9.2: an unknown MH type is answered with Binding Error status 2; other
         // malformed messages are silently discarded.
-        if (parsed.error().code == mh::MhErrorCode::UnknownMhType)
+        if (failure->code == mh::MhErrorCode::UnknownMhType)
             send_binding_error(
                 port, packet, 2,
                 chain->home_address_option ? *chain->home_address_option : Ipv6Address{});
         return;
     }
-    if (const auto* hb = std::get_if<mh::Heartbeat>(&parsed->message)) {
+    if (const auto* hb = std::get_if<mh::Heartbeat>(&parsed_mh_.message)) {
         handle_heartbeat(port, packet, *chain, was_protected, *hb, now_ms);
         return;
     }
-    const auto* bu = std::get_if<mh::BindingUpdate>(&parsed->message);
+    const auto* bu = std::get_if<mh::BindingUpdate>(&parsed_mh_.message);
     if (!bu) {
         ++counters_.not_handled;  // BA, BRR and BE are for the mobile node
         return;
@@ -69,7 +110,8 @@ void HomeAgent::handle_mobility(PortId port, const net::Ipv6Packet& packet, std:
     ++counters_.binding_updates;
     bcache::BuRequest request{chain->source, chain->destination, chain->home_address_option, *bu,
                               now_ms};
-    bcache::BuOutcome outcome = cache_.process_binding_update(request);
+    bcache::BuOutcome& outcome = bu_outcome_;  // reused: its vectors keep their storage
+    cache_.process_binding_update(request, outcome);
     // Remember the way back for every binding this BU touched.
     if (const auto* entry = cache_.find(request.home_address_option ? *request.home_address_option
                                                                     : chain->source)) {
@@ -137,6 +179,10 @@ const HomeAgent::HoaState* HomeAgent::state_of(const HomeAddress& hoa) const {
 
 void HomeAgent::release_slots(const HomeAddress& hoa, HoaState* state,
                               const std::vector<PathKey>& keep) {
+    // Every slot kept (keep holds only this HoA's paths, each given a slot and tracked by
+    // liveness in build_snapshot, and both are released together here): nothing to free
+    // or forget, the common case of a BU that adds or refreshes bindings.
+    if (state && state->slots.size() == keep.size()) return;
     if (state) {
         auto kept = [&](const OwnedSlot& owned) {
             return std::find(keep.begin(), keep.end(), PathKey{hoa, owned.bid, owned.mcoa}) !=
@@ -235,6 +281,12 @@ std::unique_ptr<HoaSnapshot> HomeAgent::build_snapshot(const bcache::HoaEntry& e
              !entry.mn_id.empty() && m != settings_.profile_by_mn_id.end())
         profile = m->second;
     policy_.compile(infos, flows, profile, *snap, state.has_published ? &state.published : nullptr);
+    if (state.has_published && same_forwarding(*snap, state.published)) {
+        // A lifetime refresh: the workers already forward with exactly this (the new
+        // expiry lives in the binding cache's timers, not in the snapshot).
+        --state.generation;
+        return nullptr;
+    }
     state.published = *snap;
     state.has_published = true;
     return snap;
@@ -297,7 +349,12 @@ void HomeAgent::republish(const std::vector<HomeAddress>& changed, std::uint64_t
             dataplane_.withdraw_hoa(hoa);
             continue;
         }
-        dataplane_.publish_hoa(build_snapshot(*entry, now_ms));
+        auto snapshot = build_snapshot(*entry, now_ms);
+        if (!snapshot) {
+            ++counters_.snapshots_unchanged;
+            continue;
+        }
+        dataplane_.publish_hoa(std::move(snapshot));
         ++counters_.snapshots_published;
     }
 }

@@ -45,31 +45,39 @@ void write_value(Bytes& out, const T& v) {
 }
 
 // RFC 6088 s.3.1/3.2 (layout: wire.hpp): the 32-bit flag word, Reserved bits zero, then
-// for each selected field its start and, when it differs, its end value.
+// for each selected field its start and, when it differs, its end value. The fields are
+// written straight after a placeholder flag word, which finish() fills in.
 class SelectorWriter {
   public:
+    explicit SelectorWriter(Bytes& out) : out_(out), flags_at_(out.size()) {
+        out.insert(out.end(), wire::kTsFlagsLength, 0);
+    }
     template <class T>
     void field(std::size_t index, const std::optional<Range<T>>& range) {
         if (!range) return;
         flags_ |= 1u << (31 - 2 * index);
-        write_value(fields_, range->start);
+        write_value(out_, range->start);
         if (range->end != range->start) {
             flags_ |= 1u << (30 - 2 * index);
-            write_value(fields_, range->end);
+            write_value(out_, range->end);
         }
     }
-    void finish(Bytes& out) const {
-        put32(out, flags_);
-        out.insert(out.end(), fields_.begin(), fields_.end());
+    void finish() const {
+        std::uint8_t* p = out_.data() + flags_at_;
+        p[0] = static_cast<std::uint8_t>(flags_ >> 24);
+        p[1] = static_cast<std::uint8_t>(flags_ >> 16);
+        p[2] = static_cast<std::uint8_t>(flags_ >> 8);
+        p[3] = static_cast<std::uint8_t>(flags_);
     }
 
   private:
+    Bytes& out_;
+    std::size_t flags_at_;
     std::uint32_t flags_ = 0;
-    Bytes fields_;
 };
 
 void write_selector(Bytes& out, const TrafficSelectorV6& ts) {
-    SelectorWriter w;
+    SelectorWriter w(out);
     w.field(0, ts.source_address);
     w.field(1, ts.destination_address);
     w.field(2, ts.ipsec_spi);
@@ -78,11 +86,11 @@ void write_selector(Bytes& out, const TrafficSelectorV6& ts) {
     w.field(5, ts.destination_port);
     w.field(6, ts.traffic_class);
     w.field(7, ts.next_header);
-    w.finish(out);
+    w.finish();
 }
 
 void write_selector(Bytes& out, const TrafficSelectorV4& ts) {
-    SelectorWriter w;
+    SelectorWriter w(out);
     w.field(0, ts.source_address);
     w.field(1, ts.destination_address);
     w.field(2, ts.ipsec_spi);
@@ -90,9 +98,11 @@ void write_selector(Bytes& out, const TrafficSelectorV4& ts) {
     w.field(4, ts.destination_port);
     w.field(5, ts.dscp);
     w.field(6, ts.protocol);
-    w.finish(out);
+    w.finish();
 }
 
+// Options and sub-options are written in place: type, a length octet filled in when the
+// data is complete, the data. No temporary buffer per option (this runs for every BA).
 class MessageWriter {
   public:
     explicit MessageWriter(Bytes& out) : out(out), start(out.size()) {}
@@ -100,114 +110,137 @@ class MessageWriter {
     const std::size_t start;  // the MH's first octet in `out`
     std::optional<MhBuildErrorCode> failure;
 
-    void option(MobilityOptionType type, const Bytes& data) {
-        if (data.size() > kMaxOptionData) {
-            failure = MhBuildErrorCode::OptionTooLong;
-            return;
-        }
-        const auto* desc = option_descriptor(static_cast<std::uint8_t>(type));
-        if (!desc->length_ok(data.size())) {
-            failure = MhBuildErrorCode::FieldOutOfRange;  // e.g. an empty Flow Summary
-            return;
-        }
-        pad_to(out, start, desc->align_x, desc->align_y);
-        out.push_back(static_cast<std::uint8_t>(type));
-        out.push_back(static_cast<std::uint8_t>(data.size()));
-        out.insert(out.end(), data.begin(), data.end());
-    }
-
     void options(const MobilityOptions& o) {
         if (o.refresh_advice) {
-            Bytes d;
-            put16(d, o.refresh_advice->interval_4s);
-            option(MobilityOptionType::BindingRefreshAdvice, d);
+            const auto at = begin(MobilityOptionType::BindingRefreshAdvice);
+            put16(out, o.refresh_advice->interval_4s);
+            end(MobilityOptionType::BindingRefreshAdvice, at);
         }
         if (o.alternate_care_of) {
-            Bytes d;
-            write_value(d, *o.alternate_care_of);
-            option(MobilityOptionType::AlternateCareOfAddress, d);
+            const auto at = begin(MobilityOptionType::AlternateCareOfAddress);
+            write_value(out, *o.alternate_care_of);
+            end(MobilityOptionType::AlternateCareOfAddress, at);
         }
         if (o.nonce_indices) {
-            Bytes d;
-            put16(d, o.nonce_indices->home);
-            put16(d, o.nonce_indices->care_of);
-            option(MobilityOptionType::NonceIndices, d);
+            const auto at = begin(MobilityOptionType::NonceIndices);
+            put16(out, o.nonce_indices->home);
+            put16(out, o.nonce_indices->care_of);
+            end(MobilityOptionType::NonceIndices, at);
         }
         for (const auto& prefix : o.network_prefixes) {
-            Bytes d{0, prefix.prefix_length};
-            write_value(d, prefix.prefix);
-            option(MobilityOptionType::MobileNetworkPrefix, d);
+            const auto at = begin(MobilityOptionType::MobileNetworkPrefix);
+            out.push_back(0);
+            out.push_back(prefix.prefix_length);
+            write_value(out, prefix.prefix);
+            end(MobilityOptionType::MobileNetworkPrefix, at);
         }
         if (o.mn_id) {
-            Bytes d{o.mn_id->subtype};
-            d.insert(d.end(), o.mn_id->identifier.begin(), o.mn_id->identifier.end());
-            option(MobilityOptionType::MobileNodeIdentifier, d);
+            const auto at = begin(MobilityOptionType::MobileNodeIdentifier);
+            out.push_back(o.mn_id->subtype);
+            out.insert(out.end(), o.mn_id->identifier.begin(), o.mn_id->identifier.end());
+            end(MobilityOptionType::MobileNodeIdentifier, at);
         }
-        for (const auto& bid : o.binding_ids)
-            option(MobilityOptionType::BindingIdentifier, bid_data(bid));
+        for (const auto& bid : o.binding_ids) {
+            const auto at = begin(MobilityOptionType::BindingIdentifier);
+            bid_data(bid);
+            end(MobilityOptionType::BindingIdentifier, at);
+        }
         if (o.flow_summary) {
-            Bytes d;
-            for (auto fid : *o.flow_summary) put16(d, fid);
-            option(MobilityOptionType::FlowSummary, d);
+            const auto at = begin(MobilityOptionType::FlowSummary);
+            for (auto fid : *o.flow_summary) put16(out, fid);
+            end(MobilityOptionType::FlowSummary, at);
         }
-        for (const auto& flow : o.flows)
-            option(MobilityOptionType::FlowIdentification, flow_data(flow));
-        if (o.authorization_data)
-            option(MobilityOptionType::BindingAuthorizationData, *o.authorization_data);
+        for (const auto& flow : o.flows) {
+            const auto at = begin(MobilityOptionType::FlowIdentification);
+            flow_data(flow);
+            end(MobilityOptionType::FlowIdentification, at);
+        }
+        if (o.authorization_data) {
+            const auto at = begin(MobilityOptionType::BindingAuthorizationData);
+            out.insert(out.end(), o.authorization_data->begin(), o.authorization_data->end());
+            end(MobilityOptionType::BindingAuthorizationData, at);
+        }
     }
 
   private:
-    Bytes bid_data(const BindingIdentifier& bid) {
+    // Pads to the option's alignment, writes its type and a length placeholder; returns
+    // where its data starts.
+    std::size_t begin(MobilityOptionType type) {
+        const auto* desc = option_descriptor(static_cast<std::uint8_t>(type));
+        pad_to(out, start, desc->align_x, desc->align_y);
+        out.push_back(static_cast<std::uint8_t>(type));
+        out.push_back(0);
+        return out.size();
+    }
+    void end(MobilityOptionType type, std::size_t data_at) {
+        const std::size_t length = out.size() - data_at;
+        if (length > kMaxOptionData) {
+            failure = MhBuildErrorCode::OptionTooLong;
+            return;
+        }
+        if (!option_descriptor(static_cast<std::uint8_t>(type))->length_ok(length)) {
+            failure = MhBuildErrorCode::FieldOutOfRange;  // e.g. an empty Flow Summary
+            return;
+        }
+        out[data_at - 1] = static_cast<std::uint8_t>(length);
+    }
+
+    void bid_data(const BindingIdentifier& bid) {
         if (bid.priority > wire::kBidPriorityMask) failure = MhBuildErrorCode::FieldOutOfRange;
-        Bytes d;
-        put16(d, bid.bid);
-        d.push_back(bid.status);
-        d.push_back(static_cast<std::uint8_t>((bid.home_flag ? wire::kBidFlagH : 0) |
-                                              (bid.priority & wire::kBidPriorityMask)));
+        put16(out, bid.bid);
+        out.push_back(bid.status);
+        out.push_back(static_cast<std::uint8_t>((bid.home_flag ? wire::kBidFlagH : 0) |
+                                                (bid.priority & wire::kBidPriorityMask)));
         if (bid.care_of_v6)
-            write_value(d, *bid.care_of_v6);
+            write_value(out, *bid.care_of_v6);
         else if (bid.care_of_v4)
-            write_value(d, *bid.care_of_v4);
-        return d;
+            write_value(out, *bid.care_of_v4);
     }
 
-    void sub_option(Bytes& d, FidSubOptionType type, const Bytes& body) {
-        if (body.size() > kMaxOptionData) failure = MhBuildErrorCode::OptionTooLong;
-        d.push_back(static_cast<std::uint8_t>(type));
-        d.push_back(static_cast<std::uint8_t>(body.size()));
-        d.insert(d.end(), body.begin(), body.end());
+    std::size_t begin_sub_option(FidSubOptionType type) {
+        out.push_back(static_cast<std::uint8_t>(type));
+        out.push_back(0);
+        return out.size();
+    }
+    void end_sub_option(std::size_t body_at) {
+        const std::size_t length = out.size() - body_at;
+        if (length > kMaxOptionData) failure = MhBuildErrorCode::OptionTooLong;
+        out[body_at - 1] = static_cast<std::uint8_t>(length);
     }
 
-    Bytes flow_data(const FlowIdentification& flow) {
-        Bytes d;
-        put16(d, flow.fid);
-        put16(d, flow.priority);
-        d.push_back(static_cast<std::uint8_t>(flow.action));
-        d.push_back(flow.status);
+    void flow_data(const FlowIdentification& flow) {
+        put16(out, flow.fid);
+        put16(out, flow.priority);
+        out.push_back(static_cast<std::uint8_t>(flow.action));
+        out.push_back(flow.status);
         if (!flow.bid_references.empty()) {
-            Bytes body;
-            for (auto bid : flow.bid_references) put16(body, bid);
-            sub_option(d, FidSubOptionType::BidReference, body);
+            const auto at = begin_sub_option(FidSubOptionType::BidReference);
+            for (auto bid : flow.bid_references) put16(out, bid);
+            end_sub_option(at);
         }
         if (flow.traffic_selector) {
-            Bytes body;
+            const auto at = begin_sub_option(FidSubOptionType::TrafficSelector);
             if (const auto* v4 = std::get_if<TrafficSelectorV4>(&*flow.traffic_selector)) {
-                body = {static_cast<std::uint8_t>(TrafficSelectorFormat::Ipv4Binary), 0};
-                write_selector(body, *v4);
+                out.push_back(static_cast<std::uint8_t>(TrafficSelectorFormat::Ipv4Binary));
+                out.push_back(0);
+                write_selector(out, *v4);
             } else {
                 const auto& v6 = std::get<TrafficSelectorV6>(*flow.traffic_selector);
                 if (v6.flow_label && (v6.flow_label->start > wire::kMaxFlowLabel ||
                                       v6.flow_label->end > wire::kMaxFlowLabel))
                     failure = MhBuildErrorCode::FieldOutOfRange;
-                body = {static_cast<std::uint8_t>(TrafficSelectorFormat::Ipv6Binary), 0};
-                write_selector(body, v6);
+                out.push_back(static_cast<std::uint8_t>(TrafficSelectorFormat::Ipv6Binary));
+                out.push_back(0);
+                write_selector(out, v6);
             }
-            sub_option(d, FidSubOptionType::TrafficSelector, body);
+            end_sub_option(at);
         } else if (flow.unsupported_ts_format) {
             // Echoes the format the MN used, without a selector we could not read.
-            sub_option(d, FidSubOptionType::TrafficSelector, Bytes{*flow.unsupported_ts_format, 0});
+            const auto at = begin_sub_option(FidSubOptionType::TrafficSelector);
+            out.push_back(*flow.unsupported_ts_format);
+            out.push_back(0);
+            end_sub_option(at);
         }
-        return d;
     }
 };
 

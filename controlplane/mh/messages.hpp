@@ -102,9 +102,9 @@ struct FlowIdentification {  // RFC 6089 s.4.2
     std::uint16_t priority = 0;
     FlowAction action = FlowAction::Add;
     std::uint8_t status = 0;
-    std::vector<std::uint16_t> bid_references;           // sub-option 2
-    std::optional<TrafficSelector> traffic_selector;      // sub-option 3
-    std::optional<std::uint8_t> unsupported_ts_format;    // set when the TS format is unknown
+    std::vector<std::uint16_t> bid_references;          // sub-option 2
+    std::optional<TrafficSelector> traffic_selector;    // sub-option 3
+    std::optional<std::uint8_t> unsupported_ts_format;  // set when the TS format is unknown
     friend bool operator==(const FlowIdentification&, const FlowIdentification&) = default;
 };
 
@@ -124,6 +124,21 @@ struct MobilityOptions {
     friend bool operator==(const MobilityOptions&, const MobilityOptions&) = default;
 };
 
+// Empties `o` as `o = {}` would, keeping the repeatable options' vectors' storage (a
+// message reused for every BU then allocates nothing for them).
+inline void clear_keeping_storage(MobilityOptions& o) {
+    o.refresh_advice.reset();
+    o.alternate_care_of.reset();
+    o.nonce_indices.reset();
+    o.authorization_data.reset();
+    o.network_prefixes.clear();
+    o.mn_id.reset();
+    o.binding_ids.clear();
+    o.flow_summary.reset();
+    o.flows.clear();
+    o.skipped_unknown.clear();
+}
+
 // ---- Messages ------------------------------------------------------------------------
 
 struct BindingRefreshRequest {
@@ -133,12 +148,12 @@ struct BindingRefreshRequest {
 
 struct BindingUpdate {
     std::uint16_t sequence = 0;
-    bool ack_requested = false;        // A
-    bool home_registration = false;    // H
-    bool link_local_compat = false;    // L
-    bool key_management = false;       // K
-    bool mobile_router = false;        // R (RFC 3963)
-    std::uint16_t lifetime_4s = 0;     // units of 4 seconds
+    bool ack_requested = false;      // A
+    bool home_registration = false;  // H
+    bool link_local_compat = false;  // L
+    bool key_management = false;     // K
+    bool mobile_router = false;      // R (RFC 3963)
+    std::uint16_t lifetime_4s = 0;   // units of 4 seconds
     MobilityOptions options;
     friend bool operator==(const BindingUpdate&, const BindingUpdate&) = default;
 };
@@ -160,7 +175,7 @@ struct BindingError {
     friend bool operator==(const BindingError&, const BindingError&) = default;
 };
 
-struct Heartbeat {  // RFC 5847 s.5.1
+struct Heartbeat {             // RFC 5847 s.5.1
     bool unsolicited = false;  // U
     bool response = false;     // R
     std::uint32_t sequence = 0;

@@ -322,48 +322,56 @@ class OptionsParser {
     const ParseLimits& limits_;
 };
 
-MhMessage decode_fixed(MhType type, Bytes m, MobilityOptions options) {
-    const std::uint8_t* p = m.data();
+// The message of `type` in `message`, its options emptied: the alternative already there
+// is reused with its vectors' storage (a control thread parsing into the same ParsedMh
+// allocates nothing for the common BU).
+MobilityOptions& prepare(MhType type, MhMessage& message) {
+    auto reuse = [&](auto tag) -> MobilityOptions& {
+        using M = decltype(tag);
+        if (auto* m = std::get_if<M>(&message)) {
+            clear_keeping_storage(m->options);
+            return m->options;
+        }
+        return message.emplace<M>().options;
+    };
     switch (type) {
-        case MhType::BindingUpdate: {
-            BindingUpdate bu;
-            bu.sequence = get16(p + 6);
-            bu.ack_requested = (p[8] & wire::kBuFlagA) != 0;
-            bu.home_registration = (p[8] & wire::kBuFlagH) != 0;
-            bu.link_local_compat = (p[8] & wire::kBuFlagL) != 0;
-            bu.key_management = (p[8] & wire::kBuFlagK) != 0;
-            bu.mobile_router = (p[8] & wire::kBuFlagR) != 0;
-            bu.lifetime_4s = get16(p + 10);
-            bu.options = std::move(options);
-            return bu;
-        }
-        case MhType::BindingAck: {
-            BindingAck ba;
-            ba.status = p[6];
-            ba.key_management = (p[7] & wire::kBaFlagK) != 0;
-            ba.mobile_router = (p[7] & wire::kBaFlagR) != 0;
-            ba.sequence = get16(p + 8);
-            ba.lifetime_4s = get16(p + 10);
-            ba.options = std::move(options);
-            return ba;
-        }
-        case MhType::BindingError: {
-            BindingError be;
-            be.status = p[6];
-            be.home_address = Ipv6Address::from_bytes(p + 8);
-            be.options = std::move(options);
-            return be;
-        }
-        case MhType::Heartbeat: {
-            Heartbeat hb;
-            hb.unsolicited = (p[7] & wire::kHbFlagU) != 0;
-            hb.response = (p[7] & wire::kHbFlagR) != 0;
-            hb.sequence = get32(p + 8);
-            hb.options = std::move(options);
-            return hb;
-        }
+        case MhType::BindingUpdate:
+            return reuse(BindingUpdate{});
+        case MhType::BindingAck:
+            return reuse(BindingAck{});
+        case MhType::BindingError:
+            return reuse(BindingError{});
+        case MhType::Heartbeat:
+            return reuse(Heartbeat{});
         default:
-            return BindingRefreshRequest{std::move(options)};
+            return reuse(BindingRefreshRequest{});
+    }
+}
+
+// The fixed fields of the message prepare() chose.
+void decode_fixed(Bytes m, MhMessage& message) {
+    const std::uint8_t* p = m.data();
+    if (auto* bu = std::get_if<BindingUpdate>(&message)) {
+        bu->sequence = get16(p + 6);
+        bu->ack_requested = (p[8] & wire::kBuFlagA) != 0;
+        bu->home_registration = (p[8] & wire::kBuFlagH) != 0;
+        bu->link_local_compat = (p[8] & wire::kBuFlagL) != 0;
+        bu->key_management = (p[8] & wire::kBuFlagK) != 0;
+        bu->mobile_router = (p[8] & wire::kBuFlagR) != 0;
+        bu->lifetime_4s = get16(p + 10);
+    } else if (auto* ba = std::get_if<BindingAck>(&message)) {
+        ba->status = p[6];
+        ba->key_management = (p[7] & wire::kBaFlagK) != 0;
+        ba->mobile_router = (p[7] & wire::kBaFlagR) != 0;
+        ba->sequence = get16(p + 8);
+        ba->lifetime_4s = get16(p + 10);
+    } else if (auto* be = std::get_if<BindingError>(&message)) {
+        be->status = p[6];
+        be->home_address = Ipv6Address::from_bytes(p + 8);
+    } else if (auto* hb = std::get_if<Heartbeat>(&message)) {
+        hb->unsolicited = (p[7] & wire::kHbFlagU) != 0;
+        hb->response = (p[7] & wire::kHbFlagR) != 0;
+        hb->sequence = get32(p + 8);
     }
 }
 
@@ -411,33 +419,42 @@ std::string to_string(const MhParseError& error) {
     return text;
 }
 
-Result<ParsedMh, MhParseError> parse_mh(std::span<const std::uint8_t> mh, const Ipv6Address& src,
-                                        const Ipv6Address& dst, const ParseLimits& limits) {
+std::optional<MhParseError> parse_mh_into(std::span<const std::uint8_t> mh, const Ipv6Address& src,
+                                          const Ipv6Address& dst, const ParseLimits& limits,
+                                          ParsedMh& out) {
     if (mh.size() < wire::kMinMhLength)
-        return Err{
-            MhParseError{MhErrorCode::Truncated, mh.size(),
-                         mh.size() > wire::kTypeOffset ? mh[wire::kTypeOffset] : std::uint8_t{0}}};
+        return MhParseError{
+            MhErrorCode::Truncated, mh.size(),
+            mh.size() > wire::kTypeOffset ? mh[wire::kTypeOffset] : std::uint8_t{0}};
     const std::uint8_t type = mh[wire::kTypeOffset];
     const std::size_t length = mh_length_from_header_len(mh[wire::kHeaderLenOffset]);
     if (length > mh.size())
-        return Err{MhParseError{MhErrorCode::Truncated, wire::kHeaderLenOffset, type}};
+        return MhParseError{MhErrorCode::Truncated, wire::kHeaderLenOffset, type};
     const Bytes message = mh.first(length);
 
     // Checks in the order of RFC 6275 s.9.2: checksum, type, payload proto, length.
     if (net::ipv6_upper_layer_checksum(src, dst, kIpProtoMobility, message) != 0)
-        return Err{MhParseError{MhErrorCode::BadChecksum, wire::kChecksumOffset, type}};
+        return MhParseError{MhErrorCode::BadChecksum, wire::kChecksumOffset, type};
     const auto fixed = fixed_length(type);
-    if (!fixed) return Err{MhParseError{MhErrorCode::UnknownMhType, wire::kTypeOffset, type}};
+    if (!fixed) return MhParseError{MhErrorCode::UnknownMhType, wire::kTypeOffset, type};
     if (message[wire::kPayloadProtoOffset] != kIpProtoNone)
-        return Err{MhParseError{MhErrorCode::BadPayloadProto, wire::kPayloadProtoOffset, type}};
+        return MhParseError{MhErrorCode::BadPayloadProto, wire::kPayloadProtoOffset, type};
     if (length < *fixed)
-        return Err{MhParseError{MhErrorCode::BadHeaderLength, wire::kHeaderLenOffset, type}};
+        return MhParseError{MhErrorCode::BadHeaderLength, wire::kHeaderLenOffset, type};
 
-    MobilityOptions options;
-    if (auto failure = OptionsParser(message, type, limits).parse(*fixed, options))
-        return Err{*failure};
     const auto mh_type = static_cast<MhType>(type);
-    return ParsedMh{mh_type, decode_fixed(mh_type, message, std::move(options))};
+    out.type = mh_type;
+    MobilityOptions& options = prepare(mh_type, out.message);
+    if (auto failure = OptionsParser(message, type, limits).parse(*fixed, options)) return failure;
+    decode_fixed(message, out.message);
+    return std::nullopt;
+}
+
+Result<ParsedMh, MhParseError> parse_mh(std::span<const std::uint8_t> mh, const Ipv6Address& src,
+                                        const Ipv6Address& dst, const ParseLimits& limits) {
+    ParsedMh parsed;
+    if (auto failure = parse_mh_into(mh, src, dst, limits, parsed)) return Err{*failure};
+    return parsed;
 }
 
 }  // namespace monami::mh

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -67,5 +68,13 @@ constexpr std::size_t mh_length_from_header_len(std::uint8_t header_len) {
                                                       const Ipv6Address& src,
                                                       const Ipv6Address& dst,
                                                       const ParseLimits& limits = {});
+
+// As parse_mh, into `out`, reusing the storage of the message `out` already holds when it
+// is of the same type (a control thread keeps one ParsedMh: no allocation per BU).
+// nullopt on success; on failure `out` holds a partly parsed message.
+[[nodiscard]] std::optional<MhParseError> parse_mh_into(std::span<const std::uint8_t> mh,
+                                                        const Ipv6Address& src,
+                                                        const Ipv6Address& dst,
+                                                        const ParseLimits& limits, ParsedMh& out);
 
 }  // namespace monami::mh

@@ -14,6 +14,16 @@ constexpr std::array kOptionDescriptors = {
 #include "controlplane/mh/registry.def"
 };
 
+// Option type -> index into kOptionDescriptors + 1 (0: not listed): every option parsed
+// or built looks its rules up here.
+constexpr std::array<std::uint8_t, 256> kDescriptorIndex = [] {
+    std::array<std::uint8_t, 256> index{};
+    for (std::size_t i = 0; i < kOptionDescriptors.size(); ++i)
+        index[static_cast<std::uint8_t>(kOptionDescriptors[i].type)] =
+            static_cast<std::uint8_t>(i + 1);
+    return index;
+}();
+
 }  // namespace
 
 bool OptionDescriptor::length_ok(std::size_t length) const {
@@ -33,9 +43,8 @@ bool OptionDescriptor::length_ok(std::size_t length) const {
 }
 
 const OptionDescriptor* option_descriptor(std::uint8_t type) {
-    for (const auto& d : kOptionDescriptors)
-        if (static_cast<std::uint8_t>(d.type) == type) return &d;
-    return nullptr;
+    const std::uint8_t i = kDescriptorIndex[type];
+    return i == 0 ? nullptr : &kOptionDescriptors[i - 1];
 }
 
 std::string_view mh_type_name(std::uint8_t type) {

@@ -2,8 +2,11 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 
 namespace monami {
 
@@ -69,12 +72,20 @@ Ipv6Prefix Ipv6Prefix::covering(const Ipv6Address& a, std::uint8_t length) {
 }
 
 bool Ipv6Prefix::contains(const Ipv6Address& a) const {
-    unsigned full = length / 8;
-    if (std::memcmp(a.bytes.data(), address.bytes.data(), full) != 0) return false;
-    unsigned rest = length % 8;
-    if (rest == 0) return true;
-    auto mask = static_cast<std::uint8_t>(0xff00u >> rest);
-    return (a.bytes[full] & mask) == (address.bytes[full] & mask);
+    // Two 64-bit halves, most significant byte first: the differing bits above the
+    // prefix length decide (no memcmp call; the control path asks this several times
+    // per Binding Update).
+    auto half = [](const Ipv6Address& x, std::size_t at) {
+        std::uint64_t v;
+        std::memcpy(&v, x.bytes.data() + at, 8);
+        if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
+        return v;
+    };
+    const unsigned bits = std::min<unsigned>(length, 128);
+    if (bits == 0) return true;
+    const std::uint64_t hi = half(a, 0) ^ half(address, 0);
+    if (bits <= 64) return (hi >> (64 - bits)) == 0;
+    return hi == 0 && ((half(a, 8) ^ half(address, 8)) >> (128 - bits)) == 0;
 }
 
 std::string Ipv6Prefix::to_string() const {

@@ -46,6 +46,16 @@ struct Ipv6Address {
         return m;
     }
 
+    // Equality as two 64-bit compares: the defaulted one calls memcmp, and the control path
+    // compares addresses in every hash lookup and list search.
+    friend bool operator==(const Ipv6Address& a, const Ipv6Address& b) {
+        std::uint64_t a0, a1, b0, b1;
+        std::memcpy(&a0, a.bytes.data(), 8);
+        std::memcpy(&a1, a.bytes.data() + 8, 8);
+        std::memcpy(&b0, b.bytes.data(), 8);
+        std::memcpy(&b1, b.bytes.data() + 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
     friend auto operator<=>(const Ipv6Address&, const Ipv6Address&) = default;
 };
 static_assert(sizeof(Ipv6Address) == 16);

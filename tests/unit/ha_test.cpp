@@ -236,6 +236,116 @@ TEST(HomeAgentMobility, BulkRegistrationPublishesTunnelPathsAndAnswers) {
     EXPECT_FALSE(agent.is_proxied(kHoa));
 }
 
+namespace {
+
+std::size_t unsolicited_nas(const RecordingDataPlane& dp) {
+    std::size_t count = 0;
+    for (const auto& [port, frame] : dp.sent) {
+        auto packet = net::parse_ipv6_frame(frame);
+        // ICMPv6 type 136 to all-nodes: the HA announcing itself for a HoA.
+        if (port == 0 && packet && packet->next_header == net::kProtoIcmpv6 &&
+            !packet->payload.empty() && packet->payload[0] == 136 &&
+            packet->destination == *Ipv6Address::parse("ff02::1"))
+            ++count;
+    }
+    return count;
+}
+
+}  // namespace
+
+TEST(HomeAgentMobility, RefreshKeepsTheSnapshotAndSendsNoSecondNeighborAdvertisement) {
+    RecordingDataPlane dp;
+    ha::HomeAgent agent(ha_settings(), dp);
+    agent.start(0);
+    agent.on_frame(1, PuntReason::Local, 0, bulk_bu(1, 50), 1000);
+    ASSERT_EQ(dp.hoas.count(kHoa), 1u);
+    const HoaSnapshot* first = dp.hoas[kHoa].get();
+    // RFC 6275 s.10.4.1: the HA announces itself on the home link when it begins to defend
+    // the HoA.
+    EXPECT_EQ(unsolicited_nas(dp), 1u);
+    EXPECT_EQ(agent.counters().snapshots_published, 1u);
+
+    // A refresh from the same CoAs: a BA with the new lifetime, the binding's expiry moves,
+    // but the workers' snapshot stays and the HoA is not announced again.
+    dp.sent.clear();
+    agent.on_frame(1, PuntReason::Local, 0, bulk_bu(2, 75), 100'000);
+    ASSERT_FALSE(dp.sent.empty());
+    auto ba = sent_mh(dp.sent.back().second);
+    ASSERT_TRUE(ba);
+    EXPECT_EQ(std::get<mh::BindingAck>(ba->message).status, 0);
+    EXPECT_EQ(std::get<mh::BindingAck>(ba->message).lifetime_4s, 75);
+    EXPECT_EQ(unsolicited_nas(dp), 0u);
+    EXPECT_EQ(dp.hoas[kHoa].get(), first);
+    EXPECT_EQ(agent.counters().snapshots_published, 1u);
+    EXPECT_EQ(agent.counters().snapshots_unchanged, 1u);
+    const bcache::HoaEntry* entry = agent.binding_cache().find(kHoa);
+    ASSERT_NE(entry, nullptr);
+    for (const auto& b : entry->bindings) EXPECT_EQ(b.expiry_ms, 100'000u + 75 * 4000);
+    // The timers moved with it: still bound after the first lifetime (200 s) ended.
+    agent.on_tick(250'000);
+    EXPECT_EQ(dp.hoas.count(kHoa), 1u);
+    EXPECT_EQ(agent.counters().bindings_expired, 0u);
+
+    // A CoA change is published at once (and the HoA, still defended, is not announced).
+    dp.sent.clear();
+    mh::BindingUpdate bu;
+    bu.sequence = 3;
+    bu.ack_requested = true;
+    bu.home_registration = true;
+    bu.lifetime_4s = 75;
+    const Ipv6Address moved = *Ipv6Address::parse("2001:db8:c::100");
+    bu.options.binding_ids = {{1, 0, false, false, moved, {}}};
+    agent.on_frame(1, PuntReason::Local, 0,
+                   with_ethernet(mh::build_bu_packet(bu, moved, kGw, kHoa), kRouterMac,
+                                 *MacAddress::parse("02:00:00:00:00:02")),
+                   260'000);
+    EXPECT_EQ(agent.counters().snapshots_published, 2u);
+    ASSERT_EQ(dp.hoas.count(kHoa), 1u);
+    bool found = false;
+    for (const auto& p : dp.hoas[kHoa]->paths) found |= p.bid == 1 && p.care_of == moved;
+    EXPECT_TRUE(found);
+    EXPECT_EQ(unsolicited_nas(dp), 0u);
+
+    // After a de-registration, a new home registration is announced again.
+    agent.on_frame(1, PuntReason::Local, 0, bulk_bu(4, 0), 270'000);
+    EXPECT_FALSE(agent.is_proxied(kHoa));
+    dp.sent.clear();
+    agent.on_frame(1, PuntReason::Local, 0, bulk_bu(5, 50), 280'000);
+    EXPECT_EQ(unsolicited_nas(dp), 1u);
+    EXPECT_EQ(agent.counters().snapshots_published, 3u);
+}
+
+TEST(HomeAgentMobility, SameForwardingComparesEveryField) {
+    HoaSnapshot a{};
+    a.home_address = kHoa;
+    a.path_count = 1;
+    a.paths.resize(1);
+    a.paths[0].care_of = kCoa1;
+    a.rules.resize(1);
+    a.network_prefixes = {*Ipv6Prefix::parse("2001:db8:77::/48")};
+    HoaSnapshot b = a;
+    b.generation = a.generation + 1;
+    EXPECT_TRUE(ha::same_forwarding(a, b));  // the generation is no forwarding state
+    auto differs = [&](auto change) {
+        HoaSnapshot c = a;
+        change(c);
+        return !ha::same_forwarding(a, c);
+    };
+    EXPECT_TRUE(differs([](HoaSnapshot& c) { c.default_action.choice[63] = 1; }));
+    EXPECT_TRUE(differs([](HoaSnapshot& c) { c.default_action.ncast_mask = 3; }));
+    EXPECT_TRUE(differs([](HoaSnapshot& c) { c.paths[0].header[61] = 1; }));
+    EXPECT_TRUE(differs([](HoaSnapshot& c) { c.paths[0].state = BindingState::Suspect; }));
+    EXPECT_TRUE(differs([](HoaSnapshot& c) { c.paths[0].counter_slot = 9; }));
+    EXPECT_TRUE(differs([](HoaSnapshot& c) { c.paths[0].care_of = kCoa2; }));
+    EXPECT_TRUE(differs([](HoaSnapshot& c) { c.paths[0].mtu = 1280; }));
+    EXPECT_TRUE(differs([](HoaSnapshot& c) { c.paths.emplace_back(); }));
+    EXPECT_TRUE(differs([](HoaSnapshot& c) {
+        c.rules[0].selector.destination_port = {5004, 5004};
+    }));
+    EXPECT_TRUE(differs([](HoaSnapshot& c) { c.rules[0].priority = 2; }));
+    EXPECT_TRUE(differs([](HoaSnapshot& c) { c.network_prefixes.clear(); }));
+}
+
 TEST(HomeAgentMobility, NeighborChangeRepublishesOnlyTheHoasBehindIt) {
     // The access router is learned by ND here (not static): the HoA's tunnel headers wait
     // for it, while a host appearing on the home link concerns no HoA.

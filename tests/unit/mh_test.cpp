@@ -795,6 +795,57 @@ TEST(RoundTrip, EveryMessageWithEveryOption) {
     expect_round_trip(hb);
 }
 
+TEST(MobilityOptions, ClearKeepingStorageEmptiesEveryOption) {
+    mh::MobilityOptions o = all_options();
+    o.skipped_unknown = {200, 201};
+    const auto* bids = o.binding_ids.data();
+    mh::clear_keeping_storage(o);
+    EXPECT_TRUE(o == mh::MobilityOptions{});
+    o.binding_ids.push_back({});
+    EXPECT_EQ(o.binding_ids.data(), bids);  // the storage stayed
+}
+
+TEST(ParseMhInto, AReusedMessageParsesAsAFreshOne) {
+    // One ParsedMh for a sequence of messages of the same and of other types: each result
+    // equals parse_mh's, whatever the previous message left in the storage.
+    mh::BindingUpdate full;
+    full.sequence = 77;
+    full.home_registration = true;
+    full.options = all_options();
+    mh::BindingUpdate bare;
+    bare.sequence = 78;
+    bare.lifetime_4s = 5;
+    bare.ack_requested = true;
+    mh::BindingUpdate one_bid = bare;
+    one_bid.options.binding_ids.push_back({});
+    one_bid.options.binding_ids.back().bid = 9;
+    mh::BindingAck ba;
+    ba.sequence = 3;
+    ba.options = all_options();
+    mh::Heartbeat hb;
+    hb.response = true;
+    hb.sequence = 12;
+    std::vector<mh::MhMessage> sequence{full, bare, full, ba, one_bid, hb, bare, ba};
+    mh::ParsedMh reused;
+    for (const auto& message : sequence) {
+        auto bytes = mh::build_mh(message, kHoa, kHa);
+        ASSERT_FALSE(bytes.empty());
+        auto fresh = mh::parse_mh(bytes, kHoa, kHa);
+        ASSERT_TRUE(fresh.ok());
+        EXPECT_FALSE(mh::parse_mh_into(bytes, kHoa, kHa, {}, reused).has_value());
+        EXPECT_TRUE(reused == *fresh);
+        EXPECT_TRUE(reused.message == message);
+    }
+    // A failure reports parse_mh's error.
+    auto bytes = mh::build_mh(bare, kHoa, kHa);
+    bytes[4] ^= 1;
+    auto fresh = mh::parse_mh(bytes, kHoa, kHa);
+    ASSERT_FALSE(fresh.ok());
+    auto failure = mh::parse_mh_into(bytes, kHoa, kHa, {}, reused);
+    ASSERT_TRUE(failure.has_value());
+    EXPECT_EQ(*failure, fresh.error());
+}
+
 TEST(RoundTrip, EachOptionAlone) {
     const mh::MobilityOptions all = all_options();
     std::vector<mh::MobilityOptions> singles(10);

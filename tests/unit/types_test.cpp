@@ -41,6 +41,21 @@ TEST(Ipv6Prefix, ParsesAndContains) {
     EXPECT_FALSE(Ipv6Prefix::parse("2001:db8::/"));
 }
 
+TEST(Ipv6Prefix, ContainsAtEveryLength) {
+    // Against a bit-by-bit reference: an address differing from the prefix in one bit is
+    // inside exactly when that bit lies beyond the prefix length.
+    const Ipv6Address base = *Ipv6Address::parse("2001:db8:89ab:cdef:123:4567:89ab:cdef");
+    for (unsigned length = 0; length <= 128; ++length) {
+        Ipv6Prefix p{base, static_cast<std::uint8_t>(length)};
+        EXPECT_TRUE(p.contains(base)) << length;
+        for (unsigned bit = 0; bit < 128; ++bit) {
+            Ipv6Address flipped = base;
+            flipped.bytes[bit / 8] ^= static_cast<std::uint8_t>(0x80u >> (bit % 8));
+            EXPECT_EQ(p.contains(flipped), bit >= length) << length << " " << bit;
+        }
+    }
+}
+
 TEST(MacAddress, ParsesAndFormats) {
     auto m = MacAddress::parse("02:00:00:aa:bb:0c");
     ASSERT_TRUE(m);
