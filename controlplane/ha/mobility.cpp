@@ -318,8 +318,9 @@ void HomeAgent::send_unsolicited_na(const Interface& itf, const Ipv6Address& tar
     static const Ipv6Address all_nodes = *Ipv6Address::parse("ff02::1");
     net::NeighborAdvertisement na{false, false, true, target, itf.mac};
     auto src = source_for(itf.port, all_nodes);
-    send(itf.port, net::build_neighbor_advertisement(MacAddress::for_ipv6_multicast(all_nodes),
-                                                     itf.mac, src ? *src : target, all_nodes, na));
+    net::build_neighbor_advertisement_into(frame_, MacAddress::for_ipv6_multicast(all_nodes),
+                                           itf.mac, src ? *src : target, all_nodes, na);
+    send(itf.port, frame_);
     ++counters_.unsolicited_neighbor_advertisements;
 }
 
