@@ -40,8 +40,8 @@ HoaTable::~HoaTable() {
     delete home_nets_.load();
 }
 
-bool HoaTable::publish(std::unique_ptr<const HoaSnapshot> snapshot) {
-    const PackedHoa* packed = arena_.pack(*snapshot);
+bool HoaTable::publish(const HoaSnapshot& snapshot) {
+    const PackedHoa* packed = arena_.pack(snapshot);
     if (!packed) return false;
     if (!HoaIndex::fits(packed)) {
         MONAMI_LOG(ERR, dp, "snapshot block at %p: beyond 48 bits, cannot be indexed",
@@ -49,8 +49,8 @@ bool HoaTable::publish(std::unique_ptr<const HoaSnapshot> snapshot) {
         arena_.release(packed);
         return false;
     }
-    const hash_sig_t sig = signature(snapshot->home_address.bytes.data());
-    auto it = current_.find(snapshot->home_address);
+    const hash_sig_t sig = signature(snapshot.home_address.bytes.data());
+    auto it = current_.find(snapshot.home_address);
     const PackedHoa* old = nullptr;
     std::vector<Ipv6Prefix> old_prefixes;
     if (it == current_.end()) {
@@ -59,9 +59,9 @@ bool HoaTable::publish(std::unique_ptr<const HoaSnapshot> snapshot) {
             arena_.release(packed);
             return false;
         }
-        it = current_.emplace(snapshot->home_address, Current{}).first;
+        it = current_.emplace(snapshot.home_address, Current{}).first;
         it->second.slot = slot;
-        count_home_net(snapshot->home_address, +1);
+        count_home_net(snapshot.home_address, +1);
     } else {
         // One atomic store: readers see the old block or the new one.
         index_->replace(it->second.slot, sig, packed);
@@ -69,7 +69,7 @@ bool HoaTable::publish(std::unique_ptr<const HoaSnapshot> snapshot) {
         old_prefixes = std::move(it->second.network_prefixes);
     }
     it->second.packed = packed;
-    it->second.network_prefixes = snapshot->network_prefixes;
+    it->second.network_prefixes = snapshot.network_prefixes;
     count_.store(current_.size(), std::memory_order_relaxed);
     for (const auto& p : it->second.network_prefixes) set_prefix(p, packed);
     for (const auto& p : old_prefixes) {

@@ -43,7 +43,7 @@ class HoaTable {
     ~HoaTable();
 
     // Control thread. The snapshot is packed into one block (and then freed).
-    bool publish(std::unique_ptr<const HoaSnapshot> snapshot);
+    bool publish(const HoaSnapshot& snapshot);
     void withdraw(const HomeAddress& home_address);
     // Read by workers too (to skip the lookup when empty), hence not current_.size().
     std::size_t size() const { return count_.load(std::memory_order_relaxed); }

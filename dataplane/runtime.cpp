@@ -1290,9 +1290,9 @@ void Runtime::reclaim_now() {
     rte_rcu_qsbr_dq_reclaim(defer_queue_, UINT32_MAX, nullptr, nullptr, nullptr);
 }
 
-void Runtime::publish_hoa(std::unique_ptr<const HoaSnapshot> snapshot) {
-    HomeAddress hoa = snapshot->home_address;
-    if (!hoas_->publish(std::move(snapshot)))
+void Runtime::publish_hoa(const HoaSnapshot& snapshot) {
+    const HomeAddress& hoa = snapshot.home_address;
+    if (!hoas_->publish(snapshot))
         MONAMI_LOG(ERR, dp, "home address table full: %s not published", hoa.to_string().c_str());
 }
 

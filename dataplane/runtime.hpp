@@ -112,7 +112,7 @@ class Runtime final : public DataPlane, public Reclaimer {
     bool send_frame(PortId port, std::span<const std::uint8_t> frame) override;
     bool route_packet(std::span<const std::uint8_t> ipv6_packet) override;
     void publish_routing(const RoutingState& state) override;
-    void publish_hoa(std::unique_ptr<const HoaSnapshot> snapshot) override;
+    void publish_hoa(const HoaSnapshot& snapshot) override;
     void withdraw_hoa(const HomeAddress& home_address) override;
     PathCounters path_counters(std::uint32_t slot) const override;
     void reclaim() override;

@@ -272,9 +272,9 @@ class HomeAgent {
                             const Ipv6Address& home_address);
     void republish(const std::vector<HomeAddress>& changed, std::uint64_t now_ms);
     void republish_all(std::uint64_t now_ms);
-    // nullptr when the snapshot equals the one published last (same_forwarding).
-    std::unique_ptr<HoaSnapshot> build_snapshot(const bcache::HoaEntry& entry,
-                                                std::uint64_t now_ms);
+    // The snapshot to publish (snapshot_, valid until the next call), or nullptr when it
+    // equals the one published last (same_forwarding).
+    const HoaSnapshot* build_snapshot(const bcache::HoaEntry& entry, std::uint64_t now_ms);
     std::uint32_t slot_for(HoaState& state, const PathKey& key);
     void release_slots(const HomeAddress& hoa, HoaState* state, const std::vector<PathKey>& keep);
     const HoaState* state_of(const HomeAddress& hoa) const;
@@ -319,9 +319,10 @@ class HomeAgent {
     // a neighbor change republishes only them.
     AddressMap<AddressSet> users_of_next_hop_;
     std::vector<Ipv6Address> known_sources_;  // update_known_sources' scratch, reused
-    // Scratch reused across BUs (cleared, storage kept): the BA frame being sent, and what
-    // build_snapshot collects.
+    // Scratch reused across BUs (cleared, storage kept): the frame being sent (a BA, an
+    // unsolicited NA), and what build_snapshot collects and builds.
     std::vector<std::uint8_t> frame_;
+    HoaSnapshot snapshot_;
     mh::ParsedMh parsed_mh_;        // the MH being handled
     bcache::BuOutcome bu_outcome_;  // what the binding cache made of it
     std::vector<PathKey> snapshot_keep_;

@@ -204,9 +204,18 @@ void HomeAgent::release_slots(const HomeAddress& hoa, HoaState* state,
     forget_liveness(hoa, keep);
 }
 
-std::unique_ptr<HoaSnapshot> HomeAgent::build_snapshot(const bcache::HoaEntry& entry,
-                                                       std::uint64_t now_ms) {
-    auto snap = std::make_unique<HoaSnapshot>();
+const HoaSnapshot* HomeAgent::build_snapshot(const bcache::HoaEntry& entry, std::uint64_t now_ms) {
+    // A fresh snapshot whose vectors keep the scratch's storage.
+    std::vector<DeliveryPath> paths = std::move(snapshot_.paths);
+    std::vector<FlowRule> rules = std::move(snapshot_.rules);
+    std::vector<Ipv6Prefix> prefixes = std::move(snapshot_.network_prefixes);
+    paths.clear();
+    rules.clear();
+    snapshot_ = HoaSnapshot{};
+    snapshot_.paths = std::move(paths);
+    snapshot_.rules = std::move(rules);
+    snapshot_.network_prefixes = std::move(prefixes);
+    HoaSnapshot* snap = &snapshot_;
     snap->home_address = entry.home_address;
     HoaState& state = hoas_[entry.home_address];
     snap->generation = ++state.generation;
@@ -287,7 +296,7 @@ std::unique_ptr<HoaSnapshot> HomeAgent::build_snapshot(const bcache::HoaEntry& e
         --state.generation;
         return nullptr;
     }
-    state.published = *snap;
+    state.published = *snap;  // reuses the kept copy's storage on a refresh or handover
     state.has_published = true;
     return snap;
 }
@@ -318,8 +327,9 @@ void HomeAgent::send_unsolicited_na(const Interface& itf, const Ipv6Address& tar
     static const Ipv6Address all_nodes = *Ipv6Address::parse("ff02::1");
     net::NeighborAdvertisement na{false, false, true, target, itf.mac};
     auto src = source_for(itf.port, all_nodes);
-    send(itf.port, net::build_neighbor_advertisement(MacAddress::for_ipv6_multicast(all_nodes),
-                                                     itf.mac, src ? *src : target, all_nodes, na));
+    net::build_neighbor_advertisement_into(frame_, MacAddress::for_ipv6_multicast(all_nodes),
+                                           itf.mac, src ? *src : target, all_nodes, na);
+    send(itf.port, frame_);
     ++counters_.unsolicited_neighbor_advertisements;
 }
 
@@ -349,12 +359,12 @@ void HomeAgent::republish(const std::vector<HomeAddress>& changed, std::uint64_t
             dataplane_.withdraw_hoa(hoa);
             continue;
         }
-        auto snapshot = build_snapshot(*entry, now_ms);
+        const HoaSnapshot* snapshot = build_snapshot(*entry, now_ms);
         if (!snapshot) {
             ++counters_.snapshots_unchanged;
             continue;
         }
-        dataplane_.publish_hoa(std::move(snapshot));
+        dataplane_.publish_hoa(*snapshot);
         ++counters_.snapshots_published;
     }
 }

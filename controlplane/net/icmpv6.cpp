@@ -128,8 +128,17 @@ std::vector<std::uint8_t> build_icmpv6_frame(const MacAddress& eth_dst, const Ma
                                              std::uint8_t hop_limit, std::uint8_t type,
                                              std::uint8_t code,
                                              std::span<const std::uint8_t> body) {
+    std::vector<std::uint8_t> frame;
+    build_icmpv6_frame_into(frame, eth_dst, eth_src, src, dst, hop_limit, type, code, body);
+    return frame;
+}
+
+void build_icmpv6_frame_into(std::vector<std::uint8_t>& frame, const MacAddress& eth_dst,
+                             const MacAddress& eth_src, const Ipv6Address& src,
+                             const Ipv6Address& dst, std::uint8_t hop_limit, std::uint8_t type,
+                             std::uint8_t code, std::span<const std::uint8_t> body) {
     std::size_t icmp_len = 4 + body.size();
-    std::vector<std::uint8_t> frame(kEthernetHeaderSize + kIpv6HeaderSize + icmp_len);
+    frame.assign(kEthernetHeaderSize + kIpv6HeaderSize + icmp_len, 0);
     write_ethernet_header(frame.data(), eth_dst, eth_src);
     std::uint8_t* ip = frame.data() + kEthernetHeaderSize;
     write_ipv6_header(ip, static_cast<std::uint16_t>(icmp_len), kProtoIcmpv6, hop_limit, src, dst);
@@ -140,7 +149,6 @@ std::vector<std::uint8_t> build_icmpv6_frame(const MacAddress& eth_dst, const Ma
     std::uint16_t sum =
         ipv6_upper_layer_checksum(src, dst, kProtoIcmpv6, std::span(icmp, icmp_len));
     store_be16(icmp + 2, sum);
-    return frame;
 }
 
 std::vector<std::uint8_t> build_neighbor_advertisement(const MacAddress& eth_dst,
@@ -148,6 +156,14 @@ std::vector<std::uint8_t> build_neighbor_advertisement(const MacAddress& eth_dst
                                                        const Ipv6Address& src,
                                                        const Ipv6Address& dst,
                                                        const NeighborAdvertisement& na) {
+    std::vector<std::uint8_t> frame;
+    build_neighbor_advertisement_into(frame, eth_dst, our_mac, src, dst, na);
+    return frame;
+}
+
+void build_neighbor_advertisement_into(std::vector<std::uint8_t>& frame, const MacAddress& eth_dst,
+                                       const MacAddress& our_mac, const Ipv6Address& src,
+                                       const Ipv6Address& dst, const NeighborAdvertisement& na) {
     std::uint8_t body[28] = {};
     body[0] = static_cast<std::uint8_t>((na.router ? 0x80 : 0) | (na.solicited ? 0x40 : 0) |
                                         (na.override_flag ? 0x20 : 0));
@@ -160,8 +176,8 @@ std::vector<std::uint8_t> build_neighbor_advertisement(const MacAddress& eth_dst
                   body + 22);
         len = 28;
     }
-    return build_icmpv6_frame(eth_dst, our_mac, src, dst, 255, icmp6::kNeighborAdvertisement, 0,
-                              std::span(body, len));
+    build_icmpv6_frame_into(frame, eth_dst, our_mac, src, dst, 255, icmp6::kNeighborAdvertisement,
+                            0, std::span(body, len));
 }
 
 std::vector<std::uint8_t> build_neighbor_solicitation(const MacAddress& our_mac,

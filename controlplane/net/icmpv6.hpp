@@ -82,6 +82,14 @@ std::vector<std::uint8_t> build_neighbor_advertisement(const MacAddress& eth_dst
                                                        const Ipv6Address& src,
                                                        const Ipv6Address& dst,
                                                        const NeighborAdvertisement& na);
+// The same frame written into `frame` (resized; a reused buffer keeps its storage).
+void build_icmpv6_frame_into(std::vector<std::uint8_t>& frame, const MacAddress& eth_dst,
+                             const MacAddress& eth_src, const Ipv6Address& src,
+                             const Ipv6Address& dst, std::uint8_t hop_limit, std::uint8_t type,
+                             std::uint8_t code, std::span<const std::uint8_t> body);
+void build_neighbor_advertisement_into(std::vector<std::uint8_t>& frame, const MacAddress& eth_dst,
+                                       const MacAddress& our_mac, const Ipv6Address& src,
+                                       const Ipv6Address& dst, const NeighborAdvertisement& na);
 std::vector<std::uint8_t> build_neighbor_solicitation(const MacAddress& our_mac,
                                                       const Ipv6Address& src,
                                                       const Ipv6Address& target);

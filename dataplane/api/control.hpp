@@ -65,9 +65,10 @@ class DataPlane {
     virtual bool route_packet(std::span<const std::uint8_t> ipv6_packet) = 0;
     // Replaces the forwarding table; workers switch at their next burst.
     virtual void publish_routing(const RoutingState& state) = 0;
-    // Installs or replaces the snapshot of snapshot->home_address (and of the mobile network
-    // prefixes it lists); workers see it from their next burst.
-    virtual void publish_hoa(std::unique_ptr<const HoaSnapshot> snapshot) = 0;
+    // Installs or replaces the snapshot of snapshot.home_address (and of the mobile network
+    // prefixes it lists); workers see it from their next burst. The data plane keeps a packed
+    // copy, not `snapshot` (the caller may reuse it).
+    virtual void publish_hoa(const HoaSnapshot& snapshot) = 0;
     // Removes a home address and its prefixes.
     virtual void withdraw_hoa(const HomeAddress& home_address) = 0;
     // Per-binding counters of a DeliveryPath::counter_slot.

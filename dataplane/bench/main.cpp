@@ -261,18 +261,18 @@ class MeasuringDataPlane final : public DataPlane {
         return rt_.route_packet(ipv6_packet);
     }
     void publish_routing(const RoutingState& state) override { rt_.publish_routing(state); }
-    void publish_hoa(std::unique_ptr<const HoaSnapshot> snapshot) override {
+    void publish_hoa(const HoaSnapshot& snapshot) override {
         ++published;
-        if (probe_pending_ && snapshot->home_address == probe_hoa_ && snapshot->path_count == 1) {
+        if (probe_pending_ && snapshot.home_address == probe_hoa_ && snapshot.path_count == 1) {
             // Armed before the worker can see the snapshot: the first packet counted on the
             // new path after this point was encapsulated with the new CoA.
-            std::uint32_t slot = snapshot->paths[0].counter_slot;
+            std::uint32_t slot = snapshot.paths[0].counter_slot;
             shared_.probe_seen_tsc.store(0, std::memory_order_relaxed);
             shared_.probe_baseline.store(read_worker_packets(slot), std::memory_order_relaxed);
             shared_.probe_slot.store(slot, std::memory_order_release);
             probe_armed_ = true;
         }
-        rt_.publish_hoa(std::move(snapshot));
+        rt_.publish_hoa(snapshot);
     }
     void withdraw_hoa(const HomeAddress& hoa) override { rt_.withdraw_hoa(hoa); }
     PathCounters path_counters(std::uint32_t slot) const override {
@@ -324,12 +324,13 @@ class SideDataPlane final : public DataPlane {
         return rt_.route_packet(ipv6_packet);
     }
     void publish_routing(const RoutingState& state) override { rt_.publish_routing(state); }
-    void publish_hoa(std::unique_ptr<const HoaSnapshot> snapshot) override {
-        // The agent built it and hands it over: nothing else sees it before the Runtime.
-        auto* own = const_cast<HoaSnapshot*>(snapshot.get());
-        for (unsigned i = 0; i < own->path_count; ++i) own->paths[i].counter_slot += slot_offset_;
-        if (on_publish) on_publish(*snapshot);
-        rt_.publish_hoa(std::move(snapshot));
+    void publish_hoa(const HoaSnapshot& snapshot) override {
+        // The agent's snapshot is its own: the shifted slots go into a copy.
+        HoaSnapshot shifted = snapshot;
+        for (unsigned i = 0; i < shifted.path_count; ++i)
+            shifted.paths[i].counter_slot += slot_offset_;
+        if (on_publish) on_publish(shifted);
+        rt_.publish_hoa(shifted);
     }
     void withdraw_hoa(const HomeAddress& hoa) override { rt_.withdraw_hoa(hoa); }
     PathCounters path_counters(std::uint32_t slot) const override {

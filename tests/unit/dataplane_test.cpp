@@ -113,7 +113,7 @@ class DataPlaneTest : public ::testing::Test {
         const MacAddress& own = &port == &core ? kCoreMac : kHomeMac;
         return tunnel_path(care_of, kHomeAgent, port.id, next_hop, own, tunnel, slot, bid);
     }
-    void publish(std::unique_ptr<HoaSnapshot> s) { rt->publish_hoa(std::move(s)); }
+    void publish(std::unique_ptr<HoaSnapshot> s) { rt->publish_hoa(*s); }
 
     RingPort home, core;
     std::unique_ptr<dp::Runtime> rt;

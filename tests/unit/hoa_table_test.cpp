@@ -268,9 +268,9 @@ TEST(HoaTable, PublishReplaceWithdrawAndBulkLookup) {
     std::string error;
     auto table = dp::HoaTable::create(100, reclaimer, error);
     ASSERT_TRUE(table) << error;
-    for (std::uint32_t i = 0; i < 50; ++i) ASSERT_TRUE(table->publish(snapshot(hoa(i), 1)));
+    for (std::uint32_t i = 0; i < 50; ++i) ASSERT_TRUE(table->publish(*snapshot(hoa(i), 1)));
     EXPECT_EQ(table->size(), 50u);
-    ASSERT_TRUE(table->publish(snapshot(hoa(7), 2)));
+    ASSERT_TRUE(table->publish(*snapshot(hoa(7), 2)));
     EXPECT_EQ(table->size(), 50u);
     EXPECT_EQ(reclaimer.pending.size(), 1u) << "the replaced block waits for a grace period";
     EXPECT_EQ(table->lookup(hoa(7).bytes.data())->paths()[0].counter_slot, 2u);
@@ -309,12 +309,12 @@ TEST(HoaTable, RefusesBeyondItsCapacityButStillReplaces) {
     std::string error;
     auto table = dp::HoaTable::create(16, reclaimer, error);
     ASSERT_TRUE(table) << error;
-    for (std::uint32_t i = 0; i < 16; ++i) ASSERT_TRUE(table->publish(snapshot(hoa(i), 1)));
-    EXPECT_FALSE(table->publish(snapshot(hoa(16), 1)));
+    for (std::uint32_t i = 0; i < 16; ++i) ASSERT_TRUE(table->publish(*snapshot(hoa(i), 1)));
+    EXPECT_FALSE(table->publish(*snapshot(hoa(16), 1)));
     EXPECT_EQ(table->lookup(hoa(16).bytes.data()), nullptr);
-    EXPECT_TRUE(table->publish(snapshot(hoa(3), 2)));
+    EXPECT_TRUE(table->publish(*snapshot(hoa(3), 2)));
     table->withdraw(hoa(0));
-    EXPECT_TRUE(table->publish(snapshot(hoa(16), 1)));
+    EXPECT_TRUE(table->publish(*snapshot(hoa(16), 1)));
     EXPECT_EQ(table->size(), 16u);
     EXPECT_NE(table->lookup(hoa(16).bytes.data()), nullptr);
     reclaimer.reclaim_now();

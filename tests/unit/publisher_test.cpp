@@ -271,7 +271,7 @@ TEST(PublisherTest, WorkersNeverSeeAFreedOrWrongSnapshotWhileItChanges) {
         } else {
             std::uint32_t v = history.current(i) + 1;
             Version shape = shape_of(v);
-            rt->publish_hoa(build(i, v, shape, core.id, tunnel));
+            rt->publish_hoa(*build(i, v, shape, core.id, tunnel));
             history.add(i, shape);
         }
         ++updates;

@@ -31,8 +31,8 @@ struct RecordingDataPlane : DataPlane {
         return true;
     }
     void publish_routing(const RoutingState& s) override { published.push_back(s); }
-    void publish_hoa(std::unique_ptr<const HoaSnapshot> snap) override {
-        hoas[snap->home_address] = std::move(snap);
+    void publish_hoa(const HoaSnapshot& snap) override {
+        hoas[snap.home_address] = std::make_shared<const HoaSnapshot>(snap);
     }
     void withdraw_hoa(const HomeAddress& hoa) override {
         hoas.erase(hoa);
