@@ -44,13 +44,6 @@ std::uint8_t nibble_of(std::uint8_t path, std::uint8_t path_count) {
 
 }  // namespace
 
-std::uint8_t PackedHoa::path_of_care_of(const std::uint8_t* source) const {
-    const DeliveryPath* p = paths();
-    for (std::uint8_t i = 0; i < path_count; ++i)
-        if (!p[i].native && std::memcmp(p[i].care_of.bytes.data(), source, 16) == 0) return i;
-    return kNoBinding;
-}
-
 namespace {
 std::uint8_t packed_path_count(const HoaSnapshot& s) {
     return static_cast<std::uint8_t>(std::min<std::size_t>(

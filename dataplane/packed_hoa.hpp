@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <vector>
 
@@ -55,7 +56,13 @@ struct alignas(64) PackedHoa {
         return nibble == kNoChoice ? kNoBinding : static_cast<std::uint8_t>(nibble);
     }
     // The path index for an address registered as CoA, or kNoBinding (ingress filtering).
-    std::uint8_t path_of_care_of(const std::uint8_t* source) const;
+    // Inline: it runs for every reverse-tunnelled packet.
+    std::uint8_t path_of_care_of(const std::uint8_t* source) const {
+        const DeliveryPath* p = paths();
+        for (std::uint8_t i = 0; i < path_count; ++i)
+            if (!p[i].native && std::memcmp(p[i].care_of.bytes.data(), source, 16) == 0) return i;
+        return kNoBinding;
+    }
 };
 static_assert(sizeof(PackedHoa) == 64);
 static_assert(offsetof(PackedHoa, home_address) == 8);
