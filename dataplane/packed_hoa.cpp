@@ -110,6 +110,12 @@ PackedHoa* SnapshotArena::pack(const HoaSnapshot& s) {
     if (packed->path_count != 0)
         std::memcpy(static_cast<void*>(packed->paths()), s.paths.data(),
                     packed->path_count * sizeof(DeliveryPath));
+    for (unsigned i = 0; i < packed->path_count; ++i) {
+        DeliveryPath& path = packed->paths()[i];
+        bool plain = !path.native && !path.chained && path.header_length >= kPlainHeaderMin &&
+                     path.header_length <= kMaxDeliveryHeader;
+        path.plain_tunnel_length = plain ? path.header_length : 0;
+    }
     for (unsigned i = 0; i < packed->path_count && i < kLineCounterSlots; ++i)
         packed->counter_slots[i] = s.paths[i].counter_slot;
     if (!s.rules.empty())

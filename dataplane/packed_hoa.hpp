@@ -25,6 +25,9 @@ namespace monami::dp {
 inline constexpr std::uint8_t kNoChoice = 0xf;  // a 4-bit slot with no path
 
 inline constexpr unsigned kLineCounterSlots = 2;
+// The shortest header DeliveryPath::plain_tunnel_length marks: the burst loop writes a plain
+// tunnel's header as two overlapping copies of half kMaxDeliveryHeader.
+inline constexpr unsigned kPlainHeaderMin = kMaxDeliveryHeader / 2;
 
 struct alignas(64) PackedHoa {
     std::uint8_t path_count = 0;

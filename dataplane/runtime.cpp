@@ -572,7 +572,7 @@ std::uint32_t flow_hash_of(rte_mbuf* m) {
 // The header copy of a plain tunnel path: two overlapping fixed-size copies cover any header
 // length from kHeaderCopy to 2 * kHeaderCopy (54 and 62), without a length-dependent loop.
 constexpr unsigned kHeaderCopy = 32;
-static_assert(kMaxDeliveryHeader == 2 * kHeaderCopy);
+static_assert(kMaxDeliveryHeader == 2 * kHeaderCopy && kPlainHeaderMin == kHeaderCopy);
 
 // The common case of delivery, done in the burst loop: a path chosen by line 0 alone that is
 // a plain tunnel (not native, not chained), an inner packet with hop limit left, no
@@ -584,13 +584,11 @@ static_assert(kMaxDeliveryHeader == 2 * kHeaderCopy);
 inline bool encapsulate_plain(WorkerCtx& w, rte_mbuf* m, const DeliveryPath& path,
                               BurstTally& tally) {
     auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, sizeof(rte_ether_hdr));
-    unsigned header_length = path.header_length;
+    unsigned header_length = path.plain_tunnel_length;  // 0 unless a plain tunnel
     unsigned extra = header_length - sizeof(rte_ether_hdr);
     unsigned inner_length = sizeof(rte_ipv6_hdr) + rte_be_to_cpu_16(ip->payload_len);
-    bool plain = !path.native & !path.chained &
-                 (header_length - kHeaderCopy <= kMaxDeliveryHeader - kHeaderCopy);
-    if (!plain || ip->hop_limits <= 1 || ip->proto == IPPROTO_DSTOPTS || inner_length > path.mtu ||
-        extra > rte_pktmbuf_headroom(m))
+    if (header_length == 0 || ip->hop_limits <= 1 || ip->proto == IPPROTO_DSTOPTS ||
+        inner_length > path.mtu || extra > rte_pktmbuf_headroom(m))
         return false;
     --ip->hop_limits;
     m->data_off = static_cast<std::uint16_t>(m->data_off - extra);
