@@ -563,8 +563,9 @@ inline void prefetch_line_counters(const WorkerCtx& w, const PackedHoa* snap,
 }
 
 // The flow hash of a packet to a HoA without rules (extract_fast_fields): computed while the
-// snapshot is on its way, so that its line 0 gives the path to prefetch.
-std::uint32_t flow_hash_of(rte_mbuf* m) {
+// snapshot is on its way, so that its line 0 gives the path to prefetch. Flattened: GCC kept
+// fast_flow_hash a call (~10 instructions per packet of call overhead).
+[[gnu::flatten]] inline std::uint32_t flow_hash_of(rte_mbuf* m) {
     return fast_flow_hash(rte_pktmbuf_mtod_offset(m, const std::uint8_t*, sizeof(rte_ether_hdr)),
                           rte_pktmbuf_data_len(m) - sizeof(rte_ether_hdr));
 }
