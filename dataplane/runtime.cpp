@@ -11,6 +11,7 @@
 #include <rte_prefetch.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <optional>
 #include <tuple>
@@ -30,6 +31,13 @@ struct BurstTally {
 };
 
 namespace {
+
+// rte_be_to_cpu_16 and rte_cpu_to_be_16 without DPDK's inline asm (an xchgb the compiler
+// can neither fold into a load nor schedule): 2-3 instructions less per use.
+constexpr std::uint16_t network_order16(std::uint16_t value) {
+    if constexpr (std::endian::native == std::endian::little) return __builtin_bswap16(value);
+    return value;
+}
 
 void count_tx_full(rte_mbuf** pkts, std::uint16_t unsent, void* userdata) {
     auto* counter = static_cast<std::uint64_t*>(userdata);
@@ -587,7 +595,7 @@ inline bool encapsulate_plain(WorkerCtx& w, rte_mbuf* m, const DeliveryPath& pat
     auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, sizeof(rte_ether_hdr));
     unsigned header_length = path.plain_tunnel_length;  // 0 unless a plain tunnel
     unsigned extra = header_length - sizeof(rte_ether_hdr);
-    unsigned inner_length = sizeof(rte_ipv6_hdr) + rte_be_to_cpu_16(ip->payload_len);
+    unsigned inner_length = sizeof(rte_ipv6_hdr) + network_order16(ip->payload_len);
     if (header_length == 0 || ip->hop_limits <= 1 || ip->proto == IPPROTO_DSTOPTS ||
         inner_length > path.mtu || extra > rte_pktmbuf_headroom(m))
         return false;
@@ -600,7 +608,7 @@ inline bool encapsulate_plain(WorkerCtx& w, rte_mbuf* m, const DeliveryPath& pat
     std::memcpy(start + header_length - kHeaderCopy, path.header + header_length - kHeaderCopy,
                 kHeaderCopy);
     auto* outer = reinterpret_cast<rte_ipv6_hdr*>(start + sizeof(rte_ether_hdr));
-    outer->payload_len = rte_cpu_to_be_16(static_cast<std::uint16_t>(
+    outer->payload_len = network_order16(static_cast<std::uint16_t>(
         inner_length + header_length - sizeof(rte_ether_hdr) - sizeof(rte_ipv6_hdr)));
     PathCounters& pc = w.path_counters[path.counter_slot];
     bump(pc.packets);
@@ -641,7 +649,7 @@ bool Runtime::check_headers(WorkerCtx& w, rte_mbuf* m) {
         return false;
     }
     auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
-    if (eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)) {
+    if (eth->ether_type != network_order16(RTE_ETHER_TYPE_IPV6)) {
         drop(w, m, DropReason::NotIpv6);
         return false;
     }
@@ -652,7 +660,7 @@ bool Runtime::check_headers(WorkerCtx& w, rte_mbuf* m) {
     }
     auto* ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
     if ((rte_be_to_cpu_32(ip->vtc_flow) >> 28) != 6 ||
-        kHeaders + rte_be_to_cpu_16(ip->payload_len) > rte_pktmbuf_pkt_len(m)) {
+        kHeaders + network_order16(ip->payload_len) > rte_pktmbuf_pkt_len(m)) {
         drop(w, m, DropReason::Malformed);
         return false;
     }
@@ -709,7 +717,7 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
         bool common = (m->data_len >= kHeaders) &
                       (((destination_mac ^ port_mac_word_[m->port]) << 16) == 0) &
                       ((type_and_version & kTypeAndVersionMask) == kIpv6TypeAndVersion) &
-                      (kHeaders + rte_be_to_cpu_16(ip->payload_len) <= rte_pktmbuf_pkt_len(m)) &
+                      (kHeaders + network_order16(ip->payload_len) <= rte_pktmbuf_pkt_len(m)) &
                       (ip->dst_addr[0] != 0xff);
         if (!common && !check_headers(w, m)) continue;
         // Reverse tunnels to our own address (the common case of traffic to us): straight to
@@ -940,8 +948,8 @@ std::uint16_t Runtime::decapsulate_burst(WorkerCtx& w, rte_mbuf** pkts, std::uin
         return false;
     }
     std::uint16_t inner_length =
-        static_cast<std::uint16_t>(sizeof(rte_ipv6_hdr) + rte_be_to_cpu_16(inner_ip->payload_len));
-    if (sizeof(rte_ipv6_hdr) + rte_be_to_cpu_16(outer_ip->payload_len) < inner_length) {
+        static_cast<std::uint16_t>(sizeof(rte_ipv6_hdr) + network_order16(inner_ip->payload_len));
+    if (sizeof(rte_ipv6_hdr) + network_order16(outer_ip->payload_len) < inner_length) {
         drop(w, m, DropReason::Malformed);
         return false;
     }
@@ -1010,7 +1018,7 @@ void write_delivery_header(std::uint8_t* start, const DeliveryPath& path,
     rte_memcpy(start, path.header, path.header_length);
     if (path.native) return;
     auto* outer = reinterpret_cast<rte_ipv6_hdr*>(start + sizeof(rte_ether_hdr));
-    outer->payload_len = rte_cpu_to_be_16(static_cast<std::uint16_t>(
+    outer->payload_len = network_order16(static_cast<std::uint16_t>(
         inner_length + path.header_length - sizeof(rte_ether_hdr) - sizeof(rte_ipv6_hdr)));
     if (encapsulation_limit >= 0 && path.header_length == kTunnelHeaderWithLimit &&
         start[kEncapsulationLimitOffset] > encapsulation_limit)
@@ -1023,7 +1031,7 @@ void Runtime::deliver_to_mobile_node(WorkerCtx& w, rte_mbuf* m, const PackedHoa&
                                      unsigned depth, const std::uint32_t* fast_hash) {
     auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv6_hdr*, sizeof(rte_ether_hdr));
     auto inner_length =
-        static_cast<std::uint16_t>(sizeof(rte_ipv6_hdr) + rte_be_to_cpu_16(ip->payload_len));
+        static_cast<std::uint16_t>(sizeof(rte_ipv6_hdr) + network_order16(ip->payload_len));
     const std::uint8_t* inner = reinterpret_cast<const std::uint8_t*>(ip);
     std::size_t available = rte_pktmbuf_data_len(m) - sizeof(rte_ether_hdr);
     const FlowAction* action = nullptr;  // a rule's; nullptr: the snapshot's default
@@ -1206,7 +1214,7 @@ unsigned Runtime::poll_signalling_queues(const PuntHandler& handle) {
             auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
             bool signalling = false;
             if (rte_pktmbuf_data_len(m) >= sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr) &&
-                eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6) &&
+                eth->ether_type == network_order16(RTE_ETHER_TYPE_IPV6) &&
                 (rte_is_multicast_ether_addr(&eth->dst_addr) ||
                  rte_is_same_ether_addr(&eth->dst_addr, &port_ether_[m->port]))) {
                 auto* ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
