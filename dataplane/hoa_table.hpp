@@ -8,6 +8,9 @@
 
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
+#if defined(__SSE4_2__) && defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
 
 #include <atomic>
 #include <cstdint>
@@ -65,7 +68,13 @@ class HoaTable {
         std::uint64_t low, high;
         std::memcpy(&low, key, 8);
         std::memcpy(&high, key + 8, 8);
+#if defined(__SSE4_2__) && defined(__x86_64__)
+        // The instruction itself: rte_hash_crc_8byte tests its runtime algorithm choice
+        // on every call (same CRC32C value).
+        return static_cast<hash_sig_t>(_mm_crc32_u64(_mm_crc32_u64(0, low), high));
+#else
         return rte_hash_crc_8byte(high, rte_hash_crc_8byte(low, 0));
+#endif
     }
     // Same as lookup_bulk with precomputed signatures.
     void lookup_bulk(const void** keys, const hash_sig_t* signatures, unsigned n,
@@ -77,7 +86,9 @@ class HoaTable {
     }
     // Longest mobile network prefix containing `address`, or nullptr.
     const PackedHoa* lookup_prefix(const std::uint8_t* address) const;
-    bool has_prefixes() const { return prefix_index_.load(std::memory_order_relaxed) != nullptr; }
+    bool has_prefixes() const {
+        return prefix_index_.load(std::memory_order_relaxed) != nullptr;
+    }
     // False only when no registered HoA shares the /64 of `address`, so the exact lookup
     // can be skipped (routing decapsulated packets, whose destinations are mostly not HoAs).
     bool may_hold(const std::uint8_t* address) const {

@@ -44,13 +44,6 @@ std::uint8_t nibble_of(std::uint8_t path, std::uint8_t path_count) {
 
 }  // namespace
 
-std::uint8_t PackedHoa::path_of_care_of(const std::uint8_t* source) const {
-    const DeliveryPath* p = paths();
-    for (std::uint8_t i = 0; i < path_count; ++i)
-        if (!p[i].native && std::memcmp(p[i].care_of.bytes.data(), source, 16) == 0) return i;
-    return kNoBinding;
-}
-
 namespace {
 std::uint8_t packed_path_count(const HoaSnapshot& s) {
     return static_cast<std::uint8_t>(std::min<std::size_t>(
@@ -117,6 +110,12 @@ PackedHoa* SnapshotArena::pack(const HoaSnapshot& s) {
     if (packed->path_count != 0)
         std::memcpy(static_cast<void*>(packed->paths()), s.paths.data(),
                     packed->path_count * sizeof(DeliveryPath));
+    for (unsigned i = 0; i < packed->path_count; ++i) {
+        DeliveryPath& path = packed->paths()[i];
+        bool plain = !path.native && !path.chained && path.header_length >= kPlainHeaderMin &&
+                     path.header_length <= kMaxDeliveryHeader;
+        path.plain_tunnel_length = plain ? path.header_length : 0;
+    }
     for (unsigned i = 0; i < packed->path_count && i < kLineCounterSlots; ++i)
         packed->counter_slots[i] = s.paths[i].counter_slot;
     if (!s.rules.empty())

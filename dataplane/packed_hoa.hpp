@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <vector>
 
@@ -24,6 +25,9 @@ namespace monami::dp {
 inline constexpr std::uint8_t kNoChoice = 0xf;  // a 4-bit slot with no path
 
 inline constexpr unsigned kLineCounterSlots = 2;
+// The shortest header DeliveryPath::plain_tunnel_length marks: the burst loop writes a plain
+// tunnel's header as two overlapping copies of half kMaxDeliveryHeader.
+inline constexpr unsigned kPlainHeaderMin = kMaxDeliveryHeader / 2;
 
 struct alignas(64) PackedHoa {
     std::uint8_t path_count = 0;
@@ -55,7 +59,21 @@ struct alignas(64) PackedHoa {
         return nibble == kNoChoice ? kNoBinding : static_cast<std::uint8_t>(nibble);
     }
     // The path index for an address registered as CoA, or kNoBinding (ingress filtering).
-    std::uint8_t path_of_care_of(const std::uint8_t* source) const;
+    // Inline: it runs for every reverse-tunnelled packet.
+    // The source is read once as two words; each CoA is two loads and one test.
+    std::uint8_t path_of_care_of(const std::uint8_t* source) const {
+        std::uint64_t low, high;
+        std::memcpy(&low, source, sizeof low);
+        std::memcpy(&high, source + sizeof low, sizeof high);
+        const DeliveryPath* p = paths();
+        for (std::uint8_t i = 0; i < path_count; ++i) {
+            std::uint64_t care_low, care_high;
+            std::memcpy(&care_low, p[i].care_of.bytes.data(), sizeof care_low);
+            std::memcpy(&care_high, p[i].care_of.bytes.data() + sizeof care_low, sizeof care_high);
+            if (((care_low ^ low) | (care_high ^ high)) == 0 && !p[i].native) return i;
+        }
+        return kNoBinding;
+    }
 };
 static_assert(sizeof(PackedHoa) == 64);
 static_assert(offsetof(PackedHoa, home_address) == 8);

@@ -40,7 +40,10 @@ struct alignas(64) DeliveryPath {
     std::uint16_t bid = 0;
     std::uint16_t port = 0;    // egress port
     std::uint16_t mtu = 1500;  // largest inner packet; larger ones get Packet Too Big
-    std::uint16_t pad2 = 0;
+    // Set by SnapshotArena::pack (the workers' copy): header_length when the path is a
+    // plain tunnel whose header the burst loop's two fixed copies cover (not native, not
+    // chained, 32-64 bytes), else 0. The control thread leaves it 0.
+    std::uint16_t plain_tunnel_length = 0;
     std::uint32_t counter_slot = 0;  // index into the workers' per-binding counters
     Ipv6Address care_of;             // outer destination; reverse traffic must come from it
     Ipv6Address home_agent;          // outer source: the HA address the CoA registered with
