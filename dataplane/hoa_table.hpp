@@ -7,10 +7,6 @@
 #pragma once
 
 #include <rte_hash.h>
-#include <rte_hash_crc.h>
-#if defined(__SSE4_2__) && defined(__x86_64__)
-#include <nmmintrin.h>
-#endif
 
 #include <atomic>
 #include <cstdint>
@@ -24,6 +20,7 @@
 #include "dataplane/api/snapshot.hpp"
 #include "dataplane/hoa_index.hpp"
 #include "dataplane/packed_hoa.hpp"
+#include "dataplane/stages/crc32c.hpp"
 
 namespace monami::dp {
 
@@ -45,7 +42,7 @@ class HoaTable {
                                             std::string& error);
     ~HoaTable();
 
-    // Control thread. The snapshot is packed into one block (and then freed).
+    // Control thread. The snapshot is packed into one block; the caller keeps its own.
     bool publish(const HoaSnapshot& snapshot);
     void withdraw(const HomeAddress& home_address);
     // Read by workers too (to skip the lookup when empty), hence not current_.size().
@@ -62,19 +59,14 @@ class HoaTable {
             signatures[i] = signature(static_cast<const std::uint8_t*>(keys[i]));
         index_->find_bulk(keys, signatures, n, hit_mask, snapshots);
     }
-    // The index's hash of a key (rte_hash_crc over 16 bytes, initial value 0): two CRC32
-    // instructions, computed by the worker while its parser holds the address.
+    // The index's hash of a key (CRC32C over 16 bytes, initial value 0, as rte_hash_crc
+    // computes it): two CRC32 instructions, computed by the worker while its parser holds
+    // the address.
     static hash_sig_t signature(const std::uint8_t* key) {
         std::uint64_t low, high;
         std::memcpy(&low, key, 8);
         std::memcpy(&high, key + 8, 8);
-#if defined(__SSE4_2__) && defined(__x86_64__)
-        // The instruction itself: rte_hash_crc_8byte tests its runtime algorithm choice
-        // on every call (same CRC32C value).
-        return static_cast<hash_sig_t>(_mm_crc32_u64(_mm_crc32_u64(0, low), high));
-#else
-        return rte_hash_crc_8byte(high, rte_hash_crc_8byte(low, 0));
-#endif
+        return crc32c_u64(crc32c_u64(0, low), high);
     }
     // Same as lookup_bulk with precomputed signatures.
     void lookup_bulk(const void** keys, const hash_sig_t* signatures, unsigned n,
@@ -86,9 +78,7 @@ class HoaTable {
     }
     // Longest mobile network prefix containing `address`, or nullptr.
     const PackedHoa* lookup_prefix(const std::uint8_t* address) const;
-    bool has_prefixes() const {
-        return prefix_index_.load(std::memory_order_relaxed) != nullptr;
-    }
+    bool has_prefixes() const { return prefix_index_.load(std::memory_order_relaxed) != nullptr; }
     // False only when no registered HoA shares the /64 of `address`, so the exact lookup
     // can be skipped (routing decapsulated packets, whose destinations are mostly not HoAs).
     bool may_hold(const std::uint8_t* address) const {

@@ -18,12 +18,10 @@
 #include <cstdint>
 #include <cstring>
 #include <span>
-#if defined(__SSE4_2__)
-#include <nmmintrin.h>
-#endif
 
 #include "dataplane/api/snapshot.hpp"
 #include "dataplane/api/types.hpp"
+#include "dataplane/stages/crc32c.hpp"
 
 namespace monami::dp {
 
@@ -164,20 +162,6 @@ inline std::uint64_t load_u64(const std::uint8_t* p) {
     std::uint64_t v;
     std::memcpy(&v, p, 8);
     return v;
-}
-// CRC32C (Castagnoli, reflected) of 8 bytes, as SSE4.2's crc32 instruction computes it (no
-// pre/post inversion). The bitwise form gives the same values on CPUs without it.
-inline std::uint32_t crc32c_u64_bitwise(std::uint32_t crc, std::uint64_t block) {
-    std::uint64_t c = crc ^ block;
-    for (int bit = 0; bit < 64; ++bit) c = (c >> 1) ^ (0x82f63b78u & (0u - (c & 1)));
-    return static_cast<std::uint32_t>(c);
-}
-inline std::uint32_t crc32c_u64(std::uint32_t crc, std::uint64_t block) {
-#if defined(__SSE4_2__)
-    return static_cast<std::uint32_t>(_mm_crc32_u64(crc, block));
-#else
-    return crc32c_u64_bitwise(crc, block);
-#endif
 }
 }  // namespace detail
 
