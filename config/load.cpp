@@ -295,7 +295,7 @@ class Loader {
     void dataplane(const YAML::Node& n) {
         Fields f(d_, n, "dataplane",
                  {"mbufs", "mbuf_cache", "rx_descriptors", "tx_descriptors", "control_ring",
-                  "stats_interval_ms", "signalling_steering"});
+                  "stats_interval_ms", "slow_iteration_warning_us", "signalling_steering"});
         if (!f.is_map()) return;
         auto& dp = c_.dataplane;
         f.integer("mbufs", 1023, 1 << 26, dp.mbufs);
@@ -306,6 +306,7 @@ class Loader {
         power_of_two(f, "tx_descriptors", 64, 32768, dp.tx_descriptors);
         power_of_two(f, "control_ring", 64, 1 << 24, dp.control_ring);
         f.integer("stats_interval_ms", 0, 3'600'000, dp.stats_interval_ms);
+        f.integer("slow_iteration_warning_us", 0, 60'000'000, dp.slow_iteration_warning_us);
         if (auto steering = f.get("signalling_steering"))
             read_enum<SignallingSteering>(d_, *steering, f.path_of("signalling_steering"),
                                           {{"auto", SignallingSteering::automatic},

@@ -74,6 +74,8 @@ struct Dataplane {
     std::uint16_t tx_descriptors = 1024;
     std::uint32_t control_ring = 4096;    // worker -> control thread ring entries
     std::uint32_t stats_interval_ms = 0;  // 0: no periodic stats line
+    // A control iteration longer than this is logged (rate-limited); 0: never.
+    std::uint32_t slow_iteration_warning_us = 1000;
     // auto: rte_flow steers signalling to a dedicated RX queue where the port can;
     // software: the workers' classifier only.
     SignallingSteering signalling_steering = SignallingSteering::automatic;
@@ -110,7 +112,8 @@ struct Tunnel {
     std::uint8_t hop_limit = 64;
     // RFC 2473 s.5.1 Tunnel Encapsulation Limit option; nullopt: option not sent.
     std::optional<std::uint8_t> encapsulation_limit = 4;
-    std::uint16_t mtu = 1452;  // 1500 - 40 (IPv6) - 8 (TEL option): inner packets above get Packet Too Big
+    std::uint16_t mtu =
+        1452;  // 1500 - 40 (IPv6) - 8 (TEL option): inner packets above get Packet Too Big
 };
 
 struct MobileNode {

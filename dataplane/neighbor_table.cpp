@@ -24,6 +24,32 @@ NeighborTable::~NeighborTable() {
     if (table_) rte_hash_free(table_);
 }
 
+bool NeighborTable::install(const Ipv6Address& address, std::uint64_t value) {
+    // An existing key's data is replaced with one atomic store (lock-free mode).
+    int rc = rte_hash_add_key_data(table_, address.bytes.data(),
+                                   reinterpret_cast<void*>(static_cast<std::uintptr_t>(value)));
+    if (rc == -ENOSPC) {
+        // Deleted keys' slots may be waiting for their grace period.
+        reclaimer_.reclaim_now();
+        rc = rte_hash_add_key_data(table_, address.bytes.data(),
+                                   reinterpret_cast<void*>(static_cast<std::uintptr_t>(value)));
+    }
+    if (rc != 0) {
+        MONAMI_LOG(WARNING, dp, "neighbor %s not installed: %s (table of %u entries)",
+                   address.to_string().c_str(), rte_strerror(-rc), capacity_);
+        return false;
+    }
+    current_[address] = value;
+    return true;
+}
+
+bool NeighborTable::set(const Neighbor& neighbor) {
+    const std::uint64_t value = encode(neighbor.port, neighbor.mac);
+    auto it = current_.find(neighbor.address);
+    if (it != current_.end() && it->second == value) return true;
+    return install(neighbor.address, value);
+}
+
 bool NeighborTable::sync(const std::vector<Neighbor>& neighbors) {
     std::map<Ipv6Address, std::uint64_t> wanted;
     for (const auto& n : neighbors) wanted[n.address] = encode(n.port, n.mac);
@@ -41,22 +67,7 @@ bool NeighborTable::sync(const std::vector<Neighbor>& neighbors) {
     for (const auto& [address, value] : wanted) {
         auto it = current_.find(address);
         if (it != current_.end() && it->second == value) continue;
-        // An existing key's data is replaced with one atomic store (lock-free mode).
-        int rc = rte_hash_add_key_data(table_, address.bytes.data(),
-                                       reinterpret_cast<void*>(static_cast<std::uintptr_t>(value)));
-        if (rc == -ENOSPC) {
-            // Deleted keys' slots may be waiting for their grace period.
-            reclaimer_.reclaim_now();
-            rc = rte_hash_add_key_data(table_, address.bytes.data(),
-                                       reinterpret_cast<void*>(static_cast<std::uintptr_t>(value)));
-        }
-        if (rc != 0) {
-            MONAMI_LOG(WARNING, dp, "neighbor %s not installed: %s (table of %u entries)",
-                       address.to_string().c_str(), rte_strerror(-rc), capacity_);
-            all = false;
-            continue;
-        }
-        current_[address] = value;
+        all = install(address, value) && all;
     }
     return all;
 }

@@ -29,6 +29,8 @@ class NeighborTable {
     // wins). Changed entries are replaced with one atomic store each; removed ones' key slots
     // are freed after a grace period. False if the table is full (entries left out, logged).
     bool sync(const std::vector<Neighbor>& neighbors);
+    // Control thread: installs or replaces one entry. False if the table is full (logged).
+    bool set(const Neighbor& neighbor);
     std::size_t size() const { return current_.size(); }
 
     // Workers: bit i of *hits is set when keys[i] is a neighbor, entries[i] then holds it.
@@ -54,6 +56,7 @@ class NeighborTable {
 
   private:
     NeighborTable(Reclaimer& reclaimer) : reclaimer_(reclaimer) {}
+    bool install(const Ipv6Address& address, std::uint64_t value);
     Reclaimer& reclaimer_;
     rte_hash* table_ = nullptr;
     std::uint32_t capacity_ = 0;

@@ -1295,6 +1295,10 @@ void Runtime::publish_routing(const RoutingState& state) {
     update_signalling_rules(state.local_addresses);
 }
 
+void Runtime::publish_neighbor(const Neighbor& neighbor) {
+    neighbors_->set(neighbor);
+}
+
 // The rules follow our addresses. Old rules go before new ones are made (some drivers refuse
 // a duplicate): meanwhile signalling reaches the workers and is punted by software.
 void Runtime::update_signalling_rules(const std::vector<Ipv6Address>& local_addresses) {

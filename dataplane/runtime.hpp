@@ -102,6 +102,8 @@ class Runtime final : public DataPlane, public Reclaimer {
 
     std::uint64_t total_rx_packets() const;
     bool control_queues_empty() const;
+    // Punted frames waiting in the workers -> control ring.
+    unsigned control_ring_count() const { return rte_ring_count(control_ring_); }
     WorkerCounters totals() const;
     std::uint64_t control_tx_failures() const { return control_tx_failures_.load(); }
     // "rte_flow+software" when some port steers signalling to its own queue, else "software".
@@ -112,6 +114,7 @@ class Runtime final : public DataPlane, public Reclaimer {
     bool send_frame(PortId port, std::span<const std::uint8_t> frame) override;
     bool route_packet(std::span<const std::uint8_t> ipv6_packet) override;
     void publish_routing(const RoutingState& state) override;
+    void publish_neighbor(const Neighbor& neighbor) override;
     void publish_hoa(const HoaSnapshot& snapshot) override;
     void withdraw_hoa(const HomeAddress& home_address) override;
     PathCounters path_counters(std::uint32_t slot) const override;

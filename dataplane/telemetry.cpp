@@ -1,16 +1,25 @@
 #include "dataplane/telemetry.hpp"
 
+#include <rte_errno.h>
 #include <rte_telemetry.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
+
+#include "dataplane/log.hpp"
 
 namespace monami::dp {
 
 namespace {
 
 const Runtime* g_runtime = nullptr;
-ControlView* g_view = nullptr;
+ControlQueries* g_queries = nullptr;
+std::vector<std::pair<std::string, std::string>> g_config_summary;
+
+// An answer the control thread gives between two iterations; it is bounded, so the wait
+// is short unless the control thread is stuck (then -EBUSY).
+constexpr std::chrono::milliseconds kAnswerTimeout{3000};
 
 void add_counters(rte_tel_data* d, const WorkerCounters& c) {
     rte_tel_data_add_dict_u64(d, "rx_packets", c.rx_packets);
@@ -106,20 +115,42 @@ int cmd_drops(const char*, const char*, rte_tel_data* d) {
     return 0;
 }
 
-int cmd_control(const char*, const char*, rte_tel_data* d) {
+// The control thread's answer as a telemetry dictionary.
+int ask_control(const char* cmd, const char* params, rte_tel_data* d, QueryReply& reply) {
+    if (!g_queries->ask({cmd, params ? params : ""}, reply, kAnswerTimeout)) return -EBUSY;
+    if (reply.status != 0) return reply.status;
     rte_tel_data_start_dict(d);
-    std::lock_guard lock(g_view->mutex);
-    for (const auto& [k, v] : g_view->control_counters) rte_tel_data_add_dict_u64(d, k.c_str(), v);
+    for (const auto& e : reply.entries) {
+        if (const auto* n = std::get_if<std::uint64_t>(&e.value))
+            rte_tel_data_add_dict_u64(d, e.key.c_str(), *n);
+        else if (const auto* text = std::get_if<std::string>(&e.value))
+            rte_tel_data_add_dict_string(d, e.key.c_str(), text->c_str());
+        else
+            rte_tel_data_add_dict_container(
+                d, e.key.c_str(), string_array(std::get<std::vector<std::string>>(e.value)), 0);
+    }
+    return 0;
+}
+
+int cmd_ask(const char* cmd, const char* params, rte_tel_data* d) {
+    QueryReply reply;
+    return ask_control(cmd, params, d, reply);
+}
+
+int cmd_control(const char* cmd, const char* params, rte_tel_data* d) {
+    QueryReply reply;
+    if (int rc = ask_control(cmd, params, d, reply); rc != 0) return rc;
     rte_tel_data_add_dict_u64(d, "control_tx_failures", g_runtime->control_tx_failures());
     rte_tel_data_add_dict_u64(d, "home_addresses", g_runtime->home_address_count());
     rte_tel_data_add_dict_u64(d, "synchronous_reclaims", g_runtime->synchronous_reclaims());
+    rte_tel_data_add_dict_u64(d, "queries_answered", g_queries->answered());
+    rte_tel_data_add_dict_u64(d, "queries_timed_out", g_queries->timed_out());
     return 0;
 }
 
 int cmd_config(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_start_dict(d);
-    std::lock_guard lock(g_view->mutex);
-    for (const auto& [k, v] : g_view->config_summary)
+    for (const auto& [k, v] : g_config_summary)
         rte_tel_data_add_dict_string(d, k.c_str(), v.c_str());
     rte_tel_data_add_dict_u64(d, "workers", g_runtime->worker_count());
     rte_tel_data_add_dict_string(d, "lcore_mode",
@@ -127,56 +158,36 @@ int cmd_config(const char*, const char*, rte_tel_data* d) {
     return 0;
 }
 
-// A table as {"total": N, "start": S, "r<S>": [...], ...}, at most kPage records per call;
-// the parameter is the first record wanted.
-int table_page(const std::vector<std::map<std::string, std::string>>& rows, const char* params,
-               rte_tel_data* d) {
-    constexpr std::size_t kPage = 200;
-    std::size_t start = params && *params ? std::strtoul(params, nullptr, 10) : 0;
-    rte_tel_data_start_dict(d);
-    rte_tel_data_add_dict_u64(d, "total", rows.size());
-    rte_tel_data_add_dict_u64(d, "start", start);
-    for (std::size_t i = start; i < rows.size() && i < start + kPage; ++i) {
-        std::vector<std::string> items;
-        for (const auto& [k, v] : rows[i]) items.push_back(k + "=" + v);
-        rte_tel_data_add_dict_container(d, ("r" + std::to_string(i)).c_str(), string_array(items),
-                                        0);
-    }
-    return 0;
-}
-
-int cmd_neighbors(const char*, const char* params, rte_tel_data* d) {
-    std::lock_guard lock(g_view->mutex);
-    return table_page(g_view->neighbors, params, d);
-}
-
-int cmd_table(const char* cmd, const char* params, rte_tel_data* d) {
-    std::string name = std::string(cmd).substr(std::string("/monami/").size());
-    std::lock_guard lock(g_view->mutex);
-    return table_page(g_view->tables[name], params, d);
-}
-
 }  // namespace
 
-void register_telemetry(const Runtime& runtime, ControlView& view) {
+void register_telemetry(const Runtime& runtime, ControlQueries& queries,
+                        std::vector<std::pair<std::string, std::string>> config_summary) {
     g_runtime = &runtime;
-    g_view = &view;
-    rte_telemetry_register_cmd("/monami/ports", cmd_ports, "monami ports. No parameters");
-    rte_telemetry_register_cmd("/monami/workers", cmd_workers,
-                               "Counters and drops by reason, all workers. No parameters");
-    rte_telemetry_register_cmd("/monami/worker", cmd_worker,
-                               "Counters and drops of one worker. Parameter: worker number");
-    rte_telemetry_register_cmd("/monami/drops", cmd_drops,
-                               "Drops by reason, all workers. No parameters");
-    rte_telemetry_register_cmd("/monami/control", cmd_control,
-                               "Control-thread counters. No parameters");
-    rte_telemetry_register_cmd("/monami/config", cmd_config,
-                               "Configuration summary. No parameters");
-    rte_telemetry_register_cmd("/monami/neighbors", cmd_neighbors,
-                               "Resolved neighbors. Parameter: first record (optional)");
-    rte_telemetry_register_cmd("/monami/bindings", cmd_table,
-                               "Bindings: HoA, BID, CoA, lifetime, counters. Parameter: first "
-                               "record (optional, 200 per call)");
+    g_queries = &queries;
+    g_config_summary = std::move(config_summary);
+    // DPDK refuses a help text of RTE_TEL_MAX_STRING_LEN (128) or more: keep them short.
+    const struct {
+        const char* command;
+        telemetry_cb callback;
+        const char* help;
+    } commands[] = {
+        {"/monami/ports", cmd_ports, "monami ports. No parameters"},
+        {"/monami/workers", cmd_workers, "Counters and drops by reason, all workers"},
+        {"/monami/worker", cmd_worker, "Counters and drops of one worker. Parameter: N"},
+        {"/monami/drops", cmd_drops, "Drops by reason, all workers"},
+        {"/monami/control", cmd_control, "Control-thread counters"},
+        {"/monami/config", cmd_config, "Configuration summary"},
+        {"/monami/summary", cmd_ask, "Totals: HoAs, bindings, flows, paths by state"},
+        {"/monami/bindings", cmd_ask,
+         "A page of bindings. Parameters: AFTER (HoA or -)[,COUNT]; 'next': the next AFTER"},
+        {"/monami/binding", cmd_ask, "The bindings of one HoA. Parameter: HoA"},
+        {"/monami/neighbors", cmd_ask, "Resolved neighbors, a page. Parameter: AFTER"},
+        {"/monami/loop", cmd_ask, "Control loop: iteration times, frames, control ring"},
+    };
+    for (const auto& c : commands)
+        if (int rc = rte_telemetry_register_cmd(c.command, c.callback, c.help); rc != 0)
+            MONAMI_LOG(ERR, gw, "telemetry command %s not registered: %s", c.command,
+                       rte_strerror(-rc));
 }
 
 }  // namespace monami::dp

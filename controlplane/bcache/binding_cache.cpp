@@ -138,6 +138,11 @@ void BindingCache::for_each(const std::function<void(const HoaEntry&)>& visit) c
     for (const auto& [hoa, entry] : entries_) visit(entry);
 }
 
+const HoaEntry* BindingCache::next_after(const HomeAddress* after) const {
+    auto it = after ? order_.upper_bound(*after) : order_.begin();
+    return it == order_.end() ? nullptr : find(*it);
+}
+
 // ---- Binding Update ------------------------------------------------------------------
 
 BuOutcome BindingCache::process_binding_update(const BuRequest& request) {
@@ -264,7 +269,7 @@ void BindingCache::process_binding_update(const BuRequest& request, BuOutcome& o
         out.ack.status = status::kAccepted;
         out.ack.lifetime_4s = 0;
         out.changed.push_back(hoa);
-        prune_timer_tops();
+        settle_timer_tops();
         return;
     }
 
@@ -335,7 +340,6 @@ void BindingCache::process_binding_update(const BuRequest& request, BuOutcome& o
         b.ha_address = request.packet_destination;
         b.sequence = bu.sequence;
         b.expiry_ms = now + lifetime_4s * kMsPerLifetimeUnit;
-        b.timer_stamp = next_stamp_++;
         return b;
     };
     auto care_of_status = [&](const CareOfAddress& coa) -> std::uint8_t {
@@ -452,7 +456,6 @@ void BindingCache::process_binding_update(const BuRequest& request, BuOutcome& o
                     // The same Add again: a retransmitted BU whose BA was lost. Answering 130
                     // would make the MN drop a flow the HA holds; treat it as a refresh.
                     flow->expiry_ms = flow_expiry;
-                    flow->timer_stamp = next_stamp_++;
                 } else if (flow || request_flow.bid_references.empty() ||
                            !request_flow.traffic_selector)
                     st = fid_status::kFlowIdentificationMalformed;
@@ -461,12 +464,11 @@ void BindingCache::process_binding_update(const BuRequest& request, BuOutcome& o
                 else if (next.flows.size() >= settings_.max_flows_per_hoa)
                     st = fid_status::kAdministrativelyProhibited;
                 else
-                    insert_sorted(
-                        next.flows,
-                        FlowBinding{request_flow.fid, request_flow.priority,
-                                    request_flow.bid_references, *request_flow.traffic_selector,
-                                    flow_expiry, next_stamp_++},
-                        fid_key);
+                    insert_sorted(next.flows,
+                                  FlowBinding{request_flow.fid, request_flow.priority,
+                                              request_flow.bid_references,
+                                              *request_flow.traffic_selector, flow_expiry},
+                                  fid_key);
                 break;
             case mh::FlowAction::Modify:
                 if (!flow)
@@ -484,7 +486,6 @@ void BindingCache::process_binding_update(const BuRequest& request, BuOutcome& o
                     if (request_flow.traffic_selector)
                         flow->selector = *request_flow.traffic_selector;
                     flow->expiry_ms = flow_expiry;
-                    flow->timer_stamp = next_stamp_++;
                 }
                 break;
             case mh::FlowAction::Remove:
@@ -499,7 +500,6 @@ void BindingCache::process_binding_update(const BuRequest& request, BuOutcome& o
                     st = fid_status::kFidNotFound;
                 } else {
                     flow->expiry_ms = flow_expiry;
-                    flow->timer_stamp = next_stamp_++;
                 }
                 break;
             default:
@@ -511,10 +511,8 @@ void BindingCache::process_binding_update(const BuRequest& request, BuOutcome& o
     }
     if (options.flow_summary)
         for (auto fid : *options.flow_summary)
-            if (FlowBinding* flow = find_sorted(next.flows, fid, fid_key)) {
+            if (FlowBinding* flow = find_sorted(next.flows, fid, fid_key))
                 flow->expiry_ms = flow_expiry;
-                flow->timer_stamp = next_stamp_++;
-            }
 
     // Accepted: build the BA, then commit.
     out.ack.status = overall;
@@ -540,7 +538,7 @@ void BindingCache::process_binding_update(const BuRequest& request, BuOutcome& o
     else
         commit(next, now);
     out.changed.push_back(hoa);
-    prune_timer_tops();
+    settle_timer_tops();
 }
 
 // ---- State changes ---------------------------------------------------------------------
@@ -585,6 +583,8 @@ void BindingCache::erase_entry(const HomeAddress& home_address) {
     index_prefixes(it->second, false);
     leave_mn_group(it->second);
     binding_count_ -= it->second.bindings.size();
+    flow_count_ -= it->second.flows.size();
+    order_.erase(home_address);
     entries_.erase(it);
 }
 
@@ -592,32 +592,43 @@ void BindingCache::commit(HoaEntry& entry, std::uint64_t now_ms) {
     const HomeAddress hoa = entry.home_address;
     auto it = entries_.find(hoa);
     const HoaEntry* old = it == entries_.end() ? nullptr : &it->second;
-    // Unchanged bindings and flows keep their stamp, and their timers stay valid.
-    auto has_stamp = [&](const auto& items, std::uint64_t stamp) {
-        return std::any_of(items.begin(), items.end(),
-                           [&](const auto& x) { return x.timer_stamp == stamp; });
-    };
+    // A binding or flow that was there before keeps its queued timers (a refresh queues
+    // nothing: the entry moves itself when it comes due); a new one, or one whose deadline
+    // came earlier, queues an entry.
     const std::uint64_t brr_lead_ms = settings_.refresh_request_before_expiry_s * 1000ull;
-    for (const auto& b : entry.bindings) {
-        if (old && has_stamp(old->bindings, b.timer_stamp)) continue;
-        expiry_heap_.push_back({b.expiry_ms, b.timer_stamp, hoa, TimerKind::BindingExpiry, b.bid});
-        std::push_heap(expiry_heap_.begin(), expiry_heap_.end(), TimerLater{});
-        if (brr_lead_ms > 0 && b.expiry_ms > now_ms + brr_lead_ms) {
-            refresh_heap_.push_back(
-                {b.expiry_ms - brr_lead_ms, b.timer_stamp, hoa, TimerKind::RefreshRequest, b.bid});
-            std::push_heap(refresh_heap_.begin(), refresh_heap_.end(), TimerLater{});
+    for (auto& b : entry.bindings) {
+        const Binding* before = nullptr;
+        if (old)
+            for (const auto& o : old->bindings)
+                if (o.bid == b.bid && o.mcoa == b.mcoa) before = &o;
+        b.expiry_timer_ms = before ? before->expiry_timer_ms : 0;
+        b.refresh_timer_ms = before ? before->refresh_timer_ms : 0;
+        if (b.expiry_timer_ms == 0 || b.expiry_ms < b.expiry_timer_ms) {
+            b.expiry_timer_ms = b.expiry_ms;
+            push_timer(expiry_heap_, {b.expiry_ms, hoa, TimerKind::BindingExpiry, b.mcoa, b.bid});
+        }
+        if (brr_lead_ms > 0 && !b.refresh_requested && b.expiry_ms > now_ms + brr_lead_ms &&
+            (b.refresh_timer_ms == 0 || b.expiry_ms - brr_lead_ms < b.refresh_timer_ms)) {
+            b.refresh_timer_ms = b.expiry_ms - brr_lead_ms;
+            push_timer(refresh_heap_,
+                       {b.refresh_timer_ms, hoa, TimerKind::RefreshRequest, b.mcoa, b.bid});
         }
     }
-    for (const auto& f : entry.flows) {
-        if (old && has_stamp(old->flows, f.timer_stamp)) continue;
-        expiry_heap_.push_back({f.expiry_ms, f.timer_stamp, hoa, TimerKind::FlowExpiry, f.fid});
-        std::push_heap(expiry_heap_.begin(), expiry_heap_.end(), TimerLater{});
+    for (auto& f : entry.flows) {
+        const FlowBinding* before = old ? old->find_flow(f.fid) : nullptr;
+        f.expiry_timer_ms = before ? before->expiry_timer_ms : 0;
+        if (f.expiry_timer_ms == 0 || f.expiry_ms < f.expiry_timer_ms) {
+            f.expiry_timer_ms = f.expiry_ms;
+            push_timer(expiry_heap_, {f.expiry_ms, hoa, TimerKind::FlowExpiry, false, f.fid});
+        }
     }
     binding_count_ += entry.bindings.size();
+    flow_count_ += entry.flows.size();
     if (old) {
         // In place: a refresh must not cost a hash-map node.
         HoaEntry& current = it->second;
         binding_count_ -= current.bindings.size();
+        flow_count_ -= current.flows.size();
         if (current.network_prefixes != entry.network_prefixes) {
             index_prefixes(current, false);
             index_prefixes(entry, true);
@@ -630,87 +641,152 @@ void BindingCache::commit(HoaEntry& entry, std::uint64_t now_ms) {
     } else {
         index_prefixes(entry, true);
         join_mn_group(entry);
+        order_.insert(hoa);
         entries_.emplace(hoa, std::move(entry));
     }
-    compact_timers_if_bloated();
+    settle_timer_tops();
 }
 
 // ---- Timers ------------------------------------------------------------------------------
 
-bool BindingCache::timer_is_live(const Timer& timer) const {
-    const HoaEntry* entry = find(timer.home_address);
-    if (!entry) return false;
-    if (timer.kind == TimerKind::FlowExpiry) {
-        const FlowBinding* f = entry->find_flow(timer.id);
-        return f && f->timer_stamp == timer.stamp;
+Binding* BindingCache::timer_binding(const Timer& timer) {
+    auto it = entries_.find(timer.home_address);
+    if (it == entries_.end() || timer.kind == TimerKind::FlowExpiry) return nullptr;
+    for (auto& b : it->second.bindings) {
+        if (b.bid != timer.id || b.mcoa != timer.mcoa) continue;
+        const std::uint64_t queued =
+            timer.kind == TimerKind::BindingExpiry ? b.expiry_timer_ms : b.refresh_timer_ms;
+        return queued == timer.deadline_ms ? &b : nullptr;
     }
-    for (const auto& b : entry->bindings)
-        if (b.timer_stamp == timer.stamp)
-            return timer.kind == TimerKind::BindingExpiry || !b.refresh_requested;
-    return false;
+    return nullptr;
 }
 
-void BindingCache::prune_timer_tops() {
+FlowBinding* BindingCache::timer_flow(const Timer& timer) {
+    auto it = entries_.find(timer.home_address);
+    if (it == entries_.end() || timer.kind != TimerKind::FlowExpiry) return nullptr;
+    auto* f = const_cast<FlowBinding*>(it->second.find_flow(timer.id));
+    return f && f->expiry_timer_ms == timer.deadline_ms ? f : nullptr;
+}
+
+bool BindingCache::timer_is_live(const Timer& timer) const {
+    auto* self = const_cast<BindingCache*>(this);
+    return timer.kind == TimerKind::FlowExpiry ? self->timer_flow(timer) != nullptr
+                                               : self->timer_binding(timer) != nullptr;
+}
+
+void BindingCache::push_timer(std::vector<Timer>& heap, const Timer& timer) {
+    heap.push_back(timer);
+    std::push_heap(heap.begin(), heap.end(), TimerLater{});
+}
+
+void BindingCache::settle_timer_tops() {
+    // Only the earliest entries: a refreshed item's entry moves once, when it reaches the
+    // top (amortised O(log n) per refresh), so next_deadline_ms() is the true next deadline.
+    const std::uint64_t lead_ms = settings_.refresh_request_before_expiry_s * 1000ull;
     for (auto* heap : {&expiry_heap_, &refresh_heap_})
-        while (!heap->empty() && !timer_is_live(heap->front())) {
+        while (!heap->empty()) {
+            Timer top = heap->front();
+            std::uint64_t* queued = nullptr;
+            std::uint64_t due = 0;
+            if (top.kind == TimerKind::FlowExpiry) {
+                if (FlowBinding* f = timer_flow(top))
+                    queued = &f->expiry_timer_ms, due = f->expiry_ms;
+            } else if (Binding* b = timer_binding(top)) {
+                if (top.kind == TimerKind::BindingExpiry) {
+                    queued = &b->expiry_timer_ms, due = b->expiry_ms;
+                } else if (!b->refresh_requested && b->expiry_ms > lead_ms) {
+                    queued = &b->refresh_timer_ms, due = b->expiry_ms - lead_ms;
+                } else {
+                    b->refresh_timer_ms = 0;
+                }
+            }
+            if (queued && due <= top.deadline_ms) break;  // the true next deadline
             std::pop_heap(heap->begin(), heap->end(), TimerLater{});
             heap->pop_back();
+            if (queued) {  // postponed by a refresh
+                *queued = due;
+                top.deadline_ms = due;
+                push_timer(*heap, top);
+            }
         }
 }
 
-void BindingCache::compact_timers_if_bloated() {
-    // Every refresh leaves a dead entry behind; rebuild once they dominate (amortised O(1)).
-    for (auto* heap : {&expiry_heap_, &refresh_heap_}) {
-        if (heap->size() < 1024 + 8 * binding_count_) continue;
-        std::erase_if(*heap, [&](const Timer& t) { return !timer_is_live(t); });
-        std::make_heap(heap->begin(), heap->end(), TimerLater{});
-    }
-}
-
-std::vector<HomeAddress> BindingCache::expire(std::uint64_t now_ms) {
+std::vector<HomeAddress> BindingCache::expire(std::uint64_t now_ms, std::size_t max_timers) {
     std::vector<HomeAddress> changed;
     AddressSet seen;
-    while (!expiry_heap_.empty() && expiry_heap_.front().deadline_ms <= now_ms) {
+    for (std::size_t handled = 0; handled < max_timers && !expiry_heap_.empty() &&
+                                  expiry_heap_.front().deadline_ms <= now_ms;) {
         const Timer timer = expiry_heap_.front();
         std::pop_heap(expiry_heap_.begin(), expiry_heap_.end(), TimerLater{});
         expiry_heap_.pop_back();
-        if (!timer_is_live(timer)) continue;
-        HoaEntry& entry = entries_.at(timer.home_address);
+        ++handled;
+        HoaEntry* entry = nullptr;
         if (timer.kind == TimerKind::BindingExpiry) {
-            std::erase_if(entry.bindings,
-                          [&](const Binding& b) { return b.timer_stamp == timer.stamp; });
+            Binding* b = timer_binding(timer);
+            if (!b) continue;
+            if (b->expiry_ms > now_ms) {  // refreshed since it was queued: wait again
+                b->expiry_timer_ms = b->expiry_ms;
+                push_timer(expiry_heap_, {b->expiry_ms, timer.home_address,
+                                          TimerKind::BindingExpiry, b->mcoa, b->bid});
+                continue;
+            }
+            entry = &entries_.at(timer.home_address);
+            std::erase_if(entry->bindings, [&](const Binding& x) {
+                return x.bid == timer.id && x.mcoa == timer.mcoa;
+            });
             --binding_count_;
             // RFC 6089: a flow loses its reference to an expired binding, and goes with
             // its last one.
-            for (auto& flow : entry.flows)
+            for (auto& flow : entry->flows)
                 std::erase_if(flow.bids,
-                              [&](std::uint16_t bid) { return !entry.find_binding(bid); });
-            std::erase_if(entry.flows, [](const FlowBinding& f) { return f.bids.empty(); });
+                              [&](std::uint16_t bid) { return !entry->find_binding(bid); });
+            flow_count_ -=
+                std::erase_if(entry->flows, [](const FlowBinding& f) { return f.bids.empty(); });
         } else {
-            std::erase_if(entry.flows, [&](const FlowBinding& f) { return f.fid == timer.id; });
+            FlowBinding* f = timer_flow(timer);
+            if (!f) continue;
+            if (f->expiry_ms > now_ms) {
+                f->expiry_timer_ms = f->expiry_ms;
+                push_timer(expiry_heap_, {f->expiry_ms, timer.home_address, TimerKind::FlowExpiry,
+                                          false, f->fid});
+                continue;
+            }
+            entry = &entries_.at(timer.home_address);
+            flow_count_ -= std::erase_if(entry->flows,
+                                         [&](const FlowBinding& x) { return x.fid == timer.id; });
         }
-        ++entry.generation;
-        if (entry.bindings.empty()) erase_entry(timer.home_address);
+        ++entry->generation;
+        if (entry->bindings.empty()) erase_entry(timer.home_address);
         if (seen.insert(timer.home_address).second) changed.push_back(timer.home_address);
     }
-    prune_timer_tops();
+    settle_timer_tops();
     return changed;
 }
 
-std::vector<BrrDue> BindingCache::refresh_requests_due(std::uint64_t now_ms) {
+std::vector<BrrDue> BindingCache::refresh_requests_due(std::uint64_t now_ms,
+                                                       std::size_t max_timers) {
     std::vector<BrrDue> due;
-    while (!refresh_heap_.empty() && refresh_heap_.front().deadline_ms <= now_ms) {
+    const std::uint64_t lead_ms = settings_.refresh_request_before_expiry_s * 1000ull;
+    for (std::size_t handled = 0; handled < max_timers && !refresh_heap_.empty() &&
+                                  refresh_heap_.front().deadline_ms <= now_ms;) {
         const Timer timer = refresh_heap_.front();
         std::pop_heap(refresh_heap_.begin(), refresh_heap_.end(), TimerLater{});
         refresh_heap_.pop_back();
-        if (!timer_is_live(timer)) continue;
-        for (auto& b : entries_.at(timer.home_address).bindings)
-            if (b.timer_stamp == timer.stamp) {
-                b.refresh_requested = true;
-                due.push_back({timer.home_address, b.bid, b.mcoa, b.care_of, b.ha_address});
-            }
+        ++handled;
+        Binding* b = timer_binding(timer);
+        if (!b) continue;
+        b->refresh_timer_ms = 0;
+        if (b->refresh_requested) continue;
+        if (b->expiry_ms > now_ms + lead_ms) {  // refreshed since it was queued
+            b->refresh_timer_ms = b->expiry_ms - lead_ms;
+            push_timer(refresh_heap_, {b->refresh_timer_ms, timer.home_address,
+                                       TimerKind::RefreshRequest, b->mcoa, b->bid});
+            continue;
+        }
+        b->refresh_requested = true;
+        due.push_back({timer.home_address, b->bid, b->mcoa, b->care_of, b->ha_address});
     }
-    prune_timer_tops();
+    settle_timer_tops();
     return due;
 }
 

@@ -5,6 +5,8 @@
 // builds from HoaEntry after each change.
 #pragma once
 
+#include <absl/container/btree_set.h>
+
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -50,7 +52,10 @@ struct Binding {
     std::uint16_t sequence = 0;  // of the last BU accepted for this binding
     std::uint64_t expiry_ms = 0;
     bool refresh_requested = false;  // a BRR candidate was already handed out
-    std::uint64_t timer_stamp = 0;   // identifies the live timer entries of this binding
+    // Deadlines of this binding's queued timer entries (0: none). A refresh only moves
+    // expiry_ms: the queued entry, when it comes due, queues itself again at the new time.
+    std::uint64_t expiry_timer_ms = 0;
+    std::uint64_t refresh_timer_ms = 0;
 };
 
 struct FlowBinding {  // RFC 6089
@@ -59,7 +64,7 @@ struct FlowBinding {  // RFC 6089
     std::vector<std::uint16_t> bids;  // n-cast when more than one
     mh::TrafficSelector selector;
     std::uint64_t expiry_ms = 0;
-    std::uint64_t timer_stamp = 0;
+    std::uint64_t expiry_timer_ms = 0;  // deadline of the queued expiry entry (0: none)
 };
 
 struct HoaEntry {
@@ -110,18 +115,28 @@ class BindingCache {
     // The same, into `out` (every field is set; its vectors' storage is reused).
     void process_binding_update(const BuRequest& request, BuOutcome& out);
 
-    // Drops bindings and flow bindings whose lifetime ended at or before now_ms.
-    std::vector<HomeAddress> expire(std::uint64_t now_ms);
+    // Drops bindings and flow bindings whose lifetime ended at or before now_ms, at most
+    // `max_timers` timer entries per call (the rest stay due: next_deadline_ms() says so).
+    std::vector<HomeAddress> expire(std::uint64_t now_ms, std::size_t max_timers = SIZE_MAX);
     // Earliest time expire() or refresh_requests_due() has work, if any.
     std::optional<std::uint64_t> next_deadline_ms() const;
     // Bindings within refresh_request_before_expiry_s of expiry, each handed out once per
     // registration.
-    std::vector<BrrDue> refresh_requests_due(std::uint64_t now_ms);
+    std::vector<BrrDue> refresh_requests_due(std::uint64_t now_ms,
+                                             std::size_t max_timers = SIZE_MAX);
+    // Entries in the timer queues, live or waiting to be discarded (bounded by the bindings
+    // and flows plus those removed within the longest lifetime).
+    std::size_t queued_timers() const { return expiry_heap_.size() + refresh_heap_.size(); }
 
     const HoaEntry* find(const HomeAddress& home_address) const;
     void for_each(const std::function<void(const HoaEntry&)>& visit) const;
+    // The entry of the lowest registered HoA above `after` (the lowest of all without it),
+    // or nullptr: walks the cache in address order a page at a time (telemetry), each HoA
+    // registered throughout the walk seen exactly once, whatever changes meanwhile.
+    const HoaEntry* next_after(const HomeAddress* after) const;
     std::size_t binding_count() const { return binding_count_; }
     std::size_t hoa_count() const { return entries_.size(); }
+    std::size_t flow_count() const { return flow_count_; }
     // Longest-prefix match over registered mobile network prefixes.
     const HomeAddress* owner_of_prefix(const Ipv6Address& address) const;
     // Deterministic text of the whole state (entries sorted by HoA), for tests and the CLI.
@@ -129,11 +144,14 @@ class BindingCache {
 
   private:
     enum class TimerKind : std::uint8_t { BindingExpiry, FlowExpiry, RefreshRequest };
+    // One queued deadline of a binding (by BID and MCoA flag) or flow (by FID). An entry
+    // is live while its item still names its deadline (Binding::expiry_timer_ms, ...);
+    // any other is discarded when it comes due.
     struct Timer {
         std::uint64_t deadline_ms;
-        std::uint64_t stamp;
         HomeAddress home_address;
         TimerKind kind;
+        bool mcoa;
         std::uint16_t id;  // BID or FID
     };
     struct TimerLater {
@@ -141,9 +159,14 @@ class BindingCache {
             return a.deadline_ms > b.deadline_ms;
         }
     };
+    // The binding or flow a live timer stands for, else nullptr.
+    Binding* timer_binding(const Timer& timer);
+    FlowBinding* timer_flow(const Timer& timer);
     bool timer_is_live(const Timer& timer) const;
-    void prune_timer_tops();
-    void compact_timers_if_bloated();
+    void push_timer(std::vector<Timer>& heap, const Timer& timer);
+    // Discards dead entries at the top of the queues and moves postponed ones to their
+    // item's deadline.
+    void settle_timer_tops();
     // Replaces the entry of entry.home_address and starts timers for what is new in it.
     // `entry` is left with the replaced entry's contents (or moved from, for a new HoA).
     void commit(HoaEntry& entry, std::uint64_t now_ms);
@@ -163,8 +186,9 @@ class BindingCache {
     std::map<Ipv6Prefix, HomeAddress> prefix_owner_;
     std::map<std::uint8_t, std::size_t> prefix_lengths_in_use_;  // length -> count
     std::map<std::vector<std::uint8_t>, std::vector<HomeAddress>> mn_members_;
+    absl::btree_set<HomeAddress> order_;  // entries_' keys in address order (next_after)
     std::size_t binding_count_ = 0;
-    std::uint64_t next_stamp_ = 1;
+    std::size_t flow_count_ = 0;
     std::vector<Timer> expiry_heap_;  // min-heap (TimerLater), lazily invalidated
     std::vector<Timer> refresh_heap_;
     std::vector<std::uint8_t> per_bid_;  // process_binding_update's per-BID status, reused

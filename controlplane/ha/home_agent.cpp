@@ -117,6 +117,21 @@ std::vector<Neighbor> HomeAgent::neighbors() const {
     return out;
 }
 
+std::vector<Neighbor> HomeAgent::neighbors_after(const Ipv6Address* after, std::size_t max) const {
+    // Static entries (configuration: few) merged into the learned ones, in address order;
+    // learn() never records an address a static entry has.
+    std::vector<Neighbor> out;
+    for (const auto& s : settings_.static_neighbors)
+        if (!after || *after < s.address) out.push_back(s);
+    for (auto it = after ? learned_.upper_bound(*after) : learned_.begin();
+         it != learned_.end() && out.size() < max + settings_.static_neighbors.size(); ++it)
+        out.push_back({it->first, it->second.port, it->second.mac});
+    std::sort(out.begin(), out.end(),
+              [](const Neighbor& a, const Neighbor& b) { return a.address < b.address; });
+    if (out.size() > max) out.resize(max);
+    return out;
+}
+
 std::optional<MacAddress> HomeAgent::neighbor_mac(const Ipv6Address& a) const {
     for (const auto& s : settings_.static_neighbors)
         if (s.address == a) return s.mac;
@@ -185,7 +200,7 @@ void HomeAgent::learn(PortId port, const Ipv6Address& a, const MacAddress& mac) 
     if (it != learned_.end() && it->second.port == port && it->second.mac == mac) return;
     learned_[a] = {port, mac};
     pending_.erase(a);
-    publish_routing();
+    dataplane_.publish_neighbor({a, port, mac});  // one entry: the routes did not change
     // Snapshots carry next-hop MACs: rebuild the ones that go (or wait to go) through this
     // neighbor, not every HoA.
     auto users = users_of_next_hop_.find(a);
@@ -193,7 +208,7 @@ void HomeAgent::learn(PortId port, const Ipv6Address& a, const MacAddress& mac) 
     std::vector<HomeAddress> affected(users->second.begin(), users->second.end());
     std::sort(affected.begin(), affected.end());  // republished in address order
     users_of_next_hop_.erase(users);              // build_snapshot records the ones still using it
-    republish(affected, now_ms_);
+    republish_sliced(affected, now_ms_);
 }
 
 void HomeAgent::send(PortId port, const std::vector<std::uint8_t>& frame) {
@@ -494,12 +509,13 @@ void HomeAgent::on_tick(std::uint64_t now_ms) {
     now_ms_ = now_ms;
     handle_deferred(now_ms);  // unknown sources' frames queued in the last iteration
     liveness_tick(now_ms);
+    republish_pending(now_ms);
     auto next = cache_.next_deadline_ms();
     if (!next || *next > now_ms) return;
-    auto expired = cache_.expire(now_ms);
+    auto expired = cache_.expire(now_ms, settings_.budget.timers);
     counters_.bindings_expired += expired.size();
     republish(expired, now_ms);
-    for (const auto& due : cache_.refresh_requests_due(now_ms)) {
+    for (const auto& due : cache_.refresh_requests_due(now_ms, settings_.budget.timers)) {
         mh::BindingRefreshRequest brr;
         auto packet =
             due.care_of == due.home_address

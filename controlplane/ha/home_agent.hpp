@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -54,6 +55,30 @@ struct PeerHomeAgent {
     std::int16_t preference = 0;
 };
 
+// How much of a large change the control thread does in one iteration: a change that touches
+// every HoA (a port's link, the access router's MAC) or a burst of timers (a million bindings
+// registered in the same seconds expire in the same seconds) is done in slices, so BUs,
+// heartbeats and failure detection go on between them.
+struct TickBudget {
+    std::size_t republish = 64;    // snapshots rebuilt per iteration beyond the change at hand
+    std::size_t heartbeats = 256;  // heartbeat paths handled per iteration
+    std::size_t timers = 256;      // expiry and refresh timers handled per iteration
+};
+
+// What a summary of the binding cache reports (telemetry /monami/summary), kept as it changes.
+struct BindingSummary {
+    std::size_t home_addresses = 0;
+    std::size_t bindings = 0;
+    std::size_t flows = 0;
+    std::size_t paths_live = 0;  // liveness of the tracked paths (heartbeats, ICMPv6)
+    std::size_t paths_suspect = 0;
+    std::size_t paths_dead = 0;
+    std::size_t ports_down = 0;
+    std::size_t proxied = 0;            // HoAs defended by proxy ND
+    std::size_t republish_pending = 0;  // HoAs waiting for a slice (TickBudget)
+    std::size_t timers_queued = 0;
+};
+
 struct HaSettings {
     std::vector<Interface> interfaces;
     std::vector<Route> static_routes;
@@ -80,6 +105,7 @@ struct HaSettings {
     // ESP for signalling and admission of punted frames (security.cpp, docs/security.md).
     SecuritySettings security;
     LivenessSettings liveness;  // heartbeats (RFC 5847), failure detection (liveness.cpp)
+    TickBudget budget;
 };
 
 // Control-plane counters; read by telemetry through a copy made on the control thread.
@@ -179,10 +205,15 @@ class HomeAgent {
                                                                 bool reply_to_protected);
     const HaSettings& settings() const { return settings_; }
     const bcache::BindingCache& binding_cache() const { return cache_; }
-    // Resolved neighbors (static and learned), for telemetry.
+    // Resolved neighbors (static and learned).
     std::vector<Neighbor> neighbors() const;
-    // One row per binding: HoA, MN-ID, BID, CoA, lifetime, counters (telemetry, monami-ctl).
-    std::vector<std::map<std::string, std::string>> binding_rows(std::uint64_t now_ms) const;
+    // At most `max` of them above `after` (all: nullptr), in address order (telemetry pages).
+    std::vector<Neighbor> neighbors_after(const Ipv6Address* after, std::size_t max) const;
+    // One row per binding of `hoa`: HoA, MN-ID, BID, CoA, state, lifetime, counters
+    // (telemetry, monami-ctl). Empty when it has none.
+    using BindingRow = std::map<std::string, std::string>;
+    std::vector<BindingRow> binding_rows(const HomeAddress& hoa, std::uint64_t now_ms) const;
+    BindingSummary summary() const;
     bool is_proxied(const HomeAddress& hoa) const { return proxied_.count(hoa) != 0; }
 
   private:
@@ -271,7 +302,12 @@ class HomeAgent {
     void send_binding_error(PortId port, const net::Ipv6Packet& packet, std::uint8_t status,
                             const Ipv6Address& home_address);
     void republish(const std::vector<HomeAddress>& changed, std::uint64_t now_ms);
+    // Republishes the first TickBudget::republish of `changed` now and queues the rest.
+    void republish_sliced(const std::vector<HomeAddress>& changed, std::uint64_t now_ms);
+    // Every HoA, a slice per iteration (from the lowest address: the cache's order).
     void republish_all(std::uint64_t now_ms);
+    // One iteration's slice of the queue and of the sweep over every HoA.
+    void republish_pending(std::uint64_t now_ms);
     // The snapshot to publish (snapshot_, valid until the next call), or nullptr when it
     // equals the one published last (same_forwarding).
     const HoaSnapshot* build_snapshot(const bcache::HoaEntry& entry, std::uint64_t now_ms);
@@ -336,6 +372,12 @@ class HomeAgent {
     std::string security_error_;
     LivenessTracker liveness_;
     std::set<PortId> ports_down_;
+    // Republications waiting for a slice: queued HoAs, and a sweep over all of them (the
+    // last HoA done; nullopt: from the start) while sweep_active_.
+    std::deque<HomeAddress> republish_queue_;
+    AddressSet republish_queued_;
+    bool sweep_active_ = false;
+    std::optional<HomeAddress> sweep_after_;
     std::function<void(const std::string&)> event_log_;
 };
 

@@ -71,12 +71,35 @@ const LivenessTracker::Record* LivenessTracker::record(const PathId& id) const {
 std::vector<std::pair<PathId, LivenessTracker::Record*>> LivenessTracker::paths_to(
     const CareOfAddress& care_of) {
     std::vector<std::pair<PathId, Record*>> out;
-    for (auto& [hoa, list] : paths_)
-        for (auto& p : list)
+    auto users = by_care_of_.find(care_of);
+    if (users == by_care_of_.end()) return out;
+    for (const auto& hoa : users->second.hoas) {
+        auto it = paths_.find(hoa);
+        if (it == paths_.end()) continue;
+        for (auto& p : it->second)
             if (p.record.care_of == care_of) out.push_back({{hoa, p.bid, p.mcoa}, &p.record});
+    }
     std::sort(out.begin(), out.end(),
               [](const auto& x, const auto& y) { return x.first < y.first; });
     return out;
+}
+
+void LivenessTracker::index_care_of(const HomeAddress& hoa, const CareOfAddress& care_of) {
+    by_care_of_[care_of].hoas.insert(hoa);
+}
+
+void LivenessTracker::unindex_care_of(const HomeAddress& hoa, const CareOfAddress& care_of,
+                                      const std::vector<Path>& list) {
+    for (const auto& p : list)
+        if (p.record.care_of == care_of) return;  // another binding of the HoA uses it
+    auto it = by_care_of_.find(care_of);
+    if (it == by_care_of_.end()) return;
+    it->second.hoas.erase(hoa);
+    if (it->second.hoas.empty()) by_care_of_.erase(it);
+}
+
+void LivenessTracker::count_state(BindingState state, int delta) {
+    state_counts_[static_cast<std::size_t>(state)] += static_cast<std::size_t>(delta);
 }
 
 BindingState LivenessTracker::track(const PathId& path, const CareOfAddress& care_of,
@@ -87,11 +110,18 @@ BindingState LivenessTracker::track(const PathId& path, const CareOfAddress& car
     for (auto& p : list)
         if (p.bid == path.bid && p.mcoa == path.mcoa) found = &p;
     if (found && found->record.care_of == care_of) return found->record.view.state;
-    if (found && found->record.outstanding) by_sequence_.erase(*found->record.outstanding);
-    if (!found) {
+    if (found) {
+        if (found->record.outstanding) by_sequence_.erase(*found->record.outstanding);
+        count_state(found->record.view.state, -1);
+        const CareOfAddress previous = found->record.care_of;
+        found->record.care_of = care_of;
+        unindex_care_of(path.hoa, previous, list);
+    } else {
         found = &list.emplace_back(Path{path.bid, path.mcoa, {}});
         ++path_count_;
     }
+    index_care_of(path.hoa, care_of);
+    count_state(BindingState::Live, 1);
     Record& r = found->record;
     r = Record{};
     r.care_of = care_of;
@@ -105,14 +135,18 @@ void LivenessTracker::forget(const HomeAddress& hoa, const std::vector<PathId>& 
     auto it = paths_.find(hoa);
     if (it == paths_.end()) return;
     auto& list = it->second;
-    auto gone = std::remove_if(list.begin(), list.end(), [&](const Path& p) {
-        if (std::find(keep.begin(), keep.end(), PathId{hoa, p.bid, p.mcoa}) != keep.end())
-            return false;
-        if (p.record.outstanding) by_sequence_.erase(*p.record.outstanding);
-        return true;  // its schedule entries die with the stamp
+    auto gone = std::stable_partition(list.begin(), list.end(), [&](const Path& p) {
+        return std::find(keep.begin(), keep.end(), PathId{hoa, p.bid, p.mcoa}) != keep.end();
     });
+    std::vector<CareOfAddress> released;
+    for (auto p = gone; p != list.end(); ++p) {  // its schedule entries die with the stamp
+        if (p->record.outstanding) by_sequence_.erase(*p->record.outstanding);
+        count_state(p->record.view.state, -1);
+        released.push_back(p->record.care_of);
+    }
     path_count_ -= static_cast<std::size_t>(list.end() - gone);
     list.erase(gone, list.end());
+    for (const auto& care_of : released) unindex_care_of(hoa, care_of, list);
     if (list.empty()) paths_.erase(it);
 }
 
@@ -121,15 +155,18 @@ void LivenessTracker::set_state(const PathId& id, Record& r, LivenessCause cause
     BindingState now_state = effective(r);
     if (now_state == r.view.state) return;
     out.push_back({id, r.care_of, r.view.state, now_state, cause, r.view.misses});
+    count_state(r.view.state, -1);
+    count_state(now_state, 1);
     r.view.state = now_state;
     r.view.cause = cause;
     r.view.since_ms = now_ms;
     ++r.view.transitions;
 }
 
-LivenessTick LivenessTracker::tick(std::uint64_t now_ms) {
+LivenessTick LivenessTracker::tick(std::uint64_t now_ms, std::size_t max_paths) {
     LivenessTick result;
-    // Without heartbeats nothing else clears an ICMP suspicion.
+    // Without heartbeats nothing else clears an ICMP suspicion (few paths: errors come
+    // rate-limited).
     for (auto it = icmp_suspects_.begin(); it != icmp_suspects_.end();) {
         Record* r = record(*it);
         if (!r || !r->icmp_suspect) {
@@ -144,7 +181,9 @@ LivenessTick LivenessTracker::tick(std::uint64_t now_ms) {
         set_state(*it, *r, LivenessCause::IcmpCleared, now_ms, result.transitions);
         it = icmp_suspects_.erase(it);
     }
-    while (!schedule_.empty() && schedule_.front().due_ms <= now_ms) {
+    for (std::size_t handled = 0;
+         handled < max_paths && !schedule_.empty() && schedule_.front().due_ms <= now_ms;
+         ++handled) {
         Scheduled entry = schedule_.front();
         schedule_.pop_front();
         Record* found = record(entry.path);
@@ -166,6 +205,7 @@ LivenessTick LivenessTracker::tick(std::uint64_t now_ms) {
         r.outstanding = sequence;
         r.last_sequence = sequence;
         by_sequence_[sequence] = entry.path;
+        by_care_of_[r.care_of].last_sequence = sequence;
         result.heartbeats.push_back({entry.path, r.care_of, sequence});
         // Late ticks do not pile requests up: the next one is an interval after this one.
         schedule(entry.path, r, std::max(entry.due_ms + settings_.interval_ms, now_ms + 1));
@@ -192,11 +232,9 @@ ResponseMatch LivenessTracker::on_response(const CareOfAddress& care_of, std::ui
     auto s = by_sequence_.find(sequence);
     if (s == by_sequence_.end()) {
         // An answer to an older request of some path to this CoA is late, not forged.
-        bool known = false;
-        for (const auto& [hoa, list] : paths_)
-            for (const auto& p : list)
-                known = known || (p.record.care_of == care_of && sequence != 0 &&
-                                  sequence <= p.record.last_sequence);
+        auto users = by_care_of_.find(care_of);
+        bool known =
+            users != by_care_of_.end() && sequence != 0 && sequence <= users->second.last_sequence;
         return known ? ResponseMatch::Stale : ResponseMatch::Unknown;
     }
     const PathId id = s->second;
@@ -233,9 +271,7 @@ std::vector<LivenessTransition> LivenessTracker::on_unreachable(const CareOfAddr
         Record& r = *path;
         r.icmp_suspect = true;
         r.icmp_until_ms = now_ms + std::uint64_t{settings_.interval_ms} * settings_.missed_limit;
-        if (!settings_.heartbeats &&
-            std::find(icmp_suspects_.begin(), icmp_suspects_.end(), id) == icmp_suspects_.end())
-            icmp_suspects_.push_back(id);
+        if (!settings_.heartbeats) icmp_suspects_.insert(id);
         set_state(id, r, LivenessCause::IcmpError, now_ms, out);
     }
     return out;
@@ -291,8 +327,9 @@ void HomeAgent::apply_transitions(const std::vector<LivenessTransition>& transit
             changed.push_back(t.path.hoa);
     }
     // The flows move now: policy recompiles with the new states, keeping healthy flows on
-    // their paths (build_snapshot passes the previous snapshot).
-    republish(changed, now_ms);
+    // their paths (build_snapshot passes the previous snapshot). An ICMPv6 error about a CoA
+    // many HoAs share is done in slices.
+    republish_sliced(changed, now_ms);
     std::uint64_t took_ns = steady_ns() - detected_ns;
     ++counters_.failover_publishes;
     counters_.failover_last_ns = took_ns;
@@ -315,7 +352,7 @@ void HomeAgent::liveness_tick(std::uint64_t now_ms) {
     auto next = liveness_.next_deadline_ms();
     if (!next || *next > now_ms) return;
     std::uint64_t detected_ns = steady_ns();
-    LivenessTick tick = liveness_.tick(now_ms);
+    LivenessTick tick = liveness_.tick(now_ms, settings_.budget.heartbeats);
     counters_.heartbeat_misses += tick.misses;
     apply_transitions(tick.transitions, detected_ns, now_ms);
     for (const auto& due : tick.heartbeats) {

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <set>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -102,8 +103,9 @@ class LivenessTracker {
     // Stops tracking every path of `hoa` not in `keep`.
     void forget(const HomeAddress& hoa, const std::vector<PathId>& keep);
 
-    // Misses and the heartbeats due at now_ms.
-    LivenessTick tick(std::uint64_t now_ms);
+    // Misses and the heartbeats due at now_ms, at most `max_paths` paths' worth (the rest
+    // stay due: next_deadline_ms() says so, and they go out at the next call).
+    LivenessTick tick(std::uint64_t now_ms, std::size_t max_paths = SIZE_MAX);
     std::optional<std::uint64_t> next_deadline_ms() const;
 
     // A Heartbeat response (R set) from `care_of`. On a state change, `transition` is set.
@@ -122,6 +124,10 @@ class LivenessTracker {
     BindingState state(const PathId& path) const;
     const PathLiveness* find(const PathId& path) const;
     std::size_t size() const { return path_count_; }
+    // Tracked paths in `state`, kept as states change.
+    std::size_t count(BindingState state) const {
+        return state_counts_[static_cast<std::size_t>(state)];
+    }
     const LivenessSettings& settings() const { return settings_; }
 
   private:
@@ -154,15 +160,28 @@ class LivenessTracker {
     const Record* record(const PathId& id) const;
     // Every path to `care_of`, in PathId order (the order transitions are reported in).
     std::vector<std::pair<PathId, Record*>> paths_to(const CareOfAddress& care_of);
+    void index_care_of(const HomeAddress& hoa, const CareOfAddress& care_of);
+    // `list`: the HoA's paths after the one to `care_of` was removed or re-pointed.
+    void unindex_care_of(const HomeAddress& hoa, const CareOfAddress& care_of,
+                         const std::vector<Path>& list);
+    void count_state(BindingState state, int delta);
 
     LivenessSettings settings_;
     // By HoA, then a short list (at most one per binding): a BU's lookups are one hash each.
     AddressMap<std::vector<Path>> paths_;
     std::size_t path_count_ = 0;
+    std::size_t state_counts_[3] = {};  // by BindingState
+    // Care-of address -> the HoAs with a path to it (ICMPv6 errors and heartbeat answers
+    // name a CoA), and the newest request sent to it (an answer to an older one is late).
+    struct CareOfPaths {
+        AddressSet hoas;
+        std::uint32_t last_sequence = 0;
+    };
+    AddressMap<CareOfPaths> by_care_of_;
     // All paths share one interval, so appending keeps the queue sorted by due time.
     std::deque<Scheduled> schedule_;
     std::unordered_map<std::uint32_t, PathId> by_sequence_;  // latest request of each path
-    std::vector<PathId> icmp_suspects_;                      // to expire without heartbeats
+    std::set<PathId> icmp_suspects_;                         // to expire without heartbeats
     std::uint32_t next_sequence_ = 1;
     std::uint64_t next_stamp_ = 1;
 };

@@ -369,54 +369,105 @@ void HomeAgent::republish(const std::vector<HomeAddress>& changed, std::uint64_t
     }
 }
 
-void HomeAgent::republish_all(std::uint64_t now_ms) {
-    std::vector<HomeAddress> all;
-    cache_.for_each([&](const bcache::HoaEntry& e) { all.push_back(e.home_address); });
-    republish(all, now_ms);
+void HomeAgent::republish_sliced(const std::vector<HomeAddress>& changed, std::uint64_t now_ms) {
+    const std::size_t now_count = std::min(changed.size(), settings_.budget.republish);
+    if (now_count == changed.size()) {
+        republish(changed, now_ms);
+        return;
+    }
+    republish(std::vector<HomeAddress>(changed.begin(),
+                                       changed.begin() + static_cast<std::ptrdiff_t>(now_count)),
+              now_ms);
+    for (std::size_t i = now_count; i < changed.size(); ++i)
+        if (republish_queued_.insert(changed[i]).second) republish_queue_.push_back(changed[i]);
 }
 
-std::vector<std::map<std::string, std::string>> HomeAgent::binding_rows(
-    std::uint64_t now_ms) const {
-    std::vector<std::map<std::string, std::string>> rows;
-    cache_.for_each([&](const bcache::HoaEntry& e) {
-        for (const auto& b : e.bindings) {
-            std::map<std::string, std::string> row;
-            row["home_address"] = e.home_address.to_string();
-            row["mn_id"] = std::string(e.mn_id.begin(), e.mn_id.end());
-            row["bid"] = b.mcoa ? std::to_string(b.bid) : "-";
-            row["care_of"] = b.care_of.to_string();
-            row["at_home"] = b.at_home ? "yes" : "no";
-            row["ha_address"] = b.ha_address.to_string();
-            row["lifetime_s"] =
-                std::to_string(b.expiry_ms > now_ms ? (b.expiry_ms - now_ms) / 1000 : 0);
-            row["sequence"] = std::to_string(b.sequence);
-            // The state the workers forward with (heartbeats, ICMPv6 errors, port link).
-            row["state"] = "-";  // not in the snapshot: no way to the CoA yet
-            const HoaState* state = state_of(e.home_address);
-            if (state && state->has_published)
-                for (const auto& p : state->published.paths)
-                    if (p.bid == b.bid) row["state"] = std::string(to_string(p.state));
-            if (const PathLiveness* l = liveness_.find({e.home_address, b.bid, b.mcoa})) {
-                row["heartbeat_misses"] = std::to_string(l->misses);
-                row["state_changes"] = std::to_string(l->transitions);
-                row["state_cause"] = std::string(to_string(l->cause));
-            }
-            const PathSlot* slot = nullptr;
-            if (state)
-                for (const auto& owned : state->slots)
-                    if (owned.bid == b.bid && owned.mcoa == b.mcoa) slot = &owned.slot;
-            if (slot) {
-                PathCounters c = dataplane_.path_counters(slot->slot);
-                const PathCounters& base = slot->baseline;
-                row["packets"] = std::to_string(c.packets - base.packets);
-                row["bytes"] = std::to_string(c.bytes - base.bytes);
-                row["reverse_packets"] = std::to_string(c.reverse_packets - base.reverse_packets);
-                row["reverse_bytes"] = std::to_string(c.reverse_bytes - base.reverse_bytes);
-            }
-            rows.push_back(std::move(row));
+void HomeAgent::republish_all(std::uint64_t now_ms) {
+    // A sweep under way starts again: HoAs it already did may have been built with the
+    // state before this change.
+    sweep_active_ = true;
+    sweep_after_.reset();
+    republish_pending(now_ms);
+}
+
+void HomeAgent::republish_pending(std::uint64_t now_ms) {
+    if (republish_queue_.empty() && !sweep_active_) return;
+    std::vector<HomeAddress> slice;
+    while (slice.size() < settings_.budget.republish && !republish_queue_.empty()) {
+        slice.push_back(republish_queue_.front());
+        republish_queued_.erase(republish_queue_.front());
+        republish_queue_.pop_front();
+    }
+    while (sweep_active_ && slice.size() < settings_.budget.republish) {
+        const bcache::HoaEntry* next = cache_.next_after(sweep_after_ ? &*sweep_after_ : nullptr);
+        if (!next) {
+            sweep_active_ = false;
+            break;
         }
-    });
+        sweep_after_ = next->home_address;
+        slice.push_back(next->home_address);
+    }
+    republish(slice, now_ms);
+}
+
+std::vector<HomeAgent::BindingRow> HomeAgent::binding_rows(const HomeAddress& hoa,
+                                                           std::uint64_t now_ms) const {
+    std::vector<BindingRow> rows;
+    const bcache::HoaEntry* found = cache_.find(hoa);
+    if (!found) return rows;
+    const bcache::HoaEntry& e = *found;
+    const HoaState* state = state_of(e.home_address);
+    for (const auto& b : e.bindings) {
+        BindingRow row;
+        row["home_address"] = e.home_address.to_string();
+        row["mn_id"] = std::string(e.mn_id.begin(), e.mn_id.end());
+        row["bid"] = b.mcoa ? std::to_string(b.bid) : "-";
+        row["care_of"] = b.care_of.to_string();
+        row["at_home"] = b.at_home ? "yes" : "no";
+        row["ha_address"] = b.ha_address.to_string();
+        row["lifetime_s"] =
+            std::to_string(b.expiry_ms > now_ms ? (b.expiry_ms - now_ms) / 1000 : 0);
+        row["sequence"] = std::to_string(b.sequence);
+        // The state the workers forward with (heartbeats, ICMPv6 errors, port link).
+        row["state"] = "-";  // not in the snapshot: no way to the CoA yet
+        if (state && state->has_published)
+            for (const auto& p : state->published.paths)
+                if (p.bid == b.bid) row["state"] = std::string(to_string(p.state));
+        if (const PathLiveness* l = liveness_.find({e.home_address, b.bid, b.mcoa})) {
+            row["heartbeat_misses"] = std::to_string(l->misses);
+            row["state_changes"] = std::to_string(l->transitions);
+            row["state_cause"] = std::string(to_string(l->cause));
+        }
+        const PathSlot* slot = nullptr;
+        if (state)
+            for (const auto& owned : state->slots)
+                if (owned.bid == b.bid && owned.mcoa == b.mcoa) slot = &owned.slot;
+        if (slot) {
+            PathCounters c = dataplane_.path_counters(slot->slot);
+            const PathCounters& base = slot->baseline;
+            row["packets"] = std::to_string(c.packets - base.packets);
+            row["bytes"] = std::to_string(c.bytes - base.bytes);
+            row["reverse_packets"] = std::to_string(c.reverse_packets - base.reverse_packets);
+            row["reverse_bytes"] = std::to_string(c.reverse_bytes - base.reverse_bytes);
+        }
+        rows.push_back(std::move(row));
+    }
     return rows;
+}
+
+BindingSummary HomeAgent::summary() const {
+    BindingSummary s;
+    s.home_addresses = cache_.hoa_count();
+    s.bindings = cache_.binding_count();
+    s.flows = cache_.flow_count();
+    s.paths_live = liveness_.count(BindingState::Live);
+    s.paths_suspect = liveness_.count(BindingState::Suspect);
+    s.paths_dead = liveness_.count(BindingState::Dead);
+    s.ports_down = ports_down_.size();
+    s.proxied = proxied_.size();
+    s.republish_pending = republish_queue_.size() + (sweep_active_ ? 1 : 0);
+    s.timers_queued = cache_.queued_timers();
+    return s;
 }
 
 }  // namespace monami::ha

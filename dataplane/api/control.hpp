@@ -65,6 +65,8 @@ class DataPlane {
     virtual bool route_packet(std::span<const std::uint8_t> ipv6_packet) = 0;
     // Replaces the forwarding table; workers switch at their next burst.
     virtual void publish_routing(const RoutingState& state) = 0;
+    // Installs or replaces one resolved neighbor (learned by ND) without touching the rest.
+    virtual void publish_neighbor(const Neighbor& neighbor) = 0;
     // Installs or replaces the snapshot of snapshot.home_address (and of the mobile network
     // prefixes it lists); workers see it from their next burst. The data plane keeps a packed
     // copy, not `snapshot` (the caller may reuse it).

@@ -261,6 +261,7 @@ class MeasuringDataPlane final : public DataPlane {
         return rt_.route_packet(ipv6_packet);
     }
     void publish_routing(const RoutingState& state) override { rt_.publish_routing(state); }
+    void publish_neighbor(const Neighbor& neighbor) override { rt_.publish_neighbor(neighbor); }
     void publish_hoa(const HoaSnapshot& snapshot) override {
         ++published;
         if (probe_pending_ && snapshot.home_address == probe_hoa_ && snapshot.path_count == 1) {
@@ -324,6 +325,7 @@ class SideDataPlane final : public DataPlane {
         return rt_.route_packet(ipv6_packet);
     }
     void publish_routing(const RoutingState& state) override { rt_.publish_routing(state); }
+    void publish_neighbor(const Neighbor& neighbor) override { rt_.publish_neighbor(neighbor); }
     void publish_hoa(const HoaSnapshot& snapshot) override {
         // The agent's snapshot is its own: the shifted slots go into a copy.
         HoaSnapshot shifted = snapshot;

@@ -8,12 +8,13 @@
 #include <rte_pdump.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
-#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <optional>
 #include <string>
 #include <thread>
@@ -21,6 +22,9 @@
 
 #include "config/load.hpp"
 #include "controlplane/ha/home_agent.hpp"
+#include "controlplane/ha/queries.hpp"
+#include "dataplane/api/control_query.hpp"
+#include "dataplane/gw/loop_health.hpp"
 #include "dataplane/log.hpp"
 #include "dataplane/runtime.hpp"
 #include "dataplane/telemetry.hpp"
@@ -100,8 +104,12 @@ ha::SecuritySettings security_settings(const config::Security& sec) {
                                                         : esp::Direction::Outbound;
         sa.home_address = c.home_address;
         switch (c.algorithm) {
-            case config::EspAlgorithm::aes_gcm_128: sa.alg = esp::Algorithm::AesGcm128; break;
-            case config::EspAlgorithm::aes_gcm_256: sa.alg = esp::Algorithm::AesGcm256; break;
+            case config::EspAlgorithm::aes_gcm_128:
+                sa.alg = esp::Algorithm::AesGcm128;
+                break;
+            case config::EspAlgorithm::aes_gcm_256:
+                sa.alg = esp::Algorithm::AesGcm256;
+                break;
             case config::EspAlgorithm::aes_cbc_128_hmac_sha256:
                 sa.alg = esp::Algorithm::AesCbc128HmacSha256128;
                 break;
@@ -180,7 +188,9 @@ ha::HaSettings ha_settings(const config::Config& cfg, const dp::Runtime& rt) {
 std::string wall_clock() {
     auto now = std::chrono::system_clock::now();
     std::time_t t = std::chrono::system_clock::to_time_t(now);
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+    auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() %
+        1000;
     std::tm tm{};
     localtime_r(&t, &tm);
     char buf[32];
@@ -199,24 +209,8 @@ void poll_port_links(const dp::Runtime& rt, ha::HomeAgent& agent, std::uint64_t 
     }
 }
 
-// Counters are copied every call; the binding table (O(bindings) to render) only when
-// `with_tables` is set.
-void refresh_view(dp::ControlView& view, const ha::HomeAgent& agent, bool with_tables) {
-    std::vector<std::map<std::string, std::string>> rows;
-    if (with_tables) rows = agent.binding_rows(now_ms());
-    std::lock_guard lock(view.mutex);
-    view.control_counters.clear();
-    for (auto& [name, value] : agent.counter_items()) view.control_counters.emplace_back(name, value);
-    if (!with_tables) return;
-    view.tables["bindings"] = std::move(rows);
-    view.neighbors.clear();
-    for (const auto& n : agent.neighbors())
-        view.neighbors.push_back({{"address", n.address.to_string()},
-                                  {"port", std::to_string(n.port)},
-                                  {"mac", n.mac.to_string()}});
-}
-
-void print_final_stats(const dp::Runtime& rt, const ha::HomeAgent& agent) {
+void print_final_stats(const dp::Runtime& rt, const ha::HomeAgent& agent,
+                       const dp::LoopHealth& loop) {
     dp::WorkerCounters t = rt.totals();
     std::printf("monami-gw: final statistics\n");
     std::printf("  rx_packets %lu rx_bytes %lu tx_packets %lu tx_bytes %lu\n", t.rx_packets,
@@ -231,6 +225,7 @@ void print_final_stats(const dp::Runtime& rt, const ha::HomeAgent& agent) {
     for (const auto& [name, value] : agent.counter_items())
         std::printf(" %s=%lu", name.c_str(), value);
     std::printf("\n");
+    std::printf("  control loop: %s\n", loop.summary_line().c_str());
     std::fflush(stdout);
 }
 
@@ -311,13 +306,24 @@ int main(int argc, char** argv) {
     agent.set_event_log([](const std::string& line) {
         MONAMI_LOG(NOTICE, cp, "%s %s", wall_clock().c_str(), line.c_str());
     });
-    dp::ControlView view;
-    view.config_summary = {{"config", options->config_path},
-                           {"ports", std::to_string(cfg.ports.size())},
-                           {"routes", std::to_string(cfg.routes.size())},
-                           {"security", std::string(config::to_string(cfg.security.mode))},
-                           {"classifier", runtime->classifier_in_use()}};
-    dp::register_telemetry(*runtime, view);
+    ControlQueries queries;
+    dp::register_telemetry(*runtime, queries,
+                           {{"config", options->config_path},
+                            {"ports", std::to_string(cfg.ports.size())},
+                            {"routes", std::to_string(cfg.routes.size())},
+                            {"security", std::string(config::to_string(cfg.security.mode))},
+                            {"classifier", runtime->classifier_in_use()}});
+    dp::LoopHealth loop(std::uint64_t{cfg.dataplane.slow_iteration_warning_us} * 1000);
+    // Questions from telemetry, answered between two iterations (each answer is bounded).
+    auto answer = [&](const Query& q, QueryReply& reply) {
+        if (q.command == "/monami/loop") {
+            loop.report(
+                reply,
+                runtime->totals().drops[static_cast<std::size_t>(dp::DropReason::ControlRingFull)]);
+        } else if (!ha::answer_query(agent, q, now_ms(), reply)) {
+            reply.status = -EINVAL;
+        }
+    };
 
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
@@ -325,13 +331,13 @@ int main(int argc, char** argv) {
                runtime->worker_count(), runtime->one_lcore_mode() ? " (one-lcore mode)" : "");
     agent.start(now_ms());  // the forwarding table exists before the first packet arrives
     runtime->launch_workers();
-    refresh_view(view, agent, true);
 
-    std::uint64_t last_rx = 0, last_rx_change = now_ms(), last_view = 0, last_stats = now_ms();
-    std::uint64_t last_tables = 0, published_seen = 0;
+    std::uint64_t last_rx = 0, last_rx_change = now_ms(), last_stats = now_ms();
     std::uint64_t last_link_poll = 0;
     unsigned idle_iterations = 0;
+    const std::uint64_t tsc_hz = rte_get_tsc_hz();
     while (!g_quit.load()) {
+        const std::uint64_t start_tsc = rte_rdtsc();
         std::uint64_t now = now_ms();
         unsigned handled =
             runtime->poll_control([&](PortId port, PuntReason reason, std::uint16_t aux,
@@ -344,20 +350,11 @@ int main(int argc, char** argv) {
             last_link_poll = now;
         }
         runtime->reclaim();
-        if (now - last_view >= 100) {
-            // Tables follow every change at once, and the per-binding counters every second.
-            std::uint64_t published = agent.counters().snapshots_published +
-                                      agent.counters().bindings_expired +
-                                      agent.counters().binding_updates +
-                                      agent.counters().neighbor_advertisements_received;
-            bool tables = published != published_seen || now - last_tables >= 1000;
-            refresh_view(view, agent, tables);
-            if (tables) {
-                published_seen = published;
-                last_tables = now;
-            }
-            last_view = now;
-        }
+        unsigned answered = queries.serve(answer);
+        loop.record((rte_rdtsc() - start_tsc) * 1'000'000'000 / tsc_hz, handled + answered,
+                    runtime->control_ring_count());
+        if (std::string slow = loop.slow_iterations(now); !slow.empty())
+            MONAMI_LOG(WARNING, gw, "%s", slow.c_str());
         std::uint64_t rx = runtime->total_rx_packets();
         if (rx != last_rx || handled != 0 || !runtime->control_queues_empty()) {
             last_rx = rx;
@@ -384,7 +381,7 @@ int main(int argc, char** argv) {
         }
     }
     runtime->stop();
-    print_final_stats(*runtime, agent);
+    print_final_stats(*runtime, agent, loop);
     runtime.reset();
     rte_eal_cleanup();
     return 0;

@@ -162,15 +162,15 @@ class Gateway:
         raise AssertionError(f"no telemetry answer for {command}: {res.stdout} {res.stderr}")
 
     def table(self, command):
-        """A monami table command as a list of dicts (all pages)."""
-        rows, start = [], 0
+        """A monami paged command (/monami/bindings, /monami/neighbors) as a list of dicts,
+        every page: each answer's "next" is where the following page starts."""
+        result, after = [], None
         while True:
-            page = self.telemetry(f"{command},{start}" if start else command)
-            keys = sorted((k for k in page if k.startswith("r")), key=lambda k: int(k[1:]))
-            rows += [dict(item.split("=", 1) for item in page[k]) for k in keys]
-            if not keys or len(rows) >= page["total"]:
-                return rows
-            start = len(rows)
+            page = self.telemetry(f"{command},{after}" if after else command)
+            result += rows(page)
+            after = page.get("next")
+            if not after:
+                return result
 
     def stop(self):
         self.proc.terminate()
@@ -193,7 +193,7 @@ def telemetry(prefix, command, timeout=20):
 
 def rows(table):
     """The records of one page of a monami telemetry table, in order, as dicts."""
-    keys = sorted((k for k in table if k.startswith("r")), key=lambda k: int(k[1:]))
+    keys = sorted((k for k in table if k[:1] == "r" and k[1:].isdigit()), key=lambda k: int(k[1:]))
     return [dict(item.split("=", 1) for item in table[k]) for k in keys]
 
 

@@ -156,7 +156,8 @@ class Lab:
 
     def bindings(self):
         table = self.telemetry("/monami/bindings")
-        keys = sorted((k for k in table if k.startswith("r")), key=lambda k: int(k[1:]))
+        keys = sorted((k for k in table if k[:1] == "r" and k[1:].isdigit()),
+                      key=lambda k: int(k[1:]))
         rows = [dict(item.split("=", 1) for item in table[k]) for k in keys]
         return {r["bid"]: r for r in rows if r["home_address"] == HOA}
 

@@ -60,10 +60,12 @@ TEST(HomeAgent, AnswersSolicitationAndLearnsSender) {
     EXPECT_TRUE(na->solicited);
     EXPECT_EQ(na->target, kGw);
     EXPECT_EQ(*na->target_link_layer, kGwMac);
-    // The sender's link-layer address was learned and published.
-    ASSERT_EQ(dp.published.size(), 2u);
-    ASSERT_EQ(dp.published[1].neighbors.size(), 1u);
-    EXPECT_EQ(dp.published[1].neighbors[0].address, kHost);
+    // The sender's link-layer address was learned and published as one entry: the routes
+    // (and the LPM table) are not built again.
+    ASSERT_EQ(dp.published.size(), 1u);
+    ASSERT_EQ(dp.neighbors.size(), 1u);
+    EXPECT_EQ(dp.neighbors[0].address, kHost);
+    EXPECT_EQ(dp.neighbors[0].mac, kHostMac);
     EXPECT_EQ(agent.counters().neighbor_solicitations_answered, 1u);
 }
 
@@ -118,9 +120,9 @@ TEST(HomeAgent, ResolvesNextHopOncePerRetryInterval) {
     auto frame = net::build_neighbor_advertisement(kGwMac, kHostMac,
                                                    *Ipv6Address::parse("2001:db8:1::fe"), kGw, na);
     agent.on_frame(0, PuntReason::Local, 0, frame, 2200);
-    ASSERT_FALSE(dp.published.empty());
-    ASSERT_EQ(dp.published.back().neighbors.size(), 1u);
-    EXPECT_EQ(dp.published.back().neighbors[0].mac, kHostMac);
+    ASSERT_EQ(dp.neighbors.size(), 1u);
+    EXPECT_EQ(dp.neighbors[0].address, *Ipv6Address::parse("2001:db8:1::fe"));
+    EXPECT_EQ(dp.neighbors[0].mac, kHostMac);
 }
 
 // ---- Home agent role -------------------------------------------------------------------
@@ -227,7 +229,7 @@ TEST(HomeAgentMobility, BulkRegistrationPublishesTunnelPathsAndAnswers) {
     // Every flow-hash slot leads to one of the two paths.
     for (unsigned s = 0; s < kChoiceSlots; ++s) EXPECT_LT(snap.default_action.choice[s], 2);
     EXPECT_TRUE(agent.is_proxied(kHoa));
-    EXPECT_EQ(agent.binding_rows(1000).size(), 2u);
+    EXPECT_EQ(agent.binding_rows(kHoa, 1000).size(), 2u);
 
     // Deregistration withdraws the snapshot and stops proxy ND.
     agent.on_frame(1, PuntReason::Local, 0, bulk_bu(8, 0), 2000);

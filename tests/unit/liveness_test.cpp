@@ -319,7 +319,7 @@ TEST(HomeAgentLiveness, DeadCoaLosesOnlyItsFlowsAndGetsThemBackAfterHysteresis) 
     EXPECT_EQ(dp.hoas[kHoa]->paths[0].state, BindingState::Dead);
     EXPECT_EQ(agent.counters().paths_dead, 1u);
     EXPECT_EQ(agent.counters().heartbeat_misses, 3u);
-    auto rows = agent.binding_rows(400);
+    auto rows = agent.binding_rows(kHoa, 400);
     ASSERT_EQ(rows.size(), 3u);
     EXPECT_EQ(rows[0]["state"], "dead");
     EXPECT_EQ(rows[0]["heartbeat_misses"], "3");

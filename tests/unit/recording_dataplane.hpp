@@ -17,6 +17,7 @@ struct RecordingDataPlane : DataPlane {
     std::vector<std::pair<PortId, std::vector<std::uint8_t>>> sent;
     std::vector<std::vector<std::uint8_t>> routed;
     std::vector<RoutingState> published;
+    std::vector<Neighbor> neighbors;  // publish_neighbor, in order
     std::map<HomeAddress, std::shared_ptr<const HoaSnapshot>> hoas;
     std::vector<HomeAddress> withdrawn;
     std::optional<PortId> only_port;  // record frames of this port only, when set
@@ -31,6 +32,7 @@ struct RecordingDataPlane : DataPlane {
         return true;
     }
     void publish_routing(const RoutingState& s) override { published.push_back(s); }
+    void publish_neighbor(const Neighbor& n) override { neighbors.push_back(n); }
     void publish_hoa(const HoaSnapshot& snap) override {
         hoas[snap.home_address] = std::make_shared<const HoaSnapshot>(snap);
     }

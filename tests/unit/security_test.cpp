@@ -108,7 +108,7 @@ std::vector<std::uint8_t> bu_packet(std::uint16_t sequence, const Ipv6Address& c
 
 std::vector<std::string> care_ofs(const ha::HomeAgent& agent) {
     std::vector<std::string> out;
-    for (const auto& row : agent.binding_rows(0)) out.push_back(row.at("care_of"));
+    for (const auto& row : agent.binding_rows(kHoa, 0)) out.push_back(row.at("care_of"));
     return out;
 }
 
@@ -240,7 +240,7 @@ TEST(EspSignalling, HostileBusChangeNothingAndAreCounted) {
     ASSERT_TRUE(first.ok());
     agent.on_frame(0, PuntReason::Local, 0, frame_of(*first), 10);
     ASSERT_EQ(care_ofs(agent), std::vector<std::string>{kCoa.to_string()});
-    const auto binding_before = agent.binding_rows(0);
+    const auto binding_before = agent.binding_rows(kHoa, 0);
     const std::size_t sent_before = dp.sent.size();
 
     // 1. No ESP at all: a clear BU moving the binding to another CoA.
@@ -265,7 +265,7 @@ TEST(EspSignalling, HostileBusChangeNothingAndAreCounted) {
 
     EXPECT_EQ(agent.counters().esp_rejected, 3u);
     EXPECT_EQ(agent.counters().binding_updates, 1u);  // only the first reached the cache
-    EXPECT_EQ(agent.binding_rows(0), binding_before);
+    EXPECT_EQ(agent.binding_rows(kHoa, 0), binding_before);
     EXPECT_EQ(dp.sent.size(), sent_before);  // nothing answered
 
     // The forged packet's sequence number was not recorded: the genuine one still works.
@@ -418,7 +418,7 @@ std::vector<std::uint8_t> heartbeat_response(std::uint32_t sequence, bool with_h
 }
 
 std::string binding_state(const ha::HomeAgent& agent) {
-    auto rows = agent.binding_rows(0);
+    auto rows = agent.binding_rows(kHoa, 0);
     return rows.empty() ? "none" : rows[0].at("state");
 }
 

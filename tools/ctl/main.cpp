@@ -1,8 +1,10 @@
 // monami-ctl: the operator's view of a running monami-gw, read through DPDK telemetry
 // (the same socket dpdk-telemetry.py uses), printed as tables.
 //   monami-ctl [-f FILE_PREFIX] [--json] COMMAND [ARG]
-// COMMAND: bindings | ports | workers | worker N | drops | control | config | neighbors |
-//          raw /telemetry/command[,params]
+// COMMAND: bindings | binding HOA | summary | loop | ports | workers | worker N | drops |
+//          control | config | neighbors | raw /telemetry/command[,params]
+// Tables of any length (bindings, neighbors) are fetched and printed a page at a time: the
+// gateway never renders more than one page.
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -238,61 +240,108 @@ void print_dict(const Json& j) {
     }
 }
 
-// Tables come as {"total", "start", "rN": ["key=value", ...]}: print them as columns.
-int print_table(Telemetry& t, const std::string& command, const std::vector<std::string>& columns) {
-    std::vector<std::map<std::string, std::string>> rows;
-    std::size_t total = 0;
-    do {
+using Row = std::map<std::string, std::string>;
+
+// The records "r0", "r1", ... of an answer, in order.
+std::vector<Row> records_of(const Json& answer) {
+    std::vector<Row> rows;
+    if (!answer.object()) return rows;
+    for (const auto& [k, v] : *answer.object()) {
+        if (k.size() < 2 || k[0] != 'r' || !std::isdigit(static_cast<unsigned char>(k[1])) ||
+            !v.array())
+            continue;
+        Row row;
+        for (const auto& item : *v.array()) {
+            std::string s = item.text();
+            auto eq = s.find('=');
+            if (eq != std::string::npos) row[s.substr(0, eq)] = s.substr(eq + 1);
+        }
+        rows.push_back(std::move(row));
+    }
+    return rows;
+}
+
+std::string field(const Json& answer, const std::string& key) {
+    if (answer.object())
+        for (const auto& [k, v] : *answer.object())
+            if (k == key) return v.text();
+    return {};
+}
+
+// Prints rows as columns; widths come from the first rows printed and grow as needed, so a
+// table of any length streams page by page.
+class ColumnPrinter {
+  public:
+    explicit ColumnPrinter(std::vector<std::string> columns) : columns_(std::move(columns)) {}
+    void print(const std::vector<Row>& rows) {
+        if (widths_.empty()) {
+            for (const auto& c : columns_) {
+                std::size_t w = c.size();
+                for (const auto& r : rows)
+                    if (auto it = r.find(c); it != r.end()) w = std::max(w, it->second.size());
+                widths_.push_back(w);
+            }
+            for (std::size_t i = 0; i < columns_.size(); ++i)
+                std::printf("%-*s  ", static_cast<int>(widths_[i]), columns_[i].c_str());
+            std::printf("\n");
+        }
+        for (const auto& r : rows) {
+            for (std::size_t i = 0; i < columns_.size(); ++i) {
+                auto it = r.find(columns_[i]);
+                bool blank = it == r.end() || it->second.empty();
+                std::printf("%-*s  ", static_cast<int>(widths_[i]),
+                            blank ? "-" : it->second.c_str());
+            }
+            std::printf("\n");
+        }
+        printed_ += rows.size();
+    }
+    std::size_t printed() const { return printed_; }
+
+  private:
+    std::vector<std::string> columns_;
+    std::vector<std::size_t> widths_;
+    std::size_t printed_ = 0;
+};
+
+// A paged command (/monami/bindings, /monami/neighbors): every page, each answer's "next"
+// naming where the following one starts, printed as it arrives. With `json`, one JSON answer
+// a line.
+int print_pages(Telemetry& t, const std::string& command, const std::string& page_suffix,
+                const std::vector<std::string>& columns, bool json) {
+    ColumnPrinter printer(columns);
+    std::string after = "-";
+    while (true) {
         Json page;
         std::string error;
-        std::string cmd = rows.empty() ? command : command + "," + std::to_string(rows.size());
-        if (!t.query(cmd, page, error)) {
+        if (!t.query(command + "," + after + page_suffix, page, error)) {
             std::fprintf(stderr, "monami-ctl: %s\n", error.c_str());
             return 1;
         }
-        std::size_t before = rows.size();
-        for (const auto& [k, v] : *page.object()) {
-            if (k == "total") total = static_cast<std::size_t>(std::stoull(v.text()));
-            if (k.empty() || k[0] != 'r' || !v.array()) continue;
-            std::map<std::string, std::string> row;
-            for (const auto& item : *v.array()) {
-                std::string s = item.text();
-                auto eq = s.find('=');
-                if (eq != std::string::npos) row[s.substr(0, eq)] = s.substr(eq + 1);
-            }
-            rows.push_back(std::move(row));
-        }
-        if (rows.size() == before) break;
-    } while (rows.size() < total);
-    std::vector<std::size_t> widths;
-    for (const auto& c : columns) {
-        std::size_t w = c.size();
-        for (const auto& r : rows) {
-            auto it = r.find(c);
-            if (it != r.end()) w = std::max(w, it->second.size());
-        }
-        widths.push_back(w);
+        if (json)
+            std::printf("%s\n", t.last_raw.c_str());
+        else
+            printer.print(records_of(page));
+        after = field(page, "next");
+        if (after.empty()) break;
     }
-    for (std::size_t i = 0; i < columns.size(); ++i)
-        std::printf("%-*s  ", static_cast<int>(widths[i]), columns[i].c_str());
-    std::printf("\n");
-    for (const auto& r : rows) {
-        for (std::size_t i = 0; i < columns.size(); ++i) {
-            auto it = r.find(columns[i]);
-            bool blank = it == r.end() || it->second.empty();
-            std::printf("%-*s  ", static_cast<int>(widths[i]), blank ? "-" : it->second.c_str());
-        }
-        std::printf("\n");
-    }
-    std::printf("(%zu)\n", rows.size());
+    if (!json) std::printf("(%zu)\n", printer.printed());
     return 0;
 }
+
+const std::vector<std::string> kBindingColumns = {
+    "home_address", "mn_id",      "bid",     "care_of", "state",
+    "at_home",      "lifetime_s", "packets", "bytes",   "reverse_packets"};
 
 void usage() {
     std::fprintf(stderr,
                  "usage: monami-ctl [-f FILE_PREFIX] [--json] COMMAND [ARG]\n"
-                 "  bindings | ports | workers | worker N | drops | control | config |\n"
-                 "  neighbors | raw /command[,params]\n");
+                 "  bindings          every binding, fetched a page at a time\n"
+                 "  binding HOA       the bindings of one home address\n"
+                 "  summary           HoAs, bindings, flows, paths by state\n"
+                 "  loop              control loop health: iteration times, ring\n"
+                 "  ports | workers | worker N | drops | control | config | neighbors\n"
+                 "  raw /command[,params]\n");
 }
 
 }  // namespace
@@ -326,18 +375,29 @@ int main(int argc, char** argv) {
     }
     const std::string& cmd = args[0];
     std::string telemetry_command;
-    if (cmd == "bindings" && !json)
-        return print_table(t, "/monami/bindings",
-                           {"home_address", "mn_id", "bid", "care_of", "state", "at_home",
-                            "lifetime_s", "packets", "bytes", "reverse_packets"});
-    if (cmd == "neighbors" && !json)
-        return print_table(t, "/monami/neighbors", {"address", "port", "mac"});
+    if (cmd == "bindings")
+        return print_pages(t, "/monami/bindings", ",1000", kBindingColumns, json);
+    if (cmd == "neighbors")
+        return print_pages(t, "/monami/neighbors", "", {"address", "port", "mac"}, json);
+    if (cmd == "binding" && args.size() > 1 && !json) {
+        Json answer;
+        if (!t.query("/monami/binding," + args[1], answer, error)) {
+            std::fprintf(stderr, "monami-ctl: %s\n", error.c_str());
+            return 1;
+        }
+        ColumnPrinter printer(kBindingColumns);
+        printer.print(records_of(answer));
+        if (printer.printed() == 0) std::printf("no binding for %s\n", args[1].c_str());
+        return printer.printed() ? 0 : 3;
+    }
     if (cmd == "raw" && args.size() > 1)
         telemetry_command = args[1];
     else if (cmd == "worker" && args.size() > 1)
         telemetry_command = "/monami/worker," + args[1];
-    else if (cmd == "bindings" || cmd == "ports" || cmd == "workers" || cmd == "drops" ||
-             cmd == "control" || cmd == "config" || cmd == "neighbors")
+    else if (cmd == "binding" && args.size() > 1)
+        telemetry_command = "/monami/binding," + args[1];
+    else if (cmd == "ports" || cmd == "workers" || cmd == "drops" || cmd == "control" ||
+             cmd == "config" || cmd == "summary" || cmd == "loop")
         telemetry_command = "/monami/" + cmd;
     else {
         usage();

@@ -1,0 +1,64 @@
+// The control loop's health as figures (telemetry /monami/loop, the final statistics): how
+// long each iteration took, what it handled, how full the control ring was, and a
+// rate-limited warning for an iteration over the configured bound. Owned by the control
+// thread; telemetry reads it through a question the control thread answers.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dataplane/api/control_query.hpp"
+#include "dataplane/api/histogram.hpp"
+
+namespace monami::dp {
+
+class LoopHealth {
+  public:
+    // `warn_ns`: an iteration longer than this is reported by slow_iterations() (0: never).
+    explicit LoopHealth(std::uint64_t warn_ns) : warn_ns_(warn_ns) {}
+
+    // One iteration that took `ns`, handled `frames` punted frames and queries, and left
+    // `ring_occupancy` frames in the control ring.
+    void record(std::uint64_t ns, unsigned frames, unsigned ring_occupancy) {
+        iterations_.record(ns);
+        frames_ += frames;
+        max_frames_ = std::max<std::uint64_t>(max_frames_, frames);
+        if (frames) ++busy_iterations_;
+        max_ring_ = std::max<std::uint64_t>(max_ring_, ring_occupancy);
+        ring_now_ = ring_occupancy;
+        if (warn_ns_ && ns > warn_ns_) {
+            ++slow_;
+            ++slow_unreported_;
+            slowest_unreported_ns_ = std::max(slowest_unreported_ns_, ns);
+        }
+    }
+
+    // A line to log when iterations were slow since the last line, at most one a second
+    // (`now_ms`); empty otherwise.
+    std::string slow_iterations(std::uint64_t now_ms);
+
+    // /monami/loop: counts, p50/p99/p999/max, and the histogram's non-empty buckets as
+    // "UPPER_NS=COUNT" (cumulative since start: a reader subtracts two readings).
+    void report(QueryReply& reply, std::uint64_t ring_drops) const;
+    // The final statistics' line.
+    std::string summary_line() const;
+
+    const LatencyHistogram& iterations() const { return iterations_; }
+
+  private:
+    std::uint64_t warn_ns_;
+    LatencyHistogram iterations_;
+    std::uint64_t frames_ = 0;
+    std::uint64_t max_frames_ = 0;
+    std::uint64_t busy_iterations_ = 0;
+    std::uint64_t max_ring_ = 0;
+    std::uint64_t ring_now_ = 0;
+    std::uint64_t slow_ = 0;
+    std::uint64_t slow_unreported_ = 0;
+    std::uint64_t slowest_unreported_ns_ = 0;
+    std::uint64_t last_warning_ms_ = 0;
+};
+
+}  // namespace monami::dp
