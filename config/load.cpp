@@ -520,12 +520,20 @@ class Loader {
     }
 
     void heartbeat(const YAML::Node& n) {
-        Fields f(d_, n, "heartbeat", {"enabled", "interval_ms", "missed_limit", "recovery"});
+        Fields f(d_, n, "heartbeat",
+                 {"enabled", "interval_ms", "missed_limit", "recovery", "care_of_prefixes"});
         if (!f.is_map()) return;
         f.boolean("enabled", c_.heartbeat.enabled);
         f.integer("interval_ms", 10, 3'600'000, c_.heartbeat.interval_ms);
         f.integer("missed_limit", 1, 255, c_.heartbeat.missed_limit);
         f.integer("recovery", 1, 255, c_.heartbeat.recovery);
+        if (auto prefixes = f.get("care_of_prefixes"))
+            for_each_item(d_, *prefixes, "heartbeat.care_of_prefixes",
+                          [&](const YAML::Node& item, const std::string& path, auto) {
+                              Ipv6Prefix p;
+                              if (detail::read_prefix(d_, item, path, p))
+                                  c_.heartbeat.care_of_prefixes.push_back(p);
+                          });
     }
 
     bool profile_reference(const YAML::Node& n, const std::string& path, std::string& name,

@@ -129,6 +129,9 @@ struct Heartbeat {
     std::uint32_t interval_ms = 1000;
     std::uint32_t missed_limit = 3;
     std::uint32_t recovery = 3;  // consecutive answers before a dead CoA carries flows again
+    // Only CoAs inside these get heartbeats (the access networks that need fast failure
+    // detection); empty: every CoA.
+    std::vector<Ipv6Prefix> care_of_prefixes;
 };
 
 enum class SecurityMode : std::uint8_t { none, esp };

@@ -98,6 +98,12 @@ void LivenessTracker::unindex_care_of(const HomeAddress& hoa, const CareOfAddres
     if (it->second.hoas.empty()) by_care_of_.erase(it);
 }
 
+bool LivenessTracker::heartbeats_to(const CareOfAddress& care_of) const {
+    if (settings_.care_of_prefixes.empty()) return true;
+    return std::any_of(settings_.care_of_prefixes.begin(), settings_.care_of_prefixes.end(),
+                       [&](const Ipv6Prefix& p) { return p.contains(care_of); });
+}
+
 void LivenessTracker::count_state(BindingState state, int delta) {
     state_counts_[static_cast<std::size_t>(state)] += static_cast<std::size_t>(delta);
 }
@@ -127,7 +133,8 @@ BindingState LivenessTracker::track(const PathId& path, const CareOfAddress& car
     r.care_of = care_of;
     r.view.since_ms = now_ms;
     r.stamp = next_stamp_++;
-    if (settings_.heartbeats) schedule(path, r, now_ms + settings_.interval_ms);
+    if (settings_.heartbeats && heartbeats_to(care_of))
+        schedule(path, r, now_ms + settings_.interval_ms);
     return BindingState::Live;
 }
 

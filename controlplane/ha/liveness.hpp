@@ -32,8 +32,9 @@ namespace monami::ha {
 struct LivenessSettings {
     bool heartbeats = true;
     std::uint32_t interval_ms = 1000;
-    std::uint32_t missed_limit = 3;      // consecutive misses before Dead (RFC 5847 s.3.2)
-    std::uint32_t recovery_answers = 3;  // consecutive answers before a Dead path is Live
+    std::uint32_t missed_limit = 3;            // consecutive misses before Dead (RFC 5847 s.3.2)
+    std::uint32_t recovery_answers = 3;        // consecutive answers before a Dead path is Live
+    std::vector<Ipv6Prefix> care_of_prefixes;  // heartbeats only to CoAs inside; empty: all
 };
 
 // A binding of a HoA: BID (meaningful when mcoa), as the binding cache keys it.
@@ -165,6 +166,7 @@ class LivenessTracker {
     void unindex_care_of(const HomeAddress& hoa, const CareOfAddress& care_of,
                          const std::vector<Path>& list);
     void count_state(BindingState state, int delta);
+    bool heartbeats_to(const CareOfAddress& care_of) const;
 
     LivenessSettings settings_;
     // By HoA, then a short list (at most one per binding): a BU's lookups are one hash each.

@@ -173,7 +173,7 @@ ha::HaSettings ha_settings(const config::Config& cfg, const dp::Runtime& rt) {
     s.policies = cfg.policies;
     // With security.mode esp, heartbeats go inside ESP (RFC 5847 s.6, ha/liveness.cpp).
     s.liveness = {cfg.heartbeat.enabled, cfg.heartbeat.interval_ms, cfg.heartbeat.missed_limit,
-                  cfg.heartbeat.recovery};
+                  cfg.heartbeat.recovery, cfg.heartbeat.care_of_prefixes};
     for (const auto& mn : cfg.mobile_nodes) {
         if (!mn.policy_index) continue;
         s.profile_by_mn_id[std::vector<std::uint8_t>(mn.id.begin(), mn.id.end())] =

@@ -25,7 +25,7 @@ const CareOfAddress kCoa2 = *Ipv6Address::parse("2001:db8:a::101");
 const CareOfAddress kCoa3 = *Ipv6Address::parse("2001:db8:a::102");
 
 ha::LivenessSettings fast() {
-    return {true, 100, 3, 2};
+    return {true, 100, 3, 2, {}};
 }
 
 }  // namespace
@@ -74,6 +74,83 @@ TEST(LivenessTracker, OneMissIsSuspectMissedLimitIsDeadRecoveryNeedsConsecutiveA
     EXPECT_EQ(tr->from, BindingState::Dead);
     EXPECT_EQ(tr->to, BindingState::Live);
     EXPECT_EQ(t.find(p)->transitions, 3u);
+}
+
+TEST(LivenessTracker, StateCountsFollowEveryChange) {
+    LivenessTracker t(fast());
+    t.track({kHoa, 1, true}, kCoa1, 0);
+    t.track({kHoa, 2, true}, kCoa2, 0);
+    EXPECT_EQ(t.count(BindingState::Live), 2u);
+    t.tick(100);
+    t.tick(200);  // one miss each: Suspect
+    EXPECT_EQ(t.count(BindingState::Live), 0u);
+    EXPECT_EQ(t.count(BindingState::Suspect), 2u);
+    t.track({kHoa, 1, true}, kCoa3, 250);  // a new CoA restarts the path Live
+    EXPECT_EQ(t.count(BindingState::Live), 1u);
+    EXPECT_EQ(t.count(BindingState::Suspect), 1u);
+    t.forget(kHoa, {{kHoa, 1, true}});
+    EXPECT_EQ(t.count(BindingState::Suspect), 0u);
+    EXPECT_EQ(t.count(BindingState::Live), 1u);
+    t.forget(kHoa, {});
+    EXPECT_EQ(t.count(BindingState::Live), 0u);
+    EXPECT_EQ(t.size(), 0u);
+}
+
+TEST(LivenessTracker, ErrorsAndAnswersFindTheirPathsThroughTheCareOfIndex) {
+    LivenessTracker t(fast());
+    const HomeAddress other = *Ipv6Address::parse("2001:db8:1::200");
+    t.track({kHoa, 1, true}, kCoa1, 0);
+    t.track({other, 1, true}, kCoa1, 0);  // two MNs behind one CoA (a NAT-less shared CoA)
+    t.track({other, 2, true}, kCoa2, 0);
+    auto out = t.on_unreachable(kCoa1, 10);
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(out[0].path.hoa, kHoa);
+    EXPECT_EQ(out[1].path.hoa, other);
+    EXPECT_EQ(t.state({other, 2, true}), BindingState::Live);
+    // Re-pointing a path takes it out of its old CoA's list.
+    t.track({kHoa, 1, true}, kCoa3, 20);
+    EXPECT_EQ(t.on_unreachable(kCoa1, 30).size(), 0u);  // `other` is Suspect already
+    EXPECT_EQ(t.on_unreachable(kCoa3, 30).size(), 1u);
+    t.forget(other, {});
+    EXPECT_TRUE(t.on_unreachable(kCoa1, 40).empty());
+    // Answers: an older request to a CoA is late, a sequence never sent to it unknown.
+    auto tick = t.tick(120);
+    ASSERT_EQ(tick.heartbeats.size(), 1u);
+    std::optional<ha::LivenessTransition> tr;
+    const auto seq = tick.heartbeats[0].sequence;
+    auto later = t.tick(220);
+    ASSERT_EQ(later.heartbeats.size(), 1u);
+    EXPECT_EQ(t.on_response(kCoa3, seq, 230, tr), ha::ResponseMatch::Stale);
+    EXPECT_EQ(t.on_response(kCoa3, seq + 100, 230, tr), ha::ResponseMatch::Unknown);
+    EXPECT_EQ(t.on_response(kCoa1, seq, 230, tr), ha::ResponseMatch::Unknown);
+    EXPECT_EQ(t.on_response(kCoa3, later.heartbeats[0].sequence, 230, tr),
+              ha::ResponseMatch::Matched);
+}
+
+TEST(LivenessTracker, HeartbeatsOnlyToCareOfPrefixesWhenGiven) {
+    auto s = fast();
+    s.care_of_prefixes = {*Ipv6Prefix::parse("2001:db8:a::100/127")};  // kCoa1 and kCoa2
+    LivenessTracker t(s);
+    t.track({kHoa, 1, true}, kCoa1, 0);
+    t.track({kHoa, 2, true}, kCoa2, 0);
+    t.track({kHoa, 3, true}, kCoa3, 0);
+    auto tick = t.tick(100);
+    ASSERT_EQ(tick.heartbeats.size(), 2u);
+    EXPECT_NE(tick.heartbeats[0].care_of, kCoa3);
+    EXPECT_NE(tick.heartbeats[1].care_of, kCoa3);
+    t.tick(200);
+    EXPECT_EQ(t.state({kHoa, 3, true}), BindingState::Live);  // never asked, never missed
+    EXPECT_EQ(t.state({kHoa, 1, true}), BindingState::Suspect);
+}
+
+TEST(LivenessTracker, AtMostTheBudgetOfPathsATick) {
+    LivenessTracker t(fast());
+    for (std::uint16_t b = 1; b <= 10; ++b) t.track({kHoa, b, true}, kCoa1, 0);
+    EXPECT_EQ(t.tick(100, 4).heartbeats.size(), 4u);
+    EXPECT_EQ(t.next_deadline_ms(), 100u);  // the rest are still due
+    EXPECT_EQ(t.tick(101, 4).heartbeats.size(), 4u);
+    EXPECT_EQ(t.tick(102, 4).heartbeats.size(), 2u);
+    EXPECT_EQ(t.next_deadline_ms(), 200u);
 }
 
 TEST(LivenessTracker, SuspectComesBackWithOneAnswerAndAMissResetsRecovery) {
@@ -141,7 +218,7 @@ TEST(LivenessTracker, IcmpErrorSuspectsUntilTheNextAnswerOrATimeoutWithoutHeartb
     ASSERT_TRUE(back);
     EXPECT_EQ(back->to, BindingState::Live);
 
-    LivenessTracker quiet({false, 100, 3, 2});
+    LivenessTracker quiet({false, 100, 3, 2, {}});
     quiet.track(p, kCoa1, 0);
     EXPECT_FALSE(quiet.next_deadline_ms());  // no heartbeats
     quiet.on_unreachable(kCoa1, 50);
