@@ -41,6 +41,10 @@ struct alignas(64) WorkerCounters {
     std::uint64_t control_tx = 0;  // frames sent on behalf of the control thread
     std::uint64_t encapsulated = 0;
     std::uint64_t decapsulated = 0;
+    // TSC cycles of the iterations that received packets (from before the RX bursts to after
+    // the last packet was handled): busy_cycles / rx_packets is the worker's cost per packet
+    // whatever the offered load, busy_cycles / elapsed cycles its busy share.
+    std::uint64_t busy_cycles = 0;
     std::uint64_t drops[kDropReasonCount] = {};
 };
 

@@ -429,12 +429,15 @@ void Runtime::worker_loop(WorkerCtx& w) {
 }
 
 void Runtime::worker_iteration(WorkerCtx& w) {
+    const std::uint64_t start = rte_rdtsc();
+    bool received_any = false;
     const Fib* fib = fib_.load(std::memory_order_acquire);
     rte_mbuf* pkts[kBurstSize];
     for (const auto& port : ports_) {
         std::uint16_t n =
             rte_eth_rx_burst(port.id, static_cast<std::uint16_t>(w.index), pkts, kBurstSize);
         if (n == 0) continue;
+        received_any = true;
         bump(w.counters.rx_packets, n);
         std::uint64_t bytes = 0;
         for (std::uint16_t i = 0; i < n; ++i) bytes += rte_pktmbuf_pkt_len(pkts[i]);
@@ -474,6 +477,7 @@ void Runtime::worker_iteration(WorkerCtx& w) {
             rte_pktmbuf_free_bulk(burst, count);
     }
     std::uint64_t now = rte_rdtsc();
+    if (received_any) bump(w.counters.busy_cycles, now - start);
     if (now >= w.next_drain_tsc) {
         drain(w);
         w.next_drain_tsc = now + drain_tsc_;
@@ -1419,6 +1423,7 @@ WorkerCounters Runtime::totals() const {
         t.control_tx += read_counter(c.control_tx);
         t.encapsulated += read_counter(c.encapsulated);
         t.decapsulated += read_counter(c.decapsulated);
+        t.busy_cycles += read_counter(c.busy_cycles);
         for (std::size_t r = 0; r < kDropReasonCount; ++r) t.drops[r] += read_counter(c.drops[r]);
     }
     return t;

@@ -1,5 +1,6 @@
 #include "dataplane/telemetry.hpp"
 
+#include <rte_cycles.h>
 #include <rte_errno.h>
 #include <rte_telemetry.h>
 
@@ -31,6 +32,7 @@ void add_counters(rte_tel_data* d, const WorkerCounters& c) {
     rte_tel_data_add_dict_u64(d, "control_tx", c.control_tx);
     rte_tel_data_add_dict_u64(d, "encapsulated", c.encapsulated);
     rte_tel_data_add_dict_u64(d, "decapsulated", c.decapsulated);
+    rte_tel_data_add_dict_u64(d, "busy_cycles", c.busy_cycles);
     std::uint64_t dropped = 0;
     for (std::size_t r = 0; r < kDropReasonCount; ++r) dropped += c.drops[r];
     rte_tel_data_add_dict_u64(d, "dropped", dropped);
@@ -77,6 +79,7 @@ WorkerCounters snapshot(const WorkerCounters& c) {
     s.control_tx = read_counter(c.control_tx);
     s.encapsulated = read_counter(c.encapsulated);
     s.decapsulated = read_counter(c.decapsulated);
+    s.busy_cycles = read_counter(c.busy_cycles);
     for (std::size_t r = 0; r < kDropReasonCount; ++r) s.drops[r] = read_counter(c.drops[r]);
     return s;
 }
@@ -92,6 +95,7 @@ void add_worker_counters(rte_tel_data* d, const WorkerCounters& c) {
 int cmd_workers(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_start_dict(d);
     rte_tel_data_add_dict_u64(d, "workers", g_runtime->worker_count());
+    rte_tel_data_add_dict_u64(d, "tsc_hz", rte_get_tsc_hz());
     add_worker_counters(d, g_runtime->totals());
     return 0;
 }

@@ -1,0 +1,195 @@
+"""The real monami-gw on memif ports with monami-loadgen as its far side, on one machine.
+
+Used by the whole-daemon benchmark (tools/bench --daemon) and by the large end-to-end tests
+(tests/e2e/test_scale.py). The addressing plan is monami-bench's (dataplane/bench/plan.hpp):
+HoA i is 2001:db8:1::1:<i>, its CoA for BID k+1 is 2001:db8:c0<k>::<i> behind the access
+router 2001:db8:2::fe; the correspondent sits behind 2001:db8:1::fe on the home link.
+"""
+import json
+import os
+import select
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def binary(name):
+    build = Path(os.environ.get("MONAMI_BUILD", ROOT / "build"))
+    return str(build / name)
+
+
+def hoa(i):
+    return f"2001:db8:1::1:{i >> 16:x}:{i & 0xffff:x}"
+
+
+def care_of(i, k):
+    return f"2001:db8:c0{k:02x}::{i >> 16:x}:{i & 0xffff:x}"
+
+
+def gateway_config(sockets, max_bindings, heartbeat_prefixes, interval_ms=100, missed_limit=3):
+    """The gateway's YAML for the plan: memif servers on `sockets` (home, access)."""
+    prefixes = ", ".join(f'"{p}"' for p in heartbeat_prefixes)
+    return f"""
+log_level: notice
+ports:
+  - name: home
+    device: "net_memif0,role=server,id=0,socket={sockets[0]},socket-abstract=no"
+    mac: "02:00:00:00:01:01"
+    addresses: ["2001:db8:1::1/64"]
+  - name: access
+    device: "net_memif1,role=server,id=0,socket={sockets[1]},socket-abstract=no"
+    mac: "02:00:00:00:02:01"
+    addresses: ["2001:db8:2::1/64"]
+routes:
+  - {{prefix: "2001:db8:c000::/36", port: access, via: "2001:db8:2::fe"}}
+  - {{prefix: "2001:db8:ffff::/48", port: home, via: "2001:db8:1::fe"}}
+neighbors:
+  - {{address: "2001:db8:2::fe", mac: "02:00:00:00:02:fe", port: access}}
+  - {{address: "2001:db8:1::fe", mac: "02:00:00:00:01:fe", port: home}}
+dataplane:
+  signalling_steering: software
+home_agent:
+  addresses: ["2001:db8:1::1"]
+  home_prefixes: ["2001:db8:1::/64"]
+  max_binding_lifetime: 3600
+  max_bindings: {max_bindings}
+heartbeat:
+  enabled: true
+  interval_ms: {interval_ms}
+  missed_limit: {missed_limit}
+  recovery: 1
+  care_of_prefixes: [{prefixes}]
+"""
+
+
+class Telemetry:
+    """DPDK telemetry over its v2 socket (what dpdk-telemetry.py does), kept open: one
+    question costs a round trip, not a process."""
+
+    def __init__(self, prefix):
+        path = f"/var/run/dpdk/{prefix}/dpdk_telemetry.v2"
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.sock.connect(path)
+        self.sock.recv(1024 * 64)  # the greeting
+
+    def __call__(self, command):
+        self.sock.send(command.encode())
+        answer = json.loads(self.sock.recv(1024 * 64).decode())
+        return answer[command.split(",")[0]]
+
+    def close(self):
+        self.sock.close()
+
+
+def rows(page):
+    """The records of one answer (r0, r1, ...), in order, as dicts."""
+    keys = sorted((k for k in page if k[:1] == "r" and k[1:].isdigit()), key=lambda k: int(k[1:]))
+    return [dict(item.split("=", 1) for item in page[k]) for k in keys]
+
+
+class DaemonLab:
+    """monami-gw (control on lcore 0, one worker on lcore 1) and monami-loadgen, joined by two
+    memif pairs. Use as a context manager; everything is stopped on exit."""
+
+    def __init__(self, max_bindings, heartbeat_prefixes=("2001:db8:c001::/122",), memory_mb=1024,
+                 interval_ms=100, missed_limit=3, loadgen_lcore=1, pcap_sample=None, tag=None):
+        self.tag = tag or f"lab{os.getpid()}"
+        self.dir = Path(tempfile.mkdtemp(prefix=f"monami-{self.tag}-"))
+        self.sockets = [str(self.dir / "home.sock"), str(self.dir / "access.sock")]
+        self.config = self.dir / "gw.yaml"
+        self.config.write_text(gateway_config(self.sockets, max_bindings, heartbeat_prefixes,
+                                              interval_ms, missed_limit))
+        self.memory_mb = memory_mb
+        self.loadgen_lcore = loadgen_lcore
+        self.pcap_sample = pcap_sample
+        self.gw = self.gen = self.telemetry = None
+        self.gw_log = self.dir / "gw.log"
+
+    def __enter__(self):
+        self.gw = subprocess.Popen(
+            [binary("monami-gw"), "-l", "0-1", "--no-huge", "-m", str(self.memory_mb), "--no-pci",
+             "--file-prefix", f"{self.tag}gw", "--", "--config", str(self.config)],
+            stdout=open(self.gw_log, "w"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while not all(os.path.exists(s) for s in self.sockets):
+            if self.gw.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("monami-gw did not start: " + self.gw_log.read_text())
+            time.sleep(0.05)
+        args = [binary("monami-loadgen"), "-l", str(self.loadgen_lcore), "--no-huge", "-m", "512",
+                "--no-pci", "--file-prefix", f"{self.tag}lg", "--log-level", "lib.eal:error",
+                f"--vdev=net_memif0,role=client,id=0,socket={self.sockets[0]},socket-abstract=no",
+                f"--vdev=net_memif1,role=client,id=0,socket={self.sockets[1]},socket-abstract=no",
+                "--", "--home-port", "0", "--access-port", "1"]
+        if self.pcap_sample:
+            args += ["--pcap-sample", str(self.pcap_sample)]
+        self.gen = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=open(self.dir / "loadgen.log", "w"), text=True, bufsize=1)
+        self.answer(timeout=60)  # "ready"
+        while True:
+            try:
+                self.telemetry = Telemetry(f"{self.tag}gw")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        # Both memif links up (the client connected).
+        while not all("link=up" in " ".join(p) for p in self.telemetry("/monami/ports").values()):
+            if time.monotonic() > deadline:
+                raise RuntimeError("memif links did not come up: " + self.gw_log.read_text())
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def answer(self, timeout):
+        """The loadgen's next JSON line."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.gen.stdout], [], [], left)[0]:
+                raise TimeoutError("monami-loadgen gave no answer")
+            line = self.gen.stdout.readline()
+            if not line:
+                raise RuntimeError("monami-loadgen exited: " +
+                                   (self.dir / "loadgen.log").read_text()[-2000:])
+            if line.startswith("{"):
+                return json.loads(line)
+
+    def command(self, line, timeout=900):
+        self.gen.stdin.write(line + "\n")
+        self.gen.stdin.flush()
+        return self.answer(timeout)
+
+    def gw_rss_bytes(self):
+        for line in Path(f"/proc/{self.gw.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    def stop(self):
+        """Stops both; returns the gateway's output (final statistics)."""
+        if self.gen and self.gen.poll() is None:
+            try:
+                self.command("quit", timeout=10)
+            except (TimeoutError, RuntimeError, BrokenPipeError):
+                pass
+            try:
+                self.gen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.gen.kill()
+        if self.telemetry:
+            self.telemetry.close()
+            self.telemetry = None
+        if self.gw and self.gw.poll() is None:
+            self.gw.terminate()
+            try:
+                self.gw.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.gw.kill()
+        return self.gw_log.read_text() if self.gw_log.exists() else ""
