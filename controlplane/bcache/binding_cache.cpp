@@ -129,6 +129,12 @@ const FlowBinding* HoaEntry::find_flow(std::uint16_t fid) const {
 
 BindingCache::BindingCache(BindingCacheSettings settings) : settings_(std::move(settings)) {}
 
+void BindingCache::reserve(std::size_t bindings) {
+    entries_.reserve(bindings);
+    expiry_heap_.reserve(bindings);
+    if (settings_.refresh_request_before_expiry_s) refresh_heap_.reserve(bindings);
+}
+
 const HoaEntry* BindingCache::find(const HomeAddress& home_address) const {
     auto it = entries_.find(home_address);
     return it == entries_.end() ? nullptr : &it->second;

@@ -110,6 +110,9 @@ struct BrrDue {  // a binding close to expiry: the lead may send a Binding Refre
 class BindingCache {
   public:
     explicit BindingCache(BindingCacheSettings settings);
+    // Room for `bindings` without growing a table or a timer heap on the way (each growth
+    // copies or rehashes every entry in one step).
+    void reserve(std::size_t bindings);
 
     BuOutcome process_binding_update(const BuRequest& request);
     // The same, into `out` (every field is set; its vectors' storage is reused).

@@ -59,6 +59,17 @@ HomeAgent::HomeAgent(HaSettings settings, DataPlane& dataplane)
     init_security(std::move(settings_.security));
 }
 
+void HomeAgent::reserve_capacity() {
+    const std::size_t capacity = settings_.bindings.max_bindings;
+    cache_.reserve(capacity);
+    hoas_.reserve(capacity);
+    signalling_ingress_.reserve(capacity);
+    proxied_.reserve(capacity);
+    free_slots_.reserve(settings_.max_paths);
+    liveness_.reserve(capacity);
+    security_->reserve(capacity, capacity);
+}
+
 const Interface* HomeAgent::interface_of(PortId port) const {
     for (const auto& itf : settings_.interfaces)
         if (itf.port == port) return &itf;
@@ -203,12 +214,7 @@ void HomeAgent::learn(PortId port, const Ipv6Address& a, const MacAddress& mac) 
     dataplane_.publish_neighbor({a, port, mac});  // one entry: the routes did not change
     // Snapshots carry next-hop MACs: rebuild the ones that go (or wait to go) through this
     // neighbor, not every HoA.
-    auto users = users_of_next_hop_.find(a);
-    if (users == users_of_next_hop_.end()) return;
-    std::vector<HomeAddress> affected(users->second.begin(), users->second.end());
-    std::sort(affected.begin(), affected.end());  // republished in address order
-    users_of_next_hop_.erase(users);              // build_snapshot records the ones still using it
-    republish_sliced(affected, now_ms_);
+    republish_users_of(a, now_ms_);
 }
 
 void HomeAgent::send(PortId port, const std::vector<std::uint8_t>& frame) {

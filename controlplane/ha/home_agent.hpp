@@ -5,6 +5,8 @@
 // Plain C++ over the DataPlane interface, so it unit-tests without an EAL.
 #pragma once
 
+#include <absl/container/btree_set.h>
+
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -177,6 +179,10 @@ class HomeAgent {
   public:
     HomeAgent(HaSettings settings, DataPlane& dataplane);
 
+    // Sizes every table that grows with the bindings for bindings.max_bindings now, so none
+    // is rehashed or copied whole (O(all) in one step) while they register. The gateway calls
+    // it at start; memory is touched only as entries arrive.
+    void reserve_capacity();
     // Publishes the initial forwarding table.
     void start(std::uint64_t now_ms);
     void on_frame(PortId port, PuntReason reason, std::uint16_t aux,
@@ -217,6 +223,12 @@ class HomeAgent {
     bool is_proxied(const HomeAddress& hoa) const { return proxied_.count(hoa) != 0; }
 
   private:
+    // A republication over every HoA (next_hop unset) or over the users of one next hop, from
+    // just above `after`.
+    struct Sweep {
+        std::optional<Ipv6Address> next_hop;
+        std::optional<HomeAddress> after;
+    };
     struct LearnedNeighbor {
         PortId port;
         MacAddress mac;
@@ -306,8 +318,14 @@ class HomeAgent {
     void republish_sliced(const std::vector<HomeAddress>& changed, std::uint64_t now_ms);
     // Every HoA, a slice per iteration (from the lowest address: the cache's order).
     void republish_all(std::uint64_t now_ms);
-    // One iteration's slice of the queue and of the sweep over every HoA.
-    void republish_pending(std::uint64_t now_ms);
+    // The HoAs whose tunnels go through `next_hop`, a slice per iteration.
+    void republish_users_of(const Ipv6Address& next_hop, std::uint64_t now_ms);
+    // One iteration's slice of the queue and of the sweeps; false when nothing is pending.
+    bool republish_pending(std::uint64_t now_ms);
+    // Adds up to `room` HoAs of `sweep` to `slice`; false when the sweep is done.
+    bool continue_sweep(Sweep& sweep, std::vector<HomeAddress>& slice, std::size_t room);
+    // Forgets the (next hop, HoA) pairs of a withdrawn HoA's published paths.
+    void forget_next_hops(const HomeAddress& hoa, const HoaSnapshot& published);
     // The snapshot to publish (snapshot_, valid until the next call), or nullptr when it
     // equals the one published last (same_forwarding).
     const HoaSnapshot* build_snapshot(const bcache::HoaEntry& entry, std::uint64_t now_ms);
@@ -351,9 +369,10 @@ class HomeAgent {
     AddressSet proxied_;
     // Care-of addresses that are (or were) home addresses -> the HoAs registered behind them.
     AddressMap<std::set<HomeAddress>> users_of_care_of_;
-    // Next hops -> the HoAs whose tunnel headers carry (or wait for) that neighbor's MAC:
-    // a neighbor change republishes only them.
-    AddressMap<AddressSet> users_of_next_hop_;
+    // (next hop, HoA) for the HoAs whose tunnel headers carry (or wait for) that neighbor's
+    // MAC: a neighbor change republishes only them, walking the next hop's range in slices.
+    // Ordered, so a range is found without a scan and the set never rehashes as it grows.
+    absl::btree_set<std::pair<Ipv6Address, HomeAddress>> users_of_next_hop_;
     std::vector<Ipv6Address> known_sources_;  // update_known_sources' scratch, reused
     // Scratch reused across BUs (cleared, storage kept): the frame being sent (a BA, an
     // unsolicited NA), and what build_snapshot collects and builds.
@@ -372,12 +391,10 @@ class HomeAgent {
     std::string security_error_;
     LivenessTracker liveness_;
     std::set<PortId> ports_down_;
-    // Republications waiting for a slice: queued HoAs, and a sweep over all of them (the
-    // last HoA done; nullopt: from the start) while sweep_active_.
+    // Republications waiting for a slice: queued HoAs, then sweeps in order (Sweep).
     std::deque<HomeAddress> republish_queue_;
     AddressSet republish_queued_;
-    bool sweep_active_ = false;
-    std::optional<HomeAddress> sweep_after_;
+    std::deque<Sweep> sweeps_;
     std::function<void(const std::string&)> event_log_;
 };
 

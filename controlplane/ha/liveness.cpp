@@ -71,9 +71,9 @@ const LivenessTracker::Record* LivenessTracker::record(const PathId& id) const {
 std::vector<std::pair<PathId, LivenessTracker::Record*>> LivenessTracker::paths_to(
     const CareOfAddress& care_of) {
     std::vector<std::pair<PathId, Record*>> out;
-    auto users = by_care_of_.find(care_of);
-    if (users == by_care_of_.end()) return out;
-    for (const auto& hoa : users->second.hoas) {
+    for (auto u = by_care_of_.lower_bound({care_of, HomeAddress{}});
+         u != by_care_of_.end() && u->first == care_of; ++u) {
+        const HomeAddress& hoa = u->second;
         auto it = paths_.find(hoa);
         if (it == paths_.end()) continue;
         for (auto& p : it->second)
@@ -85,17 +85,20 @@ std::vector<std::pair<PathId, LivenessTracker::Record*>> LivenessTracker::paths_
 }
 
 void LivenessTracker::index_care_of(const HomeAddress& hoa, const CareOfAddress& care_of) {
-    by_care_of_[care_of].hoas.insert(hoa);
+    by_care_of_.insert({care_of, hoa});
+}
+
+void LivenessTracker::reserve(std::size_t paths) {
+    paths_.reserve(paths);
 }
 
 void LivenessTracker::unindex_care_of(const HomeAddress& hoa, const CareOfAddress& care_of,
                                       const std::vector<Path>& list) {
     for (const auto& p : list)
         if (p.record.care_of == care_of) return;  // another binding of the HoA uses it
-    auto it = by_care_of_.find(care_of);
-    if (it == by_care_of_.end()) return;
-    it->second.hoas.erase(hoa);
-    if (it->second.hoas.empty()) by_care_of_.erase(it);
+    by_care_of_.erase({care_of, hoa});
+    auto rest = by_care_of_.lower_bound({care_of, HomeAddress{}});
+    if (rest == by_care_of_.end() || rest->first != care_of) last_sequence_to_.erase(care_of);
 }
 
 bool LivenessTracker::heartbeats_to(const CareOfAddress& care_of) const {
@@ -212,7 +215,7 @@ LivenessTick LivenessTracker::tick(std::uint64_t now_ms, std::size_t max_paths) 
         r.outstanding = sequence;
         r.last_sequence = sequence;
         by_sequence_[sequence] = entry.path;
-        by_care_of_[r.care_of].last_sequence = sequence;
+        last_sequence_to_[r.care_of] = sequence;
         result.heartbeats.push_back({entry.path, r.care_of, sequence});
         // Late ticks do not pile requests up: the next one is an interval after this one.
         schedule(entry.path, r, std::max(entry.due_ms + settings_.interval_ms, now_ms + 1));
@@ -239,9 +242,8 @@ ResponseMatch LivenessTracker::on_response(const CareOfAddress& care_of, std::ui
     auto s = by_sequence_.find(sequence);
     if (s == by_sequence_.end()) {
         // An answer to an older request of some path to this CoA is late, not forged.
-        auto users = by_care_of_.find(care_of);
-        bool known =
-            users != by_care_of_.end() && sequence != 0 && sequence <= users->second.last_sequence;
+        auto last = last_sequence_to_.find(care_of);
+        bool known = last != last_sequence_to_.end() && sequence != 0 && sequence <= last->second;
         return known ? ResponseMatch::Stale : ResponseMatch::Unknown;
     }
     const PathId id = s->second;

@@ -14,6 +14,8 @@
 // next answered heartbeat (without heartbeats: for interval x missed_limit).
 #pragma once
 
+#include <absl/container/btree_set.h>
+
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -125,6 +127,8 @@ class LivenessTracker {
     BindingState state(const PathId& path) const;
     const PathLiveness* find(const PathId& path) const;
     std::size_t size() const { return path_count_; }
+    // Room for `paths` paths without growing a table on the way (no rehash of a million).
+    void reserve(std::size_t paths);
     // Tracked paths in `state`, kept as states change.
     std::size_t count(BindingState state) const {
         return state_counts_[static_cast<std::size_t>(state)];
@@ -173,13 +177,11 @@ class LivenessTracker {
     AddressMap<std::vector<Path>> paths_;
     std::size_t path_count_ = 0;
     std::size_t state_counts_[3] = {};  // by BindingState
-    // Care-of address -> the HoAs with a path to it (ICMPv6 errors and heartbeat answers
-    // name a CoA), and the newest request sent to it (an answer to an older one is late).
-    struct CareOfPaths {
-        AddressSet hoas;
-        std::uint32_t last_sequence = 0;
-    };
-    AddressMap<CareOfPaths> by_care_of_;
+    // (care-of address, HoA) for every path: ICMPv6 errors and heartbeat answers name a CoA.
+    // Ordered: a CoA's HoAs are one range, and the set never rehashes as it grows.
+    absl::btree_set<std::pair<CareOfAddress, HomeAddress>> by_care_of_;
+    // The newest request sent to each CoA with heartbeats (an answer to an older one is late).
+    AddressMap<std::uint32_t> last_sequence_to_;
     // All paths share one interval, so appending keeps the queue sorted by due time.
     std::deque<Scheduled> schedule_;
     std::unordered_map<std::uint32_t, PathId> by_sequence_;  // latest request of each path

@@ -258,7 +258,7 @@ const HoaSnapshot* HomeAgent::build_snapshot(const bcache::HoaEntry& entry, std:
             Ipv6Address next_hop;
             auto egress = egress_toward(b.care_of, now_ms, &next_hop);
             if (!next_hop.is_unspecified())  // a route exists
-                users_of_next_hop_[next_hop].insert(entry.home_address);
+                users_of_next_hop_.insert({next_hop, entry.home_address});
             if (!egress && ingress != signalling_ingress_.end()) egress = ingress->second;
             if (!egress) continue;  // no way to the CoA yet; resolution was requested
             const Interface* itf = interface_of(egress->port);
@@ -355,6 +355,8 @@ void HomeAgent::republish(const std::vector<HomeAddress>& changed, std::uint64_t
         if (!entry || entry->bindings.empty()) {
             auto state = hoas_.find(hoa);
             release_slots(hoa, state == hoas_.end() ? nullptr : &state->second, {});
+            if (state != hoas_.end() && state->second.has_published)
+                forget_next_hops(hoa, state->second.published);
             if (state != hoas_.end()) hoas_.erase(state);
             dataplane_.withdraw_hoa(hoa);
             continue;
@@ -383,31 +385,68 @@ void HomeAgent::republish_sliced(const std::vector<HomeAddress>& changed, std::u
 }
 
 void HomeAgent::republish_all(std::uint64_t now_ms) {
-    // A sweep under way starts again: HoAs it already did may have been built with the
-    // state before this change.
-    sweep_active_ = true;
-    sweep_after_.reset();
+    // A sweep over every HoA under way starts again: HoAs it already did may have been built
+    // with the state before this change.
+    std::erase_if(sweeps_, [](const Sweep& s) { return !s.next_hop; });
+    sweeps_.push_front({});
     republish_pending(now_ms);
 }
 
-void HomeAgent::republish_pending(std::uint64_t now_ms) {
-    if (republish_queue_.empty() && !sweep_active_) return;
+void HomeAgent::republish_users_of(const Ipv6Address& next_hop, std::uint64_t now_ms) {
+    // One sweep per next hop: a second change of the same neighbor restarts it.
+    std::erase_if(sweeps_, [&](const Sweep& s) { return s.next_hop == next_hop; });
+    sweeps_.push_front({next_hop, {}});
+    republish_pending(now_ms);
+}
+
+bool HomeAgent::continue_sweep(Sweep& sweep, std::vector<HomeAddress>& slice, std::size_t room) {
+    if (!sweep.next_hop) {
+        for (std::size_t n = 0; n < room; ++n) {
+            const bcache::HoaEntry* next = cache_.next_after(sweep.after ? &*sweep.after : nullptr);
+            if (!next) return false;
+            sweep.after = next->home_address;
+            slice.push_back(next->home_address);
+        }
+        return true;
+    }
+    // The users of one next hop: each pair visited is removed, and build_snapshot records it
+    // again if the HoA still goes that way (the walk has moved past it by then).
+    const Ipv6Address& hop = *sweep.next_hop;
+    auto it = sweep.after ? users_of_next_hop_.upper_bound({hop, *sweep.after})
+                          : users_of_next_hop_.lower_bound({hop, Ipv6Address{}});
+    for (std::size_t n = 0; n < room; ++n) {
+        if (it == users_of_next_hop_.end() || it->first != hop) return false;
+        sweep.after = it->second;
+        slice.push_back(it->second);
+        it = users_of_next_hop_.erase(it);
+    }
+    return it != users_of_next_hop_.end() && it->first == hop;
+}
+
+bool HomeAgent::republish_pending(std::uint64_t now_ms) {
+    if (republish_queue_.empty() && sweeps_.empty()) return false;
     std::vector<HomeAddress> slice;
-    while (slice.size() < settings_.budget.republish && !republish_queue_.empty()) {
+    const std::size_t budget = settings_.budget.republish;
+    while (slice.size() < budget && !republish_queue_.empty()) {
         slice.push_back(republish_queue_.front());
         republish_queued_.erase(republish_queue_.front());
         republish_queue_.pop_front();
     }
-    while (sweep_active_ && slice.size() < settings_.budget.republish) {
-        const bcache::HoaEntry* next = cache_.next_after(sweep_after_ ? &*sweep_after_ : nullptr);
-        if (!next) {
-            sweep_active_ = false;
-            break;
-        }
-        sweep_after_ = next->home_address;
-        slice.push_back(next->home_address);
+    while (slice.size() < budget && !sweeps_.empty()) {
+        // Taken out while it runs: republish() below may start or restart sweeps.
+        Sweep sweep = sweeps_.front();
+        sweeps_.pop_front();
+        if (continue_sweep(sweep, slice, budget - slice.size())) sweeps_.push_front(sweep);
     }
     republish(slice, now_ms);
+    return true;
+}
+
+void HomeAgent::forget_next_hops(const HomeAddress& hoa, const HoaSnapshot& published) {
+    for (const auto& path : published.paths) {
+        const Route* r = route_to(path.care_of);
+        if (r) users_of_next_hop_.erase({r->via ? *r->via : path.care_of, hoa});
+    }
 }
 
 std::vector<HomeAgent::BindingRow> HomeAgent::binding_rows(const HomeAddress& hoa,
@@ -465,7 +504,7 @@ BindingSummary HomeAgent::summary() const {
     s.paths_dead = liveness_.count(BindingState::Dead);
     s.ports_down = ports_down_.size();
     s.proxied = proxied_.size();
-    s.republish_pending = republish_queue_.size() + (sweep_active_ ? 1 : 0);
+    s.republish_pending = republish_queue_.size() + sweeps_.size();
     s.timers_queued = cache_.queued_timers();
     return s;
 }

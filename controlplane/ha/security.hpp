@@ -104,6 +104,11 @@ class ControlSecurity {
     // Sources that have bindings (HoAs and CoAs), kept per home address.
     void set_known(const HomeAddress& home_address, const std::vector<Ipv6Address>& sources);
     bool is_known(const Ipv6Address& source) const { return known_.count(source) != 0; }
+    // Room for `home_addresses` HoAs with `bindings` CoAs (no rehash while they register).
+    void reserve(std::size_t home_addresses, std::size_t bindings) {
+        known_.reserve(home_addresses + bindings);
+        known_by_hoa_.reserve(home_addresses);
+    }
 
     // The ESP endpoint's counters as esp_<name> (empty without SAs).
     std::vector<std::pair<std::string, std::uint64_t>> esp_counter_items() const;

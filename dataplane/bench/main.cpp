@@ -858,6 +858,7 @@ bool Bench::setup(std::string& error) {
     settings_ = s;
     dataplane_ = std::make_unique<MeasuringDataPlane>(*rt_, shared_);
     agent_ = std::make_unique<ha::HomeAgent>(s, *dataplane_);
+    agent_->reserve_capacity();  // as monami-gw does
     agent_->start(now_ms());
     generator_ = std::make_unique<Generator>(plan_, pool_, opt_.coas);
     shared_.samples.resize(1u << 22);

@@ -293,6 +293,7 @@ int main(int argc, char** argv) {
     }
 
     ha::HomeAgent agent(ha_settings(cfg, *runtime), *runtime);
+    agent.reserve_capacity();  // no table grows (rehashes) while the bindings register
     if (!agent.security_error().empty()) {
         std::fprintf(stderr, "monami-gw: %s\n", agent.security_error().c_str());
         runtime.reset();

@@ -329,3 +329,43 @@ TEST(TickBudget, ExpiryOfManyBindingsAtOnceIsSliced) {
     EXPECT_EQ(f.agent.binding_cache().hoa_count(), 0u);
     EXPECT_TRUE(f.dp.hoas.empty());
 }
+
+TEST(TickBudget, ANewRouterMacReachesItsHoasInSlicesAndNoOthers) {
+    auto s = settings();
+    s.static_neighbors.clear();  // the access router is learned by ND
+    s.static_routes.push_back({*Ipv6Prefix::parse("2001:db8:b::/48"), 1,
+                               *Ipv6Address::parse("2001:db8:f::fd")});  // another router
+    s.budget.republish = 16;
+    Fixture f(s);
+    auto learn = [&](const Ipv6Address& router, const MacAddress& mac, std::uint64_t now) {
+        net::NeighborAdvertisement na{true, false, true, router, mac};
+        f.agent.on_frame(1, PuntReason::Local, 0,
+                         net::build_neighbor_advertisement(
+                             kAccessMac, mac, router, *Ipv6Address::parse("2001:db8:f::1"), na),
+                         now);
+    };
+    learn(kRouter, kRouterMac, 500);
+    f.register_hoas(0, 50, 1, 1000);               // CoAs in 2001:db8:a::/48: behind kRouter
+    for (std::uint32_t i = 1000; i < 1010; ++i) {  // CoAs in 2001:db8:b::/48: the other one
+        auto c = coa(i, 0);
+        c.bytes[5] = 0x0b;
+        f.agent.on_frame(1, PuntReason::Local, 0, bu_frame(hoa(i), c, 1), 1000);
+        f.agent.on_tick(1000);
+    }
+    const auto published = f.agent.counters().snapshots_published;
+    const MacAddress moved = *MacAddress::parse("02:00:00:00:00:aa");
+    learn(kRouter, moved, 2000);  // the router's MAC changed (a new box, a VRRP failover)
+    EXPECT_EQ(f.agent.counters().snapshots_published, published + 16);
+    unsigned ticks = 0;
+    while (f.agent.summary().republish_pending && ticks < 100) f.agent.on_tick(2000 + ++ticks);
+    EXPECT_EQ(ticks, 3u);  // 34 more: 16, 16, 2
+    EXPECT_EQ(f.agent.counters().snapshots_published, published + 50);
+    for (std::uint32_t i = 0; i < 50; ++i)
+        EXPECT_EQ(MacAddress::from_bytes(f.dp.hoas.at(hoa(i))->paths[0].header), moved) << i;
+    // The walk put every HoA back under the router: the next change reaches them all again.
+    learn(kRouter, kRouterMac, 3000);
+    while (f.agent.summary().republish_pending && ticks < 100) f.agent.on_tick(3000 + ++ticks);
+    EXPECT_EQ(f.agent.counters().snapshots_published, published + 100);
+    for (std::uint32_t i = 0; i < 50; ++i)
+        EXPECT_EQ(MacAddress::from_bytes(f.dp.hoas.at(hoa(i))->paths[0].header), kRouterMac) << i;
+}
