@@ -5,6 +5,7 @@ Used by the whole-daemon benchmark (tools/bench --daemon) and by the large end-t
 HoA i is 2001:db8:1::1:<i>, its CoA for BID k+1 is 2001:db8:c0<k>::<i> behind the access
 router 2001:db8:2::fe; the correspondent sits behind 2001:db8:1::fe on the home link.
 """
+import ipaddress
 import json
 import os
 import select
@@ -23,11 +24,13 @@ def binary(name):
 
 
 def hoa(i):
-    return f"2001:db8:1::1:{i >> 16:x}:{i & 0xffff:x}"
+    """Home address i, as monami prints addresses (RFC 5952)."""
+    return str(ipaddress.IPv6Address((0x20010db8_0001_0000_0000_0001 << 32) | i))
 
 
 def care_of(i, k):
-    return f"2001:db8:c0{k:02x}::{i >> 16:x}:{i & 0xffff:x}"
+    """The care-of address of HoA i for BID k+1."""
+    return str(ipaddress.IPv6Address(((0x20010db8_c000 | k) << 80) | i))
 
 
 def gateway_config(sockets, max_bindings, heartbeat_prefixes, interval_ms=100, missed_limit=3):
@@ -96,7 +99,7 @@ class DaemonLab:
     memif pairs. Use as a context manager; everything is stopped on exit."""
 
     def __init__(self, max_bindings, heartbeat_prefixes=("2001:db8:c001::/122",), memory_mb=1024,
-                 interval_ms=100, missed_limit=3, loadgen_lcore=1, pcap_sample=None, tag=None):
+                 interval_ms=100, missed_limit=3, loadgen_lcore=0, pcap_sample=None, tag=None):
         self.tag = tag or f"lab{os.getpid()}"
         self.dir = Path(tempfile.mkdtemp(prefix=f"monami-{self.tag}-"))
         self.sockets = [str(self.dir / "home.sock"), str(self.dir / "access.sock")]

@@ -89,6 +89,7 @@ class PcapWriter {
                                       static_cast<std::uint32_t>(us % 1000000), n, n};
         std::fwrite(rec, sizeof rec, 1, f_);
         std::fwrite(p, n, 1, f_);
+        std::fflush(f_);  // readable while the generator runs
     }
     ~PcapWriter() {
         if (f_) std::fclose(f_);
@@ -145,7 +146,12 @@ class LoadGen {
     std::uint64_t reg_done_ = 0;
     std::uint64_t reg_accepted_ = 0;
     std::uint64_t reg_duplicates_ = 0;
+    std::uint64_t reg_lost_acks_ = 0;  // answered 135 with our sequence: accepted before
     std::uint8_t data_frame_[64] = {};
+    // The data command's HoAs that some tunnelled packet reached.
+    std::uint32_t reached_first_ = 0;
+    std::vector<bool> reached_;
+    std::uint64_t reached_count_ = 0;
 };
 
 void LoadGen::queue_frame(std::uint16_t port, const std::uint8_t* data, std::size_t n) {
@@ -216,8 +222,15 @@ void LoadGen::on_access_frame(const std::uint8_t* p, std::size_t n) {
         // CoA of HoA i, BID k+1: 2001:db8:c0<k>:<g>::<i> (Plan::care_of).
         if (!bench::Plan::is_home_address(hoa) ||
             std::memcmp(coa, "\x20\x01\x0d\xb8\xc0", 5) != 0 ||
-            bench::Plan::load(coa + 12) != bench::Plan::home_index(hoa))
+            bench::Plan::load(coa + 12) != bench::Plan::home_index(hoa)) {
             ++access_.tunnelled_wrong_care_of;
+            return;
+        }
+        const std::uint32_t i = bench::Plan::home_index(hoa);
+        if (i - reached_first_ < reached_.size() && !reached_[i - reached_first_]) {
+            reached_[i - reached_first_] = true;
+            ++reached_count_;
+        }
         return;
     }
     auto chain = mh::walk_ipv6_headers({ip, ip_len});
@@ -247,9 +260,13 @@ void LoadGen::on_access_frame(const std::uint8_t* p, std::size_t n) {
             ++reg_duplicates_;  // the BA of a retransmission
             return;
         }
-        state = ba->status < 128 ? 1 : 2;
+        // 135 naming our own sequence number as the last accepted (RFC 6275 s.9.5.1): an
+        // earlier copy of this BU was accepted and its BA lost; the MN is registered.
+        const bool accepted_before = ba->status == mh::ba_status::kSequenceOutOfWindow;
+        if (accepted_before) ++reg_lost_acks_;
+        state = ba->status < 128 || accepted_before ? 1 : 2;
         ++reg_done_;
-        if (ba->status < 128) ++reg_accepted_;
+        if (state == 1) ++reg_accepted_;
         return;
     }
     if (const auto* hb = std::get_if<mh::Heartbeat>(&parsed->message)) {
@@ -277,7 +294,7 @@ void LoadGen::cmd_register(std::uint32_t first, std::uint32_t count, unsigned co
     reg_count_ = count;
     reg_sequence_ = sequence;
     reg_acked_.assign(count, 0);
-    reg_done_ = reg_accepted_ = reg_duplicates_ = 0;
+    reg_done_ = reg_accepted_ = reg_duplicates_ = reg_lost_acks_ = 0;
     const std::uint64_t acks_before = access_.binding_acks;
     const std::uint64_t tunnelled_before = access_.tunnelled;
     const std::uint64_t data_before = data_sent_;
@@ -329,11 +346,12 @@ void LoadGen::cmd_register(std::uint32_t first, std::uint32_t count, unsigned co
     std::printf(
         "{\"command\": \"register\", \"first\": %u, \"count\": %u, \"coas\": %u, "
         "\"sequence\": %u, \"answered\": %lu, \"accepted\": %lu, \"rejected\": %lu, "
-        "\"retransmits\": %lu, \"duplicate_acks\": %lu, \"binding_acks\": %lu, "
+        "\"retransmits\": %lu, \"duplicate_acks\": %lu, \"lost_acks\": %lu, "
+        "\"binding_acks\": %lu, "
         "\"seconds\": %.6f, \"per_second\": %.1f, \"data_sent\": %lu, \"data_tunnelled\": %lu, "
         "\"complete\": %s}\n",
         first, count, coas, sequence, reg_done_, reg_accepted_, reg_done_ - reg_accepted_,
-        retransmits, reg_duplicates_, access_.binding_acks - acks_before, seconds,
+        retransmits, reg_duplicates_, reg_lost_acks_, access_.binding_acks - acks_before, seconds,
         static_cast<double>(reg_done_) / seconds, data_sent_ - data_before,
         access_.tunnelled - tunnelled_before, reg_done_ == count ? "true" : "false");
     std::fflush(stdout);
@@ -346,6 +364,9 @@ void LoadGen::cmd_data(std::uint32_t first, std::uint32_t count, double seconds,
                         refused_before = tx_refused_;
     const std::uint64_t gap =
         pps > 0 ? static_cast<std::uint64_t>(static_cast<double>(hz_) / pps) : 0;
+    reached_first_ = first;
+    reached_.assign(count, false);
+    reached_count_ = 0;
     const std::uint64_t start = rte_rdtsc();
     std::uint64_t next_tsc = start, k = 0;
     seconds = std::min(seconds, o_.max_seconds);
@@ -360,14 +381,16 @@ void LoadGen::cmd_data(std::uint32_t first, std::uint32_t count, double seconds,
     }
     const double sent_seconds = seconds_since(start);
     for (auto t = rte_rdtsc(); seconds_since(t) < 0.2;) poll_ports();  // what is in flight
+    reached_.assign(0, false);
     const std::uint64_t offered = data_sent_ - sent_before - (tx_refused_ - refused_before);
     std::printf(
         "{\"command\": \"data\", \"first\": %u, \"count\": %u, \"seconds\": %.6f, "
         "\"offered\": %lu, \"refused_by_port\": %lu, \"tunnelled\": %lu, "
-        "\"wrong_care_of\": %lu, \"offered_pps\": %.1f, \"tunnelled_pps\": %.1f}\n",
+        "\"wrong_care_of\": %lu, \"hoas_reached\": %lu, \"offered_pps\": %.1f, "
+        "\"tunnelled_pps\": %.1f}\n",
         first, count, sent_seconds, offered, tx_refused_ - refused_before,
         access_.tunnelled - tunnelled_before, access_.tunnelled_wrong_care_of - wrong_before,
-        static_cast<double>(offered) / sent_seconds,
+        reached_count_, static_cast<double>(offered) / sent_seconds,
         static_cast<double>(access_.tunnelled - tunnelled_before) / sent_seconds);
     std::fflush(stdout);
 }
