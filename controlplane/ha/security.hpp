@@ -29,7 +29,10 @@ struct AdmissionSettings {
     std::size_t table_sets = 1024;  // hashed buckets: sets x 4 ways, LRU within a set
     // Frames from sources without a binding or neighbor entry handled per control
     // iteration; the rest wait in a bounded queue (dropped and counted when it is full).
-    std::size_t unknown_per_iteration = 16;
+    // One burst of the control ring: a registration storm (every BU from a new CoA) is
+    // handled as it is dequeued, not copied and held back (16 here halved the first
+    // registrations through the daemon, docs/performance.md "The whole daemon").
+    std::size_t unknown_per_iteration = 32;
     std::size_t unknown_queue = 512;
 };
 

@@ -17,10 +17,14 @@
 //       64-byte UDP frames from the correspondent to HoAs FIRST.. in turn (PPS 0: as fast
 //       as the port takes them), then what came back tunnelled
 //   silence LINK | answer LINK    stop / resume answering heartbeats to CoAs of BID LINK+1
+//   cpu N                         move this process to CPU N (a 2-core box shares cores: the
+//                                 benchmark puts it beside whichever gateway thread idles)
 //   stats                         counters since start
 //   quit
 // Every command is bounded by --max-seconds (default 600).
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
@@ -456,6 +460,16 @@ void LoadGen::run_commands() {
                 line >> link;
                 silenced_[link & 0xff] = cmd == "silence";
                 std::printf("{\"command\": \"%s\", \"link\": %u}\n", cmd.c_str(), link);
+                std::fflush(stdout);
+            } else if (cmd == "cpu") {
+                unsigned cpu = 0;
+                line >> cpu;
+                cpu_set_t set;
+                CPU_ZERO(&set);
+                CPU_SET(cpu, &set);
+                const int rc = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+                std::printf("{\"command\": \"cpu\", \"cpu\": %u, \"ok\": %s}\n", cpu,
+                            rc == 0 ? "true" : "false");
                 std::fflush(stdout);
             } else if (cmd == "stats") {
                 report_stats("stats");

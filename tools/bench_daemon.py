@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""The whole-daemon benchmark: the real monami-gw on memif ports, driven by monami-loadgen,
+beside monami-bench (the same pipeline in one process) measured in the same invocation.
+
+    tools/bench --daemon [--hoas N] [--coas K] [--quick] [--json FILE]
+
+Default: 1,000,000 HoAs x 2 CoAs (--quick: 100,000). Prints each figure beside its target
+(docs/performance.md, "The whole daemon") and, with --json, writes them all to FILE.
+"""
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from daemon_lab import ROOT, DaemonLab, binary  # noqa: E402
+
+HEARTBEAT_PATHS = 64  # BID 2 of HoAs 0..63: heartbeat.care_of_prefixes 2001:db8:c001::/122
+INTERVAL_MS = 100
+MISSED_LIMIT = 3
+FIRST = 1000  # registered before the storm: the heartbeat HoAs and the storm's data targets
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def in_process(hoas, coas):
+    """monami-bench's registration, refresh and encapsulation figures at the same size."""
+    out = subprocess.run(
+        [binary("monami-bench"), "--hoas", str(hoas), "--coas", str(coas), "--only",
+         "refresh,encap", "--distribution", "uniform", "--duration", "2", "--json"],
+        capture_output=True, text=True, timeout=1800)
+    if out.returncode != 0:
+        raise RuntimeError("monami-bench failed: " + out.stderr[-2000:])
+    return json.loads(out.stdout)
+
+
+class Window:
+    """Worker and control-loop counters between two readings."""
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.workers = lab.telemetry("/monami/workers")
+        self.loop = lab.telemetry("/monami/loop")
+        self.t = time.monotonic()
+
+    def end(self):
+        workers = self.lab.telemetry("/monami/workers")
+        loop = self.lab.telemetry("/monami/loop")
+        seconds = time.monotonic() - self.t
+        rx = workers["rx_packets"] - self.workers["rx_packets"]
+        busy = workers["busy_cycles"] - self.workers["busy_cycles"]
+        hz = workers.get("tsc_hz") or 1
+        return {
+            "seconds": round(seconds, 3),
+            "worker_rx_packets": rx,
+            "worker_encapsulated": workers["encapsulated"] - self.workers["encapsulated"],
+            "worker_cycles_per_packet": round(busy / rx, 1) if rx else None,
+            "worker_busy_share": round(busy / (hz * seconds), 3),
+            "loop": loop_window(self.loop, loop),
+        }
+
+
+def loop_window(before, after):
+    """p50/p99/max of the control-loop iterations between two /monami/loop readings."""
+    def buckets(reading):
+        return {int(k): int(v) for k, v in (b.split("=") for b in reading["buckets"])}
+    a, b = buckets(before), buckets(after)
+    delta = sorted((upper, b[upper] - a.get(upper, 0)) for upper in b if b[upper] > a.get(upper, 0))
+    total = sum(n for _, n in delta)
+
+    def quantile(q):
+        rank, seen = q * (total - 1) + 1, 0
+        for upper, n in delta:
+            seen += n
+            if seen >= rank:
+                return upper
+        return delta[-1][0] if delta else 0
+    return {
+        "iterations": total,
+        "p50_us": round(quantile(0.5) / 1000, 1) if total else None,
+        "p99_us": round(quantile(0.99) / 1000, 1) if total else None,
+        # the bucket's upper bound: within 12.5% of the slowest iteration of the window
+        "max_us": round(delta[-1][0] / 1000, 1) if total else None,
+        "over_1ms": sum(n for upper, n in delta if upper > 1_000_000),
+    }
+
+
+def failure_detection(lab):
+    """Stops answering the heartbeat paths' requests; ms until all of them are Dead (and then
+    back to Live once answered again)."""
+    summary = lab.telemetry("/monami/summary")
+    assert summary["paths_dead"] == 0, summary
+    start = time.monotonic()
+    lab.command("silence 1")
+    first = None
+    while True:
+        dead = lab.telemetry("/monami/summary")["paths_dead"]
+        now = time.monotonic()
+        if dead and first is None:
+            first = now
+        if dead >= HEARTBEAT_PATHS or now - start > 10:
+            break
+        time.sleep(0.002)
+    lab.command("answer 1")
+    all_dead = now
+    while lab.telemetry("/monami/summary")["paths_dead"] and time.monotonic() - all_dead < 10:
+        time.sleep(0.01)
+    return {"paths": HEARTBEAT_PATHS, "dead": dead,
+            "first_ms": round(((first or now) - start) * 1000, 1),
+            "all_ms": round((all_dead - start) * 1000, 1),
+            "bound_ms": (MISSED_LIMIT + 1) * INTERVAL_MS}
+
+
+def run(hoas, coas):
+    result = {"hoas": hoas, "coas": coas, "bindings": hoas * coas}
+    log(f"in-process: monami-bench --hoas {hoas} --coas {coas} ...")
+    ref = in_process(hoas, coas)
+    result["in_process"] = {k: ref[k] for k in (
+        "bu_per_second", "bu_per_second_refresh", "forward_cycles_per_packet",
+        "bytes_per_binding", "tsc_hz")}
+    memory_mb = 512 + hoas * 1200 // 1_000_000  # packed snapshots, index, counters
+    with DaemonLab(max_bindings=hoas * coas + 64, memory_mb=memory_mb, interval_ms=INTERVAL_MS,
+                   missed_limit=MISSED_LIMIT, tag="bench") as lab:
+        rss_start = lab.gw_rss_bytes()
+        log("failure detection with 1,000 HoAs ...")
+        lab.command(f"register 0 {FIRST} {coas}")
+        time.sleep(1)
+        result["failure_detection_small"] = failure_detection(lab)
+        time.sleep(1)
+        rest = Window(lab)
+        time.sleep(3)
+        result["rest_small"] = rest.end()
+
+        # The storm: the loadgen beside the worker (core 1), the control thread alone on
+        # core 0; data to the first HoAs meanwhile.
+        log(f"registration storm: {hoas - FIRST} HoAs ...")
+        lab.command("cpu 1")
+        storm = Window(lab)
+        reg = lab.command(f"register {FIRST} {hoas - FIRST} {coas} 1 100000", timeout=3600)
+        result["registration"] = reg
+        result["storm"] = storm.end()
+        rss_full = lab.gw_rss_bytes()
+        result["rss_bytes"] = {"start": rss_start, "registered": rss_full}
+        result["rss_bytes_per_binding"] = round((rss_full - rss_start) / (hoas * coas), 1)
+
+        log("at rest ...")
+        lab.command("cpu 0")
+        time.sleep(1)
+        rest = Window(lab)
+        time.sleep(5)
+        result["rest_full"] = rest.end()
+        log("failure detection at full size ...")
+        result["failure_detection_full"] = failure_detection(lab)
+
+        log("refresh storm ...")
+        lab.command("cpu 1")
+        storm = Window(lab)
+        result["refresh"] = lab.command(f"register 0 {hoas} {coas} 2", timeout=3600)
+        result["refresh_storm"] = storm.end()
+
+        log("data at rest ...")
+        lab.command("cpu 0")
+        time.sleep(1)
+        data = Window(lab)
+        result["data"] = lab.command(f"data 0 {hoas} 3", timeout=120)
+        result["data_window"] = data.end()
+        result["summary"] = lab.telemetry("/monami/summary")
+    return result
+
+
+def verdict(met):
+    return "met" if met else "NOT met"
+
+
+def report(r):
+    ref = r["in_process"]
+    reg, refresh = r["registration"], r["refresh"]
+    rows = []
+
+    def row(name, value, target, met):
+        rows.append((name, value, target, "" if met is None else verdict(met)))
+
+    ratio = reg["per_second"] / ref["bu_per_second"] if ref["bu_per_second"] else 0
+    row("first registrations through the ports, BU/s", f"{reg['per_second']:,.0f}",
+        f">= 80% of in-process ({ref['bu_per_second']:,.0f}): {ratio:.2f}", ratio >= 0.8)
+    row("  the whole storm, s", f"{reg['seconds']:.1f}", "<= 20 s for 1M now, <= 10 s later",
+        reg["seconds"] * 1_000_000 / max(r["hoas"] - FIRST, 1) <= 20)
+    rratio = refresh["per_second"] / ref["bu_per_second_refresh"] if ref["bu_per_second_refresh"] else 0
+    row("refreshes through the ports, BU/s", f"{refresh['per_second']:,.0f}",
+        f"in-process {ref['bu_per_second_refresh']:,.0f}: {rratio:.2f}", None)
+    for name, key in (("control loop during the registration storm", "storm"),
+                      ("control loop during the refresh storm", "refresh_storm")):
+        loop = r[key]["loop"]
+        row(name, f"p99 {loop['p99_us']} us, max {loop['max_us']} us", "reported", None)
+    for name, key in (("control loop at rest, 1,000 HoAs", "rest_small"),
+                      (f"control loop at rest, {r['hoas']:,} HoAs", "rest_full")):
+        loop = r[key]["loop"]
+        row(name, f"p99 {loop['p99_us']} us, max {loop['max_us']} us", "max <= 1 ms",
+            loop["max_us"] is not None and loop["max_us"] <= 1000)
+    for name, key in (("failure detection, 1,000 HoAs", "failure_detection_small"),
+                      (f"failure detection, {r['hoas']:,} HoAs", "failure_detection_full")):
+        fd = r[key]
+        row(name, f"{fd['all_ms']} ms ({fd['dead']}/{fd['paths']} paths)",
+            f"<= {fd['bound_ms']} ms", fd["dead"] == fd["paths"] and fd["all_ms"] <= fd["bound_ms"])
+    storm, rest = r["storm"], r["data_window"]
+    row("worker cycles/packet during the storm", f"{storm['worker_cycles_per_packet']}",
+        "reported", None)
+    row("worker cycles/packet at rest (memif)", f"{rest['worker_cycles_per_packet']}",
+        f"in-process {ref['forward_cycles_per_packet']} (ring ports): within 10%",
+        rest["worker_cycles_per_packet"] is not None and
+        rest["worker_cycles_per_packet"] <= 1.1 * ref["forward_cycles_per_packet"])
+    data = r["data"]
+    row("data at rest, Mpps tunnelled", f"{data['tunnelled_pps'] / 1e6:.2f}",
+        f"offered {data['offered_pps'] / 1e6:.2f}, wrong CoA {data['wrong_care_of']}",
+        None)
+    row("resident memory per binding, whole process", f"{r['rss_bytes_per_binding']} B",
+        f"<= 2 x in-process {ref['bytes_per_binding']} B",
+        r["rss_bytes_per_binding"] <= 2 * ref["bytes_per_binding"])
+    width = max(len(x[0]) for x in rows)
+    vwidth = max(len(x[1]) for x in rows)
+    print(f"monami-gw through its ports, {r['hoas']:,} HoAs x {r['coas']} CoAs (memif, 2 lcores)")
+    for name, value, target, v in rows:
+        print(f"  {name:<{width}}  {value:<{vwidth}}  {target}  {v}")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--hoas", type=int, default=1_000_000)
+    p.add_argument("--coas", type=int, default=2)
+    p.add_argument("--quick", action="store_true", help="100,000 HoAs")
+    p.add_argument("--json", help="write every figure to this file")
+    a = p.parse_args()
+    hoas = 100_000 if a.quick else a.hoas
+    if hoas <= FIRST * 2:
+        p.error(f"--hoas must be above {2 * FIRST}")
+    subprocess.run(["ninja", "-C", str(ROOT / "build"), "monami-gw", "monami-loadgen",
+                    "monami-bench"], check=True, stdout=subprocess.DEVNULL)
+    r = run(hoas, a.coas)
+    if a.json:
+        Path(a.json).write_text(json.dumps(r, indent=2) + "\n")
+    report(r)
+
+
+if __name__ == "__main__":
+    main()
