@@ -26,6 +26,8 @@ std::unique_ptr<HoaTable> HoaTable::create(std::uint32_t capacity, Reclaimer& re
     t->capacity_ = capacity;
     t->index_ = HoaIndex::create(capacity, error);
     if (!t->index_) return nullptr;
+    // Sized now: a rehash of a million entries would stop the control thread for tens of ms.
+    t->current_.reserve(capacity);
     return t;
 }
 

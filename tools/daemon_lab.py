@@ -9,6 +9,7 @@ import ipaddress
 import json
 import os
 import select
+import signal
 import socket
 import subprocess
 import tempfile
@@ -94,6 +95,101 @@ def rows(page):
     return [dict(item.split("=", 1) for item in page[k]) for k in keys]
 
 
+class Loadgen:
+    """monami-loadgen as the memif client of `sockets` (home, access), commands on stdin."""
+
+    def __init__(self, sockets, tag, directory, lcore=0, pcap_sample=None):
+        args = [binary("monami-loadgen"), "-l", str(lcore), "--no-huge", "-m", "512", "--no-pci",
+                "--file-prefix", f"{tag}lg", "--log-level", "lib.eal:error",
+                f"--vdev=net_memif0,role=client,id=0,socket={sockets[0]},socket-abstract=no",
+                f"--vdev=net_memif1,role=client,id=0,socket={sockets[1]},socket-abstract=no",
+                "--", "--home-port", "0", "--access-port", "1"]
+        if pcap_sample:
+            args += ["--pcap-sample", str(pcap_sample)]
+        self.log = Path(directory) / f"{tag}-loadgen.log"
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=open(self.log, "w"), text=True, bufsize=1)
+        self.answer(timeout=60)  # "ready"
+
+    def answer(self, timeout):
+        """The loadgen's next JSON line."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.proc.stdout], [], [], left)[0]:
+                raise TimeoutError("monami-loadgen gave no answer")
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError("monami-loadgen exited: " + self.log.read_text()[-2000:])
+            if line.startswith("{"):
+                return json.loads(line)
+
+    def command(self, line, timeout=900):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return self.answer(timeout)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                self.command("quit", timeout=10)
+            except (TimeoutError, RuntimeError, BrokenPipeError):
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def wait_for_sockets(sockets, proc, log, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not all(os.path.exists(s) for s in sockets):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the memif server did not start: " + Path(log).read_text()[-3000:])
+        time.sleep(0.05)
+    # The socket file exists from bind(); a client that connects before the server listens
+    # is refused and memif does not retry.
+    time.sleep(1)
+
+
+def memif_io_peer(loadgen_commands, tag="peer", memory_mb=1024):
+    """DPDK's testpmd forwarding io (no lookup, no rewrite) between the same memif pairs, one
+    forwarding core, driven by the same loadgen: what the memif I/O alone costs per packet.
+    Returns the loadgen's answers and testpmd's 'CPU cycles/packet'."""
+    directory = Path(tempfile.mkdtemp(prefix=f"monami-{tag}-"))
+    sockets = [str(directory / "home.sock"), str(directory / "access.sock")]
+    log = directory / "testpmd.log"
+    testpmd = subprocess.Popen(
+        ["dpdk-testpmd", "-l", "0-1", "--no-huge", "-m", str(memory_mb), "--no-pci",
+         "--file-prefix", f"{tag}pmd", "--log-level", "lib.eal:error",
+         f"--vdev=net_memif0,role=server,id=0,socket={sockets[0]},socket-abstract=no",
+         f"--vdev=net_memif1,role=server,id=0,socket={sockets[1]},socket-abstract=no",
+         "--", "--forward-mode=io", "--stats-period", "1", "--record-core-cycles",
+         "--nb-cores=1", "--total-num-mbufs=16384"],
+        stdin=subprocess.DEVNULL, stdout=open(log, "w"), stderr=subprocess.STDOUT, text=True)
+    answers = []
+    try:
+        wait_for_sockets(sockets, testpmd, log)
+        gen = Loadgen(sockets, tag, directory)
+        try:
+            time.sleep(1)  # memif links up
+            answers = [gen.command(c, timeout=300) for c in loadgen_commands]
+        finally:
+            gen.stop()
+    finally:
+        testpmd.send_signal(signal.SIGINT)  # stops forwarding and prints the totals
+        try:
+            testpmd.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            testpmd.kill()
+    text = log.read_text()
+    cycles = None
+    for line in text.splitlines():
+        if "CPU cycles/packet=" in line:
+            cycles = float(line.split("CPU cycles/packet=")[1].split()[0])
+    return answers, cycles
+
+
 class DaemonLab:
     """monami-gw (control on lcore 0, one worker on lcore 1) and monami-loadgen, joined by two
     memif pairs. Use as a context manager; everything is stopped on exit."""
@@ -118,20 +214,8 @@ class DaemonLab:
              "--file-prefix", f"{self.tag}gw", "--", "--config", str(self.config)],
             stdout=open(self.gw_log, "w"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
-        while not all(os.path.exists(s) for s in self.sockets):
-            if self.gw.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("monami-gw did not start: " + self.gw_log.read_text())
-            time.sleep(0.05)
-        args = [binary("monami-loadgen"), "-l", str(self.loadgen_lcore), "--no-huge", "-m", "512",
-                "--no-pci", "--file-prefix", f"{self.tag}lg", "--log-level", "lib.eal:error",
-                f"--vdev=net_memif0,role=client,id=0,socket={self.sockets[0]},socket-abstract=no",
-                f"--vdev=net_memif1,role=client,id=0,socket={self.sockets[1]},socket-abstract=no",
-                "--", "--home-port", "0", "--access-port", "1"]
-        if self.pcap_sample:
-            args += ["--pcap-sample", str(self.pcap_sample)]
-        self.gen = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=open(self.dir / "loadgen.log", "w"), text=True, bufsize=1)
-        self.answer(timeout=60)  # "ready"
+        wait_for_sockets(self.sockets, self.gw, self.gw_log)
+        self.gen = Loadgen(self.sockets, self.tag, self.dir, self.loadgen_lcore, self.pcap_sample)
         while True:
             try:
                 self.telemetry = Telemetry(f"{self.tag}gw")
@@ -150,24 +234,8 @@ class DaemonLab:
     def __exit__(self, *exc):
         self.stop()
 
-    def answer(self, timeout):
-        """The loadgen's next JSON line."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self.gen.stdout], [], [], left)[0]:
-                raise TimeoutError("monami-loadgen gave no answer")
-            line = self.gen.stdout.readline()
-            if not line:
-                raise RuntimeError("monami-loadgen exited: " +
-                                   (self.dir / "loadgen.log").read_text()[-2000:])
-            if line.startswith("{"):
-                return json.loads(line)
-
     def command(self, line, timeout=900):
-        self.gen.stdin.write(line + "\n")
-        self.gen.stdin.flush()
-        return self.answer(timeout)
+        return self.gen.command(line, timeout)
 
     def gw_rss_bytes(self):
         for line in Path(f"/proc/{self.gw.pid}/status").read_text().splitlines():
@@ -177,15 +245,8 @@ class DaemonLab:
 
     def stop(self):
         """Stops both; returns the gateway's output (final statistics)."""
-        if self.gen and self.gen.poll() is None:
-            try:
-                self.command("quit", timeout=10)
-            except (TimeoutError, RuntimeError, BrokenPipeError):
-                pass
-            try:
-                self.gen.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.gen.kill()
+        if self.gen:
+            self.gen.stop()
         if self.telemetry:
             self.telemetry.close()
             self.telemetry = None

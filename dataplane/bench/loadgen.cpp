@@ -10,9 +10,10 @@
 // port it is the correspondent: it offers data to the home addresses.
 //
 // It reads commands on standard input and answers each with one JSON line on standard output:
-//   register FIRST COUNT COAS [SEQUENCE [DATA_PPS]]
+//   register FIRST COUNT COAS [SEQUENCE [DATA_PPS [DATA_HOAS]]]
 //       bulk BUs (COAS CoAs each) for HoAs FIRST..FIRST+COUNT-1, at most `window` awaiting
-//       their BA; with DATA_PPS, data to the HoAs below FIRST meanwhile
+//       their BA; with DATA_PPS, data to HoAs 0..DATA_HOAS-1 (default: those below FIRST)
+//       meanwhile
 //   data FIRST COUNT SECONDS [PPS]
 //       64-byte UDP frames from the correspondent to HoAs FIRST.. in turn (PPS 0: as fast
 //       as the port takes them), then what came back tunnelled
@@ -24,12 +25,12 @@
 // Every command is bounded by --max-seconds (default 600).
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -121,7 +122,7 @@ class LoadGen {
     void on_access_frame(const std::uint8_t* p, std::size_t n);
 
     void cmd_register(std::uint32_t first, std::uint32_t count, unsigned coas,
-                      std::uint16_t sequence, double data_pps);
+                      std::uint16_t sequence, double data_pps, std::uint32_t data_hoas);
     void cmd_data(std::uint32_t first, std::uint32_t count, double seconds, double pps);
     void send_data(std::uint32_t hoa);
     void report_stats(const char* command);
@@ -142,6 +143,7 @@ class LoadGen {
     std::uint64_t data_sent_ = 0;
     AccessCounters access_;
     std::uint64_t home_received_ = 0;
+    std::uint64_t access_frames_ = 0;  // everything the access port received
     bool silenced_[256] = {};
     // The registration under way: BAs are matched to it by HoA and sequence.
     std::uint32_t reg_first_ = 0, reg_count_ = 0;
@@ -186,6 +188,7 @@ unsigned LoadGen::poll_ports() {
     rte_mbuf* pkts[kBurst];
     unsigned total = 0;
     std::uint16_t n = rte_eth_rx_burst(o_.access_port, 0, pkts, kBurst);
+    access_frames_ += n;
     for (std::uint16_t i = 0; i < n; ++i) {
         on_access_frame(rte_pktmbuf_mtod(pkts[i], const std::uint8_t*),
                         rte_pktmbuf_data_len(pkts[i]));
@@ -293,7 +296,7 @@ void LoadGen::send_data(std::uint32_t hoa) {
 }
 
 void LoadGen::cmd_register(std::uint32_t first, std::uint32_t count, unsigned coas,
-                           std::uint16_t sequence, double data_pps) {
+                           std::uint16_t sequence, double data_pps, std::uint32_t data_hoas) {
     reg_first_ = first;
     reg_count_ = count;
     reg_sequence_ = sequence;
@@ -334,9 +337,9 @@ void LoadGen::cmd_register(std::uint32_t first, std::uint32_t count, unsigned co
             ++retransmits;
             worked = true;
         }
-        if (data_gap_tsc && first > 0 && now >= data_next_tsc) {
+        if (data_gap_tsc && data_hoas > 0 && now >= data_next_tsc) {
             for (unsigned b = 0; b < 8 && now >= data_next_tsc; ++b) {
-                send_data(static_cast<std::uint32_t>(data_hoa++ % first));
+                send_data(static_cast<std::uint32_t>(data_hoa++ % data_hoas));
                 data_next_tsc = (data_next_tsc ? data_next_tsc : now) + data_gap_tsc;
             }
             worked = true;
@@ -364,6 +367,7 @@ void LoadGen::cmd_register(std::uint32_t first, std::uint32_t count, unsigned co
 
 void LoadGen::cmd_data(std::uint32_t first, std::uint32_t count, double seconds, double pps) {
     const std::uint64_t sent_before = data_sent_, tunnelled_before = access_.tunnelled,
+                        received_before = access_frames_,
                         wrong_before = access_.tunnelled_wrong_care_of,
                         refused_before = tx_refused_;
     const std::uint64_t gap =
@@ -389,12 +393,13 @@ void LoadGen::cmd_data(std::uint32_t first, std::uint32_t count, double seconds,
     const std::uint64_t offered = data_sent_ - sent_before - (tx_refused_ - refused_before);
     std::printf(
         "{\"command\": \"data\", \"first\": %u, \"count\": %u, \"seconds\": %.6f, "
-        "\"offered\": %lu, \"refused_by_port\": %lu, \"tunnelled\": %lu, "
+        "\"offered\": %lu, \"refused_by_port\": %lu, \"received\": %lu, \"tunnelled\": %lu, "
         "\"wrong_care_of\": %lu, \"hoas_reached\": %lu, \"offered_pps\": %.1f, "
         "\"tunnelled_pps\": %.1f}\n",
         first, count, sent_seconds, offered, tx_refused_ - refused_before,
-        access_.tunnelled - tunnelled_before, access_.tunnelled_wrong_care_of - wrong_before,
-        reached_count_, static_cast<double>(offered) / sent_seconds,
+        access_frames_ - received_before, access_.tunnelled - tunnelled_before,
+        access_.tunnelled_wrong_care_of - wrong_before, reached_count_,
+        static_cast<double>(offered) / sent_seconds,
         static_cast<double>(access_.tunnelled - tunnelled_before) / sent_seconds);
     std::fflush(stdout);
 }
@@ -442,13 +447,15 @@ void LoadGen::run_commands() {
             std::string cmd;
             line >> cmd;
             if (cmd == "register") {
-                std::uint32_t first = 0, count = 0;
+                std::uint32_t first = 0, count = 0, data_hoas = 0;
                 unsigned coas = 1, sequence = 1;
                 double pps = 0;
                 line >> first >> count >> coas;
                 if (!(line >> sequence)) sequence = 1;
                 if (!(line >> pps)) pps = 0;
-                cmd_register(first, count, coas, static_cast<std::uint16_t>(sequence), pps);
+                if (!(line >> data_hoas)) data_hoas = first;
+                cmd_register(first, count, coas, static_cast<std::uint16_t>(sequence), pps,
+                             data_hoas);
             } else if (cmd == "data") {
                 std::uint32_t first = 0, count = 1;
                 double seconds = 1, pps = 0;

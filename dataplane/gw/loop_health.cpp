@@ -4,16 +4,32 @@
 
 namespace monami::dp {
 
+namespace {
+
+const char* const kPhaseNames[LoopHealth::kPhases] = {"frames", "timers", "links", "reclaim",
+                                                      "queries"};
+
+std::string phase_text(const LoopHealth::Phases& phases) {
+    std::string out;
+    for (unsigned p = 0; p < LoopHealth::kPhases; ++p)
+        out += std::string(out.empty() ? "" : " ") + kPhaseNames[p] + "=" +
+               std::to_string(phases[p] / 1000) + "us";
+    return out;
+}
+
+}  // namespace
+
 std::string LoopHealth::slow_iterations(std::uint64_t now_ms) {
     if (slow_unreported_ == 0 || (last_warning_ms_ != 0 && now_ms - last_warning_ms_ < 1000))
         return {};
-    char line[200];
+    char line[300];
     std::snprintf(line, sizeof line,
                   "control loop: %lu iteration(s) over %lu us since the last report, the slowest "
-                  "%lu us (%lu over the bound since start)",
+                  "%lu us (%s; %lu over the bound since start)",
                   static_cast<unsigned long>(slow_unreported_),
                   static_cast<unsigned long>(warn_ns_ / 1000),
                   static_cast<unsigned long>(slowest_unreported_ns_ / 1000),
+                  phase_text(slowest_unreported_phases_).c_str(),
                   static_cast<unsigned long>(slow_));
     slow_unreported_ = 0;
     slowest_unreported_ns_ = 0;
@@ -31,6 +47,7 @@ void LoopHealth::report(QueryReply& reply, std::uint64_t ring_drops) const {
     reply.add("p999_ns", iterations_.quantile_ns(0.999));
     reply.add("max_ns", iterations_.max_ns());
     reply.add("sum_ns", iterations_.sum_ns());
+    reply.add("slowest_phases", phase_text(slowest_phases_));
     reply.add("slow_iterations", slow_);
     reply.add("slow_iteration_bound_ns", warn_ns_);
     reply.add("control_ring_occupancy", ring_now_);

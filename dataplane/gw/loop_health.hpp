@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -19,10 +20,19 @@ class LoopHealth {
     // `warn_ns`: an iteration longer than this is reported by slow_iterations() (0: never).
     explicit LoopHealth(std::uint64_t warn_ns) : warn_ns_(warn_ns) {}
 
-    // One iteration that took `ns`, handled `frames` punted frames and queries, and left
-    // `ring_occupancy` frames in the control ring.
-    void record(std::uint64_t ns, unsigned frames, unsigned ring_occupancy) {
+    // Where an iteration's time went, in ns: punted frames, timers (on_tick), port links,
+    // RCU reclaim, telemetry answers.
+    enum Phase : unsigned { Frames, Timers, Links, Reclaim, Queries, kPhases };
+    using Phases = std::array<std::uint64_t, kPhases>;
+
+    // One iteration that took `ns` (`phases` of it), handled `frames` punted frames and
+    // queries, and left `ring_occupancy` frames in the control ring.
+    void record(std::uint64_t ns, const Phases& phases, unsigned frames, unsigned ring_occupancy) {
         iterations_.record(ns);
+        if (ns > slowest_ns_) {
+            slowest_ns_ = ns;
+            slowest_phases_ = phases;
+        }
         frames_ += frames;
         max_frames_ = std::max<std::uint64_t>(max_frames_, frames);
         if (frames) ++busy_iterations_;
@@ -31,7 +41,10 @@ class LoopHealth {
         if (warn_ns_ && ns > warn_ns_) {
             ++slow_;
             ++slow_unreported_;
-            slowest_unreported_ns_ = std::max(slowest_unreported_ns_, ns);
+            if (ns > slowest_unreported_ns_) {
+                slowest_unreported_ns_ = ns;
+                slowest_unreported_phases_ = phases;
+            }
         }
     }
 
@@ -58,6 +71,9 @@ class LoopHealth {
     std::uint64_t slow_ = 0;
     std::uint64_t slow_unreported_ = 0;
     std::uint64_t slowest_unreported_ns_ = 0;
+    Phases slowest_unreported_phases_{};
+    std::uint64_t slowest_ns_ = 0;  // since start, and where its time went
+    Phases slowest_phases_{};
     std::uint64_t last_warning_ms_ = 0;
 };
 

@@ -339,20 +339,32 @@ int main(int argc, char** argv) {
     const std::uint64_t tsc_hz = rte_get_tsc_hz();
     while (!g_quit.load()) {
         const std::uint64_t start_tsc = rte_rdtsc();
+        dp::LoopHealth::Phases phases{};
+        std::uint64_t mark = start_tsc;
+        auto lap = [&](dp::LoopHealth::Phase phase) {
+            const std::uint64_t t = rte_rdtsc();
+            phases[phase] = (t - mark) * 1'000'000'000 / tsc_hz;
+            mark = t;
+        };
         std::uint64_t now = now_ms();
         unsigned handled =
             runtime->poll_control([&](PortId port, PuntReason reason, std::uint16_t aux,
                                       std::span<const std::uint8_t> frame) {
                 agent.on_frame(port, reason, aux, frame, now);
             });
+        lap(dp::LoopHealth::Frames);
         agent.on_tick(now);
+        lap(dp::LoopHealth::Timers);
         if (now - last_link_poll >= kLinkPollMs) {
             poll_port_links(*runtime, agent, now);
             last_link_poll = now;
         }
+        lap(dp::LoopHealth::Links);
         runtime->reclaim();
+        lap(dp::LoopHealth::Reclaim);
         unsigned answered = queries.serve(answer);
-        loop.record((rte_rdtsc() - start_tsc) * 1'000'000'000 / tsc_hz, handled + answered,
+        lap(dp::LoopHealth::Queries);
+        loop.record((mark - start_tsc) * 1'000'000'000 / tsc_hz, phases, handled + answered,
                     runtime->control_ring_count());
         if (std::string slow = loop.slow_iterations(now); !slow.empty())
             MONAMI_LOG(WARNING, gw, "%s", slow.c_str());

@@ -192,6 +192,22 @@ TEST(ConfigLoad, EncapsulationLimitNullMeansNoOption) {
     EXPECT_EQ(c.tunnel.hop_limit, 255);
 }
 
+TEST(ConfigLoad, HeartbeatCareOfPrefixesAndSlowIterationBound) {
+    auto c = load_ok(kPort +
+                     "heartbeat: {care_of_prefixes: [\"2001:db8:c001::/122\", "
+                     "\"2001:db8:a::/48\"]}\n"
+                     "dataplane: {slow_iteration_warning_us: 250}\n");
+    EXPECT_EQ(c.heartbeat.care_of_prefixes,
+              (std::vector<Ipv6Prefix>{prefix("2001:db8:c001::/122"), prefix("2001:db8:a::/48")}));
+    EXPECT_EQ(c.dataplane.slow_iteration_warning_us, 250u);
+    auto d = load_ok(kPort);
+    EXPECT_TRUE(d.heartbeat.care_of_prefixes.empty());  // every CoA
+    EXPECT_EQ(d.dataplane.slow_iteration_warning_us, 1000u);
+    EXPECT_EQ(errors_of(kPort + "heartbeat: {care_of_prefixes: [\"2001:db8::/200\"]}\n").size(),
+              1u);
+    EXPECT_EQ(errors_of(kPort + "dataplane: {slow_iteration_warning_us: -1}\n").size(), 1u);
+}
+
 TEST(ConfigLoad, SameSpiInBothDirectionsIsAllowed) {
     auto c = load_ok(kPort +
                      "security:\n"
