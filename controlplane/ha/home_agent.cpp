@@ -281,7 +281,7 @@ void HomeAgent::handle_local(PortId port, std::span<const std::uint8_t> frame,
         return;
     }
     if (!packet->destination.is_multicast() && !settings_.home_prefixes.empty()) {
-        handle_mobility(port, *packet, now_ms);
+        handle_mobility(port, frame, *packet, now_ms);
         return;
     }
     ++counters_.not_handled;

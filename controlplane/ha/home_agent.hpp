@@ -310,9 +310,17 @@ class HomeAgent {
     bool signalling_needs_esp(bool reply_to_protected) const;
 
     // Mobility (mobility.cpp).
-    void handle_mobility(PortId port, const net::Ipv6Packet& packet, std::uint64_t now_ms);
+    // `packet` was parsed from `frame` (an ICMPv6 error about it quotes the frame's packet).
+    void handle_mobility(PortId port, std::span<const std::uint8_t> frame,
+                         const net::Ipv6Packet& packet, std::uint64_t now_ms);
     void send_binding_error(PortId port, const net::Ipv6Packet& packet, std::uint8_t status,
                             const Ipv6Address& home_address);
+    // `ack` from `ha_address` to `destination` (type 2 routing header naming `routed_to`
+    // when given), inside ESP when needed, the way `packet` came in.
+    void send_binding_ack(PortId port, const net::Ipv6Packet& packet, bool was_protected,
+                          const mh::BindingAck& ack, const Ipv6Address& ha_address,
+                          const Ipv6Address& destination,
+                          const std::optional<HomeAddress>& routed_to);
     void republish(const std::vector<HomeAddress>& changed, std::uint64_t now_ms);
     // Republishes the first TickBudget::republish of `changed` now and queues the rest.
     void republish_sliced(const std::vector<HomeAddress>& changed, std::uint64_t now_ms);

@@ -7,6 +7,7 @@
 #include "controlplane/ha/tunnel_header.hpp"
 #include "controlplane/mh/builder.hpp"
 #include "controlplane/mh/exthdr.hpp"
+#include "controlplane/mh/registry.hpp"
 #include "controlplane/net/packet.hpp"
 
 namespace monami::ha {
@@ -50,7 +51,8 @@ bool same_forwarding(const HoaSnapshot& a, const HoaSnapshot& b) {
            a.network_prefixes == b.network_prefixes;
 }
 
-void HomeAgent::handle_mobility(PortId port, const net::Ipv6Packet& packet, std::uint64_t now_ms) {
+void HomeAgent::handle_mobility(PortId port, std::span<const std::uint8_t> frame,
+                                const net::Ipv6Packet& packet, std::uint64_t now_ms) {
     auto chain = mh::walk_ipv6_headers(packet.ip);
     if (!chain) {
         ++counters_.malformed;
@@ -92,6 +94,34 @@ void HomeAgent::handle_mobility(PortId port, const net::Ipv6Packet& packet, std:
             send_binding_error(
                 port, packet, 2,
                 chain->home_address_option ? *chain->home_address_option : Ipv6Address{});
+        // s.9.2: a Payload Proto other than 59, or a Header Len below the type's minimum,
+        // SHOULD be answered with a Parameter Problem, code 0, pointing at that field (RFC
+        // 4443 s.3.4: an offset in the invoking packet; rate-limited, never about an error or
+        // multicast: send_icmp_error). Not for a message that came inside ESP: the packet
+        // the pointer would count in is not the one on the wire.
+        if ((failure->code == mh::MhErrorCode::BadPayloadProto ||
+             failure->code == mh::MhErrorCode::BadHeaderLength) &&
+            !was_protected)
+            send_icmp_error(port, frame, net::icmp6::kParameterProblem, 0,
+                            static_cast<std::uint32_t>(chain->upper_layer_offset + failure->offset),
+                            now_ms);
+        // RFC 5648 s.6.1: a Binding Identifier option whose length is not 4, 8 or 20 makes
+        // the home agent reject the BU with MCOA MALFORMED, so the MN learns why.
+        if (failure->code == mh::MhErrorCode::BadOptionLength &&
+            failure->option_type ==
+                static_cast<std::uint8_t>(mh::MobilityOptionType::BindingIdentifier) &&
+            failure->mh_type == static_cast<std::uint8_t>(mh::MhType::BindingUpdate) &&
+            is_ha_address(chain->destination)) {
+            const auto message = chain->upper_layer(ip);
+            mh::BindingAck ack;
+            ack.status = mh::ba_status::kMcoaMalformed;
+            ack.sequence = net::load_be16(message.data() + 6);  // the BU's Sequence
+            std::optional<HomeAddress> routed_to;
+            if (chain->home_address_option && *chain->home_address_option != chain->source)
+                routed_to = *chain->home_address_option;
+            send_binding_ack(port, packet, was_protected, ack, chain->destination, chain->source,
+                             routed_to);
+        }
         return;
     }
     if (const auto* hb = std::get_if<mh::Heartbeat>(&parsed_mh_.message)) {
@@ -122,12 +152,20 @@ void HomeAgent::handle_mobility(PortId port, const net::Ipv6Packet& packet, std:
     }
     republish(outcome.changed, now_ms);
     if (!outcome.send_ack) return;
+    send_binding_ack(
+        port, packet, was_protected, outcome.ack, chain->destination, outcome.ack_destination,
+        outcome.ack_needs_routing_header ? std::optional<HomeAddress>(outcome.ack_home_address)
+                                         : std::nullopt);
+}
+
+void HomeAgent::send_binding_ack(PortId port, const net::Ipv6Packet& packet, bool was_protected,
+                                 const mh::BindingAck& ack, const Ipv6Address& ha_address,
+                                 const Ipv6Address& destination,
+                                 const std::optional<HomeAddress>& routed_to) {
     // Written straight into the reused frame buffer, behind room for the Ethernet header.
-    mh::MhPacketAddresses addresses{chain->destination, outcome.ack_destination, {}, {}, 64};
-    if (outcome.ack_needs_routing_header)
-        addresses.type2_routing_address = outcome.ack_home_address;
+    mh::MhPacketAddresses addresses{ha_address, destination, {}, routed_to, 64};
     frame_.assign(net::kEthernetHeaderSize, 0);
-    mh::append_ipv6_mh_packet(outcome.ack, addresses, frame_);
+    if (!mh::append_ipv6_mh_packet(ack, addresses, frame_)) return;
     std::span<const std::uint8_t> ba(frame_.data() + net::kEthernetHeaderSize,
                                      frame_.size() - net::kEthernetHeaderSize);
     // Inside ESP when the BU was (or ESP is required); not at all if that is impossible.
@@ -139,7 +177,7 @@ void HomeAgent::handle_mobility(PortId port, const net::Ipv6Packet& packet, std:
     }
     // The BA leaves the way the BU came in (the same port and neighbor: no resolution to wait
     // for), unless its destination is a registered home address, whose tunnel it must take.
-    if (cache_.find(outcome.ack_destination))
+    if (cache_.find(destination))
         dataplane_.route_packet(ba);
     else if (sealed)
         send_ip(port, packet.eth_source, ba);

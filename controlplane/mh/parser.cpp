@@ -162,8 +162,8 @@ class OptionsParser {
     }
 
   private:
-    Failure error(MhErrorCode code, std::size_t offset) const {
-        return MhParseError{code, offset, type_};
+    Failure error(MhErrorCode code, std::size_t offset, std::uint8_t option_type = 0) const {
+        return MhParseError{code, offset, type_, option_type};
     }
 
     template <class T>
@@ -179,8 +179,8 @@ class OptionsParser {
             out.skipped_unknown.push_back(opt);  // RFC 6275 s.6.2.1: skip unknown options
             return std::nullopt;
         }
-        if (!desc->length_ok(data.size())) return error(MhErrorCode::BadOptionLength, pos + 1);
-        if (!desc->aligned_at(pos)) return error(MhErrorCode::BadOptionAlignment, pos);
+        if (!desc->length_ok(data.size())) return error(MhErrorCode::BadOptionLength, pos + 1, opt);
+        if (!desc->aligned_at(pos)) return error(MhErrorCode::BadOptionAlignment, pos, opt);
         const std::uint8_t* p = data.data();
         switch (desc->type) {
             case MobilityOptionType::BindingRefreshAdvice:

@@ -35,6 +35,10 @@ struct MhParseError {
     MhErrorCode code;
     std::size_t offset;    // byte offset inside the Mobility Header
     std::uint8_t mh_type;  // as read from the header (0 if not yet read)
+    // The mobility option whose length or alignment broke its rule (BadOptionLength,
+    // BadOptionAlignment inside a complete option); 0 otherwise. A BU whose Binding
+    // Identifier option has a wrong length is answered 164 (RFC 5648), not dropped.
+    std::uint8_t option_type = 0;
     friend bool operator==(const MhParseError&, const MhParseError&) = default;
 };
 

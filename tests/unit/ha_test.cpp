@@ -3,6 +3,7 @@
 #include "controlplane/ha/home_agent.hpp"
 #include "controlplane/mh/exthdr.hpp"
 #include "controlplane/mh/parser.hpp"
+#include "controlplane/net/checksum.hpp"
 #include "controlplane/net/icmpv6.hpp"
 #include "controlplane/net/packet.hpp"
 #include "tests/unit/recording_dataplane.hpp"
@@ -393,6 +394,123 @@ TEST(HomeAgentMobility, RejectionChangesNothingAndIsAnswered) {
     ASSERT_TRUE(ba);
     EXPECT_EQ(std::get<mh::BindingAck>(ba->message).status, mh::ba_status::kNotHomeSubnet);
     EXPECT_TRUE(dp.hoas.empty());
+}
+
+// A BU from CoA1 for kHoa whose one Binding Identifier option has `bid_length` bytes of
+// body: the MH built byte by byte (our codec writes only valid lengths), padded to 8n.
+std::vector<std::uint8_t> bu_with_bid_length(std::uint16_t seq, std::uint8_t bid_length) {
+    mh::BindingUpdate empty;
+    empty.sequence = seq;
+    empty.ack_requested = true;
+    empty.home_registration = true;
+    auto valid = mh::build_bu_packet(empty, kCoa1, kGw, kHoa);
+    auto chain = mh::walk_ipv6_headers(valid);
+    std::vector<std::uint8_t> ip(
+        valid.begin(), valid.begin() + static_cast<std::ptrdiff_t>(chain->upper_layer_offset));
+    std::vector<std::uint8_t> mh = {59,
+                                    0,
+                                    5,
+                                    0,
+                                    0,
+                                    0,  // header, checksum later
+                                    static_cast<std::uint8_t>(seq >> 8),
+                                    static_cast<std::uint8_t>(seq),
+                                    0xc0,
+                                    0,
+                                    0,
+                                    10};
+    mh.push_back(35);
+    mh.push_back(bid_length);
+    for (std::uint8_t i = 0; i < bid_length; ++i) mh.push_back(i == 1 ? 1 : 0);  // BID 1
+    const std::size_t pad = (8 - mh.size() % 8) % 8;
+    if (pad == 1) mh.push_back(0);
+    if (pad > 1) {
+        mh.push_back(1);
+        mh.push_back(static_cast<std::uint8_t>(pad - 2));
+        mh.insert(mh.end(), pad - 2, 0);
+    }
+    mh[1] = static_cast<std::uint8_t>(mh.size() / 8 - 1);
+    net::store_be16(mh.data() + 4, net::ipv6_upper_layer_checksum(kHoa, kGw, 135, mh));
+    ip.insert(ip.end(), mh.begin(), mh.end());
+    net::store_be16(ip.data() + 4, static_cast<std::uint16_t>(ip.size() - 40));
+    return with_ethernet(ip, kRouterMac, *MacAddress::parse("02:00:00:00:00:02"));
+}
+
+TEST(HomeAgentMobility, BindingIdentifierOfWrongLengthIsRejectedWithMcoaMalformed) {
+    RecordingDataPlane dp;
+    ha::HomeAgent agent(ha_settings(), dp);
+    agent.start(0);
+    agent.on_frame(1, PuntReason::Local, 0, bulk_bu(7, 50), 1000);
+    const std::string before = agent.binding_cache().dump();
+    const auto published = agent.counters().snapshots_published;
+    for (std::uint8_t length : {3, 5, 12, 21}) {  // RFC 5648: only 4, 8 and 20 exist
+        dp.sent.clear();
+        agent.on_frame(1, PuntReason::Local, 0, bu_with_bid_length(20 + length, length), 2000);
+        ASSERT_EQ(dp.sent.size(), 1u) << int{length};
+        auto ba = sent_mh(dp.sent[0].second);
+        ASSERT_TRUE(ba) << int{length};
+        const auto& ack = std::get<mh::BindingAck>(ba->message);
+        EXPECT_EQ(ack.status, mh::ba_status::kMcoaMalformed) << int{length};
+        EXPECT_EQ(ack.sequence, 20 + length);
+        EXPECT_EQ(ack.lifetime_4s, 0);
+        // Back to the CoA, the HoA in the type 2 routing header, the way the BU came.
+        EXPECT_EQ(MacAddress::from_bytes(dp.sent[0].second.data()), kRouterMac);
+        std::span<const std::uint8_t> ip(dp.sent[0].second.data() + net::kEthernetHeaderSize,
+                                         dp.sent[0].second.size() - net::kEthernetHeaderSize);
+        auto chain = mh::walk_ipv6_headers(ip);
+        ASSERT_TRUE(chain);
+        EXPECT_EQ(chain->destination, kCoa1);
+        EXPECT_EQ(chain->type2_routing_address, kHoa);
+    }
+    EXPECT_EQ(agent.binding_cache().dump(), before);  // nothing changed
+    EXPECT_EQ(agent.counters().snapshots_published, published);
+    EXPECT_EQ(agent.counters().mh_malformed, 4u);
+}
+
+TEST(HomeAgentMobility, BadPayloadProtoOrHeaderLenGetsAParameterProblemPointingAtIt) {
+    RecordingDataPlane dp;
+    ha::HomeAgent agent(ha_settings(), dp);
+    agent.start(0);
+    agent.on_frame(1, PuntReason::Local, 0, bulk_bu(7, 50), 1000);
+    const std::string before = agent.binding_cache().dump();
+    mh::BindingUpdate bu;
+    bu.sequence = 9;
+    bu.ack_requested = true;
+    bu.home_registration = true;
+    const auto valid = mh::build_bu_packet(bu, kCoa1, kGw, kHoa);
+    const auto chain = mh::walk_ipv6_headers(valid);
+    ASSERT_TRUE(chain);
+    const std::size_t mh_at = chain->upper_layer_offset;
+    // (field, the broken message) -> the pointer RFC 6275 s.9.2 asks for.
+    auto broken = [&](bool short_header) {
+        std::vector<std::uint8_t> ip(valid.begin(), valid.end());
+        if (short_header) {
+            ip.resize(mh_at + 8);  // Header Len 0: 8 bytes, a BU needs 12
+            ip[mh_at + 1] = 0;
+            net::store_be16(ip.data() + 4, static_cast<std::uint16_t>(ip.size() - 40));
+        } else {
+            ip[mh_at] = 58;  // Payload Proto must be 59
+        }
+        ip[mh_at + 4] = ip[mh_at + 5] = 0;
+        std::span<const std::uint8_t> mh(ip.data() + mh_at, ip.size() - mh_at);
+        net::store_be16(ip.data() + mh_at + 4, net::ipv6_upper_layer_checksum(kHoa, kGw, 135, mh));
+        return with_ethernet(ip, kRouterMac, *MacAddress::parse("02:00:00:00:00:02"));
+    };
+    for (bool short_header : {false, true}) {
+        dp.sent.clear();
+        agent.on_frame(1, PuntReason::Local, 0, broken(short_header), 2000);
+        ASSERT_EQ(dp.sent.size(), 1u) << short_header;
+        auto p = net::parse_ipv6_frame(dp.sent[0].second);
+        ASSERT_TRUE(p.ok());
+        EXPECT_EQ(p->destination, kCoa1);  // to the packet's source (RFC 4443)
+        auto m = net::parse_icmpv6(*p);
+        ASSERT_TRUE(m.ok());
+        EXPECT_EQ(m->type, net::icmp6::kParameterProblem);
+        EXPECT_EQ(m->code, 0);
+        EXPECT_EQ(net::load_be32(m->body.data()), mh_at + (short_header ? 1 : 0));
+    }
+    EXPECT_EQ(agent.counters().icmp_errors_sent, 2u);
+    EXPECT_EQ(agent.binding_cache().dump(), before);
 }
 
 TEST(HomeAgentMobility, ExpiryWithdrawsAndRefreshRequestComesFirst) {

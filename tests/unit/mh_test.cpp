@@ -548,11 +548,13 @@ TEST(ParseMhMalformed, OptionLengths) {
     auto e = parse_error(with_checksum(b));
     EXPECT_EQ(e.code, mh::MhErrorCode::BadOptionLength);
     EXPECT_EQ(e.offset, 13u);
+    EXPECT_EQ(e.option_type, 35);  // named: the home agent answers it with status 164
     // Option length running past Header Len.
     b = bu_header(1);
     b.insert(b.end(), {1, 3, 0, 0});
     e = parse_error(with_checksum(b));
     EXPECT_EQ(e.code, mh::MhErrorCode::BadOptionLength);
+    EXPECT_EQ(e.option_type, 0);
     // Last octet is an option type without its length.
     b = bu_header(1);
     b.insert(b.end(), {0, 0, 0, 2});
