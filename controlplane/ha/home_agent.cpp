@@ -413,20 +413,11 @@ void HomeAgent::handle_haad_request(PortId port, const net::Ipv6Packet& packet,
 
 // RFC 6275 s.10.6.2: Mobile Prefix Advertisement with the home prefixes (router address flag
 // set and our address in the option, as s.7.2 describes).
-void HomeAgent::handle_mobile_prefix_solicitation(PortId port, const net::Ipv6Packet& packet,
-                                                  const net::Icmpv6Message& icmp) {
-    const Interface* itf = interface_of(port);
-    if (icmp.code != 0 || icmp.body.size() < 4) {
-        ++counters_.malformed;
-        return;
-    }
-    if (!is_ha_address(packet.destination)) {
-        ++counters_.not_handled;
-        return;
-    }
+std::vector<std::uint8_t> HomeAgent::mobile_prefix_advertisement_body(
+    std::span<const std::uint8_t> solicitation) const {
     std::vector<std::uint8_t> body(4);
-    body[0] = icmp.body[0];
-    body[1] = icmp.body[1];
+    body[0] = solicitation[0];  // the Identifier, echoed (RFC 6275 s.6.8)
+    body[1] = solicitation[1];
     for (const auto& p : settings_.home_prefixes) {
         std::uint8_t opt[32] = {};
         opt[0] = 3;  // Prefix Information
@@ -442,9 +433,58 @@ void HomeAgent::handle_mobile_prefix_solicitation(PortId port, const net::Ipv6Pa
         in_option.copy_to(opt + 16);
         body.insert(body.end(), opt, opt + 32);
     }
-    send(port,
-         net::build_icmpv6_frame(packet.eth_source, itf->mac, packet.destination, packet.source, 64,
-                                 net::icmp6::kMobilePrefixAdvertisement, 0, body));
+    return body;
+}
+
+void HomeAgent::handle_mobile_prefix_solicitation(PortId port, const net::Ipv6Packet& packet,
+                                                  const net::Icmpv6Message& icmp) {
+    const Interface* itf = interface_of(port);
+    if (icmp.code != 0 || icmp.body.size() < 4) {
+        ++counters_.malformed;
+        return;
+    }
+    if (!is_ha_address(packet.destination)) {
+        ++counters_.not_handled;
+        return;
+    }
+    send(port, net::build_icmpv6_frame(packet.eth_source, itf->mac, packet.destination,
+                                       packet.source, 64, net::icmp6::kMobilePrefixAdvertisement, 0,
+                                       mobile_prefix_advertisement_body(icmp.body)));
+    ++counters_.mobile_prefix_advertisements;
+}
+
+void HomeAgent::handle_mobile_prefix_solicitation_from_care_of(PortId port,
+                                                               const net::Ipv6Packet& packet,
+                                                               const mh::Ipv6HeaderChain& chain,
+                                                               std::span<const std::uint8_t> ip,
+                                                               bool was_protected) {
+    // RFC 6275 s.6.7, s.11.4.2: from the CoA, with a Home Address option; the checksum's
+    // pseudo-header uses the home address.
+    const auto icmp = chain.upper_layer(ip);
+    if (icmp.size() < 8 ||
+        net::ipv6_upper_layer_checksum(chain.checksum_source(), chain.destination,
+                                       net::kProtoIcmpv6, icmp) != 0) {
+        ++counters_.malformed;
+        return;
+    }
+    if (icmp[0] != net::icmp6::kMobilePrefixSolicitation || icmp[1] != 0 ||
+        !is_ha_address(chain.destination) || !cache_.find(*chain.home_address_option)) {
+        ++counters_.not_handled;  // only a registered mobile node's solicitation is answered
+        return;
+    }
+    // s.6.8, s.10.6.3: to the CoA, with a type 2 routing header naming the home address.
+    auto mpa = mh::build_ipv6_icmpv6_packet(
+        net::icmp6::kMobilePrefixAdvertisement, 0,
+        mobile_prefix_advertisement_body(icmp.subspan(4)),
+        {chain.destination, chain.source, std::nullopt, *chain.home_address_option, 64});
+    std::span<const std::uint8_t> out = mpa;
+    std::optional<std::vector<std::uint8_t>> sealed;
+    if (signalling_needs_esp(was_protected)) {
+        sealed = protect_signalling(mpa, was_protected);
+        if (!sealed) return;
+        out = *sealed;
+    }
+    send_ip(port, packet.eth_source, out);
     ++counters_.mobile_prefix_advertisements;
 }
 

@@ -293,6 +293,16 @@ class HomeAgent {
                              const net::Icmpv6Message& icmp);
     void handle_mobile_prefix_solicitation(PortId port, const net::Ipv6Packet& packet,
                                            const net::Icmpv6Message& icmp);
+    // A solicitation sent from a CoA with a Home Address option (possibly opened from ESP):
+    // `ip` is the packet `chain` walked.
+    void handle_mobile_prefix_solicitation_from_care_of(PortId port, const net::Ipv6Packet& packet,
+                                                        const mh::Ipv6HeaderChain& chain,
+                                                        std::span<const std::uint8_t> ip,
+                                                        bool was_protected);
+    // Identifier echoed from the solicitation's body, a Prefix Information option per home
+    // prefix (RFC 6275 s.6.8).
+    std::vector<std::uint8_t> mobile_prefix_advertisement_body(
+        std::span<const std::uint8_t> solicitation) const;
     void request_resolution(std::span<const std::uint8_t> frame, std::uint64_t now_ms);
     void send_resolution(const Ipv6Address& target, PortId port, std::uint64_t now_ms);
     void send_icmp_error(PortId port, std::span<const std::uint8_t> frame, std::uint8_t type,

@@ -77,6 +77,14 @@ void HomeAgent::handle_mobility(PortId port, std::span<const std::uint8_t> frame
             }
         }
     }
+    if (chain->upper_layer_protocol == net::kProtoIcmpv6 && chain->home_address_option) {
+        if (security_->esp_required() && !was_protected) {
+            ++counters_.esp_required_drops;  // RFC 3776 s.4.2: protected like the BU
+            return;
+        }
+        handle_mobile_prefix_solicitation_from_care_of(port, packet, *chain, ip, was_protected);
+        return;
+    }
     if (chain->upper_layer_protocol != net::kProtoMobility) {
         ++counters_.not_handled;
         return;

@@ -2,6 +2,8 @@
 
 #include "controlplane/mh/builder.hpp"
 #include "controlplane/mh/wire.hpp"
+#include "controlplane/net/checksum.hpp"
+#include "controlplane/net/packet.hpp"
 
 namespace monami::mh {
 
@@ -172,32 +174,30 @@ Result<Ipv6HeaderChain, ExtHdrError> walk_ipv6_headers(std::span<const std::uint
     return chain;
 }
 
-template <class Message>
-bool append_ipv6_mh_packet(const Message& message, const MhPacketAddresses& addresses,
-                           std::vector<std::uint8_t>& out) {
-    const Ipv6Address& checksum_source =
-        addresses.home_address_option ? *addresses.home_address_option : addresses.source;
-    const Ipv6Address& checksum_destination =
-        addresses.type2_routing_address ? *addresses.type2_routing_address : addresses.destination;
-    const std::size_t start = out.size();
-    // RFC 8200 s.4.1 order: routing header before the final destination options header.
+namespace {
+
+// IPv6 header [+ type 2 routing header] [+ destination options with the Home Address option],
+// in RFC 8200 s.4.1 order, the last one naming `upper` as its next header. The payload length
+// is written by finish_packet.
+void append_headers(const MhPacketAddresses& addresses, std::uint8_t upper,
+                    std::vector<std::uint8_t>& out) {
     const std::uint8_t first = addresses.type2_routing_address ? kIpProtoRouting
                                : addresses.home_address_option ? kIpProtoDestinationOptions
-                                                               : kIpProtoMobility;
+                                                               : upper;
     const std::uint8_t header[] = {0x60, 0, 0, 0, 0, 0, first, addresses.hop_limit};
     out.insert(out.end(), std::begin(header), std::end(header));
     put_address(out, addresses.source);
     put_address(out, addresses.destination);
     if (addresses.type2_routing_address) {
         const std::uint8_t next =
-            addresses.home_address_option ? kIpProtoDestinationOptions : kIpProtoMobility;
+            addresses.home_address_option ? kIpProtoDestinationOptions : upper;
         const std::uint8_t routing[] = {
             next, kType2HdrExtLen, kRoutingType2, kType2SegmentsLeft, 0, 0, 0, 0};
         out.insert(out.end(), std::begin(routing), std::end(routing));
         put_address(out, *addresses.type2_routing_address);
     }
     if (addresses.home_address_option) {
-        const std::uint8_t options[] = {kIpProtoMobility,
+        const std::uint8_t options[] = {upper,
                                         2,
                                         kPadN,
                                         2,
@@ -208,14 +208,55 @@ bool append_ipv6_mh_packet(const Message& message, const MhPacketAddresses& addr
         out.insert(out.end(), std::begin(options), std::end(options));
         put_address(out, *addresses.home_address_option);
     }
-    if (!try_append_mh(message, checksum_source, checksum_destination, out)) {
-        out.resize(start);
-        return false;
-    }
+}
+
+void finish_packet(std::size_t start, std::vector<std::uint8_t>& out) {
     const std::size_t payload = out.size() - start - kIpv6HeaderLength;
     out[start + 4] = static_cast<std::uint8_t>(payload >> 8);
     out[start + 5] = static_cast<std::uint8_t>(payload);
+}
+
+// The pseudo-header addresses of the upper-layer checksum (RFC 6275 s.6.1.1, s.6.3, s.6.4).
+const Ipv6Address& checksum_source(const MhPacketAddresses& a) {
+    return a.home_address_option ? *a.home_address_option : a.source;
+}
+const Ipv6Address& checksum_destination(const MhPacketAddresses& a) {
+    return a.type2_routing_address ? *a.type2_routing_address : a.destination;
+}
+
+}  // namespace
+
+template <class Message>
+bool append_ipv6_mh_packet(const Message& message, const MhPacketAddresses& addresses,
+                           std::vector<std::uint8_t>& out) {
+    const std::size_t start = out.size();
+    append_headers(addresses, kIpProtoMobility, out);
+    if (!try_append_mh(message, checksum_source(addresses), checksum_destination(addresses), out)) {
+        out.resize(start);
+        return false;
+    }
+    finish_packet(start, out);
     return true;
+}
+
+std::vector<std::uint8_t> build_ipv6_icmpv6_packet(std::uint8_t type, std::uint8_t code,
+                                                   std::span<const std::uint8_t> body,
+                                                   const MhPacketAddresses& addresses) {
+    std::vector<std::uint8_t> out;
+    append_headers(addresses, net::kProtoIcmpv6, out);
+    const std::size_t icmp = out.size();
+    out.push_back(type);
+    out.push_back(code);
+    out.push_back(0);
+    out.push_back(0);
+    out.insert(out.end(), body.begin(), body.end());
+    const std::uint16_t sum = net::ipv6_upper_layer_checksum(
+        checksum_source(addresses), checksum_destination(addresses), net::kProtoIcmpv6,
+        std::span<const std::uint8_t>(out.data() + icmp, out.size() - icmp));
+    out[icmp + 2] = static_cast<std::uint8_t>(sum >> 8);
+    out[icmp + 3] = static_cast<std::uint8_t>(sum);
+    finish_packet(0, out);
+    return out;
 }
 
 template bool append_ipv6_mh_packet<MhMessage>(const MhMessage&, const MhPacketAddresses&,

@@ -108,6 +108,14 @@ template <class Message>
 bool append_ipv6_mh_packet(const Message& message, const MhPacketAddresses& addresses,
                            std::vector<std::uint8_t>& out);
 
+// An ICMPv6 message (type, code, the body after the checksum) behind the same headers: a
+// Mobile Prefix Advertisement to a mobile node away from home goes to its CoA with a type 2
+// routing header naming the HoA (RFC 6275 s.6.8, s.10.6.3); the checksum's pseudo-header
+// uses the final destination, and the HoA when a Home Address option is present.
+std::vector<std::uint8_t> build_ipv6_icmpv6_packet(std::uint8_t type, std::uint8_t code,
+                                                   std::span<const std::uint8_t> body,
+                                                   const MhPacketAddresses& addresses);
+
 // (b) BU sent by a mobile node away from home: CoA -> HA, Home Address option with the
 // HoA (RFC 6275 s.11.7.1); the checksum covers HoA -> HA.
 std::vector<std::uint8_t> build_bu_packet(const BindingUpdate& bu, const CareOfAddress& coa,

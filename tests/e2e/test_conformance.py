@@ -132,3 +132,32 @@ def test_bad_payload_proto_or_header_len_gets_a_parameter_problem(topology, tmp_
             capture_output=True, text=True, check=True).stdout.split()
         assert out == [f"{COA1}|0|{pointer}"], (name, out, [r.summary() for r in replies])
         assert bindings(gw) == before, name
+
+
+def test_mobile_prefix_solicitation_from_a_care_of_address(topology, tmp_path):
+    """RFC 6275 s.6.7, s.11.4.2: a registered mobile node solicits from its CoA with a Home
+    Address option; s.6.8, s.10.6.3: the advertisement goes to that CoA with a type 2
+    routing header naming the home address, the Identifier echoed."""
+    from scapy.layers.inet6 import HAO, ICMPv6MPSol, IPv6ExtHdrDestOpt
+    gw, sides = topology
+    access = sides["access"]
+    answers(access, [bu_packet(COA1, HA, HOA, binding_update(1, 30, bid_option(1, COA1)))])
+    before = bindings(gw)
+    # scapy computes the ICMPv6 checksum with the Home Address option's address as source.
+    mps = IPv6(src=COA1, dst=HA) / IPv6ExtHdrDestOpt(options=[HAO(hoa=HOA)]) / ICMPv6MPSol(id=0x4242)
+    access.send(mps)
+    replies = access.collect(1.0, lambda f: Ether in f and f[Ether].src == access.link.gateway_mac
+                             and IPv6 in f and f[IPv6].nh == 43)
+    path = tmp_path / "mpa.pcap"
+    wrpcap(str(path), replies)
+    out = subprocess.run(
+        ["tshark", "-r", str(path), "-Y", "icmpv6.type == 147", "-T", "fields", "-E",
+         "separator=|", "-e", "ipv6.dst", "-e", "ipv6.routing.type", "-e",
+         "ipv6.routing.mipv6.home_address", "-e", "icmpv6.mip6.identifier", "-e",
+         "icmpv6.checksum.status", "-e", "icmpv6.opt.prefix"],
+        capture_output=True, text=True, check=True).stdout.split()
+    # Identifier 0x4242 echoed, checksum good (Wireshark's status 1, computed over the final
+    # destination, the HoA), one Prefix Information option carrying the HA's own address (R).
+    assert out == [f"{COA1}|2|{HOA}|{0x4242}|1|{HA}"], (out, [r.summary() for r in replies])
+    assert gw.telemetry("/monami/control")["mobile_prefix_advertisements"] == 1
+    assert bindings(gw) == before

@@ -513,6 +513,42 @@ TEST(HomeAgentMobility, BadPayloadProtoOrHeaderLenGetsAParameterProblemPointingA
     EXPECT_EQ(agent.binding_cache().dump(), before);
 }
 
+TEST(HomeAgentDiscovery, MobilePrefixSolicitationFromACareOfAddressIsAnsweredThere) {
+    RecordingDataPlane dp;
+    ha::HomeAgent agent(ha_settings(), dp);
+    agent.start(0);
+    const std::uint8_t solicitation[] = {0x12, 0x34, 0, 0};  // Identifier, Reserved
+    const auto mps = with_ethernet(
+        mh::build_ipv6_icmpv6_packet(net::icmp6::kMobilePrefixSolicitation, 0, solicitation,
+                                     {kCoa1, kGw, kHoa, std::nullopt, 64}),
+        kRouterMac, *MacAddress::parse("02:00:00:00:00:02"));
+    agent.on_frame(1, PuntReason::Local, 0, mps, 500);  // not registered yet: no answer
+    EXPECT_TRUE(dp.sent.empty());
+    agent.on_frame(1, PuntReason::Local, 0, bulk_bu(7, 50), 1000);
+    dp.sent.clear();
+    agent.on_frame(1, PuntReason::Local, 0, mps, 2000);
+    ASSERT_EQ(dp.sent.size(), 1u);
+    EXPECT_EQ(dp.sent[0].first, 1);
+    std::span<const std::uint8_t> ip(dp.sent[0].second.data() + net::kEthernetHeaderSize,
+                                     dp.sent[0].second.size() - net::kEthernetHeaderSize);
+    auto chain = mh::walk_ipv6_headers(ip);
+    ASSERT_TRUE(chain);
+    EXPECT_EQ(chain->source, kGw);
+    EXPECT_EQ(chain->destination, kCoa1);
+    EXPECT_EQ(chain->type2_routing_address, kHoa);  // RFC 6275 s.6.8: MUST
+    ASSERT_EQ(chain->upper_layer_protocol, net::kProtoIcmpv6);
+    auto icmp = chain->upper_layer(ip);
+    EXPECT_EQ(net::ipv6_upper_layer_checksum(kGw, kHoa, net::kProtoIcmpv6, icmp), 0);
+    ASSERT_EQ(icmp.size(), 8u + 32u);
+    EXPECT_EQ(icmp[0], net::icmp6::kMobilePrefixAdvertisement);
+    EXPECT_EQ(icmp[4], 0x12);  // the Identifier echoed
+    EXPECT_EQ(icmp[5], 0x34);
+    EXPECT_EQ(icmp[8], 3);                                      // Prefix Information
+    EXPECT_EQ(icmp[10], 64);                                    // 2001:db8:1::/64
+    EXPECT_EQ(Ipv6Address::from_bytes(icmp.data() + 24), kGw);  // R: the HA's address
+    EXPECT_EQ(agent.counters().mobile_prefix_advertisements, 1u);
+}
+
 TEST(HomeAgentMobility, ExpiryWithdrawsAndRefreshRequestComesFirst) {
     auto s = ha_settings();
     s.bindings.refresh_request_before_expiry_s = 20;
