@@ -96,8 +96,9 @@ void HomeAgent::handle_mobility(PortId port, std::span<const std::uint8_t> frame
                           chain->checksum_destination(), settings_.parse_limits, parsed_mh_);
     if (failure) {
         ++counters_.mh_malformed;
-        // RFC 6275 s.9.2: an unknown MH type is answered with Binding Error status 2; other
-        // malformed messages are silently discarded.
+        // RFC 6275 s.9.2: an unknown MH type is answered with Binding Error status 2; the
+        // other malformed messages are discarded, answered only in the cases below
+        // (docs/conformance.md).
         if (failure->code == mh::MhErrorCode::UnknownMhType)
             send_binding_error(
                 port, packet, 2,
