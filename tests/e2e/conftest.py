@@ -327,3 +327,30 @@ class HostSide:
 
     def close(self):
         self.sock.close()
+
+
+def two_link_gateway(tmp_path, prefix, netns_factory, home_hosts, access_hosts, ports_yaml,
+                     rest_yaml):
+    """The real monami-gw between a home link and an access link, each a veth pair into a
+    namespace holding `home_hosts` / `access_hosts` (addresses/64). `ports_yaml` is the YAML
+    of the two ports' other keys, formatted with {home} and {access} (the gateway-side
+    interface names); `rest_yaml` follows the ports. Yields (gateway, {"home", "access"}
+    HostSides) and takes everything down afterwards: use with `yield from`."""
+    import textwrap
+    import time
+    home_ns, access_ns = netns_factory("home"), netns_factory("acc")
+    home = VethLink("h" + prefix[-5:], home_ns, [f"{a}/64" for a in home_hosts])
+    access = VethLink("a" + prefix[-5:], access_ns, [f"{a}/64" for a in access_hosts])
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text(textwrap.dedent(ports_yaml).format(home=home.outer, access=access.outer) +
+                   textwrap.dedent(rest_yaml))
+    gw = Gateway(cfg, prefix)
+    sides = {"home": HostSide(home), "access": HostSide(access)}
+    time.sleep(1.5)  # ports up
+    yield gw, sides
+    for side in sides.values():
+        side.close()
+    if gw.proc.poll() is None:
+        gw.stop()
+    home.delete()
+    access.delete()

@@ -4,13 +4,11 @@ answer is decoded with tshark, and the binding cache is checked unchanged after 
 rejection."""
 import struct
 import subprocess
-import textwrap
-import time
 
 import pytest
 from scapy.all import Ether, IPv6, wrpcap
 
-from conftest import Gateway, HostSide, VethLink
+from conftest import two_link_gateway
 from mh_frames import OPT_BID, binding_update, bid_option, bu_packet
 
 HA = "2001:db8:1::1"
@@ -21,34 +19,21 @@ COA1, COA2 = "2001:db8:a::100", "2001:db8:b::100"
 
 @pytest.fixture
 def topology(tmp_path, prefix, netns_factory):
-    home_ns, access_ns = netns_factory("home"), netns_factory("acc")
-    home = VethLink("h" + prefix[-5:], home_ns, [f"{CN}/64"])
-    access = VethLink("a" + prefix[-5:], access_ns, [f"{COA1}/64", f"{COA2}/64"])
-    cfg = tmp_path / "gw.yaml"
-    cfg.write_text(textwrap.dedent(f"""\
+    yield from two_link_gateway(tmp_path, prefix, netns_factory, [CN], [COA1, COA2], f"""\
         ports:
           - name: home
-            device: "net_af_packet0,iface={home.outer}"
+            device: "net_af_packet0,iface={{home}}"
             addresses: ["{HA}/64"]
           - name: access
-            device: "net_af_packet1,iface={access.outer}"
+            device: "net_af_packet1,iface={{access}}"
             addresses: ["2001:db8:a::1/64", "2001:db8:b::1/64"]
+        """, f"""\
         home_agent:
           addresses: ["{HA}"]
           home_prefixes: ["2001:db8:1::/64"]
         heartbeat:
           enabled: false  # scapy answers no heartbeats
-        """))
-    gw = Gateway(cfg, prefix)
-    sides = {"home": HostSide(home), "access": HostSide(access)}
-    time.sleep(1.5)  # ports up
-    yield gw, sides
-    for s in sides.values():
-        s.close()
-    if gw.proc.poll() is None:
-        gw.stop()
-    home.delete()
-    access.delete()
+        """)
 
 
 def answers(access, frames, seconds=1.0):

@@ -2,15 +2,13 @@
 with scapy), then a correspondent node's traffic reaches it through the real monami-gw over
 veth links in network namespaces. What the gateway emits is decoded with scapy and tshark."""
 import subprocess
-import textwrap
-import time
 
 import pytest
 from scapy.all import (Ether, ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6NDOptDstLLAddr,
                        ICMPv6NDOptSrcLLAddr, ICMPv6PacketTooBig, IPv6, IPv6ExtHdrDestOpt,
                        IPv6ExtHdrRouting, UDP, raw, wrpcap)
 
-from conftest import Gateway, HostSide, VethLink, binary, final_counters
+from conftest import binary, final_counters, two_link_gateway
 from mh_frames import (binding_update, bid_option, bu_packet, flow_id_option, mh_packet,
                        mh_with_unknown_type)
 
@@ -28,18 +26,15 @@ def from_gateway(link):
 
 @pytest.fixture
 def topology(tmp_path, prefix, netns_factory):
-    home_ns, access_ns = netns_factory("home"), netns_factory("acc")
-    home = VethLink("h" + prefix[-5:], home_ns, [f"{CN}/64"])
-    access = VethLink("a" + prefix[-5:], access_ns, [f"{COA1}/64", f"{COA2}/64"])
-    cfg = tmp_path / "gw.yaml"
-    cfg.write_text(textwrap.dedent(f"""\
+    yield from two_link_gateway(tmp_path, prefix, netns_factory, [CN], [COA1, COA2], f"""\
         ports:
           - name: home
-            device: "net_af_packet0,iface={home.outer}"
+            device: "net_af_packet0,iface={{home}}"
             addresses: ["{HA}/64"]
           - name: access
-            device: "net_af_packet1,iface={access.outer}"
+            device: "net_af_packet1,iface={{access}}"
             addresses: ["2001:db8:a::1/64", "2001:db8:b::1/64"]
+        """, f"""\
         home_agent:
           addresses: ["{HA}"]
           home_prefixes: ["2001:db8:1::/64"]
@@ -49,17 +44,7 @@ def topology(tmp_path, prefix, netns_factory):
         tunnel:
           mtu: 1400
           encapsulation_limit: 4
-        """))
-    gw = Gateway(cfg, prefix)
-    sides = {"home": HostSide(home), "access": HostSide(access)}
-    time.sleep(1.5)  # ports up
-    yield gw, sides
-    for s in sides.values():
-        s.close()
-    if gw.proc.poll() is None:
-        gw.stop()
-    home.delete()
-    access.delete()
+        """)
 
 
 def register(access, seq, lifetime_4s=30, flows=b""):

@@ -4,7 +4,6 @@ Binding Error), the counter that must account for it, and the binding state chec
 unchanged afterwards. A legitimate ESP-protected registration comes first; at the end the
 binding still carries traffic to its CoA."""
 import struct
-import textwrap
 import time
 
 import pytest
@@ -14,7 +13,7 @@ from scapy.layers.inet6 import HAO, PadN
 from scapy.layers.ipsec import ESP, SecurityAssociation
 
 import mh_frames
-from conftest import Gateway, HostSide, VethLink, have
+from conftest import have, two_link_gateway
 
 HA = "2001:db8:1::1"
 CN = "2001:db8:1::99"
@@ -29,18 +28,15 @@ TUNNEL_MTU = 1400
 
 @pytest.fixture
 def topology(tmp_path, prefix, netns_factory):
-    home_ns, access_ns = netns_factory("home"), netns_factory("acc")
-    home = VethLink("h" + prefix[-5:], home_ns, [f"{CN}/64"])
-    access = VethLink("a" + prefix[-5:], access_ns, [f"{COA}/64", f"{OTHER_COA}/64"])
-    cfg = tmp_path / "gw.yaml"
-    cfg.write_text(textwrap.dedent(f"""\
+    yield from two_link_gateway(tmp_path, prefix, netns_factory, [CN], [COA, OTHER_COA], f"""\
         ports:
           - name: home
-            device: "net_af_packet0,iface={home.outer}"
+            device: "net_af_packet0,iface={{home}}"
             addresses: ["{HA}/64"]
           - name: access
-            device: "net_af_packet1,iface={access.outer}"
+            device: "net_af_packet1,iface={{access}}"
             addresses: ["2001:db8:a::1/64"]
+        """, f"""\
         home_agent:
           addresses: ["{HA}"]
           home_prefixes: ["2001:db8:1::/64"]
@@ -57,17 +53,7 @@ def topology(tmp_path, prefix, netns_factory):
                algorithm: aes-gcm-128, key: "{KEY_IN}{SALT_IN}"}}
             - {{spi: {SPI_OUT}, direction: out, home_address: "{HOA}",
                algorithm: aes-gcm-128, key: "{KEY_OUT}"}}
-        """))
-    gw = Gateway(cfg, prefix)
-    sides = {"home": HostSide(home), "access": HostSide(access)}
-    time.sleep(1.5)
-    yield gw, sides
-    for s in sides.values():
-        s.close()
-    if gw.proc.poll() is None:
-        gw.stop()
-    home.delete()
-    access.delete()
+        """)
 
 
 class Esp:
