@@ -140,10 +140,6 @@ const HoaEntry* BindingCache::find(const HomeAddress& home_address) const {
     return it == entries_.end() ? nullptr : &it->second;
 }
 
-void BindingCache::for_each(const std::function<void(const HoaEntry&)>& visit) const {
-    for (const auto& [hoa, entry] : entries_) visit(entry);
-}
-
 const HoaEntry* BindingCache::next_after(const HomeAddress* after) const {
     auto it = after ? order_.upper_bound(*after) : order_.begin();
     return it == order_.end() ? nullptr : find(*it);

@@ -8,7 +8,6 @@
 #include <absl/container/btree_set.h>
 
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -132,7 +131,6 @@ class BindingCache {
     std::size_t queued_timers() const { return expiry_heap_.size() + refresh_heap_.size(); }
 
     const HoaEntry* find(const HomeAddress& home_address) const;
-    void for_each(const std::function<void(const HoaEntry&)>& visit) const;
     // The entry of the lowest registered HoA above `after` (the lowest of all without it),
     // or nullptr: walks the cache in address order a page at a time (telemetry), each HoA
     // registered throughout the walk seen exactly once, whatever changes meanwhile.

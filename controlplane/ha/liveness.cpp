@@ -213,7 +213,6 @@ LivenessTick LivenessTracker::tick(std::uint64_t now_ms, std::size_t max_paths) 
         std::uint32_t sequence = next_sequence_++;
         if (next_sequence_ == 0) next_sequence_ = 1;
         r.outstanding = sequence;
-        r.last_sequence = sequence;
         by_sequence_[sequence] = entry.path;
         last_sequence_to_[r.care_of] = sequence;
         result.heartbeats.push_back({entry.path, r.care_of, sequence});

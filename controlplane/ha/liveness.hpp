@@ -143,8 +143,7 @@ class LivenessTracker {
         bool icmp_suspect = false;
         std::uint64_t icmp_until_ms = 0;
         std::optional<std::uint32_t> outstanding;  // latest request, unanswered
-        std::uint32_t last_sequence = 0;
-        std::uint64_t stamp = 0;  // identifies this record's schedule entries
+        std::uint64_t stamp = 0;                   // identifies this record's schedule entries
     };
     struct Path {  // one binding of a HoA: bid and mcoa, the HoA is the map's key
         std::uint16_t bid;

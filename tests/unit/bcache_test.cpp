@@ -926,14 +926,15 @@ TEST_F(BindingCacheTest, ManyRefreshesKeepTimersBounded) {
     EXPECT_FALSE(cache.next_deadline_ms());
 }
 
-TEST_F(BindingCacheTest, ForEachAndGeneration) {
+TEST_F(BindingCacheTest, WalkInAddressOrderAndGeneration) {
     away(make_bu(1), kCoa1, kHoaA);
     away(make_bu(1), kCoa1, kHoaB);
     const auto generation = cache.find(kHoaA)->generation;
     away(make_bu(2), kCoa2, kHoaA);
     EXPECT_GT(cache.find(kHoaA)->generation, generation);
     std::size_t visited = 0;
-    cache.for_each([&](const HoaEntry&) { ++visited; });
+    for (const HoaEntry* e = cache.next_after(nullptr); e; e = cache.next_after(&e->home_address))
+        ++visited;
     EXPECT_EQ(visited, 2u);
 }
 
