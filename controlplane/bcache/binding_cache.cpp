@@ -1,6 +1,7 @@
 #include "controlplane/bcache/binding_cache.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <sstream>
 #include <utility>
@@ -39,6 +40,18 @@ bool overlaps(const Ipv6Prefix& a, const Ipv6Prefix& b) {
 
 bool is_unicast(const Ipv6Address& a) {
     return !a.is_unspecified() && !a.is_multicast();
+}
+
+// An anycast address of `prefix` that no node may take as its own: the Subnet-Router
+// anycast address (RFC 4291 s.2.6.1, the prefix itself) and, in a /64, the reserved
+// subnet anycast addresses ::fdff:ffff:ffff:ff80 to ::fdff:ffff:ffff:ffff (RFC 2526),
+// which hold the Mobile IPv6 Home-Agents anycast address.
+bool reserved_anycast(const Ipv6Address& a, const Ipv6Prefix& prefix) {
+    if (!prefix.contains(a)) return false;
+    if (a == prefix.address) return true;
+    if (prefix.length != 64) return false;
+    static constexpr std::array<std::uint8_t, 7> kHigh = {0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    return std::equal(kHigh.begin(), kHigh.end(), a.bytes.begin() + 8) && a.bytes[15] >= 0x80;
 }
 
 template <class T, class Key, class KeyOf>
@@ -171,6 +184,7 @@ void BindingCache::process_binding_update(const BuRequest& request, BuOutcome& o
     // s.10.3.2 "MUST return a Binding Acknowledgement") and every rejection (s.9.5.4), so
     // the A flag never suppresses the BA here.
     out.send_ack = true;
+    out.discarded = false;
     out.ack_destination = request.packet_source;
     out.ack_needs_routing_header = request.packet_source != hoa;
     out.ack_home_address = hoa;
@@ -191,6 +205,19 @@ void BindingCache::process_binding_update(const BuRequest& request, BuOutcome& o
         out.changed.clear();
     };
     auto reject = [&](std::uint8_t overall) { reject_each(overall, nullptr); };
+
+    // RFC 6275 s.9.5.1: silently discarded, no BA: a home address that is not unicast
+    // routable, and a home registration with a Nonce Indices option (return routability is
+    // for correspondent nodes).
+    const bool routable_home_address =
+        is_unicast(hoa) && !hoa.is_link_local() && !hoa.is_loopback() &&
+        std::none_of(settings_.home_prefixes.begin(), settings_.home_prefixes.end(),
+                     [&](const Ipv6Prefix& p) { return reserved_anycast(hoa, p); });
+    if (!routable_home_address || (bu.home_registration && options.nonce_indices)) {
+        out.send_ack = false;
+        out.discarded = true;
+        return;
+    }
 
     // RFC 6275 s.10.3.1 tests, in order.
     if (!bu.home_registration) return reject(status::kHomeRegistrationNotSupported);
@@ -423,11 +450,23 @@ void BindingCache::process_binding_update(const BuRequest& request, BuOutcome& o
             return reject(status::kInsufficientResources);
     }
 
-    // RFC 6089: flow bindings. Drop references to BIDs that no longer exist, then apply the
-    // Flow Identification options in order; their status never fails the BU.
+    // RFC 6089 s.5: a valid BU names every flow binding the MN keeps, in a Flow
+    // Identification option (added or changed) or in the Flow Summary option (kept as it is);
+    // a flow binding it leaves out, as every one when it carries neither option, is removed.
+    // References to BIDs that are gone are dropped first; a flow left with none goes too.
+    // Flow statuses never fail the BU.
+    auto listed = [&](std::uint16_t fid) {
+        if (std::any_of(options.flows.begin(), options.flows.end(),
+                        [&](const mh::FlowIdentification& f) { return f.fid == fid; }))
+            return true;
+        return options.flow_summary &&
+               std::find(options.flow_summary->begin(), options.flow_summary->end(), fid) !=
+                   options.flow_summary->end();
+    };
     for (auto& flow : next.flows)
         std::erase_if(flow.bids, [&](std::uint16_t bid) { return !next.find_binding(bid); });
-    std::erase_if(next.flows, [](const FlowBinding& f) { return f.bids.empty(); });
+    std::erase_if(next.flows,
+                  [&](const FlowBinding& f) { return f.bids.empty() || !listed(f.fid); });
     std::uint64_t flow_expiry = now + lifetime_4s * kMsPerLifetimeUnit;
     if (deregistration) {
         flow_expiry = 0;
@@ -437,84 +476,54 @@ void BindingCache::process_binding_update(const BuRequest& request, BuOutcome& o
         return std::all_of(bids.begin(), bids.end(),
                            [&](std::uint16_t bid) { return next.find_binding(bid) != nullptr; });
     };
-    for (const auto& request_flow : options.flows) {
+    auto answer_flow = [&](std::uint16_t fid, std::uint16_t priority, std::uint8_t st) {
         mh::FlowIdentification answer;
-        answer.fid = request_flow.fid;
-        answer.priority = request_flow.priority;
-        answer.action = request_flow.action;
-        FlowBinding* flow = find_sorted(next.flows, request_flow.fid, fid_key);
-        std::uint8_t st = fid_status::kSuccess;
-        auto action = request_flow.action;
-        if (action == mh::FlowAction::Reserved)  // an RFC 6089 sender: no action octet
-            action = flow ? mh::FlowAction::Modify : mh::FlowAction::Add;
-        switch (action) {
-            case mh::FlowAction::Add:
-                if (request_flow.unsupported_ts_format) {
-                    st = fid_status::kTrafficSelectorFormatNotSupported;
-                } else if (flow && flow->priority == request_flow.priority &&
-                           flow->bids == request_flow.bid_references &&
-                           request_flow.traffic_selector &&
-                           flow->selector == *request_flow.traffic_selector) {
-                    // The same Add again: a retransmitted BU whose BA was lost. Answering 130
-                    // would make the MN drop a flow the HA holds; treat it as a refresh.
-                    flow->expiry_ms = flow_expiry;
-                } else if (flow || request_flow.bid_references.empty() ||
-                           !request_flow.traffic_selector)
-                    st = fid_status::kFlowIdentificationMalformed;
-                else if (!bids_known(request_flow.bid_references))
-                    st = fid_status::kBidNotFound;
-                else if (next.flows.size() >= settings_.max_flows_per_hoa)
-                    st = fid_status::kAdministrativelyProhibited;
-                else
-                    insert_sorted(next.flows,
-                                  FlowBinding{request_flow.fid, request_flow.priority,
-                                              request_flow.bid_references,
-                                              *request_flow.traffic_selector, flow_expiry},
-                                  fid_key);
-                break;
-            case mh::FlowAction::Modify:
-                if (!flow)
-                    st = fid_status::kFidNotFound;
-                else if (request_flow.unsupported_ts_format)
-                    st = fid_status::kTrafficSelectorFormatNotSupported;
-                else if (request_flow.bid_references.empty() && !request_flow.traffic_selector)
-                    st = fid_status::kFlowIdentificationMalformed;
-                else if (!bids_known(request_flow.bid_references))
-                    st = fid_status::kBidNotFound;
-                else {
-                    flow->priority = request_flow.priority;
-                    if (!request_flow.bid_references.empty())
-                        flow->bids = request_flow.bid_references;
-                    if (request_flow.traffic_selector)
-                        flow->selector = *request_flow.traffic_selector;
-                    flow->expiry_ms = flow_expiry;
-                }
-                break;
-            case mh::FlowAction::Remove:
-                if (!flow)
-                    st = fid_status::kFidNotFound;
-                else
-                    std::erase_if(next.flows,
-                                  [&](const FlowBinding& f) { return f.fid == request_flow.fid; });
-                break;
-            case mh::FlowAction::Refresh:
-                if (!flow) {
-                    st = fid_status::kFidNotFound;
-                } else {
-                    flow->expiry_ms = flow_expiry;
-                }
-                break;
-            default:
-                st = fid_status::kFlowIdentificationMalformed;
-                break;
-        }
+        answer.fid = fid;
+        answer.priority = priority;
         answer.status = st;
         out.ack.options.flows.push_back(std::move(answer));
+    };
+    for (const auto& request_flow : options.flows) {
+        FlowBinding* flow = find_sorted(next.flows, request_flow.fid, fid_key);
+        const bool has_bids = !request_flow.bid_references.empty();
+        const bool has_selector = request_flow.traffic_selector.has_value();
+        std::uint8_t st = fid_status::kSuccess;
+        if (request_flow.unsupported_ts_format) {
+            st = fid_status::kTrafficSelectorFormatNotSupported;
+        } else if (!bids_known(request_flow.bid_references)) {
+            st = fid_status::kBidNotFound;
+        } else if (flow) {
+            // A known FID: the option replaces what it carries; with no
+            // sub-option it changes the priority only. A retransmitted BU is a no-op.
+            flow->priority = request_flow.priority;
+            if (has_bids) flow->bids = request_flow.bid_references;
+            if (has_selector) flow->selector = *request_flow.traffic_selector;
+            flow->expiry_ms = flow_expiry;
+        } else if (!has_bids && !has_selector) {
+            st = fid_status::kFidNotFound;  // names a flow binding this HA does not hold
+        } else if (!has_bids || !has_selector) {
+            st = fid_status::kFlowIdentificationMalformed;  // a new one needs both
+        } else if (next.flows.size() >= settings_.max_flows_per_hoa) {
+            st = fid_status::kAdministrativelyProhibited;
+        } else {
+            insert_sorted(
+                next.flows,
+                FlowBinding{request_flow.fid, request_flow.priority, request_flow.bid_references,
+                            *request_flow.traffic_selector, flow_expiry},
+                fid_key);
+        }
+        answer_flow(request_flow.fid, request_flow.priority, st);
     }
     if (options.flow_summary)
-        for (auto fid : *options.flow_summary)
+        for (auto fid : *options.flow_summary) {
+            if (std::any_of(options.flows.begin(), options.flows.end(),
+                            [&](const mh::FlowIdentification& f) { return f.fid == fid; }))
+                continue;  // answered above
             if (FlowBinding* flow = find_sorted(next.flows, fid, fid_key))
                 flow->expiry_ms = flow_expiry;
+            else  // an unknown FID in the summary is answered FID NOT FOUND
+                answer_flow(fid, 0, fid_status::kFidNotFound);
+        }
 
     // Accepted: build the BA, then commit.
     out.ack.status = overall;

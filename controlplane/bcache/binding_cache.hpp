@@ -91,6 +91,7 @@ struct BuRequest {
 
 struct BuOutcome {
     bool send_ack = false;
+    bool discarded = false;  // silently, no BA (RFC 6275 s.9.5.1)
     mh::BindingAck ack;
     Ipv6Address ack_destination;
     bool ack_needs_routing_header = false;  // type 2 RH carrying ack_home_address

@@ -447,19 +447,40 @@ void HomeAgent::handle_mobile_prefix_solicitation(PortId port, const net::Ipv6Pa
         ++counters_.not_handled;
         return;
     }
+    if (away_from_home(packet.source)) {
+        // From a home address that is bound to a CoA: it came reverse-tunnelled.
+        if (security_->esp_required()) {
+            ++counters_.esp_required_drops;  // RFC 3776 s.4.2: protected like the BU
+            return;
+        }
+        auto chain = mh::walk_ipv6_headers(packet.ip);
+        if (!chain) {
+            ++counters_.malformed;
+            return;
+        }
+        handle_mobile_prefix_solicitation_from_away(port, packet, *chain, packet.ip, false);
+        return;
+    }
+    // A node on the home link (or not registered): answered there, to its address.
     send(port, net::build_icmpv6_frame(packet.eth_source, itf->mac, packet.destination,
                                        packet.source, 64, net::icmp6::kMobilePrefixAdvertisement, 0,
                                        mobile_prefix_advertisement_body(icmp.body)));
     ++counters_.mobile_prefix_advertisements;
 }
 
-void HomeAgent::handle_mobile_prefix_solicitation_from_care_of(PortId port,
-                                                               const net::Ipv6Packet& packet,
-                                                               const mh::Ipv6HeaderChain& chain,
-                                                               std::span<const std::uint8_t> ip,
-                                                               bool was_protected) {
-    // RFC 6275 s.6.7, s.11.4.2: from the CoA, with a Home Address option; the checksum's
-    // pseudo-header uses the home address.
+bool HomeAgent::away_from_home(const HomeAddress& hoa) const {
+    const bcache::HoaEntry* entry = cache_.find(hoa);
+    return entry && std::any_of(entry->bindings.begin(), entry->bindings.end(),
+                                [](const bcache::Binding& b) { return !b.at_home; });
+}
+
+void HomeAgent::handle_mobile_prefix_solicitation_from_away(PortId port,
+                                                            const net::Ipv6Packet& packet,
+                                                            const mh::Ipv6HeaderChain& chain,
+                                                            std::span<const std::uint8_t> ip,
+                                                            bool was_protected) {
+    // RFC 6275 s.6.7, s.11.4.2: the checksum's pseudo-header uses the home address (the Home
+    // Address option's, or the source of a reverse-tunnelled solicitation).
     const auto icmp = chain.upper_layer(ip);
     if (icmp.size() < 8 ||
         net::ipv6_upper_layer_checksum(chain.checksum_source(), chain.destination,
@@ -467,16 +488,37 @@ void HomeAgent::handle_mobile_prefix_solicitation_from_care_of(PortId port,
         ++counters_.malformed;
         return;
     }
+    const HomeAddress hoa = chain.home_address_option.value_or(chain.source);
+    const bcache::HoaEntry* entry = cache_.find(hoa);
     if (icmp[0] != net::icmp6::kMobilePrefixSolicitation || icmp[1] != 0 ||
-        !is_ha_address(chain.destination) || !cache_.find(*chain.home_address_option)) {
+        !is_ha_address(chain.destination) || !entry) {
         ++counters_.not_handled;  // only a registered mobile node's solicitation is answered
         return;
     }
-    // s.6.8, s.10.6.3: to the CoA, with a type 2 routing header naming the home address.
-    auto mpa = mh::build_ipv6_icmpv6_packet(
-        net::icmp6::kMobilePrefixAdvertisement, 0,
-        mobile_prefix_advertisement_body(icmp.subspan(4)),
-        {chain.destination, chain.source, std::nullopt, *chain.home_address_option, 64});
+    // s.6.8, s.10.6.3: to a CoA, with a type 2 routing header naming the home address. With a
+    // Home Address option that CoA is the source, which must be one of the HoA's (s.9.3.1:
+    // a Home Address option is trusted only with a binding). A reverse-tunnelled one came
+    // from a registered CoA (the data path filtered the tunnel) without saying which: the
+    // answer goes to the first Live path's CoA, the lowest BID.
+    std::optional<CareOfAddress> care_of;
+    if (chain.home_address_option) {
+        for (const auto& b : entry->bindings)
+            if (!b.at_home && b.care_of == chain.source) care_of = chain.source;
+    } else if (const HoaState* state = state_of(hoa); state && state->has_published) {
+        const DeliveryPath* first = nullptr;
+        for (const auto& path : state->published.paths)
+            if (!path.native && path.state == BindingState::Live &&
+                (!first || path.bid < first->bid))
+                first = &path;
+        if (first) care_of = first->care_of;
+    }
+    if (!care_of) {
+        ++counters_.not_handled;
+        return;
+    }
+    auto mpa = mh::build_ipv6_icmpv6_packet(net::icmp6::kMobilePrefixAdvertisement, 0,
+                                            mobile_prefix_advertisement_body(icmp.subspan(4)),
+                                            {chain.destination, *care_of, std::nullopt, hoa, 64});
     std::span<const std::uint8_t> out = mpa;
     std::optional<std::vector<std::uint8_t>> sealed;
     if (signalling_needs_esp(was_protected)) {
@@ -484,7 +526,11 @@ void HomeAgent::handle_mobile_prefix_solicitation_from_care_of(PortId port,
         if (!sealed) return;
         out = *sealed;
     }
-    send_ip(port, packet.eth_source, out);
+    // Back the way it came when the source is that CoA; routed to the chosen CoA otherwise.
+    if (chain.home_address_option)
+        send_ip(port, packet.eth_source, out);
+    else
+        dataplane_.route_packet(out);
     ++counters_.mobile_prefix_advertisements;
 }
 

@@ -128,6 +128,7 @@ struct HaSettings {
     X(mh_received)                                                                \
     X(mh_malformed)                                                               \
     X(binding_updates)                                                            \
+    X(binding_updates_discarded) /* silently: RFC 6275 s.9.5.1 */                 \
     X(binding_acks_sent)                                                          \
     X(binding_errors_sent)                                                        \
     X(binding_refresh_requests_sent)                                              \
@@ -293,12 +294,15 @@ class HomeAgent {
                              const net::Icmpv6Message& icmp);
     void handle_mobile_prefix_solicitation(PortId port, const net::Ipv6Packet& packet,
                                            const net::Icmpv6Message& icmp);
-    // A solicitation sent from a CoA with a Home Address option (possibly opened from ESP):
-    // `ip` is the packet `chain` walked.
-    void handle_mobile_prefix_solicitation_from_care_of(PortId port, const net::Ipv6Packet& packet,
-                                                        const mh::Ipv6HeaderChain& chain,
-                                                        std::span<const std::uint8_t> ip,
-                                                        bool was_protected);
+    // A solicitation from a mobile node away from home (possibly opened from ESP): sent from
+    // a CoA with a Home Address option, or reverse-tunnelled from the home address. `ip` is
+    // the packet `chain` walked.
+    void handle_mobile_prefix_solicitation_from_away(PortId port, const net::Ipv6Packet& packet,
+                                                     const mh::Ipv6HeaderChain& chain,
+                                                     std::span<const std::uint8_t> ip,
+                                                     bool was_protected);
+    // Whether `hoa` has a binding to a care-of address (the mobile node is away).
+    bool away_from_home(const HomeAddress& hoa) const;
     // Identifier echoed from the solicitation's body, a Prefix Information option per home
     // prefix (RFC 6275 s.6.8).
     std::vector<std::uint8_t> mobile_prefix_advertisement_body(

@@ -77,12 +77,13 @@ void HomeAgent::handle_mobility(PortId port, std::span<const std::uint8_t> frame
             }
         }
     }
-    if (chain->upper_layer_protocol == net::kProtoIcmpv6 && chain->home_address_option) {
+    if (chain->upper_layer_protocol == net::kProtoIcmpv6 &&
+        (chain->home_address_option || (was_protected && away_from_home(chain->source)))) {
         if (security_->esp_required() && !was_protected) {
             ++counters_.esp_required_drops;  // RFC 3776 s.4.2: protected like the BU
             return;
         }
-        handle_mobile_prefix_solicitation_from_care_of(port, packet, *chain, ip, was_protected);
+        handle_mobile_prefix_solicitation_from_away(port, packet, *chain, ip, was_protected);
         return;
     }
     if (chain->upper_layer_protocol != net::kProtoMobility) {
@@ -114,11 +115,14 @@ void HomeAgent::handle_mobility(PortId port, std::span<const std::uint8_t> frame
             send_icmp_error(port, frame, net::icmp6::kParameterProblem, 0,
                             static_cast<std::uint32_t>(chain->upper_layer_offset + failure->offset),
                             now_ms);
-        // RFC 5648 s.6.1: a Binding Identifier option whose length is not 4, 8 or 20 makes
-        // the home agent reject the BU with MCOA MALFORMED, so the MN learns why.
-        if (failure->code == mh::MhErrorCode::BadOptionLength &&
+        // RFC 5648 s.4.3, s.6.2: a Binding Identifier option whose length is not 4, 8 or
+        // 20, or two of them with the same BID, make the home agent reject the BU with MCOA
+        // MALFORMED, so the MN learns why.
+        const bool bad_bid_length =
+            failure->code == mh::MhErrorCode::BadOptionLength &&
             failure->option_type ==
-                static_cast<std::uint8_t>(mh::MobilityOptionType::BindingIdentifier) &&
+                static_cast<std::uint8_t>(mh::MobilityOptionType::BindingIdentifier);
+        if ((bad_bid_length || failure->code == mh::MhErrorCode::DuplicateBid) &&
             failure->mh_type == static_cast<std::uint8_t>(mh::MhType::BindingUpdate) &&
             is_ha_address(chain->destination)) {
             const auto message = chain->upper_layer(ip);
@@ -160,6 +164,7 @@ void HomeAgent::handle_mobility(PortId port, std::span<const std::uint8_t> frame
                                                                              packet.eth_source};
     }
     republish(outcome.changed, now_ms);
+    if (outcome.discarded) ++counters_.binding_updates_discarded;
     if (!outcome.send_ack) return;
     send_binding_ack(
         port, packet, was_protected, outcome.ack, chain->destination, outcome.ack_destination,
@@ -514,6 +519,12 @@ std::vector<HomeAgent::BindingRow> HomeAgent::binding_rows(const HomeAddress& ho
         row["lifetime_s"] =
             std::to_string(b.expiry_ms > now_ms ? (b.expiry_ms - now_ms) / 1000 : 0);
         row["sequence"] = std::to_string(b.sequence);
+        // The RFC 6089 flow bindings that steer to this binding, by FID.
+        std::string fids;
+        for (const auto& f : e.flows)
+            if (b.mcoa && std::count(f.bids.begin(), f.bids.end(), b.bid) > 0)
+                fids += (fids.empty() ? "" : ",") + std::to_string(f.fid);
+        row["flows"] = fids.empty() ? "-" : fids;
         // The state the workers forward with (heartbeats, ICMPv6 errors, port link).
         row["state"] = "-";  // not in the snapshot: no way to the CoA yet
         if (state && state->has_published)

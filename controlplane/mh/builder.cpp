@@ -211,7 +211,7 @@ class MessageWriter {
     void flow_data(const FlowIdentification& flow) {
         put16(out, flow.fid);
         put16(out, flow.priority);
-        out.push_back(static_cast<std::uint8_t>(flow.action));
+        out.push_back(0);  // Reserved
         out.push_back(flow.status);
         if (!flow.bid_references.empty()) {
             const auto at = begin_sub_option(FidSubOptionType::BidReference);

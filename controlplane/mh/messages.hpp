@@ -91,16 +91,9 @@ struct TrafficSelectorV4 {  // TS format 1
 
 using TrafficSelector = std::variant<TrafficSelectorV4, TrafficSelectorV6>;
 
-// RFC 6089 s.4.2 has no Action field: the octet after FID-PRI is Reserved (so decode
-// Pcap.Net's IpV6MobilityOptionFlowIdentification and PyPCAPKit). monami's MN writes an
-// explicit action there (values 1-4, a monami extension); 0 is what an RFC 6089 sender
-// writes, and the HA then infers add (unknown FID) or modify (known FID).
-enum class FlowAction : std::uint8_t { Reserved = 0, Add = 1, Modify = 2, Remove = 3, Refresh = 4 };
-
 struct FlowIdentification {  // RFC 6089 s.4.2
     std::uint16_t fid = 0;
-    std::uint16_t priority = 0;
-    FlowAction action = FlowAction::Add;
+    std::uint16_t priority = 0;  // FID-PRI; the Reserved octet after it is written 0, ignored
     std::uint8_t status = 0;
     std::vector<std::uint16_t> bid_references;          // sub-option 2
     std::optional<TrafficSelector> traffic_selector;    // sub-option 3

@@ -254,7 +254,7 @@ class OptionsParser {
         FlowIdentification flow;
         flow.fid = get16(p);
         flow.priority = get16(p + 2);
-        flow.action = static_cast<FlowAction>(p[4]);  // unknown actions: caller answers 130
+        // p[4] is Reserved (RFC 6089 s.4.2): ignored on receipt.
         flow.status = p[5];
         for (const auto& seen : out.flows)
             if (seen.fid == flow.fid) return error(MhErrorCode::DuplicateFid, pos + 2);

@@ -52,8 +52,7 @@ inline constexpr std::uint8_t kBidPriorityMask = 0x7f;
 inline constexpr std::size_t kBidLength = 4;
 inline constexpr std::size_t kBidLengthV4 = 8;
 inline constexpr std::size_t kBidLengthV6 = 20;
-// Flow Identification fixed part (RFC 6089 s.4.2): FID, FID-PRI, Reserved (monami: the
-// action, see FlowAction), Status.
+// Flow Identification fixed part (RFC 6089 s.4.2): FID, FID-PRI, Reserved, Status.
 inline constexpr std::size_t kFidFixed = 6;
 // Traffic selector sub-option data before the selector flags: TS Format, Reserved.
 inline constexpr std::size_t kTsHeader = 2;

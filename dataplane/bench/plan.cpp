@@ -31,7 +31,6 @@ std::vector<std::uint8_t> build_bu_frame(const Plan& plan, const Registration& r
         mh::FlowIdentification flow;
         flow.fid = 1;
         flow.priority = 1;
-        flow.action = mh::FlowAction::Add;
         flow.bid_references = {1, 2};
         mh::TrafficSelectorV6 ts;
         ts.next_header = mh::Range<std::uint8_t>{17, 17};

@@ -157,8 +157,9 @@ class Gateway:
                              capture_output=True, text=True, timeout=20)
         for line in res.stdout.splitlines():
             line = line.strip().lstrip("-> ").strip()
-            if line.startswith("{") and command in line:
-                return json.loads(line)[command]
+            name = command.split(",")[0]  # DPDK answers under the command's name alone
+            if line.startswith("{") and f'"{name}"' in line:
+                return json.loads(line)[name]
         raise AssertionError(f"no telemetry answer for {command}: {res.stdout} {res.stderr}")
 
     def table(self, command):

@@ -6,7 +6,7 @@ from scapy.all import IPv6, IPv6ExtHdrDestOpt, Raw, in6_chksum
 from scapy.layers.inet6 import HAO
 
 MH_BU, MH_BA, MH_BE, MH_HEARTBEAT = 5, 6, 7, 13
-OPT_BID, OPT_FLOW_ID = 35, 45
+OPT_BID, OPT_FLOW_SUMMARY, OPT_FLOW_ID = 35, 44, 45
 
 
 def _padded(options, fixed_len):
@@ -29,10 +29,11 @@ def bid_option(bid, coa=None, status=0, home=False):
     return bytes([OPT_BID, len(body)]) + body
 
 
-def flow_id_option(fid, priority, bids, dport=None, proto=None, action=1):
+def flow_id_option(fid, priority, bids, dport=None, proto=None, reserved=0):
     """RFC 6089 Flow Identification with a BID Reference and an RFC 6088 s.3.2 IPv6
     selector (format 2): TS Format, Reserved, a 32-bit word holding the flags A..P from
-    its top bit and 16 Reserved bits, then the start/end fields in flag order."""
+    its top bit and 16 Reserved bits, then the start/end fields in flag order. `reserved`
+    is the octet after FID-PRI, 0 as RFC 6089 s.4.2 has senders write it."""
     subs = bytes([2, 2 * len(bids)]) + b"".join(struct.pack("!H", b) for b in bids)
     if dport is not None or proto is not None:
         flags, fields = 0, b""
@@ -44,8 +45,14 @@ def flow_id_option(fid, priority, bids, dport=None, proto=None, action=1):
             fields += struct.pack("!BB", proto, proto)
         ts = struct.pack("!BBI", 2, 0, flags) + fields
         subs += bytes([3, len(ts)]) + ts
-    body = struct.pack("!HHBB", fid, priority, action, 0) + subs
+    body = struct.pack("!HHBB", fid, priority, reserved, 0) + subs
     return bytes([OPT_FLOW_ID, len(body)]) + body
+
+
+def flow_summary_option(fids):
+    """RFC 6089 s.4.1 Flow Summary: the FIDs of the flow bindings a BU keeps as they are."""
+    body = b"".join(struct.pack("!H", fid) for fid in fids)
+    return bytes([OPT_FLOW_SUMMARY, len(body)]) + body
 
 
 def binding_update(seq, lifetime_4s, options=b"", ack=True, home=True):

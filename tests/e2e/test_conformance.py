@@ -9,7 +9,8 @@ import pytest
 from scapy.all import Ether, IPv6, wrpcap
 
 from conftest import two_link_gateway
-from mh_frames import OPT_BID, binding_update, bid_option, bu_packet
+from mh_frames import (OPT_BID, binding_update, bid_option, bu_packet, flow_id_option,
+                       flow_summary_option)
 
 HA = "2001:db8:1::1"
 CN = "2001:db8:1::99"
@@ -146,3 +147,87 @@ def test_mobile_prefix_solicitation_from_a_care_of_address(topology, tmp_path):
     assert out == [f"{COA1}|2|{HOA}|{0x4242}|1|{HA}"], (out, [r.summary() for r in replies])
     assert gw.telemetry("/monami/control")["mobile_prefix_advertisements"] == 1
     assert bindings(gw) == before
+
+
+def flow_answers(ba):
+    """(FID, Reserved, Status) of each Flow Identification option (RFC 6089 s.4.2) in a BA,
+    read from the raw Mobility Header: tshark names the option but not its fields."""
+    from scapy.layers.inet6 import IPv6ExtHdrRouting
+    mh = bytes(ba[IPv6ExtHdrRouting].payload)
+    out, at, end = [], 12, (mh[1] + 1) * 8  # options follow the 12-octet BA
+    while at < end:
+        if mh[at] == 0:  # Pad1
+            at += 1
+            continue
+        if mh[at] == 45:
+            fid, _, reserved, status = struct.unpack("!HHBB", mh[at + 2:at + 8])
+            out.append((fid, reserved, status))
+        at += 2 + mh[at + 1]
+    return out
+
+
+def test_flow_bindings_kept_by_summary_and_removed_by_omission(topology, tmp_path):
+    """RFC 6089 s.4.2: the octet after FID-PRI is Reserved, ignored on receipt and sent as 0.
+    s.5: a BU names every flow binding the MN keeps, in a Flow Identification option or in
+    the Flow Summary; one left out is removed, all of them when the BU carries neither; an
+    unknown FID in the summary is answered FID NOT FOUND (132). Each step is checked in the
+    cache and in the data path: an n-cast flow reaches both CoAs, an unbound one one CoA."""
+    from scapy.layers.inet6 import UDP
+    gw, sides = topology
+    home, access = sides["home"], sides["access"]
+    bids = bid_option(1, COA1) + bid_option(2, COA2)
+
+    def bu(seq, flow_options=b""):
+        replies = answers(access, [bu_packet(COA1, HA, HOA, binding_update(seq, 30, bids + flow_options))])
+        assert len(replies) == 1, (seq, [r.summary() for r in replies])
+        rows = tshark(replies, tmp_path, f"ba-flows-{seq}", "ipv6.dst", "mip6.ba.status",
+                      "mip6.ba.seqnr", "mip6.mobility_opt")
+        return rows[0], flow_answers(replies[0])
+
+    def copies(dport):
+        home.send(IPv6(src=CN, dst=HOA, hlim=64) / UDP(sport=1234, dport=dport) / b"flow")
+        out = access.collect(1.0, lambda f: Ether in f and f[Ether].src == access.link.gateway_mac
+                             and IPv6 in f and f[IPv6].src == HA and UDP in f
+                             and f[UDP].dport == dport)
+        return sorted(f[IPv6].dst for f in out)
+
+    def flows():
+        return gw.telemetry("/monami/summary")["flows"]
+
+    # Two n-cast flows; the first one's Reserved octet is set and must be read as 0.
+    row, flow_status = bu(1, flow_id_option(1, 10, [1, 2], dport=(7000, 7000), proto=17,
+                                            reserved=0xff) +
+                          flow_id_option(2, 20, [1, 2], dport=(7001, 7001), proto=17))
+    assert row[:3] == [COA1, "0", "1"] and "45" in row[3].split(","), row
+    assert flow_status == [(1, 0, 0), (2, 0, 0)]  # Reserved written 0 in the answers
+    assert flows() == 2
+    assert [r["flows"] for r in gw.table(f"/monami/binding,{HOA}")] == ["1,2", "1,2"]
+    assert copies(7000) == [COA1, COA2] and copies(7001) == [COA1, COA2]
+    with_both = bindings(gw)
+
+    # Flow 1 kept by the summary, flow 2 left out: removed.
+    row, flow_status = bu(2, flow_summary_option([1]))
+    assert row[:3] == [COA1, "0", "2"] and flow_status == [], (row, flow_status)
+    assert flows() == 1
+    assert copies(7000) == [COA1, COA2] and len(copies(7001)) == 1
+    kept = [(b[0], b[1], b[2]) for b in bindings(gw)]
+    assert kept == [(h, bid, coa) for h, bid, coa, _ in with_both]
+
+    # A rejected BU (sequence 2 again: 135) changes nothing, whatever its flow options say.
+    row, flow_status = bu(2, flow_id_option(3, 30, [1], dport=(7002, 7002), proto=17))
+    assert row[1] == "135" and flow_status == [], row
+    assert flows() == 1 and copies(7000) == [COA1, COA2] and len(copies(7002)) == 1
+
+    # The summary names a FID this HA does not hold: 132 for it, flow 1 kept.
+    row, flow_status = bu(3, flow_summary_option([1, 9]))
+    assert row[1] == "0" and flow_status == [(9, 0, 132)], (row, flow_status)
+    assert flows() == 1
+
+    # Neither option: every flow binding goes, the bindings stay.
+    row, flow_status = bu(4)
+    assert row[1] == "0" and flow_status == [], (row, flow_status)
+    assert flows() == 0
+    assert len(copies(7000)) == 1
+    assert [b[2] for b in bindings(gw)] == [COA1, COA2]
+    rows = gw.table(f"/monami/binding,{HOA}")
+    assert all(r["flows"] == "-" for r in rows), rows

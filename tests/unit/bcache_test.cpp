@@ -61,13 +61,11 @@ mh::TrafficSelector udp_port(std::uint16_t port) {
     return ts;
 }
 
-mh::FlowIdentification flow(std::uint16_t fid, mh::FlowAction action,
-                            std::vector<std::uint16_t> bids = {},
+mh::FlowIdentification flow(std::uint16_t fid, std::vector<std::uint16_t> bids = {},
                             std::optional<mh::TrafficSelector> ts = std::nullopt) {
     mh::FlowIdentification f;
     f.fid = fid;
     f.priority = static_cast<std::uint16_t>(fid * 10);
-    f.action = action;
     f.bid_references = std::move(bids);
     f.traffic_selector = std::move(ts);
     return f;
@@ -715,18 +713,27 @@ class FlowTest : public BindingCacheTest {
         bu.options.binding_ids = {bid(1, kCoa1), bid(2, kCoa2)};
         away(bu, kCoa1);
     }
-    BuOutcome with_flows(std::vector<mh::FlowIdentification> flows, std::uint16_t lifetime = 50) {
+    // A bulk BU refreshing both bindings, stating the flow bindings as RFC 6089 s.5 has it:
+    // new or changed ones in `flows`, kept ones in `summary`, the rest left out.
+    BuOutcome with_flows(std::vector<mh::FlowIdentification> flows,
+                         std::optional<std::vector<std::uint16_t>> summary = std::nullopt,
+                         std::uint16_t lifetime = 50) {
         auto bu = make_bu(seq++, lifetime);
         bu.options.binding_ids = {bid(1, kCoa1), bid(2, kCoa2)};
         bu.options.flows = std::move(flows);
+        bu.options.flow_summary = std::move(summary);
         return away(bu, kCoa1);
+    }
+    std::vector<std::uint16_t> fids() const {
+        std::vector<std::uint16_t> out;
+        for (const auto& f : cache.find(kHoaA)->flows) out.push_back(f.fid);
+        return out;
     }
     std::uint16_t seq = 1;
 };
 
-TEST_F(FlowTest, AddModifyRefreshRemove) {
-    auto out = with_flows({flow(7, mh::FlowAction::Add, {1}, udp_port(5060)),
-                           flow(8, mh::FlowAction::Add, {1, 2}, udp_port(53))});
+TEST_F(FlowTest, AddChangeKeepAndRemoveByOmission) {
+    auto out = with_flows({flow(7, {1}, udp_port(5060)), flow(8, {1, 2}, udp_port(53))});
     expect_accepted(out);
     ASSERT_EQ(out.ack.options.flows.size(), 2u);
     EXPECT_EQ(out.ack.options.flows[0].fid, 7);
@@ -737,90 +744,82 @@ TEST_F(FlowTest, AddModifyRefreshRemove) {
     EXPECT_EQ(f->bids, (std::vector<std::uint16_t>{1, 2}));
     EXPECT_EQ(f->priority, 80);
 
-    out = with_flows({flow(7, mh::FlowAction::Modify, {2})});
+    // A Flow Identification option for a known FID replaces what it carries; the summary
+    // keeps flow 8 as it is.
+    out = with_flows({flow(7, {2})}, std::vector<std::uint16_t>{8});
+    ASSERT_EQ(out.ack.options.flows.size(), 1u);  // the kept flow is not answered
     EXPECT_EQ(out.ack.options.flows[0].status, fst::kSuccess);
     f = cache.find(kHoaA)->find_flow(7);
     EXPECT_EQ(f->bids, (std::vector<std::uint16_t>{2}));
     EXPECT_EQ(f->selector, udp_port(5060));  // kept: only BIDs were given
+    EXPECT_EQ(fids(), (std::vector<std::uint16_t>{7, 8}));
 
     now += 20'000;
-    out = with_flows({flow(8, mh::FlowAction::Refresh)});
-    EXPECT_EQ(out.ack.options.flows[0].status, fst::kSuccess);
+    out = with_flows({}, std::vector<std::uint16_t>{7, 8});
+    EXPECT_TRUE(out.ack.options.flows.empty());
     EXPECT_EQ(cache.find(kHoaA)->find_flow(8)->expiry_ms, now + 200'000);
 
-    out = with_flows({flow(7, mh::FlowAction::Remove)});
-    EXPECT_EQ(out.ack.options.flows[0].status, fst::kSuccess);
-    EXPECT_EQ(cache.find(kHoaA)->find_flow(7), nullptr);
-    EXPECT_NE(cache.find(kHoaA)->find_flow(8), nullptr);
+    // Left out of the BU: removed.
+    out = with_flows({}, std::vector<std::uint16_t>{8});
+    expect_accepted(out);
+    EXPECT_EQ(fids(), (std::vector<std::uint16_t>{8}));
+    // A BU with neither option names none: every flow binding goes, the bindings stay.
+    expect_accepted(with_flows({}));
+    EXPECT_TRUE(fids().empty());
+    EXPECT_EQ(cache.find(kHoaA)->bindings.size(), 2u);
 }
 
-// An RFC 6089 MN leaves the octet after FID-PRI Reserved (0): a new FID is added, a
-// registered one modified, instead of answering 130 (malformed) for every flow.
-TEST_F(FlowTest, Rfc6089SenderWithoutActionAddsThenModifies) {
-    auto out = with_flows({flow(7, mh::FlowAction::Reserved, {1}, udp_port(5060))});
+// What an RFC 6089 MN resends after a lost BA: the same option again is not an error.
+TEST_F(FlowTest, RetransmittedFlowIdentificationIsANoOp) {
+    expect_accepted(with_flows({flow(1, {1, 2}, udp_port(5))}));
+    now += 10'000;
+    auto out = with_flows({flow(1, {1, 2}, udp_port(5))});
     ASSERT_EQ(out.ack.options.flows.size(), 1u);
     EXPECT_EQ(out.ack.options.flows[0].status, fst::kSuccess);
-    EXPECT_EQ(out.ack.options.flows[0].action, mh::FlowAction::Reserved);  // echoed as sent
-    ASSERT_NE(cache.find(kHoaA)->find_flow(7), nullptr);
-
-    out = with_flows({flow(7, mh::FlowAction::Reserved, {1, 2}, udp_port(5061))});
-    EXPECT_EQ(out.ack.options.flows[0].status, fst::kSuccess);
-    const FlowBinding* f = cache.find(kHoaA)->find_flow(7);
-    ASSERT_NE(f, nullptr);
-    EXPECT_EQ(f->bids, (std::vector<std::uint16_t>{1, 2}));
-    EXPECT_EQ(f->selector, udp_port(5061));
-    EXPECT_EQ(cache.find(kHoaA)->flows.size(), 1u);
+    EXPECT_EQ(fids(), (std::vector<std::uint16_t>{1}));
+    EXPECT_EQ(cache.find(kHoaA)->find_flow(1)->expiry_ms, now + 200'000);
 }
 
 TEST_F(FlowTest, FlowStatuses) {
-    with_flows({flow(1, mh::FlowAction::Add, {1}, udp_port(1))});
-    auto unsupported = flow(3, mh::FlowAction::Add, {1});
+    with_flows({flow(1, {1}, udp_port(1))});
+    auto unsupported = flow(3, {1});
     unsupported.unsupported_ts_format = 7;
-    auto out = with_flows({
-        flow(2, mh::FlowAction::Add, {1}),                 // no traffic selector
-        flow(1, mh::FlowAction::Add, {1}, udp_port(9)),    // FID in use, other selector
-        flow(4, mh::FlowAction::Add, {9}, udp_port(4)),    // unknown BID
-        flow(5, mh::FlowAction::Modify, {1}),              // unknown FID
-        flow(6, mh::FlowAction::Remove),                   // unknown FID
-        flow(6, mh::FlowAction::Refresh),                  // unknown FID
-        unsupported,                                       // TS format
-        flow(1, mh::FlowAction::Modify),                   // nothing to modify
-        flow(1, mh::FlowAction::Modify, {9}),              // unknown BID
-        flow(10, mh::FlowAction::Add, {2}, udp_port(10)),  // fills the limit (2)
-        flow(11, mh::FlowAction::Add, {2}, udp_port(11)),  // over the limit
-    });
-    expect_accepted(out);  // flow errors never fail the BU
-    std::vector<std::uint8_t> statuses;
-    for (const auto& f : out.ack.options.flows) statuses.push_back(f.status);
-    EXPECT_EQ(statuses,
-              (std::vector<std::uint8_t>{
-                  fst::kFlowIdentificationMalformed, fst::kFlowIdentificationMalformed,
-                  fst::kBidNotFound, fst::kFidNotFound, fst::kFidNotFound, fst::kFidNotFound,
-                  fst::kTrafficSelectorFormatNotSupported, fst::kFlowIdentificationMalformed,
-                  fst::kBidNotFound, fst::kSuccess, fst::kAdministrativelyProhibited}));
-    EXPECT_EQ(cache.find(kHoaA)->flows.size(), 2u);
-}
-
-TEST_F(FlowTest, RetransmittedAddIsARefreshNotAnError) {
-    // The MN retransmits a BU whose BA was lost: the same Add must not be refused (130), or
-    // the MN would forget a flow the HA keeps.
-    expect_accepted(with_flows({flow(1, mh::FlowAction::Add, {1, 2}, udp_port(5))}));
-    now += 10'000;
-    auto out = with_flows({flow(1, mh::FlowAction::Add, {1, 2}, udp_port(5))});
-    ASSERT_EQ(out.ack.options.flows.size(), 1u);
-    EXPECT_EQ(out.ack.options.flows[0].status, fst::kSuccess);
-    EXPECT_EQ(cache.find(kHoaA)->flows.size(), 1u);
-    EXPECT_EQ(cache.find(kHoaA)->find_flow(1)->expiry_ms, now + 200'000);
-    // A different Add for the same FID is still malformed.
-    out = with_flows({flow(1, mh::FlowAction::Add, {1}, udp_port(5))});
-    EXPECT_EQ(out.ack.options.flows[0].status, fst::kFlowIdentificationMalformed);
+    auto out = with_flows(
+        {
+            flow(2, {1}),                 // new: no traffic selector
+            flow(12, {}, udp_port(12)),   // new: no BID reference
+            flow(4, {9}, udp_port(4)),    // unknown BID
+            flow(5),                      // names a flow this HA does not hold
+            unsupported,                  // TS format
+            flow(1, {9}),                 // known, unknown BID: refused, kept as it was
+            flow(10, {2}, udp_port(10)),  // fills the limit (2)
+            flow(11, {2}, udp_port(11)),  // over the limit
+        },
+        std::vector<std::uint16_t>{6});  // a summary FID this HA does not hold
+    expect_accepted(out);                // flow errors never fail the BU
+    std::vector<std::pair<std::uint16_t, std::uint8_t>> answers;
+    for (const auto& f : out.ack.options.flows) answers.emplace_back(f.fid, f.status);
+    EXPECT_EQ(answers, (std::vector<std::pair<std::uint16_t, std::uint8_t>>{
+                           {2, fst::kFlowIdentificationMalformed},
+                           {12, fst::kFlowIdentificationMalformed},
+                           {4, fst::kBidNotFound},
+                           {5, fst::kFidNotFound},
+                           {3, fst::kTrafficSelectorFormatNotSupported},
+                           {1, fst::kBidNotFound},
+                           {10, fst::kSuccess},
+                           {11, fst::kAdministrativelyProhibited},
+                           {6, fst::kFidNotFound},
+                       }));
+    EXPECT_EQ(fids(), (std::vector<std::uint16_t>{1, 10}));
+    EXPECT_EQ(cache.find(kHoaA)->find_flow(1)->bids, (std::vector<std::uint16_t>{1}));
+    // The Reserved octet is not part of the answer: the BA writes it 0 (builder, mh_test).
 }
 
 TEST_F(FlowTest, FlowsFollowTheirBindings) {
-    with_flows({flow(1, mh::FlowAction::Add, {1}, udp_port(1)),
-                flow(2, mh::FlowAction::Add, {1, 2}, udp_port(2))});
+    with_flows({flow(1, {1}, udp_port(1)), flow(2, {1, 2}, udp_port(2))});
     auto dereg = make_bu(seq++, 0);
     dereg.options.binding_ids = {bid(1)};
+    dereg.options.flow_summary = std::vector<std::uint16_t>{1, 2};
     expect_accepted(away(dereg, kCoa1));
     const HoaEntry* e = cache.find(kHoaA);
     EXPECT_EQ(e->find_flow(1), nullptr);  // its only binding went away
@@ -828,22 +827,22 @@ TEST_F(FlowTest, FlowsFollowTheirBindings) {
     EXPECT_EQ(e->find_flow(2)->bids, (std::vector<std::uint16_t>{2}));
 }
 
-TEST_F(FlowTest, FlowSummaryRefreshesAndFlowsExpire) {
-    with_flows({flow(1, mh::FlowAction::Add, {1}, udp_port(1)),
-                flow(2, mh::FlowAction::Add, {2}, udp_port(2))},
+TEST_F(FlowTest, FlowsNotRefreshedExpire) {
+    with_flows({flow(1, {1}, udp_port(1)), flow(2, {2}, udp_port(2))}, std::nullopt,
                10);  // flows live 40 s
     now += 30'000;
+    // A BU for binding 2 alone (its own lifetime) naming both flows: flow 2 gets this
+    // lifetime, flow 1 the same; then binding 1 is refreshed without naming flow 1.
     auto bu = make_bu(seq++, 50);
-    bu.options.binding_ids = {bid(1, kCoa1), bid(2, kCoa2)};
-    bu.options.flow_summary = std::vector<std::uint16_t>{2};
-    expect_accepted(away(bu, kCoa1));
+    bu.options.binding_ids = {bid(2, kCoa2)};
+    bu.options.flow_summary = std::vector<std::uint16_t>{1, 2};
+    expect_accepted(away(bu, kCoa2));
     EXPECT_EQ(cache.find(kHoaA)->find_flow(2)->expiry_ms, now + 200'000);
-    EXPECT_EQ(cache.next_deadline_ms(), now + 10'000);  // flow 1, not refreshed
-    auto changed = cache.expire(now + 10'000);
+    EXPECT_EQ(cache.find(kHoaA)->find_flow(1)->expiry_ms, now + 200'000);
+    auto changed = cache.expire(now + 10'000);  // binding 1 expires, and flow 1 with it
     EXPECT_EQ(changed, (std::vector<Ipv6Address>{kHoaA}));
-    EXPECT_EQ(cache.find(kHoaA)->find_flow(1), nullptr);
+    EXPECT_EQ(cache.find(kHoaA)->bindings.size(), 1u);
     EXPECT_NE(cache.find(kHoaA)->find_flow(2), nullptr);
-    EXPECT_EQ(cache.find(kHoaA)->bindings.size(), 2u);
 }
 
 // ---- Lifetimes and timers ----------------------------------------------------------------

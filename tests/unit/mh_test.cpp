@@ -307,7 +307,7 @@ TEST(ParseMh, BindingAckWithPerBidStatus) {
 // in flag order.
 Bytes flow_bu_bytes() {
     Bytes b = bu_header(6);
-    b.insert(b.end(), {45, 39, 0x00, 0x07, 0x00, 0x01, 1 /*Add*/, 0});
+    b.insert(b.end(), {45, 39, 0x00, 0x07, 0x00, 0x01, 0 /*Reserved*/, 0});
     b.insert(b.end(), {2, 2, 0x00, 0x01});                        // BID Reference: BID 1
     b.insert(b.end(), {3, 27, 2 /*IPv6*/, 0, 0x20, 0x32, 0, 0});  // C, K, L, O; Reserved
     append(b, kCoa2);                                             // (C) start dest address
@@ -326,7 +326,6 @@ TEST(ParseMh, FlowIdentificationWithIpv6TrafficSelector) {
     const auto& flow = bu.options.flows[0];
     EXPECT_EQ(flow.fid, 7);
     EXPECT_EQ(flow.priority, 1);
-    EXPECT_EQ(flow.action, mh::FlowAction::Add);
     EXPECT_EQ(flow.status, 0);
     EXPECT_EQ(flow.bid_references, std::vector<std::uint16_t>{1});
     ASSERT_TRUE(flow.traffic_selector);
@@ -353,7 +352,7 @@ TEST(ParseMh, FlowIdentificationWithIpv6TrafficSelector) {
 // writes them as zero.
 TEST(ParseMh, Ipv4TrafficSelectorFollowsRfc6088Layout) {
     Bytes b = bu_header(6);
-    b.insert(b.end(), {45, 42, 0x00, 0x0b, 0x00, 0x02, 1 /*Add*/, 0});
+    b.insert(b.end(), {45, 42, 0x00, 0x0b, 0x00, 0x02, 0 /*Reserved*/, 0});
     b.insert(b.end(), {2, 2, 0x00, 0x03});  // BID Reference: BID 3
     b.insert(b.end(), {3, 30, 1 /*IPv4*/, 0});
     b.insert(b.end(), {0xeb, 0xa8, 0x00, 0x01});            // A B C E G H I K M, one Reserved bit
@@ -386,7 +385,7 @@ TEST(ParseMh, Ipv4TrafficSelectorFollowsRfc6088Layout) {
 // 16 bits after the flags A..P are Reserved.
 TEST(ParseMh, Ipv6TrafficSelectorFlowLabelAndTrafficClass) {
     Bytes b = bu_header(4);
-    b.insert(b.end(), {45, 19, 0x00, 0x0c, 0x00, 0x03, 1 /*Add*/, 0});
+    b.insert(b.end(), {45, 19, 0x00, 0x0c, 0x00, 0x03, 0 /*Reserved*/, 0});
     b.insert(b.end(), {3, 11, 2 /*IPv6*/, 0});
     b.insert(b.end(), {0x02, 0x08, 0x00, 0x00});  // G (flow label), M (traffic class)
     b.insert(b.end(), {0x00, 0x0a, 0xbc, 0xde});  // (G) flow label 0xabcde
@@ -428,7 +427,7 @@ TEST(ParseMh, BindingIdentifierCarriesBidPriority) {
 }
 
 // RFC 6089 s.4.2 as an RFC sender writes it: FID, FID-PRI, Reserved 0, Status, then the
-// sub-options. Decodes with FlowAction::Reserved and builds back byte for byte.
+// sub-options. Builds back byte for byte.
 TEST(ParseMh, Rfc6089FlowIdentificationWithReservedOctet) {
     Bytes b = bu_header(2);
     b.insert(b.end(), {45, 10, 0x00, 0x21, 0x00, 0x05, 0 /*Reserved*/, 0, 2, 2, 0x00, 0x01});
@@ -439,14 +438,28 @@ TEST(ParseMh, Rfc6089FlowIdentificationWithReservedOctet) {
     const auto& flow = bu.options.flows.at(0);
     EXPECT_EQ(flow.fid, 0x21);
     EXPECT_EQ(flow.priority, 5);
-    EXPECT_EQ(flow.action, mh::FlowAction::Reserved);
     EXPECT_EQ(flow.bid_references, std::vector<std::uint16_t>{1});
     EXPECT_EQ(mh::build_mh(bu, kHoa, kHa), b);
 }
 
+// The Reserved octet is ignored on receipt (a sender that sets it is read as if it were 0)
+// and always written 0: monami-mn used to carry private action codes there.
+TEST(ParseMh, FlowIdentificationReservedOctetIsIgnoredAndWrittenZero) {
+    Bytes zero = bu_header(2);
+    zero.insert(zero.end(), {45, 10, 0x00, 0x21, 0x00, 0x05, 0, 0, 2, 2, 0x00, 0x01});
+    Bytes set = zero;
+    set[12 + 6] = 0xff;  // after the 12-octet BU header: type, len, FID, FID-PRI, Reserved
+    zero = with_checksum(zero);
+    set = with_checksum(set);
+    auto parsed = parse_ok(set);
+    auto reference = parse_ok(zero);
+    EXPECT_EQ(parsed.message, reference.message);
+    EXPECT_EQ(mh::build_mh(parsed.message, kHoa, kHa), zero);
+}
+
 TEST(ParseMh, UnknownTrafficSelectorFormatIsReportedNotRejected) {
     Bytes b = bu_header(2);
-    b.insert(b.end(), {45, 10, 0x00, 0x09, 0x00, 0x00, 1, 0, 3, 2, 9 /*format*/, 0});
+    b.insert(b.end(), {45, 10, 0x00, 0x09, 0x00, 0x00, 0, 0, 3, 2, 9 /*format*/, 0});
     b = with_checksum(b);
     ASSERT_EQ(b.size(), 24u);
     auto parsed = parse_ok(b);
@@ -631,29 +644,29 @@ TEST(ParseMhMalformed, AuthorizationDataMustBeLast) {
 TEST(ParseMhMalformed, FlowSubOptions) {
     // End destination port (L) without its start (K).
     Bytes b = bu_header(3);
-    b.insert(b.end(), {45, 16, 0, 1, 0, 0, 1, 0, 3, 8, 2, 0, 0x00, 0x10, 0, 0, 0x13, 0x88});
+    b.insert(b.end(), {45, 16, 0, 1, 0, 0, 0, 0, 3, 8, 2, 0, 0x00, 0x10, 0, 0, 0x13, 0x88});
     b.insert(b.end(), {0, 0});
     auto e = parse_error(with_checksum(b));
     EXPECT_EQ(e.code, mh::MhErrorCode::MalformedSubOption);
     EXPECT_EQ(e.offset, 20u);
     // Selector length disagrees with its flags (K set, no port bytes).
     b = bu_header(3);
-    b.insert(b.end(), {45, 14, 0, 1, 0, 0, 1, 0, 3, 6, 2, 0, 0x00, 0x20, 0, 0, 1, 2, 0, 0});
+    b.insert(b.end(), {45, 14, 0, 1, 0, 0, 0, 0, 3, 6, 2, 0, 0x00, 0x20, 0, 0, 1, 2, 0, 0});
     e = parse_error(with_checksum(b));
     EXPECT_EQ(e.code, mh::MhErrorCode::MalformedSubOption);
     // Odd-length BID Reference.
     b = bu_header(2);
-    b.insert(b.end(), {45, 9, 0, 1, 0, 0, 1, 0, 2, 1, 7, 0});
+    b.insert(b.end(), {45, 9, 0, 1, 0, 0, 0, 0, 2, 1, 7, 0});
     e = parse_error(with_checksum(b));
     EXPECT_EQ(e.code, mh::MhErrorCode::MalformedSubOption);
     // Two traffic selectors.
     b = bu_header(3);
-    b.insert(b.end(), {45, 14, 0, 1, 0, 0, 1, 0, 3, 2, 9, 0, 3, 2, 9, 0, 0, 0, 0, 0});
+    b.insert(b.end(), {45, 14, 0, 1, 0, 0, 0, 0, 3, 2, 9, 0, 3, 2, 9, 0, 0, 0, 0, 0});
     e = parse_error(with_checksum(b));
     EXPECT_EQ(e.code, mh::MhErrorCode::MalformedSubOption);
     // Duplicate FID across options.
     b = bu_header(3);
-    b.insert(b.end(), {45, 6, 0, 4, 0, 0, 1, 0, 45, 6, 0, 4, 0, 0, 1, 0, 0, 0, 0, 0});
+    b.insert(b.end(), {45, 6, 0, 4, 0, 0, 0, 0, 45, 6, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0});
     e = parse_error(with_checksum(b));
     EXPECT_EQ(e.code, mh::MhErrorCode::DuplicateFid);
     EXPECT_EQ(e.offset, 22u);
@@ -719,18 +732,15 @@ mh::MobilityOptions all_options() {
     mh::FlowIdentification f6;
     f6.fid = 10;
     f6.priority = 5;
-    f6.action = mh::FlowAction::Modify;
     f6.bid_references = {1, 2};
     f6.traffic_selector = full_v6_selector();
     mh::FlowIdentification f4;
     f4.fid = 11;
-    f4.action = mh::FlowAction::Refresh;
     f4.status = mh::fid_status::kBidNotFound;
     f4.bid_references = {3};
     f4.traffic_selector = full_v4_selector();
     mh::FlowIdentification unsupported;
     unsupported.fid = 12;
-    unsupported.action = mh::FlowAction::Remove;
     unsupported.unsupported_ts_format = 42;
     o.flows = {f6, f4, unsupported};
     return o;

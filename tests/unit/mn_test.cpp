@@ -118,7 +118,7 @@ std::vector<std::uint8_t> ba_frame(const mh::BindingUpdate& bu, const CareOfAddr
     for (const auto& f : bu.options.flows) {
         mh::FlowIdentification answer;
         answer.fid = f.fid;
-        answer.action = f.action;
+        answer.priority = f.priority;
         ba.options.flows.push_back(answer);
     }
     return frame_to(to,
@@ -245,7 +245,6 @@ TEST(MobileNode, BulkRegistrationCarriesEveryBidWithItsCoa) {
     EXPECT_EQ(bu.options.network_prefixes[0].prefix_length, 56);
     // The flow rides in the same BU: its BIDs are registered by it.
     ASSERT_EQ(bu.options.flows.size(), 1u);
-    EXPECT_EQ(bu.options.flows[0].action, mh::FlowAction::Add);
     EXPECT_EQ(bu.options.flows[0].bid_references, (std::vector<std::uint16_t>{1, 2}));
 
     h.node.on_frame(0, ba_frame(bu, addr("2001:db8:a::100"), kWifiMac), 100);
@@ -371,40 +370,119 @@ TEST(MobileNode, AnswersHeartbeatAndRefreshRequest) {
     EXPECT_EQ(std::get<mh::BindingUpdate>(bus[0].second.message).options.binding_ids[0].bid, 2);
 }
 
-TEST(MobileNode, FlowWaitsForItsBidsThenRidesARefresh) {
+// RFC 6089 s.5: a flow goes out once its BIDs are registered (here by the BU before, still
+// in flight: the HA takes BUs in sequence order), every later BU names it in the Flow
+// Summary, and it is removed by leaving it out.
+TEST(MobileNode, FlowRidesOnceItsBidsAreBoundAndIsRemovedByOmission) {
     auto args = base_args();
     args.insert(args.end(), {"--flow", "fid=3,bids=wifi+cell,proto=6"});
     Harness h(parse_ok(args));
     h.node.start(0);
     auto first = h.mobility();
     ASSERT_EQ(first.size(), 2u);
-    for (const auto& [sent, parsed] : first)
-        EXPECT_TRUE(std::get<mh::BindingUpdate>(parsed.message).options.flows.empty());
-    h.node.on_frame(0,
-                    ba_frame(std::get<mh::BindingUpdate>(first[0].second.message),
-                             addr("2001:db8:a::100"), kWifiMac),
-                    5);
-    EXPECT_EQ(h.mobility(2).size(), 0u);  // BID 2 not registered yet
-    h.node.on_frame(1,
-                    ba_frame(std::get<mh::BindingUpdate>(first[1].second.message),
-                             addr("2001:db8:b::100"), kCellMac),
-                    6);
-    auto carrying = h.mobility(2);
-    ASSERT_EQ(carrying.size(), 1u);
-    const auto& bu = std::get<mh::BindingUpdate>(carrying[0].second.message);
-    ASSERT_EQ(bu.options.flows.size(), 1u);
-    EXPECT_EQ(bu.options.flows[0].fid, 3);
-    h.node.on_frame(0, ba_frame(bu, addr("2001:db8:a::100"), kWifiMac), 7);
+    const auto& wifi_bu = std::get<mh::BindingUpdate>(first[0].second.message);
+    const auto& cell_bu = std::get<mh::BindingUpdate>(first[1].second.message);
+    EXPECT_TRUE(wifi_bu.options.flows.empty());  // BID 2 not bound yet
+    EXPECT_FALSE(wifi_bu.options.flow_summary.has_value());
+    ASSERT_EQ(cell_bu.options.flows.size(), 1u);
+    EXPECT_EQ(cell_bu.options.flows[0].fid, 3);
+    EXPECT_EQ(cell_bu.options.flows[0].bid_references, (std::vector<std::uint16_t>{1, 2}));
+    h.node.on_frame(0, ba_frame(wifi_bu, addr("2001:db8:a::100"), kWifiMac), 5);
+    h.node.on_frame(1, ba_frame(cell_bu, addr("2001:db8:b::100"), kCellMac), 6);
     EXPECT_TRUE(h.saw(R"("flows":{"3":0})"));
-    // Removal goes out at once in a BU of its own.
+    EXPECT_EQ(h.mobility(2).size(), 0u);  // nothing left to send
+
+    // A refresh names the flow in the Flow Summary, unchanged.
     std::size_t before = h.sent.size();
-    EXPECT_EQ(h.node.command("flow remove 3", 8), CommandOutcome::Ok);
+    h.node.on_tick(48100);
+    auto refreshes = h.mobility(before);
+    ASSERT_FALSE(refreshes.empty());
+    for (const auto& [sent, parsed] : refreshes) {
+        const auto& bu = std::get<mh::BindingUpdate>(parsed.message);
+        EXPECT_TRUE(bu.options.flows.empty());
+        EXPECT_EQ(bu.options.flow_summary, (std::vector<std::uint16_t>{3}));
+        h.node.on_frame(sent.link,
+                        ba_frame(bu, sent.link ? addr("2001:db8:b::100") : addr("2001:db8:a::100"),
+                                 sent.link ? kCellMac : kWifiMac),
+                        100001);
+    }
+
+    // Removal goes out at once: a BU that names no flow.
+    before = h.sent.size();
+    EXPECT_EQ(h.node.command("flow remove 3", 100002), CommandOutcome::Ok);
     auto removal = h.mobility(before);
     ASSERT_EQ(removal.size(), 1u);
     const auto& rm = std::get<mh::BindingUpdate>(removal[0].second.message);
-    ASSERT_EQ(rm.options.flows.size(), 1u);
-    EXPECT_EQ(rm.options.flows[0].action, mh::FlowAction::Remove);
-    EXPECT_EQ(h.node.command("flow remove 99", 9), CommandOutcome::Error);
+    EXPECT_TRUE(rm.options.flows.empty());
+    EXPECT_FALSE(rm.options.flow_summary.has_value());
+    h.node.on_frame(
+        removal[0].first.link,
+        ba_frame(rm, removal[0].first.link ? addr("2001:db8:b::100") : addr("2001:db8:a::100"),
+                 removal[0].first.link ? kCellMac : kWifiMac),
+        100003);
+    before = h.sent.size();
+    h.node.emit_stats();
+    EXPECT_TRUE(h.saw(R"("flows":[])"));
+    EXPECT_EQ(h.mobility(before).size(), 0u);
+    EXPECT_EQ(h.node.command("flow remove 99", 100004), CommandOutcome::Error);
+}
+
+// A refused change is given up (not resent with every BU); a flow the HA no longer holds
+// (FID NOT FOUND for the summary) is added again with the next BU.
+TEST(MobileNode, RefusedFlowIsGivenUpAndALostOneReAdded) {
+    auto args = base_args();
+    args.insert(args.end(), {"--bulk", "--flow", "fid=3,bids=wifi,proto=6"});
+    Harness h(parse_ok(args));
+    h.node.start(0);
+    auto first = h.mobility();
+    ASSERT_EQ(first.size(), 1u);
+    auto bu = std::get<mh::BindingUpdate>(first[0].second.message);
+    ASSERT_EQ(bu.options.flows.size(), 1u);
+    h.node.on_frame(0, ba_frame(bu, addr("2001:db8:a::100"), kWifiMac), 5);
+    // The HA lost flow 3: the next refresh's summary is answered 132.
+    std::size_t before = h.sent.size();
+    h.node.on_tick(48100);
+    auto refresh = h.mobility(before);
+    ASSERT_EQ(refresh.size(), 1u);
+    auto refresh_bu = std::get<mh::BindingUpdate>(refresh[0].second.message);
+    EXPECT_EQ(refresh_bu.options.flow_summary, (std::vector<std::uint16_t>{3}));
+    mh::BindingAck ba;
+    ba.sequence = refresh_bu.sequence;
+    ba.lifetime_4s = refresh_bu.lifetime_4s;
+    ba.options.binding_ids = refresh_bu.options.binding_ids;
+    mh::FlowIdentification lost;
+    lost.fid = 3;
+    lost.status = mh::fid_status::kFidNotFound;
+    ba.options.flows.push_back(lost);
+    before = h.sent.size();
+    h.node.on_frame(
+        0,
+        frame_to(kWifiMac, mh::build_ba_packet(ba, addr("2001:db8:1::1"), addr("2001:db8:a::100"),
+                                               addr("2001:db8:1::100"))),
+        100001);
+    auto readd = h.mobility(before);
+    ASSERT_EQ(readd.size(), 1u);
+    const auto& readd_bu = std::get<mh::BindingUpdate>(readd[0].second.message);
+    ASSERT_EQ(readd_bu.options.flows.size(), 1u);
+    EXPECT_EQ(readd_bu.options.flows[0].fid, 3);
+    // Refused (administratively prohibited): given up, nothing more is sent for it.
+    ba = {};
+    ba.sequence = readd_bu.sequence;
+    ba.lifetime_4s = readd_bu.lifetime_4s;
+    ba.options.binding_ids = readd_bu.options.binding_ids;
+    mh::FlowIdentification refused;
+    refused.fid = 3;
+    refused.status = mh::fid_status::kAdministrativelyProhibited;
+    ba.options.flows.push_back(refused);
+    before = h.sent.size();
+    h.node.on_frame(
+        0,
+        frame_to(kWifiMac, mh::build_ba_packet(ba, addr("2001:db8:1::1"), addr("2001:db8:a::100"),
+                                               addr("2001:db8:1::100"))),
+        100002);
+    EXPECT_EQ(h.mobility(before).size(), 0u);
+    h.node.emit_stats();
+    EXPECT_TRUE(h.saw(R"("flows":[])"));
 }
 
 TEST(MobileNode, LinkDownSilencesTheLinkAndUpReregisters) {

@@ -330,8 +330,8 @@ int print_pages(Telemetry& t, const std::string& command, const std::string& pag
 }
 
 const std::vector<std::string> kBindingColumns = {
-    "home_address", "mn_id",      "bid",     "care_of", "state",
-    "at_home",      "lifetime_s", "packets", "bytes",   "reverse_packets"};
+    "home_address", "mn_id",   "bid",   "care_of",         "state", "at_home",
+    "lifetime_s",   "packets", "bytes", "reverse_packets", "flows"};
 
 void usage() {
     std::fprintf(stderr,

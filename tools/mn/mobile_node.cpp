@@ -186,10 +186,7 @@ void MobileNode::start(std::uint64_t now_ms) {
         emit(event.add("state", "up"));
         if (!l.next_hop_mac) solicit(i, now_ms);
     }
-    for (const auto& flow : options_.flows) {
-        requested_flows_[flow.fid] = flow;
-        queued_flow_ops_.push_back(flow_add_option(flow));
-    }
+    for (const auto& flow : options_.flows) wanted_flows_[flow.fid] = flow;
     if (options_.bulk) {
         register_bulk(now_ms);
     } else {
@@ -237,7 +234,6 @@ void MobileNode::on_tick(std::uint64_t now_ms) {
             bool own_only = p.bids.size() == 1 && p.bids[0] == links_[p.link].bid;
             auto other = first_live_link();
             if (own_only || !other) {
-                for (auto& op : p.flow_ops) queued_flow_ops_.push_back(op);
                 pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(k));
                 continue;
             }
@@ -266,7 +262,7 @@ void MobileNode::on_tick(std::uint64_t now_ms) {
                 if (!in_flight) register_link(i, now_ms);
             }
         }
-        try_send_flow_ops(now_ms);
+        try_send_flow_changes(now_ms);
     }
 }
 
@@ -463,17 +459,8 @@ mh::BindingUpdate MobileNode::make_bu(const PendingBu& p) const {
     if (bu.mobile_router && p.lifetime_4s > 0)
         for (const auto& prefix : options_.prefixes)
             o.network_prefixes.push_back({prefix.length, prefix.address});
-    o.flows = p.flow_ops;
-    if (p.lifetime_4s > 0) {
-        std::vector<std::uint16_t> summary;
-        for (const auto& entry : registered_flows_) {
-            const std::uint16_t fid = entry.first;
-            bool in_ops = std::any_of(p.flow_ops.begin(), p.flow_ops.end(),
-                                      [&](const auto& op) { return op.fid == fid; });
-            if (!in_ops) summary.push_back(fid);
-        }
-        if (!summary.empty()) o.flow_summary = summary;  // RFC 6089 s.4.1: refreshes them
-    }
+    for (const auto& flow : p.flow_changes) o.flows.push_back(flow_option(flow));
+    if (!p.flow_summary.empty()) o.flow_summary = p.flow_summary;
     return bu;
 }
 
@@ -489,11 +476,12 @@ void MobileNode::transmit_bu(PendingBu& p, std::uint64_t now_ms) {
         .add("seq", p.sequence)
         .add_raw("bids", bid_list(p.bids))
         .add("lifetime", p.lifetime_4s * 4u);
-    if (!p.flow_ops.empty()) {
+    if (!p.flow_changes.empty()) {
         std::vector<std::uint16_t> fids;
-        for (const auto& op : p.flow_ops) fids.push_back(op.fid);
+        for (const auto& flow : p.flow_changes) fids.push_back(flow.fid);
         event.add_raw("flows", bid_list(fids));
     }
+    if (!p.flow_summary.empty()) event.add_raw("flow_summary", bid_list(p.flow_summary));
     if (p.transmissions > 1) event.add("retransmission", p.transmissions - 1);
     if (packet.empty()) {
         emit_error("Binding Update cannot be encoded (too many options?)");
@@ -505,12 +493,39 @@ void MobileNode::transmit_bu(PendingBu& p, std::uint64_t now_ms) {
     send_ip(p.link, std::move(packet));
 }
 
-bool MobileNode::flow_op_sendable(const mh::FlowIdentification& op,
-                                  const std::vector<std::uint16_t>& bids) const {
-    if (op.action != mh::FlowAction::Add && op.action != mh::FlowAction::Modify) return true;
-    return std::all_of(op.bid_references.begin(), op.bid_references.end(), [&](std::uint16_t b) {
-        return registered(b) || std::count(bids.begin(), bids.end(), b) > 0;
-    });
+void MobileNode::attach_flows(PendingBu& p) const {
+    // Every flow binding the MN keeps is named, or the HA removes it (RFC 6089 s.5). A new or
+    // changed one goes in a Flow Identification option once its BIDs are registered, in this
+    // BU or in one still in flight (the HA takes them in sequence order); until then a
+    // registered one stays as it is (Flow Summary) and a new one waits.
+    p.carries_flows = true;
+    auto bound = [&](std::uint16_t bid) {
+        if (registered(bid) || std::count(p.bids.begin(), p.bids.end(), bid) > 0) return true;
+        return std::any_of(pending_.begin(), pending_.end(), [&](const PendingBu& other) {
+            return other.lifetime_4s > 0 &&
+                   std::count(other.bids.begin(), other.bids.end(), bid) > 0;
+        });
+    };
+    for (const auto& [fid, flow] : wanted_flows_) {
+        auto registered_flow = registered_flows_.find(fid);
+        const bool known = registered_flow != registered_flows_.end();
+        if (known && registered_flow->second == flow)
+            p.flow_summary.push_back(fid);
+        else if (p.lifetime_4s > 0 && std::all_of(flow.bids.begin(), flow.bids.end(), bound))
+            p.flow_changes.push_back(flow);
+        else if (known)
+            p.flow_summary.push_back(fid);
+    }
+}
+
+bool MobileNode::flow_changes_pending() const {
+    for (const auto& [fid, flow] : wanted_flows_) {
+        auto registered_flow = registered_flows_.find(fid);
+        if (registered_flow == registered_flows_.end() || !(registered_flow->second == flow))
+            return true;
+    }
+    return std::any_of(registered_flows_.begin(), registered_flows_.end(),
+                       [&](const auto& entry) { return !wanted_flows_.count(entry.first); });
 }
 
 void MobileNode::send_bu(std::size_t link, std::vector<std::uint16_t> bids,
@@ -526,7 +541,6 @@ void MobileNode::send_bu(std::size_t link, std::vector<std::uint16_t> bids,
             ++k;
             continue;
         }
-        queued_flow_ops_.insert(queued_flow_ops_.begin(), p.flow_ops.begin(), p.flow_ops.end());
         pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(k));
     }
     PendingBu p;
@@ -535,16 +549,8 @@ void MobileNode::send_bu(std::size_t link, std::vector<std::uint16_t> bids,
     p.bids = std::move(bids);
     p.lifetime_4s = lifetime_4s;
     p.timeout_ms = options_.initial_bindack_timeout_ms;
-    if (lifetime_4s > 0 && !shutting_down_) {
-        for (auto it = queued_flow_ops_.begin(); it != queued_flow_ops_.end();) {
-            if (flow_op_sendable(*it, p.bids)) {
-                p.flow_ops.push_back(*it);
-                it = queued_flow_ops_.erase(it);
-            } else {
-                ++it;
-            }
-        }
-    }
+    // Every BU but the one that removes all bindings states the flow bindings.
+    if (!shutting_down_ && (lifetime_4s > 0 || !p.bids.empty())) attach_flows(p);
     pending_.push_back(std::move(p));
     transmit_bu(pending_.back(), now_ms);
 }
@@ -568,12 +574,13 @@ void MobileNode::register_bulk(std::uint64_t now_ms) {
     send_bu(*link, std::move(bids), static_cast<std::uint16_t>(options_.lifetime_s / 4), now_ms);
 }
 
-void MobileNode::try_send_flow_ops(std::uint64_t now_ms) {
-    if (queued_flow_ops_.empty() || shutting_down_) return;
-    bool carrying = std::any_of(pending_.begin(), pending_.end(),
-                                [](const PendingBu& p) { return !p.flow_ops.empty(); });
+void MobileNode::try_send_flow_changes(std::uint64_t now_ms) {
+    if (shutting_down_ || !flow_changes_pending()) return;
+    // One BU with flow changes at a time; its BA calls again for what is left.
+    bool carrying = std::any_of(pending_.begin(), pending_.end(), [](const PendingBu& p) {
+        return !p.flow_changes.empty() || (p.carries_flows && p.lifetime_4s > 0);
+    });
     if (carrying) return;
-    // A BU refreshing a registered binding carries them (RFC 6089 s.5).
     std::optional<std::size_t> link;
     for (std::size_t i = 0; i < links_.size(); ++i)
         if (links_[i].up && links_[i].registered && links_[i].wanted) {
@@ -583,9 +590,15 @@ void MobileNode::try_send_flow_ops(std::uint64_t now_ms) {
     if (!link) return;
     std::vector<std::uint16_t> bids =
         options_.bulk ? bulk_bids() : std::vector<std::uint16_t>{links_[*link].bid};
-    bool any = std::any_of(queued_flow_ops_.begin(), queued_flow_ops_.end(),
-                           [&](const auto& op) { return flow_op_sendable(op, bids); });
-    if (any)
+    // Worth a BU when it removes a flow binding or can carry a new or changed one.
+    PendingBu probe;
+    probe.bids = bids;
+    probe.lifetime_4s = 1;
+    attach_flows(probe);
+    bool removes =
+        std::any_of(registered_flows_.begin(), registered_flows_.end(),
+                    [&](const auto& entry) { return !wanted_flows_.count(entry.first); });
+    if (removes || !probe.flow_changes.empty())
         send_bu(*link, std::move(bids), static_cast<std::uint16_t>(options_.lifetime_s / 4),
                 now_ms);
 }
@@ -679,26 +692,9 @@ void MobileNode::handle_binding_ack(std::size_t link, const mh::BindingAck& ba,
     }
 
     JsonObject flows;
-    for (const auto& answer : ba.options.flows) {
+    for (const auto& answer : ba.options.flows)
         flows.add(std::to_string(answer.fid), answer.status);
-        auto op = std::find_if(p.flow_ops.begin(), p.flow_ops.end(),
-                               [&](const auto& o) { return o.fid == answer.fid; });
-        if (op == p.flow_ops.end()) continue;
-        if (op->action == mh::FlowAction::Add) {
-            if (answer.status == mh::fid_status::kSuccess && requested_flows_.count(answer.fid))
-                registered_flows_[answer.fid] = requested_flows_[answer.fid];
-            else
-                requested_flows_.erase(answer.fid);
-        } else if (op->action == mh::FlowAction::Modify) {
-            if (answer.status == mh::fid_status::kSuccess && requested_flows_.count(answer.fid))
-                registered_flows_[answer.fid] = requested_flows_[answer.fid];
-            else if (registered_flows_.count(answer.fid))
-                requested_flows_[answer.fid] = registered_flows_[answer.fid];
-        } else if (op->action == mh::FlowAction::Remove) {
-            registered_flows_.erase(answer.fid);
-            requested_flows_.erase(answer.fid);
-        }
-    }
+    settle_flows(p, ba);
     JsonObject event;
     event.add("event", "ba")
         .add("link", arrived.spec.name)
@@ -710,7 +706,49 @@ void MobileNode::handle_binding_ack(std::size_t link, const mh::BindingAck& ba,
     if (ba.options.refresh_advice)
         event.add("refresh_advice", ba.options.refresh_advice->interval_4s * 4u);
     emit(event);
-    if (!shutting_down_) try_send_flow_ops(now_ms);
+    if (!shutting_down_) try_send_flow_changes(now_ms);
+}
+
+void MobileNode::settle_flows(const PendingBu& p, const mh::BindingAck& ba) {
+    if (!p.carries_flows) return;
+    auto answer_for = [&](std::uint16_t fid) -> std::optional<std::uint8_t> {
+        for (const auto& answer : ba.options.flows)
+            if (answer.fid == fid) return answer.status;
+        return std::nullopt;
+    };
+    // A change the HA refused (or a BU it rejected) is given up: the MN wants what is
+    // registered, so it does not send the same refused change again and again.
+    auto give_up = [&](std::uint16_t fid) {
+        auto registered_flow = registered_flows_.find(fid);
+        if (registered_flow != registered_flows_.end())
+            wanted_flows_[fid] = registered_flow->second;
+        else
+            wanted_flows_.erase(fid);
+    };
+    if (ba.status >= kFirstRejection) {  // the HA changed nothing
+        for (const auto& flow : p.flow_changes) give_up(flow.fid);
+        return;
+    }
+    // The HA now holds exactly what the BU named (RFC 6089 s.5): the rest is removed.
+    std::map<std::uint16_t, FlowSpec> now_registered;
+    for (auto fid : p.flow_summary) {
+        auto registered_flow = registered_flows_.find(fid);
+        if (answer_for(fid) == mh::fid_status::kFidNotFound ||
+            registered_flow == registered_flows_.end())
+            continue;  // the HA no longer had it: added again with the next BU
+        now_registered[fid] = registered_flow->second;
+    }
+    for (const auto& flow : p.flow_changes) {
+        if (answer_for(flow.fid) == mh::fid_status::kSuccess) {
+            now_registered[flow.fid] = flow;
+            continue;
+        }
+        auto registered_flow = registered_flows_.find(flow.fid);
+        if (registered_flow != registered_flows_.end())
+            now_registered[flow.fid] = registered_flow->second;  // a refused change keeps it
+        give_up(flow.fid);
+    }
+    registered_flows_ = std::move(now_registered);
 }
 
 void MobileNode::handle_refresh_request(std::size_t link, std::uint64_t now_ms) {
@@ -933,30 +971,18 @@ CommandOutcome MobileNode::command(std::string_view line, std::uint64_t now_ms) 
         }
         return CommandOutcome::Ok;
     }
-    if (w[0] == "flow" && w.size() == 3 && w[1] == "add") {
+    if (w[0] == "flow" && w.size() == 3 && (w[1] == "add" || w[1] == "modify")) {
+        // RFC 6089: a Flow Identification option adds the FID or replaces what the HA has
+        // for it; modify moves one flow without touching its bindings.
         auto flow = parse_flow_spec(w[2], options_.links);
         if (!flow) return fail(flow.error());
         for (auto bid : flow->bids)
             if (!link_by_bid(bid)) return fail("no link with BID " + std::to_string(bid));
-        if (requested_flows_.count(flow->fid)) return fail("fid already in use");
-        requested_flows_[flow->fid] = *flow;
-        queued_flow_ops_.push_back(flow_add_option(*flow));
-        try_send_flow_ops(now_ms);
-        return CommandOutcome::Ok;
-    }
-    if (w[0] == "flow" && w.size() == 3 && w[1] == "modify") {
-        // RFC 6089 s.4.2: Modify replaces the BID references (and selector) of a flow the
-        // HA accepted: the MN moves one flow without touching its bindings.
-        auto flow = parse_flow_spec(w[2], options_.links);
-        if (!flow) return fail(flow.error());
-        for (auto bid : flow->bids)
-            if (!link_by_bid(bid)) return fail("no link with BID " + std::to_string(bid));
-        if (!registered_flows_.count(flow->fid)) return fail("fid not registered");
-        requested_flows_[flow->fid] = *flow;
-        auto op = flow_add_option(*flow);
-        op.action = mh::FlowAction::Modify;
-        queued_flow_ops_.push_back(op);
-        try_send_flow_ops(now_ms);
+        const bool known = wanted_flows_.count(flow->fid) > 0;
+        if (w[1] == "add" && known) return fail("fid already in use");
+        if (w[1] == "modify" && !known) return fail("unknown fid");
+        wanted_flows_[flow->fid] = *flow;
+        try_send_flow_changes(now_ms);
         return CommandOutcome::Ok;
     }
     if (w[0] == "flow" && w.size() == 3 && w[1] == "remove") {
@@ -966,19 +992,11 @@ CommandOutcome MobileNode::command(std::string_view line, std::uint64_t now_ms) 
         } catch (...) {
             return fail("bad fid");
         }
-        if (fid > 0xffff || !requested_flows_.count(static_cast<std::uint16_t>(fid)))
+        if (fid > 0xffff || !wanted_flows_.count(static_cast<std::uint16_t>(fid)))
             return fail("unknown fid");
-        auto id = static_cast<std::uint16_t>(fid);
-        // Not yet sent: just forget it.
-        auto queued = std::find_if(queued_flow_ops_.begin(), queued_flow_ops_.end(),
-                                   [&](const auto& op) { return op.fid == id; });
-        if (queued != queued_flow_ops_.end() && !registered_flows_.count(id)) {
-            queued_flow_ops_.erase(queued);
-            requested_flows_.erase(id);
-            return CommandOutcome::Ok;
-        }
-        queued_flow_ops_.push_back(flow_remove_option(id));
-        try_send_flow_ops(now_ms);
+        // Removed by leaving it out of the next BU (RFC 6089 s.5).
+        wanted_flows_.erase(static_cast<std::uint16_t>(fid));
+        try_send_flow_changes(now_ms);
         return CommandOutcome::Ok;
     }
     return fail("unknown command");

@@ -96,7 +96,12 @@ class MobileNode {
         std::size_t link = 0;             // sent over
         std::vector<std::uint16_t> bids;  // empty: the BU names no BID (all bindings)
         std::uint16_t lifetime_4s = 0;
-        std::vector<mh::FlowIdentification> flow_ops;
+        // The MN's flow bindings as this BU states them (RFC 6089 s.5): new or changed ones
+        // in Flow Identification options, kept ones in the Flow Summary. A BU that does not
+        // carry them (de-registering everything) leaves none.
+        bool carries_flows = false;
+        std::vector<FlowSpec> flow_changes;
+        std::vector<std::uint16_t> flow_summary;
         std::uint32_t timeout_ms = 0;
         std::uint64_t retransmit_at_ms = 0;
         unsigned transmissions = 0;
@@ -121,9 +126,10 @@ class MobileNode {
                  std::uint64_t now_ms);
     void transmit_bu(PendingBu& pending, std::uint64_t now_ms);
     mh::BindingUpdate make_bu(const PendingBu& pending) const;
-    void try_send_flow_ops(std::uint64_t now_ms);
-    bool flow_op_sendable(const mh::FlowIdentification& op,
-                          const std::vector<std::uint16_t>& bids) const;
+    void attach_flows(PendingBu& pending) const;
+    bool flow_changes_pending() const;
+    void try_send_flow_changes(std::uint64_t now_ms);
+    void settle_flows(const PendingBu& pending, const mh::BindingAck& ba);
     void deregister_all(std::uint64_t now_ms);
     void deregister_link(std::size_t link, std::uint64_t now_ms);
     std::vector<std::uint16_t> bulk_bids() const;
@@ -157,9 +163,8 @@ class MobileNode {
     WriteTun write_tun_;
     std::uint16_t next_sequence_ = 1;
     std::vector<PendingBu> pending_;
-    std::vector<mh::FlowIdentification> queued_flow_ops_;  // not yet carried by a BU
-    std::map<std::uint16_t, FlowSpec> requested_flows_;    // FIDs with an Add in flight or done
-    std::map<std::uint16_t, FlowSpec> registered_flows_;   // accepted by the HA
+    std::map<std::uint16_t, FlowSpec> wanted_flows_;      // what the MN asks for
+    std::map<std::uint16_t, FlowSpec> registered_flows_;  // what the HA accepted
     bool shutting_down_ = false;
     std::optional<std::uint16_t> shutdown_sequence_;
     std::uint64_t shutdown_deadline_ms_ = 0;

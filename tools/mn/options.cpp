@@ -101,7 +101,7 @@ std::string usage() {
                            the 4-byte salt. With SAs, BAs in clear are ignored. Repeatable
   --esp-replay-window N    anti-replay window for the in SA (multiple of 32, 0 = off; 64)
 Control on stdin, one per line: link down NAME | link up NAME | deregister [NAME] |
-  flow add SPEC | flow remove FID | stats | quit
+  flow add SPEC | flow modify SPEC | flow remove FID | stats | quit
 )";
 }
 
@@ -234,8 +234,9 @@ Result<EspSaSpec, std::string> parse_esp_sa_spec(std::string_view text) {
             known = true;
         }
     if (!known)
-        return bad("algorithm must be aes-gcm-128, aes-gcm-256, aes-cbc-128-hmac-sha256 or "
-                   "aes-cbc-256-hmac-sha256");
+        return bad(
+            "algorithm must be aes-gcm-128, aes-gcm-256, aes-cbc-128-hmac-sha256 or "
+            "aes-cbc-256-hmac-sha256");
     auto key = parse_hex(parts[3]);
     if (!key) return bad("KEYHEX is not hex");
     sa.key = std::move(*key);
@@ -364,20 +365,12 @@ Result<MnOptions, std::string> parse_command_line(std::span<const std::string> a
     return options;
 }
 
-mh::FlowIdentification flow_add_option(const FlowSpec& flow) {
+mh::FlowIdentification flow_option(const FlowSpec& flow) {
     mh::FlowIdentification option;
     option.fid = flow.fid;
     option.priority = flow.priority;
-    option.action = mh::FlowAction::Add;
     option.bid_references = flow.bids;
     option.traffic_selector = flow.selector;
-    return option;
-}
-
-mh::FlowIdentification flow_remove_option(std::uint16_t fid) {
-    mh::FlowIdentification option;
-    option.fid = fid;
-    option.action = mh::FlowAction::Remove;
     return option;
 }
 

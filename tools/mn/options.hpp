@@ -77,8 +77,8 @@ std::string usage();
 [[nodiscard]] Result<EspSaSpec, std::string> parse_esp_sa_spec(std::string_view text);
 [[nodiscard]] Result<MnOptions, std::string> parse_command_line(std::span<const std::string> args);
 
-// The RFC 6089 option announcing (action Add) or withdrawing (Remove) a flow.
-mh::FlowIdentification flow_add_option(const FlowSpec& flow);
-mh::FlowIdentification flow_remove_option(std::uint16_t fid);
+// The RFC 6089 Flow Identification option that adds `flow` or replaces it: its BID
+// references and traffic selector, Reserved 0.
+mh::FlowIdentification flow_option(const FlowSpec& flow);
 
 }  // namespace monami::mn
