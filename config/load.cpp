@@ -420,7 +420,17 @@ class Loader {
 
         f->integer("preference", -32768, 32767, ha.preference);
         f->integer("lifetime", 1, 65535, ha.lifetime);
-        multiple_of_four(*f, "max_binding_lifetime", 4, ha.max_binding_lifetime);
+        if (multiple_of_four(*f, "max_binding_lifetime", 4, ha.max_binding_lifetime) &&
+            ha.max_binding_lifetime > ha.lifetime)
+        // RFC 6275 s.10.3.1: a binding outlives no home prefix, whose valid lifetime the
+        // Mobile Prefix Advertisement gives as home_agent.lifetime.
+        {
+            const char* key = f->get("max_binding_lifetime") ? "max_binding_lifetime" : "lifetime";
+            d_.error(*f->get(key), f->path_of(key) + ": max_binding_lifetime " +
+                                       std::to_string(ha.max_binding_lifetime) +
+                                       " exceeds the home prefixes' valid lifetime (lifetime: " +
+                                       std::to_string(ha.lifetime) + ")");
+        }
         f->integer("max_bindings", 1, 1 << 24, ha.max_bindings);
         f->integer("max_bindings_per_mn", 1, 65535, ha.max_bindings_per_mn);
         f->integer("max_flows_per_hoa", 0, 65535, ha.max_flows_per_hoa);

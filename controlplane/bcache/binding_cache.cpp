@@ -207,20 +207,25 @@ void BindingCache::process_binding_update(const BuRequest& request, BuOutcome& o
     auto reject = [&](std::uint8_t overall) { reject_each(overall, nullptr); };
 
     // RFC 6275 s.9.5.1: silently discarded, no BA: a home address that is not unicast
-    // routable, and a home registration with a Nonce Indices option (return routability is
-    // for correspondent nodes).
+    // routable; a home registration with a Nonce Indices option; a correspondent
+    // registration (H clear) without the Nonce Indices and Binding Authorization Data options
+    // return routability requires.
     const bool routable_home_address =
         is_unicast(hoa) && !hoa.is_link_local() && !hoa.is_loopback() &&
         std::none_of(settings_.home_prefixes.begin(), settings_.home_prefixes.end(),
                      [&](const Ipv6Prefix& p) { return reserved_anycast(hoa, p); });
-    if (!routable_home_address || (bu.home_registration && options.nonce_indices)) {
+    const bool return_routability = options.nonce_indices && options.authorization_data;
+    if (!routable_home_address || (bu.home_registration && options.nonce_indices) ||
+        (!bu.home_registration && !return_routability)) {
         out.send_ack = false;
         out.discarded = true;
         return;
     }
+    // A correspondent registration names nonces this node never gave out (monami is no
+    // correspondent node: it runs no return routability): "expired nonces", s.9.5.1.
+    if (!bu.home_registration) return reject(status::kExpiredNonces);
 
     // RFC 6275 s.10.3.1 tests, in order.
-    if (!bu.home_registration) return reject(status::kHomeRegistrationNotSupported);
     const bool in_home_prefix =
         std::any_of(settings_.home_prefixes.begin(), settings_.home_prefixes.end(),
                     [&](const Ipv6Prefix& p) { return p.contains(hoa); });

@@ -326,7 +326,7 @@ void HomeAgent::handle_icmpv6(PortId port, const net::Ipv6Packet& packet, std::u
             handle_unreachable(packet, *icmp, now_ms);
             return;
         case net::icmp6::kMobilePrefixSolicitation:
-            handle_mobile_prefix_solicitation(port, packet, *icmp);
+            handle_mobile_prefix_solicitation(port, packet, *icmp, now_ms);
             return;
         default:
             ++counters_.not_handled;
@@ -437,7 +437,8 @@ std::vector<std::uint8_t> HomeAgent::mobile_prefix_advertisement_body(
 }
 
 void HomeAgent::handle_mobile_prefix_solicitation(PortId port, const net::Ipv6Packet& packet,
-                                                  const net::Icmpv6Message& icmp) {
+                                                  const net::Icmpv6Message& icmp,
+                                                  std::uint64_t now_ms) {
     const Interface* itf = interface_of(port);
     if (icmp.code != 0 || icmp.body.size() < 4) {
         ++counters_.malformed;
@@ -458,7 +459,7 @@ void HomeAgent::handle_mobile_prefix_solicitation(PortId port, const net::Ipv6Pa
             ++counters_.malformed;
             return;
         }
-        handle_mobile_prefix_solicitation_from_away(port, packet, *chain, packet.ip, false);
+        handle_mobile_prefix_solicitation_from_away(port, packet, *chain, packet.ip, false, now_ms);
         return;
     }
     // A node on the home link (or not registered): answered there, to its address.
@@ -468,17 +469,22 @@ void HomeAgent::handle_mobile_prefix_solicitation(PortId port, const net::Ipv6Pa
     ++counters_.mobile_prefix_advertisements;
 }
 
+bool HomeAgent::bound_at(const HomeAddress& hoa, const CareOfAddress& coa) const {
+    const bcache::HoaEntry* entry = cache_.find(hoa);
+    return entry &&
+           std::any_of(entry->bindings.begin(), entry->bindings.end(),
+                       [&](const bcache::Binding& b) { return !b.at_home && b.care_of == coa; });
+}
+
 bool HomeAgent::away_from_home(const HomeAddress& hoa) const {
     const bcache::HoaEntry* entry = cache_.find(hoa);
     return entry && std::any_of(entry->bindings.begin(), entry->bindings.end(),
                                 [](const bcache::Binding& b) { return !b.at_home; });
 }
 
-void HomeAgent::handle_mobile_prefix_solicitation_from_away(PortId port,
-                                                            const net::Ipv6Packet& packet,
-                                                            const mh::Ipv6HeaderChain& chain,
-                                                            std::span<const std::uint8_t> ip,
-                                                            bool was_protected) {
+void HomeAgent::handle_mobile_prefix_solicitation_from_away(
+    PortId port, const net::Ipv6Packet& packet, const mh::Ipv6HeaderChain& chain,
+    std::span<const std::uint8_t> ip, bool was_protected, std::uint64_t now_ms) {
     // RFC 6275 s.6.7, s.11.4.2: the checksum's pseudo-header uses the home address (the Home
     // Address option's, or the source of a reverse-tunnelled solicitation).
     const auto icmp = chain.upper_layer(ip);
@@ -491,7 +497,17 @@ void HomeAgent::handle_mobile_prefix_solicitation_from_away(PortId port,
     const HomeAddress hoa = chain.home_address_option.value_or(chain.source);
     const bcache::HoaEntry* entry = cache_.find(hoa);
     if (icmp[0] != net::icmp6::kMobilePrefixSolicitation || icmp[1] != 0 ||
-        !is_ha_address(chain.destination) || !entry) {
+        !is_ha_address(chain.destination)) {
+        ++counters_.not_handled;
+        return;
+    }
+    if (chain.home_address_option && !bound_at(hoa, chain.source)) {
+        // s.9.3.1: a Home Address option with no binding from this source is not trusted:
+        // dropped, and a Binding Error (status 1) tells the sender.
+        send_binding_error(port, packet, mh::be_status::kUnknownHomeAddressBinding, hoa, now_ms);
+        return;
+    }
+    if (!entry) {
         ++counters_.not_handled;  // only a registered mobile node's solicitation is answered
         return;
     }
@@ -502,8 +518,7 @@ void HomeAgent::handle_mobile_prefix_solicitation_from_away(PortId port,
     // answer goes to the first Live path's CoA, the lowest BID.
     std::optional<CareOfAddress> care_of;
     if (chain.home_address_option) {
-        for (const auto& b : entry->bindings)
-            if (!b.at_home && b.care_of == chain.source) care_of = chain.source;
+        care_of = chain.source;
     } else if (const HoaState* state = state_of(hoa); state && state->has_published) {
         const DeliveryPath* first = nullptr;
         for (const auto& path : state->published.paths)
@@ -557,6 +572,19 @@ void HomeAgent::request_resolution(std::span<const std::uint8_t> frame, std::uin
 
 // ICMPv6 errors about packets the fast path could not forward (RFC 4443 s.2.4: never about
 // errors or multicast, rate limited by a token bucket).
+bool HomeAgent::take_error_token(std::uint64_t now_ms) {
+    double rate = settings_.icmp_errors_per_second;
+    icmp_tokens_ = std::min(
+        rate, icmp_tokens_ + static_cast<double>(now_ms - icmp_tokens_ms_) * rate / 1000.0);
+    icmp_tokens_ms_ = now_ms;
+    if (icmp_tokens_ < 1.0) {
+        ++counters_.icmp_errors_rate_limited;
+        return false;
+    }
+    icmp_tokens_ -= 1.0;
+    return true;
+}
+
 void HomeAgent::send_icmp_error(PortId port, std::span<const std::uint8_t> frame, std::uint8_t type,
                                 std::uint8_t code, std::uint32_t parameter, std::uint64_t now_ms) {
     auto packet = net::parse_ipv6_frame(frame);
@@ -575,15 +603,7 @@ void HomeAgent::send_icmp_error(PortId port, std::span<const std::uint8_t> frame
         ++counters_.not_handled;  // never an error about an error
         return;
     }
-    double rate = settings_.icmp_errors_per_second;
-    icmp_tokens_ = std::min(
-        rate, icmp_tokens_ + static_cast<double>(now_ms - icmp_tokens_ms_) * rate / 1000.0);
-    icmp_tokens_ms_ = now_ms;
-    if (icmp_tokens_ < 1.0) {
-        ++counters_.icmp_errors_rate_limited;
-        return;
-    }
-    icmp_tokens_ -= 1.0;
+    if (!take_error_token(now_ms)) return;
     auto src = source_for(port, packet->source);
     if (!src) return;
     std::vector<std::uint8_t> body(4);
@@ -609,6 +629,12 @@ void HomeAgent::on_tick(std::uint64_t now_ms) {
     republish(expired, now_ms);
     for (const auto& due : cache_.refresh_requests_due(now_ms, settings_.budget.timers)) {
         mh::BindingRefreshRequest brr;
+        // RFC 5648 s.6.4: a BRR for one of several bindings names it by its BID.
+        if (due.mcoa) {
+            mh::BindingIdentifier bid;
+            bid.bid = due.bid;
+            brr.options.binding_ids.push_back(bid);
+        }
         auto packet =
             due.care_of == due.home_address
                 ? mh::build_ipv6_mh_packet(brr, {due.ha_address, due.home_address, {}, {}, 64})

@@ -293,22 +293,26 @@ class HomeAgent {
     void handle_haad_request(PortId port, const net::Ipv6Packet& packet,
                              const net::Icmpv6Message& icmp);
     void handle_mobile_prefix_solicitation(PortId port, const net::Ipv6Packet& packet,
-                                           const net::Icmpv6Message& icmp);
+                                           const net::Icmpv6Message& icmp, std::uint64_t now_ms);
     // A solicitation from a mobile node away from home (possibly opened from ESP): sent from
     // a CoA with a Home Address option, or reverse-tunnelled from the home address. `ip` is
     // the packet `chain` walked.
     void handle_mobile_prefix_solicitation_from_away(PortId port, const net::Ipv6Packet& packet,
                                                      const mh::Ipv6HeaderChain& chain,
                                                      std::span<const std::uint8_t> ip,
-                                                     bool was_protected);
-    // Whether `hoa` has a binding to a care-of address (the mobile node is away).
+                                                     bool was_protected, std::uint64_t now_ms);
+    // Whether `hoa` has a binding to a care-of address (the mobile node is away); to `coa`.
     bool away_from_home(const HomeAddress& hoa) const;
+    bool bound_at(const HomeAddress& hoa, const CareOfAddress& coa) const;
     // Identifier echoed from the solicitation's body, a Prefix Information option per home
     // prefix (RFC 6275 s.6.8).
     std::vector<std::uint8_t> mobile_prefix_advertisement_body(
         std::span<const std::uint8_t> solicitation) const;
     void request_resolution(std::span<const std::uint8_t> frame, std::uint64_t now_ms);
     void send_resolution(const Ipv6Address& target, PortId port, std::uint64_t now_ms);
+    // One token of the error-message bucket (ICMPv6 errors and Binding Errors, RFC 4443
+    // s.2.4(f)): false, and counted, when it is empty.
+    bool take_error_token(std::uint64_t now_ms);
     void send_icmp_error(PortId port, std::span<const std::uint8_t> frame, std::uint8_t type,
                          std::uint8_t code, std::uint32_t parameter, std::uint64_t now_ms);
 
@@ -327,8 +331,10 @@ class HomeAgent {
     // `packet` was parsed from `frame` (an ICMPv6 error about it quotes the frame's packet).
     void handle_mobility(PortId port, std::span<const std::uint8_t> frame,
                          const net::Ipv6Packet& packet, std::uint64_t now_ms);
+    // RFC 6275 s.9.3.3: never to a source that is not unicast, rate-limited with the ICMPv6
+    // errors.
     void send_binding_error(PortId port, const net::Ipv6Packet& packet, std::uint8_t status,
-                            const Ipv6Address& home_address);
+                            const Ipv6Address& home_address, std::uint64_t now_ms);
     // `ack` from `ha_address` to `destination` (type 2 routing header naming `routed_to`
     // when given), inside ESP when needed, the way `packet` came in.
     void send_binding_ack(PortId port, const net::Ipv6Packet& packet, bool was_protected,

@@ -83,11 +83,18 @@ void HomeAgent::handle_mobility(PortId port, std::span<const std::uint8_t> frame
             ++counters_.esp_required_drops;  // RFC 3776 s.4.2: protected like the BU
             return;
         }
-        handle_mobile_prefix_solicitation_from_away(port, packet, *chain, ip, was_protected);
+        handle_mobile_prefix_solicitation_from_away(port, packet, *chain, ip, was_protected,
+                                                    now_ms);
         return;
     }
     if (chain->upper_layer_protocol != net::kProtoMobility) {
-        ++counters_.not_handled;
+        // RFC 6275 s.9.3.1: a Home Address option needs a binding from that source; without
+        // one the packet is dropped and a Binding Error (status 1) sent.
+        if (chain->home_address_option && !bound_at(*chain->home_address_option, chain->source))
+            send_binding_error(port, packet, mh::be_status::kUnknownHomeAddressBinding,
+                               *chain->home_address_option, now_ms);
+        else
+            ++counters_.not_handled;
         return;
     }
     ++counters_.mh_received;
@@ -102,8 +109,8 @@ void HomeAgent::handle_mobility(PortId port, std::span<const std::uint8_t> frame
         // (docs/conformance.md).
         if (failure->code == mh::MhErrorCode::UnknownMhType)
             send_binding_error(
-                port, packet, 2,
-                chain->home_address_option ? *chain->home_address_option : Ipv6Address{});
+                port, packet, mh::be_status::kUnrecognizedMhType,
+                chain->home_address_option ? *chain->home_address_option : Ipv6Address{}, now_ms);
         // s.9.2: a Payload Proto other than 59, or a Header Len below the type's minimum,
         // SHOULD be answered with a Parameter Problem, code 0, pointing at that field (RFC
         // 4443 s.3.4: an offset in the invoking packet; rate-limited, never about an error or
@@ -201,7 +208,12 @@ void HomeAgent::send_binding_ack(PortId port, const net::Ipv6Packet& packet, boo
 }
 
 void HomeAgent::send_binding_error(PortId port, const net::Ipv6Packet& packet, std::uint8_t status,
-                                   const Ipv6Address& home_address) {
+                                   const Ipv6Address& home_address, std::uint64_t now_ms) {
+    if (packet.source.is_multicast() || packet.source.is_unspecified()) {
+        ++counters_.not_handled;
+        return;
+    }
+    if (!take_error_token(now_ms)) return;
     mh::BindingError be;
     be.status = status;
     be.home_address = home_address;

@@ -178,13 +178,43 @@ TEST_F(BindingCacheTest, UsesAlternateCareOfAddress) {
     EXPECT_EQ(cache.find(kHoaA)->bindings[0].care_of, kCoa2);
 }
 
-TEST_F(BindingCacheTest, RejectsWithoutHomeRegistrationFlag) {
+// RFC 6275 s.9.5.1: a correspondent registration (H clear) without the return routability
+// options is silently discarded; with them it names nonces monami never gave out (138).
+TEST_F(BindingCacheTest, CorrespondentRegistrationIsDiscardedOrAnsweredExpiredNonces) {
     away(make_bu(1), kCoa1);
     const auto before = cache.dump();
     auto bu = make_bu(2);
     bu.home_registration = false;
     bu.ack_requested = false;
-    expect_rejected(away(bu, kCoa2), st::kHomeRegistrationNotSupported, before);
+    auto out = away(bu, kCoa2);
+    EXPECT_FALSE(out.send_ack);
+    EXPECT_TRUE(out.discarded);
+    EXPECT_EQ(cache.dump(), before);
+    bu.options.nonce_indices = mh::NonceIndices{1, 2};
+    bu.options.authorization_data = std::vector<std::uint8_t>(12, 0xab);
+    expect_rejected(away(bu, kCoa2), st::kExpiredNonces, before);
+}
+
+// RFC 6275 s.9.5.1: no BA at all for a home address that is not unicast routable (here
+// multicast, link-local, the Subnet-Router anycast and the Home-Agents anycast address of
+// the home prefix) or for a home registration carrying a Nonce Indices option.
+TEST_F(BindingCacheTest, SilentlyDiscardsWhatS951Discards) {
+    away(make_bu(1), kCoa1);
+    const auto before = cache.dump();
+    for (const char* hoa : {"ff02::1", "fe80::1", "2001:db8:1::", "2001:db8:1::fdff:ffff:ffff:fffe",
+                            "2001:db8:1::fdff:ffff:ffff:ff80"}) {
+        auto out = away(make_bu(2), kCoa1, addr(hoa));
+        EXPECT_FALSE(out.send_ack) << hoa;
+        EXPECT_TRUE(out.discarded) << hoa;
+        EXPECT_TRUE(out.changed.empty()) << hoa;
+    }
+    auto bu = make_bu(2);
+    bu.options.nonce_indices = mh::NonceIndices{1, 2};
+    auto out = away(bu, kCoa1);
+    EXPECT_FALSE(out.send_ack);
+    EXPECT_EQ(cache.dump(), before);
+    // Not anycast: an ordinary address next to the reserved range is registered.
+    EXPECT_TRUE(away(make_bu(1), kCoa2, addr("2001:db8:1::fdff:ffff:ffff:ff7f")).send_ack);
 }
 
 TEST_F(BindingCacheTest, RejectsHomeAddressOutsideHomePrefix) {

@@ -401,6 +401,16 @@ TEST(ConfigBad, BindingLifetimeNotInUnitsOfFour) {
                      "(the protocol counts units of 4 s)"});
 }
 
+// RFC 6275 s.10.3.1: no binding outlives the home prefix it is in.
+TEST(ConfigBad, BindingLifetimeBeyondThePrefixLifetime) {
+    EXPECT_EQ(errors_of(kPort + "home_agent: {lifetime: 100, max_binding_lifetime: 104}\n"),
+              Errors{"t.yaml:5:51: home_agent.max_binding_lifetime: max_binding_lifetime 104 "
+                     "exceeds the home prefixes' valid lifetime (lifetime: 100)"});
+    EXPECT_EQ(errors_of(kPort + "home_agent: {lifetime: 100}\n"),
+              Errors{"t.yaml:5:24: home_agent.lifetime: max_binding_lifetime 600 exceeds the "
+                     "home prefixes' valid lifetime (lifetime: 100)"});
+}
+
 TEST(ConfigBad, RefreshAdviceNotBelowLifetime) {
     EXPECT_EQ(errors_of(kPort + "home_agent: {max_binding_lifetime: 400, refresh_advice: 400}\n"),
               Errors{"t.yaml:5:57: home_agent.refresh_advice: 400 must be less than "

@@ -522,8 +522,15 @@ TEST(HomeAgentDiscovery, MobilePrefixSolicitationFromACareOfAddressIsAnsweredThe
         mh::build_ipv6_icmpv6_packet(net::icmp6::kMobilePrefixSolicitation, 0, solicitation,
                                      {kCoa1, kGw, kHoa, std::nullopt, 64}),
         kRouterMac, *MacAddress::parse("02:00:00:00:00:02"));
-    agent.on_frame(1, PuntReason::Local, 0, mps, 500);  // not registered yet: no answer
-    EXPECT_TRUE(dp.sent.empty());
+    // Not registered yet: no advertisement, a Binding Error status 1 (RFC 6275 s.9.3.1).
+    agent.on_frame(1, PuntReason::Local, 0, mps, 500);
+    ASSERT_EQ(dp.sent.size(), 1u);
+    auto be = sent_mh(dp.sent[0].second);
+    ASSERT_TRUE(be);
+    ASSERT_TRUE(std::holds_alternative<mh::BindingError>(be->message));
+    EXPECT_EQ(std::get<mh::BindingError>(be->message).status,
+              mh::be_status::kUnknownHomeAddressBinding);
+    EXPECT_EQ(std::get<mh::BindingError>(be->message).home_address, kHoa);
     agent.on_frame(1, PuntReason::Local, 0, bulk_bu(7, 50), 1000);
     dp.sent.clear();
     agent.on_frame(1, PuntReason::Local, 0, mps, 2000);
@@ -556,14 +563,18 @@ TEST(HomeAgentMobility, ExpiryWithdrawsAndRefreshRequestComesFirst) {
     ha::HomeAgent agent(s, dp);
     agent.on_frame(1, PuntReason::Local, 0, bulk_bu(1, 15), 0);  // 60 s
     dp.sent.clear();
-    agent.on_tick(45'000);  // within 20 s of expiry: one BRR per binding
-    std::size_t refresh_requests = 0;
+    agent.on_tick(45'000);             // within 20 s of expiry: one BRR per binding
+    std::vector<std::uint16_t> named;  // RFC 5648 s.6.4: each BRR names its binding's BID
     for (const auto& [port, frame] : dp.sent) {
         auto m = sent_mh(frame);
         ASSERT_TRUE(m);  // BRRs, and heartbeats when failure detection is on
-        if (m->type == mh::MhType::BindingRefreshRequest) ++refresh_requests;
+        if (m->type != mh::MhType::BindingRefreshRequest) continue;
+        const auto& brr = std::get<mh::BindingRefreshRequest>(m->message);
+        ASSERT_EQ(brr.options.binding_ids.size(), 1u);
+        named.push_back(brr.options.binding_ids[0].bid);
     }
-    EXPECT_EQ(refresh_requests, 2u);
+    std::sort(named.begin(), named.end());
+    EXPECT_EQ(named, (std::vector<std::uint16_t>{1, 2}));
     EXPECT_EQ(dp.hoas.count(kHoa), 1u);
     agent.on_tick(61'000);
     EXPECT_EQ(dp.hoas.count(kHoa), 0u);

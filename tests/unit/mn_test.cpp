@@ -368,6 +368,18 @@ TEST(MobileNode, AnswersHeartbeatAndRefreshRequest) {
     ASSERT_EQ(bus.size(), 1u);
     EXPECT_EQ(bus[0].first.link, 1u);
     EXPECT_EQ(std::get<mh::BindingUpdate>(bus[0].second.message).options.binding_ids[0].bid, 2);
+
+    // RFC 5648 s.5.8: a BRR naming BID 1 (whichever link it came in on) refreshes BID 1.
+    before = h.sent.size();
+    brr.options.binding_ids.push_back(mh::BindingIdentifier{});
+    brr.options.binding_ids.back().bid = 1;
+    brr_ip = mh::build_ipv6_mh_packet(brr, {addr("2001:db8:1::1"), addr("2001:db8:b::100"),
+                                            std::nullopt, addr("2001:db8:1::100"), 64});
+    h.node.on_frame(1, frame_to(kCellMac, brr_ip), 30);
+    bus = h.mobility(before);
+    ASSERT_EQ(bus.size(), 1u);
+    EXPECT_EQ(bus[0].first.link, 0u);
+    EXPECT_EQ(std::get<mh::BindingUpdate>(bus[0].second.message).options.binding_ids[0].bid, 1);
 }
 
 // RFC 6089 s.5: a flow goes out once its BIDs are registered (here by the BU before, still

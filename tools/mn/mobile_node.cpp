@@ -418,8 +418,8 @@ void MobileNode::handle_mobility(std::size_t link, std::span<const std::uint8_t>
         // RFC 3776 s.3.1: with SAs, a BA must come inside ESP.
         if (esp_ && !was_protected) return ignored("ba", "not ESP-protected");
         handle_binding_ack(link, *ba, now_ms);
-    } else if (std::get_if<mh::BindingRefreshRequest>(&parsed->message)) {
-        handle_refresh_request(link, now_ms);
+    } else if (const auto* brr = std::get_if<mh::BindingRefreshRequest>(&parsed->message)) {
+        handle_refresh_request(link, *brr, now_ms);
     } else if (const auto* hb = std::get_if<mh::Heartbeat>(&parsed->message)) {
         handle_heartbeat(link, *hb, via_home, was_protected, now_ms);
     } else if (const auto* be = std::get_if<mh::BindingError>(&parsed->message)) {
@@ -751,15 +751,22 @@ void MobileNode::settle_flows(const PendingBu& p, const mh::BindingAck& ba) {
     registered_flows_ = std::move(now_registered);
 }
 
-void MobileNode::handle_refresh_request(std::size_t link, std::uint64_t now_ms) {
-    Link& l = links_[link];
-    emit(JsonObject().add("event", "brr").add("link", l.spec.name).add("bid", l.bid));
+void MobileNode::handle_refresh_request(std::size_t link, const mh::BindingRefreshRequest& brr,
+                                        std::uint64_t now_ms) {
+    // RFC 6275 s.11.7.4: answer with a BU. RFC 5648 s.5.8: a Binding Identifier option names
+    // the binding; without one, the link the BRR came in on does.
+    std::size_t named = link;
+    if (!brr.options.binding_ids.empty()) {
+        const std::uint16_t bid = brr.options.binding_ids.front().bid;
+        if (bid >= 1 && bid <= links_.size()) named = bid - 1u;
+    }
+    Link& l = links_[named];
+    emit(JsonObject().add("event", "brr").add("link", links_[link].spec.name).add("bid", l.bid));
     if (shutting_down_) return;
-    // RFC 6275 s.11.7.4: answer with a BU; the BRR's destination names the binding.
     if (options_.bulk)
         register_bulk(now_ms);
     else
-        register_link(link, now_ms);
+        register_link(named, now_ms);
 }
 
 void MobileNode::handle_heartbeat(std::size_t link, const mh::Heartbeat& hb, bool via_home,

@@ -143,7 +143,8 @@ class MobileNode {
     void install_esp_sas();
     bool seal(std::vector<std::uint8_t>& ip);
     void handle_binding_ack(std::size_t link, const mh::BindingAck& ba, std::uint64_t now_ms);
-    void handle_refresh_request(std::size_t link, std::uint64_t now_ms);
+    void handle_refresh_request(std::size_t link, const mh::BindingRefreshRequest& brr,
+                                std::uint64_t now_ms);
     // A request is answered as it came: inside ESP with the Home Address option when it
     // came inside ESP (or with a type 2 routing header), plainly when it came plainly.
     void handle_heartbeat(std::size_t link, const mh::Heartbeat& hb, bool via_home,
