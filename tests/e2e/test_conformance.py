@@ -32,6 +32,7 @@ def topology(tmp_path, prefix, netns_factory):
         home_agent:
           addresses: ["{HA}"]
           home_prefixes: ["2001:db8:1::/64"]
+          refresh_request_before_expiry: 4
         heartbeat:
           enabled: false  # scapy answers no heartbeats
         """)
@@ -120,33 +121,128 @@ def test_bad_payload_proto_or_header_len_gets_a_parameter_problem(topology, tmp_
         assert bindings(gw) == before, name
 
 
-def test_mobile_prefix_solicitation_from_a_care_of_address(topology, tmp_path):
+def test_mobile_prefix_solicitation_from_away(topology, tmp_path):
     """RFC 6275 s.6.7, s.11.4.2: a registered mobile node solicits from its CoA with a Home
-    Address option; s.6.8, s.10.6.3: the advertisement goes to that CoA with a type 2
-    routing header naming the home address, the Identifier echoed."""
+    Address option, or reverse-tunnelled from its home address; s.6.8, s.10.6.3: the
+    advertisement goes to a CoA with a type 2 routing header naming the home address, the
+    Identifier echoed. s.9.3.1: from a CoA the home address is not bound to, the Home
+    Address option is not trusted: no advertisement, a Binding Error status 1."""
     from scapy.layers.inet6 import HAO, ICMPv6MPSol, IPv6ExtHdrDestOpt
     gw, sides = topology
     access = sides["access"]
     answers(access, [bu_packet(COA1, HA, HOA, binding_update(1, 30, bid_option(1, COA1)))])
     before = bindings(gw)
-    # scapy computes the ICMPv6 checksum with the Home Address option's address as source.
-    mps = IPv6(src=COA1, dst=HA) / IPv6ExtHdrDestOpt(options=[HAO(hoa=HOA)]) / ICMPv6MPSol(id=0x4242)
-    access.send(mps)
-    replies = access.collect(1.0, lambda f: Ether in f and f[Ether].src == access.link.gateway_mac
-                             and IPv6 in f and f[IPv6].nh == 43)
-    path = tmp_path / "mpa.pcap"
-    wrpcap(str(path), replies)
-    out = subprocess.run(
-        ["tshark", "-r", str(path), "-Y", "icmpv6.type == 147", "-T", "fields", "-E",
-         "separator=|", "-e", "ipv6.dst", "-e", "ipv6.routing.type", "-e",
-         "ipv6.routing.mipv6.home_address", "-e", "icmpv6.mip6.identifier", "-e",
-         "icmpv6.checksum.status", "-e", "icmpv6.opt.prefix"],
-        capture_output=True, text=True, check=True).stdout.split()
-    # Identifier 0x4242 echoed, checksum good (Wireshark's status 1, computed over the final
+
+    def advertisements(name):
+        replies = access.collect(1.0, lambda f: Ether in f and f[Ether].src == access.link.gateway_mac
+                                 and IPv6 in f and f[IPv6].nh in (43, 135))
+        path = tmp_path / f"{name}.pcap"
+        wrpcap(str(path), replies)
+        out = subprocess.run(
+            ["tshark", "-r", str(path), "-T", "fields", "-E", "separator=|", "-e", "ipv6.dst",
+             "-e", "ipv6.routing.type", "-e", "ipv6.routing.mipv6.home_address", "-e",
+             "icmpv6.type", "-e", "icmpv6.mip6.identifier", "-e", "icmpv6.checksum.status",
+             "-e", "icmpv6.opt.prefix", "-e", "mip6.mhtype", "-e", "mip6.be.status", "-e",
+             "mip6.be.haddr"],
+            capture_output=True, text=True, check=True).stdout.split()
+        return out, [r.summary() for r in replies]
+
+    # From the CoA, Home Address option: scapy computes the checksum over the home address.
+    access.send(IPv6(src=COA1, dst=HA) / IPv6ExtHdrDestOpt(options=[HAO(hoa=HOA)])
+                / ICMPv6MPSol(id=0x4242))
+    out, seen = advertisements("mpa-hao")
+    # Identifier echoed, checksum good (Wireshark's status 1, computed over the final
     # destination, the HoA), one Prefix Information option carrying the HA's own address (R).
-    assert out == [f"{COA1}|2|{HOA}|{0x4242}|1|{HA}"], (out, [r.summary() for r in replies])
-    assert gw.telemetry("/monami/control")["mobile_prefix_advertisements"] == 1
+    assert out == [f"{COA1}|2|{HOA}|147|{0x4242}|1|{HA}|||"], (out, seen)
+
+    # Reverse-tunnelled from the home address through COA1: answered at COA1 the same way.
+    access.send(IPv6(src=COA1, dst=HA, nh=41) / IPv6(src=HOA, dst=HA) / ICMPv6MPSol(id=0x4343))
+    out, seen = advertisements("mpa-tunnel")
+    assert out == [f"{COA1}|2|{HOA}|147|{0x4343}|1|{HA}|||"], (out, seen)
+
+    # From COA2, where the home address has no binding: a Binding Error, no advertisement.
+    access.send(IPv6(src=COA2, dst=HA) / IPv6ExtHdrDestOpt(options=[HAO(hoa=HOA)])
+                / ICMPv6MPSol(id=0x4444))
+    out, seen = advertisements("be-unbound")
+    assert out == [f"{COA2}|||||||7|1|{HOA}"], (out, seen)
+
+    control = gw.telemetry("/monami/control")
+    assert control["mobile_prefix_advertisements"] == 2, control
+    assert control["binding_errors_sent"] == 1, control
     assert bindings(gw) == before
+
+
+def test_binding_updates_rejected_or_discarded(topology, tmp_path):
+    """RFC 5648 s.6.2: two Binding Identifier options with one BID: MCOA MALFORMED (164).
+    RFC 6275 s.9.5.1: no answer at all for a home address that is not unicast routable (the
+    home prefix's Subnet-Router and Home-Agents anycast addresses), for a home registration
+    carrying a Nonce Indices option, or for a correspondent registration (H clear) without the
+    return routability options; one with them is answered 138 (monami gave out no nonces).
+    The binding cache is unchanged after each. RFC 5648 s.6.4: a BRR names the BID it is for."""
+    gw, sides = topology
+    access = sides["access"]
+    bulk = bid_option(1, COA1) + bid_option(2, COA2)
+    assert len(answers(access, [bu_packet(COA1, HA, HOA, binding_update(1, 30, bulk))])) == 1
+    before = bindings(gw)
+
+    def ba_of(frame, name):
+        replies = answers(access, [frame], seconds=0.6)
+        rows = tshark(replies, tmp_path, name, "ipv6.dst", "mip6.ba.status", "mip6.ba.seqnr")
+        assert bindings(gw) == before, name
+        return rows
+
+    duplicate = bid_option(1, COA1) + bid_option(1, COA2)
+    assert ba_of(bu_packet(COA1, HA, HOA, binding_update(2, 30, duplicate)), "dup") == \
+        [[COA1, "164", "2"]]
+    nonce_indices = bytes([4, 4, 0, 1, 0, 2])  # at offset 12: 2n-aligned
+    authorization = bytes([5, 12]) + b"\xab" * 12  # then at 8n+2
+    anycast = "2001:db8:1::fdff:ffff:ffff:fffe"
+    for name, frame in [
+            ("ha-anycast", bu_packet(COA1, HA, anycast, binding_update(3, 30, bid_option(1, COA1)))),
+            ("router-anycast", bu_packet(COA1, HA, "2001:db8:1::", binding_update(3, 30))),
+            ("nonce-with-h", bu_packet(COA1, HA, HOA, binding_update(3, 30, nonce_indices))),
+            ("h-clear", bu_packet(COA1, HA, HOA, binding_update(3, 30, home=False)))]:
+        assert ba_of(frame, name) == [], name
+    assert ba_of(bu_packet(COA1, HA, HOA, binding_update(
+        4, 30, nonce_indices + authorization, home=False)), "rr") == [[COA1, "138", "4"]]
+    control = gw.telemetry("/monami/control")
+    assert control["binding_updates_discarded"] == 4, control
+    assert control["mh_malformed"] == 1, control  # the duplicate BID
+
+    # A short-lived bulk registration (8 s; BRRs 4 s before expiry): one BRR per binding, to
+    # its CoA with a type 2 routing header, naming its BID.
+    assert len(answers(access, [bu_packet(COA1, HA, HOA, binding_update(5, 2, bulk))])) == 1
+    brrs = access.collect(6.0, lambda f: Ether in f and f[Ether].src == access.link.gateway_mac
+                          and IPv6 in f and f[IPv6].nh == 43)
+    rows = tshark(brrs, tmp_path, "brr", "ipv6.dst", "ipv6.routing.mipv6.home_address",
+                  "mip6.mhtype", "mip6.bi.bid")
+    assert sorted(rows) == [[COA1, HOA, "0", "1"], [COA2, HOA, "0", "2"]], rows
+
+
+def test_binding_errors_are_rate_limited_and_never_to_unspecified(topology):
+    """RFC 6275 s.9.3.3: Binding Errors are rate-limited like ICMPv6 errors (RFC 4443
+    s.2.4(f), one bucket) and never sent to a source that is not unicast."""
+    from scapy.all import Raw
+    from mh_frames import mh_packet, mh_with_unknown_type
+    gw, sides = topology
+    access = sides["access"]
+    bulk = bid_option(1, COA1) + bid_option(2, COA2)
+    assert len(answers(access, [bu_packet(COA1, HA, HOA, binding_update(1, 30, bulk))])) == 1
+    frames = [bytes(Ether(src=access.link.host_mac, dst=access.link.gateway_mac)
+                    / mh_packet(src, HA, mh_with_unknown_type())) for src in (COA1, COA2)] * 150
+    for f in frames:
+        access.sock.send(Raw(f))
+    errors = access.collect(2.0, lambda f: Ether in f and f[Ether].src == access.link.gateway_mac
+                            and IPv6 in f and f[IPv6].nh == 135)
+    control = gw.telemetry("/monami/control")
+    assert len(errors) == control["binding_errors_sent"], control
+    assert control["icmp_errors_rate_limited"] > 0, control
+    assert len(errors) + control["icmp_errors_rate_limited"] <= len(frames), control
+    sent = control["binding_errors_sent"]
+    access.send(mh_packet("::", HA, mh_with_unknown_type()))
+    assert access.collect(0.6, lambda f: Ether in f and f[Ether].src == access.link.gateway_mac
+                          and IPv6 in f and f[IPv6].nh == 135) == []
+    assert gw.telemetry("/monami/control")["binding_errors_sent"] == sent
 
 
 def flow_answers(ba):
