@@ -807,6 +807,84 @@ TEST(RoundTrip, EveryMessageWithEveryOption) {
     expect_round_trip(hb);
 }
 
+// Every Reserved field monami (gateway or MN) writes is 0, whatever the message carries:
+// each message with every flag set and every option, checked at the RFC offsets.
+TEST(BuiltMessages, EveryReservedFieldIsZero) {
+    mh::BindingUpdate bu;
+    bu.ack_requested = bu.home_registration = bu.link_local_compat = bu.key_management =
+        bu.mobile_router = true;
+    bu.sequence = bu.lifetime_4s = 0xffff;
+    mh::BindingAck ba;
+    ba.status = 0xff;
+    ba.key_management = ba.mobile_router = true;
+    mh::BindingError be;
+    be.status = 0xff;
+    mh::Heartbeat hb;
+    hb.unsolicited = hb.response = true;
+    hb.sequence = 0xffffffff;
+    const std::vector<std::pair<mh::MhMessage, std::vector<std::pair<std::size_t, std::uint8_t>>>>
+        messages = {
+            // (offset, the bits there that are Reserved)
+            {mh::BindingRefreshRequest{}, {{6, 0xff}, {7, 0xff}}},  // RFC 6275 s.6.1.2
+            {bu, {{8, 0x0b}, {9, 0xff}}},  // s.6.1.7: A H L K, M (RFC 4140), R (RFC 3963)
+            {ba, {{7, 0x3f}}},             // s.6.1.8: K, R (RFC 3963), then Reserved
+            {be, {{7, 0xff}}},             // s.6.1.9
+            {hb, {{6, 0xff}, {7, 0xfc}}},  // RFC 5847 s.5.1: Reserved, U, R
+        };
+    for (auto [message, reserved] : messages) {
+        std::visit([](auto& m) { m.options = all_options(); }, message);
+        const Bytes b = mh::build_mh(message, kHoa, kHa);
+        const auto type = b[2];
+        EXPECT_EQ(b[3], 0) << "MH Reserved, type " << int(type);  // s.6.1.1
+        for (auto [at, bits] : reserved) EXPECT_EQ(b[at] & bits, 0) << int(type) << " @" << at;
+        // Options: Mobile Network Prefix (RFC 3963 s.4.3) Reserved octet; Flow Identification
+        // (RFC 6089 s.4.2) Reserved octet, its Traffic Selector sub-option's Reserved octet
+        // (RFC 6088 s.3) and the flag word's Reserved bits.
+        const std::size_t fixed = std::visit(
+            [](const auto& m) -> std::size_t {
+                using M = std::decay_t<decltype(m)>;
+                if constexpr (std::is_same_v<M, mh::BindingError>) return 24;
+                if constexpr (std::is_same_v<M, mh::BindingRefreshRequest>) return 8;
+                return 12;
+            },
+            message);
+        std::size_t flows = 0, selectors = 0;
+        for (std::size_t at = fixed; at < b.size();) {
+            if (b[at] == 0) {
+                ++at;
+                continue;
+            }
+            const std::size_t data = at + 2, end = data + b[at + 1];
+            if (b[at] == 6) {
+                EXPECT_EQ(b[data], 0) << "MNP Reserved";
+            }
+            if (b[at] == 45) {
+                ++flows;
+                EXPECT_EQ(b[data + 4], 0) << "FID Reserved";
+                for (std::size_t sub = data + 6; sub < end;) {
+                    if (b[sub] == 0) {
+                        ++sub;
+                        continue;
+                    }
+                    if (b[sub] == 3 && b[sub + 2] != 42) {  // a selector of a known format
+                        ++selectors;
+                        EXPECT_EQ(b[sub + 3], 0) << "TS Reserved";
+                        const std::uint32_t flags = std::uint32_t{b[sub + 4]} << 24 |
+                                                    std::uint32_t{b[sub + 5]} << 16 |
+                                                    std::uint32_t{b[sub + 6]} << 8 | b[sub + 7];
+                        const std::uint32_t used = b[sub + 2] == 1 ? 0xfffc0000u : 0xffff0000u;
+                        EXPECT_EQ(flags & ~used, 0u) << "TS flag word Reserved bits";
+                    }
+                    sub += 2 + b[sub + 1];
+                }
+            }
+            at = end;
+        }
+        EXPECT_EQ(flows, 3u);
+        EXPECT_EQ(selectors, 2u);
+    }
+}
+
 TEST(MobilityOptions, ClearKeepingStorageEmptiesEveryOption) {
     mh::MobilityOptions o = all_options();
     o.skipped_unknown = {200, 201};
