@@ -346,14 +346,14 @@ class Loader {
         auto& ha = c_.home_agent;
         std::optional<Fields> f;
         if (n) {
-            f.emplace(
-                d_, *n, "home_agent",
-                std::initializer_list<std::string_view>{
-                    "addresses", "home_prefixes", "preference", "lifetime", "max_binding_lifetime",
-                    "max_bindings", "max_bindings_per_mn", "max_flows_per_hoa",
-                    "max_options_per_message", "refresh_advice", "refresh_request_before_expiry",
-                    "allow_mcoa", "allow_bulk_registration", "allow_simultaneous_home_foreign",
-                    "allow_mobile_routers", "home_agents"});
+            f.emplace(d_, *n, "home_agent",
+                      std::initializer_list<std::string_view>{
+                          "addresses", "home_prefixes", "preference", "lifetime",
+                          "max_binding_lifetime", "max_bindings", "max_bindings_per_mn",
+                          "max_flows_per_hoa", "max_options_per_message", "refresh_advice",
+                          "refresh_request_before_expiry", "allow_mcoa", "allow_bulk_registration",
+                          "allow_simultaneous_home_foreign", "allow_mobile_routers",
+                          "duplicate_address_detection", "dad_wait_ms", "home_agents"});
             if (!f->is_map()) return;
         }
         auto addresses = f ? f->get("addresses") : std::nullopt;
@@ -445,6 +445,8 @@ class Loader {
         f->boolean("allow_bulk_registration", ha.allow_bulk_registration);
         f->boolean("allow_simultaneous_home_foreign", ha.allow_simultaneous_home_foreign);
         f->boolean("allow_mobile_routers", ha.allow_mobile_routers);
+        f->boolean("duplicate_address_detection", ha.duplicate_address_detection);
+        f->integer("dad_wait_ms", 1, 60'000, ha.dad_wait_ms);
         if (auto peers = f->get("home_agents")) home_agents(*peers);
     }
 

@@ -105,6 +105,10 @@ struct HomeAgent {
     bool allow_bulk_registration = true;              // RFC 5648 s.5.3
     bool allow_simultaneous_home_foreign = true;      // RFC 5648 s.5.6
     bool allow_mobile_routers = true;                 // RFC 3963
+    // RFC 6275 s.10.3.1: a first registration waits for Duplicate Address Detection of the
+    // home address on the home link (RFC 4862), dad_wait_ms (RetransTimer) long.
+    bool duplicate_address_detection = true;
+    std::uint32_t dad_wait_ms = 1000;
     std::vector<PeerHomeAgent> home_agents;
 };
 

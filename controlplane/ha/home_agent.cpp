@@ -305,6 +305,7 @@ void HomeAgent::handle_icmpv6(PortId port, const net::Ipv6Packet& packet, std::u
                 return;
             }
             ++counters_.neighbor_advertisements_received;
+            dad_conflict(port, na->target);  // RFC 4862 s.5.4.4: the address is in use
             MacAddress mac = na->target_link_layer ? *na->target_link_layer : packet.eth_source;
             // Only solicited answers or updates of existing entries (RFC 4861 s.7.2.5).
             if (na->solicited || learned_.count(na->target) || pending_.count(na->target))
@@ -345,7 +346,9 @@ void HomeAgent::handle_neighbor_solicitation(PortId port, const net::Ipv6Packet&
     }
     bool ours = owns(port, ns->target);
     // Proxy ND (RFC 6275 s.10.4.1): defend registered home addresses on their home link.
-    bool proxy = !ours && proxied_.count(ns->target) && home_interface_for(ns->target) == itf;
+    bool proxy = !ours && proxy_interface_for(ns->target) == itf && itf;
+    // RFC 4862 s.5.4.3: another node probing for an address a BU waits on is a duplicate.
+    if (!ours && packet.source.is_unspecified()) dad_conflict(port, ns->target);
     if (!ours && !proxy) {
         ++counters_.not_handled;
         return;
@@ -621,6 +624,7 @@ void HomeAgent::on_tick(std::uint64_t now_ms) {
     now_ms_ = now_ms;
     handle_deferred(now_ms);  // unknown sources' frames queued in the last iteration
     liveness_tick(now_ms);
+    dad_tick(now_ms, settings_.budget.timers);
     republish_pending(now_ms);
     auto next = cache_.next_deadline_ms();
     if (!next || *next > now_ms) return;

@@ -92,6 +92,11 @@ struct HaSettings {
     std::vector<Ipv6Prefix> home_prefixes;
     std::int16_t preference = 0;       // DHAAD (RFC 6275 s.10.5.1)
     std::uint16_t ha_lifetime = 1800;  // seconds
+    // Duplicate Address Detection before a first registration (RFC 6275 s.10.3.1): the wait
+    // for a defending NA is RFC 4861's RetransTimer, one probe (DupAddrDetectTransmits 1).
+    bool duplicate_address_detection = true;
+    std::uint32_t dad_wait_ms = 1000;
+    std::size_t max_pending_dad = 262144;  // BUs waiting at once; more are answered 130
     std::vector<PeerHomeAgent> peer_home_agents;
     bcache::BindingCacheSettings bindings;
     TunnelSettings tunnel;
@@ -111,53 +116,56 @@ struct HaSettings {
 };
 
 // Control-plane counters; read by telemetry through a copy made on the control thread.
-#define MONAMI_HA_COUNTERS(X)                                                     \
-    X(frames)                                                                     \
-    X(malformed)                                                                  \
-    X(neighbor_solicitations_answered)                                            \
-    X(proxy_neighbor_advertisements)                                              \
-    X(unsolicited_neighbor_advertisements)                                        \
-    X(neighbor_advertisements_received)                                           \
-    X(neighbor_solicitations_sent)                                                \
-    X(echo_replies)                                                               \
-    X(unresolved_drops)                                                           \
-    X(icmp_errors_sent)                                                           \
-    X(icmp_errors_rate_limited)                                                   \
-    X(not_handled)                                                                \
-    X(tx_failures)                                                                \
-    X(mh_received)                                                                \
-    X(mh_malformed)                                                               \
-    X(binding_updates)                                                            \
-    X(binding_updates_discarded) /* silently: RFC 6275 s.9.5.1 */                 \
-    X(binding_acks_sent)                                                          \
-    X(binding_errors_sent)                                                        \
-    X(binding_refresh_requests_sent)                                              \
-    X(bindings_expired)                                                           \
-    X(snapshots_published)                                                        \
-    X(snapshots_unchanged) /* a refresh built the snapshot already published */   \
-    X(haad_replies)                                                               \
-    X(mobile_prefix_advertisements)                                               \
-    X(esp_required_drops)     /* MH in clear with security.mode esp */            \
-    X(esp_rejected)           /* ESP that did not open: see the esp_* counters */ \
-    X(esp_opened)             /* signalling opened from ESP */                    \
-    X(esp_protected_sent)     /* BA, BRR, heartbeat sent inside ESP */            \
-    X(esp_protect_failures)   /* no outbound SA: the reply was not sent */        \
-    X(control_rate_limited)   /* the source's token bucket was empty */           \
-    X(control_deferred)       /* unknown source queued behind known ones */       \
-    X(control_deferred_drops) /* that queue was full */                           \
-    X(heartbeats_sent)                                                            \
-    X(heartbeat_responses)                                                        \
-    X(heartbeat_responses_late)                                                   \
-    X(heartbeat_responses_unmatched)                                              \
-    X(heartbeat_requests_answered)                                                \
-    X(heartbeat_misses)                                                           \
-    X(icmp_unreachable_received)                                                  \
-    X(port_link_changes)                                                          \
-    X(paths_suspect)                                                              \
-    X(paths_dead)                                                                 \
-    X(paths_recovered)                                                            \
-    X(failover_publishes)                                                         \
-    X(failover_last_ns)                                                           \
+#define MONAMI_HA_COUNTERS(X)                                                         \
+    X(frames)                                                                         \
+    X(malformed)                                                                      \
+    X(neighbor_solicitations_answered)                                                \
+    X(proxy_neighbor_advertisements)                                                  \
+    X(unsolicited_neighbor_advertisements)                                            \
+    X(neighbor_advertisements_received)                                               \
+    X(neighbor_solicitations_sent)                                                    \
+    X(echo_replies)                                                                   \
+    X(unresolved_drops)                                                               \
+    X(icmp_errors_sent)                                                               \
+    X(icmp_errors_rate_limited)                                                       \
+    X(not_handled)                                                                    \
+    X(tx_failures)                                                                    \
+    X(mh_received)                                                                    \
+    X(mh_malformed)                                                                   \
+    X(binding_updates)                                                                \
+    X(binding_updates_discarded) /* silently: RFC 6275 s.9.5.1 */                     \
+    X(dad_probes_sent)           /* before a first registration, RFC 6275 s.10.3.1 */ \
+    X(dad_duplicates)            /* answered 134 */                                   \
+    X(dad_pending_full)          /* answered 130: too many BUs waiting */             \
+    X(binding_acks_sent)                                                              \
+    X(binding_errors_sent)                                                            \
+    X(binding_refresh_requests_sent)                                                  \
+    X(bindings_expired)                                                               \
+    X(snapshots_published)                                                            \
+    X(snapshots_unchanged) /* a refresh built the snapshot already published */       \
+    X(haad_replies)                                                                   \
+    X(mobile_prefix_advertisements)                                                   \
+    X(esp_required_drops)     /* MH in clear with security.mode esp */                \
+    X(esp_rejected)           /* ESP that did not open: see the esp_* counters */     \
+    X(esp_opened)             /* signalling opened from ESP */                        \
+    X(esp_protected_sent)     /* BA, BRR, heartbeat sent inside ESP */                \
+    X(esp_protect_failures)   /* no outbound SA: the reply was not sent */            \
+    X(control_rate_limited)   /* the source's token bucket was empty */               \
+    X(control_deferred)       /* unknown source queued behind known ones */           \
+    X(control_deferred_drops) /* that queue was full */                               \
+    X(heartbeats_sent)                                                                \
+    X(heartbeat_responses)                                                            \
+    X(heartbeat_responses_late)                                                       \
+    X(heartbeat_responses_unmatched)                                                  \
+    X(heartbeat_requests_answered)                                                    \
+    X(heartbeat_misses)                                                               \
+    X(icmp_unreachable_received)                                                      \
+    X(port_link_changes)                                                              \
+    X(paths_suspect)                                                                  \
+    X(paths_dead)                                                                     \
+    X(paths_recovered)                                                                \
+    X(failover_publishes)                                                             \
+    X(failover_last_ns)                                                               \
     X(failover_max_ns)
 
 struct HaCounters {
@@ -335,9 +343,16 @@ class HomeAgent {
     // errors.
     void send_binding_error(PortId port, const net::Ipv6Packet& packet, std::uint8_t status,
                             const Ipv6Address& home_address, std::uint64_t now_ms);
+    // A parsed BU (in `ip`, opened from ESP when `was_protected`), from `reply_mac` on
+    // `port`: held for Duplicate Address Detection first when it would create a binding
+    // (duplicate_address.cpp), then processed and answered.
+    void handle_binding_update(PortId port, const MacAddress& reply_mac,
+                               const mh::Ipv6HeaderChain& chain, std::span<const std::uint8_t> ip,
+                               const mh::BindingUpdate& bu, bool was_protected, bool dad_done,
+                               std::uint64_t now_ms);
     // `ack` from `ha_address` to `destination` (type 2 routing header naming `routed_to`
-    // when given), inside ESP when needed, the way `packet` came in.
-    void send_binding_ack(PortId port, const net::Ipv6Packet& packet, bool was_protected,
+    // when given), inside ESP when needed, back to `reply_mac` on `port`.
+    void send_binding_ack(PortId port, const MacAddress& reply_mac, bool was_protected,
                           const mh::BindingAck& ack, const Ipv6Address& ha_address,
                           const Ipv6Address& destination,
                           const std::optional<HomeAddress>& routed_to);
@@ -361,6 +376,24 @@ class HomeAgent {
     void release_slots(const HomeAddress& hoa, HoaState* state, const std::vector<PathKey>& keep);
     const HoaState* state_of(const HomeAddress& hoa) const;
     void update_proxy(const HomeAddress& hoa, const bcache::HoaEntry* entry);
+    // The link-local address a mobile node that set the L flag uses on its home link: fe80::
+    // with the home address's interface identifier (RFC 6275 s.10.4.1).
+    static Ipv6Address mobile_link_local(const HomeAddress& hoa);
+    // The home address whose link-local address `target` is and that is proxied on `itf`.
+    const Interface* proxy_interface_for(const Ipv6Address& target) const;
+
+    // Duplicate Address Detection before a first registration (duplicate_address.cpp):
+    // RFC 6275 s.10.3.1, RFC 4862 s.5.4.
+    bool needs_dad(const HomeAddress& hoa, const mh::BindingUpdate& bu) const;
+    void hold_for_dad(const HomeAddress& hoa, PortId port, const MacAddress& reply_mac,
+                      std::span<const std::uint8_t> ip, const mh::BindingUpdate& bu,
+                      bool was_protected, std::uint64_t now_ms);
+    // A Neighbor Advertisement for `target`, or a DAD probe from another node, heard on
+    // `port`: a duplicate when that is the home link of the address a BU waits on.
+    void dad_conflict(PortId port, const Ipv6Address& target);
+    // BUs whose wait is over, at most `budget` of them: processed, or answered 134.
+    void dad_tick(std::uint64_t now_ms, std::size_t budget);
+    void send_dad_probe(const Interface& home, const Ipv6Address& target);
 
     // Failure detection (liveness.cpp).
     BindingState path_state(const bcache::HoaEntry& entry, const bcache::Binding& b, PortId port,
@@ -395,6 +428,18 @@ class HomeAgent {
     std::vector<std::uint32_t> free_slots_;
     std::uint32_t next_slot_ = 0;
     AddressSet proxied_;
+    AddressMap<HomeAddress> proxied_link_local_;  // L flag: link-local address -> its HoA
+    struct PendingDad {
+        std::uint64_t deadline_ms = 0;
+        PortId port = 0;
+        MacAddress reply_mac;
+        std::vector<std::uint8_t> ip;  // the latest BU for the HoA, opened from ESP
+        bool was_protected = false;
+        bool duplicate = false;
+    };
+    AddressMap<PendingDad> pending_dad_;
+    AddressMap<HomeAddress> dad_link_local_;  // tentative link-local address -> its HoA
+    std::deque<std::pair<std::uint64_t, HomeAddress>> dad_queue_;  // FIFO: one wait for all
     // Care-of addresses that are (or were) home addresses -> the HoAs registered behind them.
     AddressMap<std::set<HomeAddress>> users_of_care_of_;
     // (next hop, HoA) for the HoAs whose tunnel headers carry (or wait for) that neighbor's

@@ -139,8 +139,8 @@ void HomeAgent::handle_mobility(PortId port, std::span<const std::uint8_t> frame
             std::optional<HomeAddress> routed_to;
             if (chain->home_address_option && *chain->home_address_option != chain->source)
                 routed_to = *chain->home_address_option;
-            send_binding_ack(port, packet, was_protected, ack, chain->destination, chain->source,
-                             routed_to);
+            send_binding_ack(port, packet.eth_source, was_protected, ack, chain->destination,
+                             chain->source, routed_to);
         }
         return;
     }
@@ -157,29 +157,39 @@ void HomeAgent::handle_mobility(PortId port, std::span<const std::uint8_t> frame
         ++counters_.not_handled;
         return;
     }
+    handle_binding_update(port, packet.eth_source, *chain, ip, *bu, was_protected, false, now_ms);
+}
+
+void HomeAgent::handle_binding_update(PortId port, const MacAddress& reply_mac,
+                                      const mh::Ipv6HeaderChain& chain,
+                                      std::span<const std::uint8_t> ip, const mh::BindingUpdate& bu,
+                                      bool was_protected, bool dad_done, std::uint64_t now_ms) {
+    const HomeAddress hoa = chain.home_address_option.value_or(chain.source);
+    if (!dad_done && needs_dad(hoa, bu)) {
+        hold_for_dad(hoa, port, reply_mac, ip, bu, was_protected, now_ms);
+        return;
+    }
     ++counters_.binding_updates;
-    bcache::BuRequest request{chain->source, chain->destination, chain->home_address_option, *bu,
+    bcache::BuRequest request{chain.source, chain.destination, chain.home_address_option, bu,
                               now_ms};
     bcache::BuOutcome& outcome = bu_outcome_;  // reused: its vectors keep their storage
     cache_.process_binding_update(request, outcome);
     // Remember the way back for every binding this BU touched.
-    if (const auto* entry = cache_.find(request.home_address_option ? *request.home_address_option
-                                                                    : chain->source)) {
+    if (const auto* entry = cache_.find(hoa)) {
         for (const auto& b : entry->bindings)
-            if (b.care_of == chain->source || (b.at_home && chain->source == entry->home_address))
-                signalling_ingress_[{entry->home_address, b.bid, b.mcoa}] = {port,
-                                                                             packet.eth_source};
+            if (b.care_of == chain.source || (b.at_home && chain.source == entry->home_address))
+                signalling_ingress_[{entry->home_address, b.bid, b.mcoa}] = {port, reply_mac};
     }
     republish(outcome.changed, now_ms);
     if (outcome.discarded) ++counters_.binding_updates_discarded;
     if (!outcome.send_ack) return;
     send_binding_ack(
-        port, packet, was_protected, outcome.ack, chain->destination, outcome.ack_destination,
+        port, reply_mac, was_protected, outcome.ack, chain.destination, outcome.ack_destination,
         outcome.ack_needs_routing_header ? std::optional<HomeAddress>(outcome.ack_home_address)
                                          : std::nullopt);
 }
 
-void HomeAgent::send_binding_ack(PortId port, const net::Ipv6Packet& packet, bool was_protected,
+void HomeAgent::send_binding_ack(PortId port, const MacAddress& reply_mac, bool was_protected,
                                  const mh::BindingAck& ack, const Ipv6Address& ha_address,
                                  const Ipv6Address& destination,
                                  const std::optional<HomeAddress>& routed_to) {
@@ -201,9 +211,9 @@ void HomeAgent::send_binding_ack(PortId port, const net::Ipv6Packet& packet, boo
     if (cache_.find(destination))
         dataplane_.route_packet(ba);
     else if (sealed)
-        send_ip(port, packet.eth_source, ba);
+        send_ip(port, reply_mac, ba);
     else
-        send_framed(port, packet.eth_source, frame_);
+        send_framed(port, reply_mac, frame_);
     ++counters_.binding_acks_sent;
 }
 
@@ -369,6 +379,17 @@ void HomeAgent::update_proxy(const HomeAddress& hoa, const bcache::HoaEntry* ent
     bool away = entry && !entry->bindings.empty() &&
                 std::none_of(entry->bindings.begin(), entry->bindings.end(),
                              [](const bcache::Binding& b) { return b.at_home; });
+    const Interface* home = home_interface_for(hoa);
+    // RFC 6275 s.10.4.1: with the L flag the MN's link-local address is defended too.
+    const Ipv6Address link_local = mobile_link_local(hoa);
+    auto ll = proxied_link_local_.find(link_local);
+    const bool ll_was = ll != proxied_link_local_.end() && ll->second == hoa;
+    const bool ll_now = away && entry->link_local_compat;
+    if (ll_was && !ll_now) proxied_link_local_.erase(ll);
+    if (ll_now && !ll_was) {
+        proxied_link_local_[link_local] = hoa;
+        if (home) send_unsolicited_na(*home, link_local);
+    }
     bool was = proxied_.count(hoa) != 0;
     if (away == was) return;
     if (!away) {
@@ -376,15 +397,20 @@ void HomeAgent::update_proxy(const HomeAddress& hoa, const bcache::HoaEntry* ent
         return;
     }
     proxied_.insert(hoa);
-    // RFC 6275 s.10.4.1: announce the HA as the HoA's link-layer owner on the home link.
-    if (const Interface* home = home_interface_for(hoa)) {
-        send_unsolicited_na(*home, hoa);
-        if (entry->link_local_compat) {
-            Ipv6Address ll = link_local_from_mac(home->mac);
-            std::copy(hoa.bytes.begin() + 8, hoa.bytes.end(), ll.bytes.begin() + 8);
-            send_unsolicited_na(*home, ll);
-        }
-    }
+    // Announce the HA as the HoA's link-layer owner on the home link.
+    if (home) send_unsolicited_na(*home, hoa);
+}
+
+Ipv6Address HomeAgent::mobile_link_local(const HomeAddress& hoa) {
+    Ipv6Address ll = *Ipv6Address::parse("fe80::");
+    std::copy(hoa.bytes.begin() + 8, hoa.bytes.end(), ll.bytes.begin() + 8);
+    return ll;
+}
+
+const Interface* HomeAgent::proxy_interface_for(const Ipv6Address& target) const {
+    if (proxied_.count(target)) return home_interface_for(target);
+    auto ll = proxied_link_local_.find(target);
+    return ll != proxied_link_local_.end() ? home_interface_for(ll->second) : nullptr;
 }
 
 void HomeAgent::send_unsolicited_na(const Interface& itf, const Ipv6Address& target) {

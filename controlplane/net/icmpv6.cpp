@@ -188,9 +188,13 @@ std::vector<std::uint8_t> build_neighbor_solicitation(const MacAddress& our_mac,
     body[20] = kOptSourceLinkLayer;
     body[21] = 1;
     std::copy(our_mac.bytes.begin(), our_mac.bytes.end(), body + 22);
+    // A DAD probe (unspecified source) carries no Source Link-Layer Address option (RFC 4861
+    // s.4.3).
+    const std::size_t length = src.is_unspecified() ? 20 : sizeof body;
     Ipv6Address group = target.solicited_node();
     return build_icmpv6_frame(MacAddress::for_ipv6_multicast(group), our_mac, src, group, 255,
-                              icmp6::kNeighborSolicitation, 0, body);
+                              icmp6::kNeighborSolicitation, 0,
+                              std::span<const std::uint8_t>(body, length));
 }
 
 std::vector<std::uint8_t> build_echo_reply(const Ipv6Packet& request, const Icmpv6Message& m,

@@ -151,6 +151,8 @@ ha::HaSettings ha_settings(const config::Config& cfg, const dp::Runtime& rt) {
     s.home_prefixes = h.home_prefixes;
     s.preference = h.preference;
     s.ha_lifetime = h.lifetime;
+    s.duplicate_address_detection = h.duplicate_address_detection;
+    s.dad_wait_ms = h.dad_wait_ms;
     for (const auto& peer : h.home_agents)
         s.peer_home_agents.push_back({peer.address, peer.preference});
     auto& b = s.bindings;

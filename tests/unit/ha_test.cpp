@@ -21,6 +21,7 @@ const Ipv6Address kHost = *Ipv6Address::parse("2001:db8:1::99");
 
 ha::HaSettings settings() {
     ha::HaSettings s;
+    s.duplicate_address_detection = false;  // BAs at once; DAD has its own tests
     s.interfaces.push_back({0, "home", kGwMac, {{kGw, 64}}, 1500});
     s.static_routes.push_back(
         {*Ipv6Prefix::parse("2001:db8:cafe::/48"), 0, *Ipv6Address::parse("2001:db8:1::fe")});
@@ -138,6 +139,7 @@ const MacAddress kRouterMac = *MacAddress::parse("02:00:00:00:00:fe");
 // A home link (port 0) and an access link (port 1) whose router is resolved statically.
 ha::HaSettings ha_settings() {
     ha::HaSettings s;
+    s.duplicate_address_detection = false;  // BAs at once; DAD has its own tests
     s.interfaces.push_back({0, "home", kGwMac, {{kGw, 64}}, 1500});
     s.interfaces.push_back({1,
                             "access",
@@ -644,4 +646,170 @@ TEST(HomeAgentErrors, PacketTooBigCarriesMtuAndInvokingPacket) {
     auto error = dp.sent[0].second;
     agent.on_frame(0, PuntReason::TooBig, 1280, error, 1001);
     EXPECT_EQ(dp.sent.size(), 1u);
+}
+
+// ---- Duplicate Address Detection before a first registration (RFC 6275 s.10.3.1) --------
+
+namespace {
+
+ha::HaSettings dad_settings() {
+    auto s = ha_settings();
+    s.duplicate_address_detection = true;
+    s.dad_wait_ms = 1000;
+    return s;
+}
+
+// The DAD probes the agent sent: (port, target).
+std::vector<std::pair<PortId, Ipv6Address>> dad_probes(const RecordingDataPlane& dp) {
+    std::vector<std::pair<PortId, Ipv6Address>> out;
+    for (const auto& [port, frame] : dp.sent) {
+        auto p = net::parse_ipv6_frame(frame);
+        if (!p || !p->source.is_unspecified()) continue;
+        auto m = net::parse_icmpv6(*p);
+        if (!m || m->type != net::icmp6::kNeighborSolicitation) continue;
+        auto ns = net::parse_neighbor_solicitation(*p, *m);
+        if (ns) out.emplace_back(port, ns->target);
+    }
+    return out;
+}
+
+std::vector<mh::BindingAck> sent_acks(const RecordingDataPlane& dp) {
+    std::vector<mh::BindingAck> out;
+    for (const auto& [port, frame] : dp.sent)
+        if (auto m = sent_mh(frame))
+            if (const auto* ba = std::get_if<mh::BindingAck>(&m->message)) out.push_back(*ba);
+    return out;
+}
+
+}  // namespace
+
+TEST(HomeAgentDad, FirstRegistrationWaitsForTheProbeThenIsAnswered) {
+    RecordingDataPlane dp;
+    ha::HomeAgent agent(dad_settings(), dp);
+    agent.start(0);
+    agent.on_frame(1, PuntReason::Local, 0, bulk_bu(7, 50), 1000);
+    EXPECT_TRUE(sent_acks(dp).empty());  // held
+    EXPECT_EQ(dad_probes(dp), (std::vector<std::pair<PortId, Ipv6Address>>{{0, kHoa}}));
+    EXPECT_EQ(agent.binding_cache().find(kHoa), nullptr);
+    EXPECT_FALSE(agent.is_proxied(kHoa));
+    // A retransmission (a newer sequence) replaces the held BU; no second probe.
+    agent.on_frame(1, PuntReason::Local, 0, bulk_bu(8, 50), 1500);
+    EXPECT_EQ(dad_probes(dp).size(), 1u);
+    // An advertisement for the address heard on another link (the access link) is no
+    // duplicate on the home link.
+    const auto all_nodes = *Ipv6Address::parse("ff02::1");
+    net::NeighborAdvertisement na{false, false, true, kHoa, kHostMac};
+    agent.on_frame(1, PuntReason::Local, 0,
+                   net::build_neighbor_advertisement(MacAddress::for_ipv6_multicast(all_nodes),
+                                                     kHostMac, kHoa, all_nodes, na),
+                   1600);
+    agent.on_tick(1999);
+    EXPECT_TRUE(sent_acks(dp).empty());
+    agent.on_tick(2000);
+    auto acks = sent_acks(dp);
+    ASSERT_EQ(acks.size(), 1u);
+    EXPECT_EQ(acks[0].status, 0);
+    EXPECT_EQ(acks[0].sequence, 8);
+    ASSERT_NE(agent.binding_cache().find(kHoa), nullptr);
+    EXPECT_TRUE(agent.is_proxied(kHoa));
+    EXPECT_EQ(agent.counters().dad_probes_sent, 1u);
+    // A refresh of the binding is not held.
+    dp.sent.clear();
+    agent.on_frame(1, PuntReason::Local, 0, bulk_bu(9, 50), 3000);
+    ASSERT_EQ(sent_acks(dp).size(), 1u);
+    EXPECT_TRUE(dad_probes(dp).empty());
+}
+
+TEST(HomeAgentDad, AnAnswerToTheProbeRejectsTheBindingWith134) {
+    RecordingDataPlane dp;
+    ha::HomeAgent agent(dad_settings(), dp);
+    agent.start(0);
+    agent.on_frame(1, PuntReason::Local, 0, bulk_bu(7, 50), 1000);
+    // The owner of the address defends it (RFC 4862 s.5.4.4).
+    const auto all_nodes = *Ipv6Address::parse("ff02::1");
+    net::NeighborAdvertisement na{false, false, true, kHoa, kHostMac};
+    agent.on_frame(0, PuntReason::Local, 0,
+                   net::build_neighbor_advertisement(MacAddress::for_ipv6_multicast(all_nodes),
+                                                     kHostMac, kHoa, all_nodes, na),
+                   1300);
+    agent.on_tick(2000);
+    auto acks = sent_acks(dp);
+    ASSERT_EQ(acks.size(), 1u);
+    EXPECT_EQ(acks[0].status, mh::ba_status::kDadFailed);
+    EXPECT_EQ(acks[0].sequence, 7);
+    EXPECT_EQ(acks[0].lifetime_4s, 0);
+    ASSERT_EQ(acks[0].options.binding_ids.size(), 2u);
+    EXPECT_EQ(acks[0].options.binding_ids[0].status, mh::ba_status::kDadFailed);
+    EXPECT_EQ(agent.binding_cache().find(kHoa), nullptr);
+    EXPECT_FALSE(agent.is_proxied(kHoa));
+    EXPECT_TRUE(dp.hoas.empty());
+    EXPECT_EQ(agent.counters().dad_duplicates, 1u);
+    // Another node's probe for the address during the wait counts the same.
+    dp.sent.clear();
+    agent.on_frame(1, PuntReason::Local, 0, bulk_bu(8, 50), 3000);
+    agent.on_frame(0, PuntReason::Local, 0,
+                   net::build_neighbor_solicitation(kHostMac, Ipv6Address{}, kHoa), 3100);
+    agent.on_tick(4000);
+    acks = sent_acks(dp);
+    ASSERT_EQ(acks.size(), 1u);
+    EXPECT_EQ(acks[0].status, mh::ba_status::kDadFailed);
+}
+
+TEST(HomeAgentDad, TooManyWaitingAreAnsweredInsufficientResources) {
+    auto s = dad_settings();
+    s.max_pending_dad = 1;
+    RecordingDataPlane dp;
+    ha::HomeAgent agent(s, dp);
+    agent.start(0);
+    agent.on_frame(1, PuntReason::Local, 0, bulk_bu(7, 50), 1000);
+    mh::BindingUpdate other;
+    other.sequence = 3;
+    other.ack_requested = other.home_registration = true;
+    other.lifetime_4s = 50;
+    const auto hoa2 = *Ipv6Address::parse("2001:db8:1::200");
+    agent.on_frame(1, PuntReason::Local, 0,
+                   with_ethernet(mh::build_bu_packet(other, kCoa1, kGw, hoa2), kRouterMac,
+                                 *MacAddress::parse("02:00:00:00:00:02")),
+                   1001);
+    auto acks = sent_acks(dp);
+    ASSERT_EQ(acks.size(), 1u);
+    EXPECT_EQ(acks[0].status, mh::ba_status::kInsufficientResources);
+    EXPECT_EQ(agent.counters().dad_pending_full, 1u);
+}
+
+// RFC 6275 s.10.4.1 with the L flag: the MN's link-local address is probed first and then
+// defended by proxy on the home link like the home address.
+TEST(HomeAgentDad, LinkLocalAddressIsProbedAndDefended) {
+    RecordingDataPlane dp;
+    ha::HomeAgent agent(dad_settings(), dp);
+    agent.start(0);
+    mh::BindingUpdate bu;
+    bu.sequence = 1;
+    bu.ack_requested = bu.home_registration = bu.link_local_compat = true;
+    bu.lifetime_4s = 50;
+    agent.on_frame(1, PuntReason::Local, 0,
+                   with_ethernet(mh::build_bu_packet(bu, kCoa1, kGw, kHoa), kRouterMac,
+                                 *MacAddress::parse("02:00:00:00:00:02")),
+                   1000);
+    const auto link_local = *Ipv6Address::parse("fe80::100");
+    EXPECT_EQ(dad_probes(dp),
+              (std::vector<std::pair<PortId, Ipv6Address>>{{0, kHoa}, {0, link_local}}));
+    agent.on_tick(2000);
+    ASSERT_EQ(sent_acks(dp).size(), 1u);
+    EXPECT_EQ(sent_acks(dp)[0].status, 0);
+    dp.sent.clear();
+    agent.on_frame(
+        0, PuntReason::Local, 0,
+        net::build_neighbor_solicitation(kHostMac, *Ipv6Address::parse("fe80::99"), link_local),
+        2100);
+    ASSERT_EQ(dp.sent.size(), 1u);
+    auto p = net::parse_ipv6_frame(dp.sent[0].second);
+    ASSERT_TRUE(p);
+    auto m = net::parse_icmpv6(*p);
+    ASSERT_TRUE(m);
+    auto answer = net::parse_neighbor_advertisement(*p, *m);
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(answer->target, link_local);
+    EXPECT_EQ(answer->target_link_layer, kGwMac);
+    EXPECT_FALSE(answer->override_flag);  // a proxy does not override the owner's entry
 }

@@ -259,6 +259,7 @@ constexpr PortId kHomePort = 0, kAccessPort = 1;
 
 ha::HaSettings agent_settings(config::RuleMode mode) {
     ha::HaSettings s;
+    s.duplicate_address_detection = false;  // BAs at once; DAD has its own tests
     s.interfaces.push_back({kHomePort, "home", kGwMac, {{kHa, 64}}, 1500});
     s.interfaces.push_back(
         {kAccessPort, "access", kAccessMac, {{*Ipv6Address::parse("2001:db8:a::1"), 64}}, 1500});

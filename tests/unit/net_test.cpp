@@ -87,13 +87,29 @@ TEST(NeighborDiscovery, RejectsBadHopLimitCodeAndChecksum) {
 
 TEST(NeighborDiscovery, DadProbeRules) {
     // DAD probe from :: with a source link-layer option is invalid (RFC 4861 s.7.1.1).
-    auto frame = build_neighbor_solicitation(kPeerMac, Ipv6Address{}, kOurs);
+    std::uint8_t body[28] = {};
+    kOurs.copy_to(body + 4);
+    body[20] = 1;  // Source Link-Layer Address
+    body[21] = 1;
+    const Ipv6Address group = kOurs.solicited_node();
+    auto frame = build_icmpv6_frame(MacAddress::for_ipv6_multicast(group), kPeerMac, Ipv6Address{},
+                                    group, 255, icmp6::kNeighborSolicitation, 0, body);
     auto p = must_parse(frame);
     auto m = parse_icmpv6(p);
     ASSERT_TRUE(m.ok());
     auto ns = parse_neighbor_solicitation(p, *m);
     ASSERT_FALSE(ns.ok());
     EXPECT_EQ(ns.error(), PacketError::BadSourceForDad);
+    // The builder's probe leaves the option out, so it is valid.
+    auto probe = build_neighbor_solicitation(kPeerMac, Ipv6Address{}, kOurs);
+    auto pp = must_parse(probe);
+    auto pm = parse_icmpv6(pp);
+    ASSERT_TRUE(pm.ok());
+    EXPECT_EQ(pm->body.size(), 20u);
+    auto valid = parse_neighbor_solicitation(pp, *pm);
+    ASSERT_TRUE(valid.ok());
+    EXPECT_EQ(valid->target, kOurs);
+    EXPECT_FALSE(valid->source_link_layer);
 }
 
 TEST(NeighborDiscovery, ZeroLengthOptionRejected) {

@@ -27,6 +27,7 @@ const Ipv6Address kRouter = *Ipv6Address::parse("2001:db8:f::fe");
 
 ha::HaSettings settings() {
     ha::HaSettings s;
+    s.duplicate_address_detection = false;  // BAs at once; DAD has its own tests
     s.interfaces.push_back({0, "home", kGwMac, {{kGw, 64}}, 1500});
     s.interfaces.push_back(
         {1, "access", kAccessMac, {{*Ipv6Address::parse("2001:db8:f::1"), 64}}, 1500});

@@ -63,6 +63,7 @@ esp::SecurityAssociation gateway_sa(std::uint32_t spi, esp::Direction dir, const
 
 ha::HaSettings ha_settings(bool esp_required, bool with_sas = true) {
     ha::HaSettings s;
+    s.duplicate_address_detection = false;  // BAs at once; DAD has its own tests
     s.interfaces.push_back({0, "access", kGwAccessMac, {{addr("2001:db8:a::1"), 64}}, 1500});
     s.interfaces.push_back({1, "home", kGwHomeMac, {{kHa, 64}}, 1500});
     s.ha_addresses = {kHa};
