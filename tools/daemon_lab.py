@@ -59,7 +59,10 @@ dataplane:
 home_agent:
   addresses: ["2001:db8:1::1"]
   home_prefixes: ["2001:db8:1::/64"]
+  lifetime: 3600  # the home prefixes' valid lifetime bounds the bindings'
   max_binding_lifetime: 3600
+  # The bench measures BU work; DAD would hold each first BA dad_wait_ms (docs/performance.md).
+  duplicate_address_detection: false
   max_bindings: {max_bindings}
 heartbeat:
   enabled: true

@@ -60,6 +60,7 @@ def gateway_config(tag, heartbeat_ms, missed_limit, recovery):
           addresses: ["{HA}"]
           home_prefixes: ["2001:db8:1::/64"]
           max_binding_lifetime: 600
+          dad_wait_ms: 100  # DAD before first registrations, shortened for the tests
         mobile_nodes:
           - id: "mn1@example.com"
             home_addresses: ["{HOA}"]

@@ -55,8 +55,8 @@ def flow_summary_option(fids):
     return bytes([OPT_FLOW_SUMMARY, len(body)]) + body
 
 
-def binding_update(seq, lifetime_4s, options=b"", ack=True, home=True):
-    flags = (0x80 if ack else 0) | (0x40 if home else 0)
+def binding_update(seq, lifetime_4s, options=b"", ack=True, home=True, link_local=False):
+    flags = (0x80 if ack else 0) | (0x40 if home else 0) | (0x20 if link_local else 0)
     body = struct.pack("!HBBH", seq, flags, 0, lifetime_4s)
     opts = _padded(options, 6 + len(body))
     length = 6 + len(body) + len(opts)

@@ -33,6 +33,8 @@ def topology(tmp_path, prefix, netns_factory):
           addresses: ["{HA}"]
           home_prefixes: ["2001:db8:1::/64"]
           refresh_request_before_expiry: 4
+          refresh_advice: 4
+          dad_wait_ms: 100  # DAD before first registrations, shortened for the tests
         heartbeat:
           enabled: false  # scapy answers no heartbeats
         """)
@@ -205,13 +207,28 @@ def test_binding_updates_rejected_or_discarded(topology, tmp_path):
         assert ba_of(frame, name) == [], name
     assert ba_of(bu_packet(COA1, HA, HOA, binding_update(
         4, 30, nonce_indices + authorization, home=False)), "rr") == [[COA1, "138", "4"]]
+    # s.9.2: a wrong checksum, silently discarded.
+    broken = bytearray(bytes(bu_packet(COA1, HA, HOA, binding_update(4, 30))))
+    broken[-10] ^= 0xff  # inside the Mobility Header: the checksum no longer matches
+    access.send_raw(bytes(broken))
+    assert access.collect(0.6, lambda f: Ether in f and f[Ether].src == access.link.gateway_mac
+                          and IPv6 in f and f[IPv6].nh == 43) == []
+    assert bindings(gw) == before
+    # s.10.3.1: outside every home prefix, 132; s.10.3.2: de-registering an unknown one, 133.
+    assert ba_of(bu_packet(COA1, HA, "2001:db8:2::100", binding_update(5, 30)), "prefix") == \
+        [[COA1, "132", "5"]]
+    assert ba_of(bu_packet(COA1, HA, "2001:db8:1::200", binding_update(5, 0)), "unknown") == \
+        [[COA1, "133", "5"]]
     control = gw.telemetry("/monami/control")
     assert control["binding_updates_discarded"] == 4, control
-    assert control["mh_malformed"] == 1, control  # the duplicate BID
+    assert control["mh_malformed"] == 2, control  # the duplicate BID, the checksum
 
     # A short-lived bulk registration (8 s; BRRs 4 s before expiry): one BRR per binding, to
     # its CoA with a type 2 routing header, naming its BID.
-    assert len(answers(access, [bu_packet(COA1, HA, HOA, binding_update(5, 2, bulk))])) == 1
+    ack = answers(access, [bu_packet(COA1, HA, HOA, binding_update(6, 2, bulk))])
+    # s.10.3.1: the Binding Refresh Advice (refresh_advice: 4 s) is below the lifetime.
+    assert tshark(ack, tmp_path, "bra", "mip6.ba.status", "mip6.ba.lifetime",
+                  "mip6.bra.interval") == [["0", "2", "1"]]
     brrs = access.collect(6.0, lambda f: Ether in f and f[Ether].src == access.link.gateway_mac
                           and IPv6 in f and f[IPv6].nh == 43)
     rows = tshark(brrs, tmp_path, "brr", "ipv6.dst", "ipv6.routing.mipv6.home_address",
@@ -327,3 +344,177 @@ def test_flow_bindings_kept_by_summary_and_removed_by_omission(topology, tmp_pat
     assert [b[2] for b in bindings(gw)] == [COA1, COA2]
     rows = gw.table(f"/monami/binding,{HOA}")
     assert all(r["flows"] == "-" for r in rows), rows
+
+
+def bid_rows(replies, tmp_path, name):
+    """(destination, BA status, sequence, BIDs, BID statuses) of each BA, as tshark decodes it
+    (inside the tunnel too, for a BA to a bound home address)."""
+    return tshark(replies, tmp_path, name, "ipv6.dst", "mip6.ba.status", "mip6.ba.seqnr",
+                  "mip6.bi.bid", "mip6.bi.status")
+
+
+def test_mcoa_status_codes(topology, tmp_path):
+    """RFC 5648 s.6.2: 165 for a BID while a binding without BID exists; a BU without BID
+    replaces every binding; bulk registration with a failing BID is 4 (NOTCOMPLETE) with the
+    status in each BID option; a BID sent from home without a CoA is 167; a BID with the H
+    flag marks that interface at home (5); a de-registration naming only unknown BIDs, 133."""
+    gw, sides = topology
+    access = sides["access"]
+
+    def ba(frame, name, seconds=1.0):
+        access.send(frame)
+        replies = access.collect(seconds, lambda f: Ether in f
+                                 and f[Ether].src == access.link.gateway_mac and IPv6 in f
+                                 and f[IPv6].nh in (41, 43, 60))
+        return bid_rows(replies, tmp_path, name)
+
+    regular = bu_packet(COA1, HA, HOA, binding_update(1, 30))
+    assert ba(regular, "regular") == [[COA1, "0", "1", "", ""]]
+    before = bindings(gw)
+    assert [(b[1], b[2]) for b in before] == [("-", COA1)], before
+    assert ba(bu_packet(COA1, HA, HOA, binding_update(2, 30, bid_option(1, COA2))), "165") == \
+        [[COA1, "165", "2", "1", "165"]]
+    assert bindings(gw) == before
+    # A bulk registration after the regular binding is de-registered; a BU without BID then
+    # replaces both bindings again.
+    assert ba(bu_packet(COA1, HA, HOA, binding_update(3, 0)), "dereg")[0][1] == "0"
+    bulk = bid_option(1, COA1) + bid_option(2, COA2)
+    assert ba(bu_packet(COA1, HA, HOA, binding_update(4, 30, bulk)), "bulk") == \
+        [[COA1, "0", "4", "1,2", "0,0"]]
+    # One BID's CoA is link-local (invalid, 174): the others are bound, the BA says 4.
+    partial = bid_option(1, COA1) + bid_option(3, "fe80::5")
+    assert ba(bu_packet(COA1, HA, HOA, binding_update(5, 30, partial)), "notcomplete") == \
+        [[COA1, "4", "5", "1,3", "0,174"]]
+    assert sorted((b[1], b[2]) for b in bindings(gw)) == [("1", COA1), ("2", COA2)]
+    # From the home address itself (no Home Address option), a BID without a CoA: 167. The
+    # BA goes to the home address, through its tunnel.
+    from mh_frames import mh_packet
+    home_bu = mh_packet(HOA, HA, binding_update(6, 30, bid_option(3)))
+    rows = ba(home_bu, "167")
+    assert [r[1:] for r in rows] == [["167", "6", "3", "167"]], rows
+    # BID 2 back home (H flag): 5, bound at home; BID 1 stays away.
+    assert ba(bu_packet(COA1, HA, HOA, binding_update(7, 30, bid_option(2, home=True))),
+              "home") == [[COA1, "5", "7", "2", "0"]]
+    rows = {r["bid"]: r for r in gw.table(f"/monami/binding,{HOA}")}
+    assert rows["2"]["at_home"] == "yes" and rows["1"]["care_of"] == COA1, rows
+    # De-registering only an unknown BID: 133, nothing removed.
+    before = bindings(gw)
+    assert ba(bu_packet(COA1, HA, HOA, binding_update(8, 0, bid_option(9))), "133") == \
+        [[COA1, "133", "8", "9", "133"]]
+    assert bindings(gw) == before
+    # A BU without BID replaces every binding with one.
+    assert ba(bu_packet(COA2, HA, HOA, binding_update(9, 30)), "replace")[0][1] == "0"
+    assert [(b[1], b[2]) for b in bindings(gw)] == [("-", COA2)]
+
+
+@pytest.fixture(params=["allow_mcoa: false",
+                        "allow_bulk_registration: false\n  allow_simultaneous_home_foreign: false"])
+def restricted(request, tmp_path, prefix, netns_factory):
+    """The gateway with MCoA, or bulk registration and simultaneous home and foreign
+    bindings, refused by configuration: yields (the refusing keys, gateway, sides)."""
+    for gw, sides in two_link_gateway(tmp_path, prefix, netns_factory, [CN], [COA1, COA2], f"""\
+            ports:
+              - name: home
+                device: "net_af_packet0,iface={{home}}"
+                addresses: ["{HA}/64"]
+              - name: access
+                device: "net_af_packet1,iface={{access}}"
+                addresses: ["2001:db8:a::1/64", "2001:db8:b::1/64"]
+            """, f"""\
+home_agent:
+  addresses: ["{HA}"]
+  home_prefixes: ["2001:db8:1::/64"]
+  dad_wait_ms: 100
+  {request.param}
+heartbeat:
+  enabled: false
+"""):
+        yield request.param, gw, sides
+
+
+def test_mcoa_refused_by_configuration(restricted, tmp_path):
+    """RFC 5648 s.6.2: MCoA refused by configuration is 166; bulk registration refused, 168;
+    simultaneous home and foreign bindings refused, 169 in the BID option."""
+    extra, gw, sides = restricted
+    access = sides["access"]
+    bulk = bid_option(1, COA1) + bid_option(2, COA2)
+    rows = tshark(answers(access, [bu_packet(COA1, HA, HOA, binding_update(1, 30, bulk))]),
+                  tmp_path, "bulk", "mip6.ba.status", "mip6.bi.status")
+    if "allow_mcoa" in extra:
+        assert rows == [["166", "166,166"]], rows
+        assert bindings(gw) == []
+        return
+    assert rows == [["168", "168,168"]], rows
+    one = answers(access, [bu_packet(COA1, HA, HOA, binding_update(2, 30, bid_option(1, COA1)))])
+    assert tshark(one, tmp_path, "one", "mip6.ba.status") == [["0"]]
+    before = bindings(gw)
+    home = answers(access, [bu_packet(COA1, HA, HOA, binding_update(
+        3, 30, bid_option(2, home=True)))])
+    assert tshark(home, tmp_path, "169", "mip6.ba.status", "mip6.bi.status") == [["169", "169"]]
+    assert bindings(gw) == before
+
+
+HOA_TAKEN = "2001:db8:1::300"  # a host on the home link owns it
+
+
+@pytest.fixture
+def dad_topology(tmp_path, prefix, netns_factory):
+    yield from two_link_gateway(tmp_path, prefix, netns_factory, [CN, HOA_TAKEN], [COA1, COA2], f"""\
+        ports:
+          - name: home
+            device: "net_af_packet0,iface={{home}}"
+            addresses: ["{HA}/64"]
+          - name: access
+            device: "net_af_packet1,iface={{access}}"
+            addresses: ["2001:db8:a::1/64", "2001:db8:b::1/64"]
+        """, f"""\
+        home_agent:
+          addresses: ["{HA}"]
+          home_prefixes: ["2001:db8:1::/64"]
+        heartbeat:
+          enabled: false
+        """)
+
+
+def test_duplicate_address_detection(dad_topology, tmp_path):
+    """RFC 6275 s.10.3.1: before a first registration the home agent runs DAD (RFC 4862) for
+    the home address on the home link, and for the link-local address when L is set; a node
+    that owns the address defends it and the BU is rejected with 134. s.10.4.1: with L the
+    link-local address is then defended by proxy too; s.10.4.2: packets to it are not
+    tunnelled."""
+    from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6NDOptSrcLLAddr, UDP
+    gw, sides = dad_topology
+    home, access = sides["home"], sides["access"]
+    # The home host's kernel answers the probe for the address it owns.
+    taken = answers(access, [bu_packet(COA1, HA, HOA_TAKEN, binding_update(
+        1, 30, bid_option(1, COA1)))], seconds=2.5)
+    assert tshark(taken, tmp_path, "134", "ipv6.dst", "ipv6.routing.mipv6.home_address",
+                  "mip6.ba.status", "mip6.ba.lifetime", "mip6.bi.status") == \
+        [[COA1, HOA_TAKEN, "134", "0", "134"]]
+    assert bindings(gw) == []
+    # A free address with L: two probes on the home link, then the BA (after the wait).
+    access.send(bu_packet(COA1, HA, HOA, binding_update(1, 30, bid_option(1, COA1),
+                                                        link_local=True)))
+    probes = home.collect(0.8, lambda f: home.from_gateway(f) and ICMPv6ND_NS in f
+                          and f[IPv6].src == "::")
+    # (The first BU's probe, for the taken address, is among them.)
+    assert sorted(f[ICMPv6ND_NS].tgt for f in probes) == [HOA, HOA_TAKEN, "fe80::100"]
+    assert all(ICMPv6NDOptSrcLLAddr not in f for f in probes)  # RFC 4861 s.4.3
+    ok = access.collect(1.5, lambda f: Ether in f and f[Ether].src == access.link.gateway_mac
+                        and IPv6 in f and f[IPv6].nh == 43)
+    assert tshark(ok, tmp_path, "ok", "mip6.ba.status") == [["0"]]
+    assert [b[0] for b in bindings(gw)] == [HOA]
+    control = gw.telemetry("/monami/control")
+    assert control["dad_probes_sent"] == 3 and control["dad_duplicates"] == 1, control
+    # The link-local address is defended by proxy on the home link.
+    home.send(IPv6(src="fe80::99", dst="ff02::1:ff00:100", hlim=255) / ICMPv6ND_NS(tgt="fe80::100")
+              / ICMPv6NDOptSrcLLAddr(lladdr=home.link.host_mac))
+    na = home.collect(1.0, lambda f: home.from_gateway(f) and ICMPv6ND_NA in f
+                      and f[ICMPv6ND_NA].tgt == "fe80::100")
+    # The unsolicited NA of the registration (Override set), then the proxy's answer.
+    assert [(f[IPv6].dst, f[ICMPv6ND_NA].S, f[ICMPv6ND_NA].O) for f in na] == \
+        [("ff02::1", 0, 1), ("fe80::99", 1, 0)]
+    # Packets to it stay on the home link: nothing is tunnelled to the CoA.
+    home.send(IPv6(src="fe80::99", dst="fe80::100", hlim=64) / UDP(sport=1, dport=2) / b"ll")
+    assert access.collect(0.6, lambda f: Ether in f and f[Ether].src == access.link.gateway_mac
+                          and IPv6 in f and f[IPv6].nh in (41, 60)) == []

@@ -39,6 +39,7 @@ def topology(tmp_path, prefix, netns_factory):
           addresses: ["{HA}"]
           home_prefixes: ["2001:db8:1::/64"]
           max_bindings: 4096
+          dad_wait_ms: 100  # DAD before first registrations, shortened for the tests
         heartbeat:
           enabled: false  # scapy does not answer RFC 5847 heartbeats: the CoAs would die
         tunnel:

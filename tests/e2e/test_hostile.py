@@ -41,6 +41,7 @@ def topology(tmp_path, prefix, netns_factory):
           addresses: ["{HA}"]
           home_prefixes: ["2001:db8:1::/64"]
           max_options_per_message: 16
+          dad_wait_ms: 100  # DAD before first registrations, shortened for the tests
         tunnel:
           mtu: {TUNNEL_MTU}
         # The scapy "mobile node" answers no heartbeats, and every answer window here must

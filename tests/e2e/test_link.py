@@ -38,6 +38,15 @@ def test_check_config_accepts_example_and_rejects_bad(tmp_path):
                          capture_output=True, text=True)
     assert res.returncode != 0
     assert f"{bad}:4:5: unknown key 'colour'" in res.stderr
+    # RFC 6275 s.10.3.1: no binding may outlive its home prefix (home_agent.lifetime).
+    bad.write_text("ports:\n  - name: home\n    device: net_null0\n"
+                   "    addresses: [\"2001:db8:1::1/64\"]\n"
+                   "home_agent:\n  lifetime: 300\n  max_binding_lifetime: 600\n")
+    res = subprocess.run([binary("monami-gw"), "--config", str(bad), "--check-config"],
+                         capture_output=True, text=True)
+    assert res.returncode != 0
+    assert (f"{bad}:7:25: home_agent.max_binding_lifetime: max_binding_lifetime 600 exceeds "
+            "the home prefixes' valid lifetime (lifetime: 300)") in res.stderr, res.stderr
 
 
 def test_pcap_nd_echo_and_unknown_destination(tmp_path, prefix):

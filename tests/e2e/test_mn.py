@@ -57,6 +57,7 @@ def topology(tmp_path, prefix, netns_factory):
               addresses: ["{HA}"]
               home_prefixes: ["2001:db8:1::/64"]
               max_binding_lifetime: 600
+              dad_wait_ms: 100  # DAD before first registrations, shortened for the tests
             mobile_nodes:
               - id: "mn1@example.com"
                 home_addresses: ["{HOA}"]

@@ -67,6 +67,7 @@ def topology(tmp_path, prefix, netns_factory):
             home_agent:
               addresses: ["{HA}"]
               home_prefixes: ["2001:db8:1::/64"]
+              dad_wait_ms: 100  # DAD before first registrations, shortened for the tests
             heartbeat: {{interval_ms: {HEARTBEAT_MS}, missed_limit: 3, recovery: 1}}
             security:
               mode: esp

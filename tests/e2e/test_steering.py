@@ -52,6 +52,7 @@ def tap_gateway(tmp_path, prefix):
           addresses: ["{HA}"]
           home_prefixes: ["2001:db8:1::/64"]
           max_bindings: 1024
+          dad_wait_ms: 100  # DAD before first registrations, shortened for the tests
         heartbeat:
           enabled: false  # scapy does not answer RFC 5847 heartbeats
         """))

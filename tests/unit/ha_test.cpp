@@ -627,6 +627,26 @@ TEST(HomeAgentDiscovery, MobilePrefixAdvertisementCarriesHomePrefix) {
     EXPECT_EQ(Ipv6Address::from_bytes(m->body.data() + 4 + 16), kGw);
 }
 
+// RFC 6275 s.6.7: a solicitation with a code other than 0, or shorter than its 8 octets,
+// is silently discarded.
+TEST(HomeAgentDiscovery, MalformedSolicitationsAreDiscarded) {
+    RecordingDataPlane dp;
+    ha::HomeAgent agent(ha_settings(), dp);
+    std::uint8_t body[4] = {0x12, 0x34, 0, 0};
+    agent.on_frame(0, PuntReason::Local, 0,
+                   net::build_icmpv6_frame(kGwMac, kHostMac, kHoa, kGw, 64,
+                                           net::icmp6::kMobilePrefixSolicitation, 1, body),
+                   1);
+    agent.on_frame(0, PuntReason::Local, 0,
+                   net::build_icmpv6_frame(kGwMac, kHostMac, kHoa, kGw, 64,
+                                           net::icmp6::kMobilePrefixSolicitation, 0,
+                                           std::span<const std::uint8_t>(body, 2)),
+                   2);
+    EXPECT_TRUE(dp.sent.empty());
+    EXPECT_EQ(agent.counters().malformed, 2u);
+    EXPECT_EQ(agent.counters().mobile_prefix_advertisements, 0u);
+}
+
 TEST(HomeAgentErrors, PacketTooBigCarriesMtuAndInvokingPacket) {
     RecordingDataPlane dp;
     ha::HomeAgent agent(ha_settings(), dp);
