@@ -101,6 +101,25 @@ void write_selector(Bytes& out, const TrafficSelectorV4& ts) {
     w.finish();
 }
 
+}  // namespace
+
+bool append_traffic_selector(Bytes& out, const TrafficSelector& selector) {
+    if (const auto* v4 = std::get_if<TrafficSelectorV4>(&selector)) {
+        out.push_back(static_cast<std::uint8_t>(TrafficSelectorFormat::Ipv4Binary));
+        out.push_back(0);
+        write_selector(out, *v4);
+        return true;
+    }
+    const auto& v6 = std::get<TrafficSelectorV6>(selector);
+    out.push_back(static_cast<std::uint8_t>(TrafficSelectorFormat::Ipv6Binary));
+    out.push_back(0);
+    write_selector(out, v6);
+    return !v6.flow_label || (v6.flow_label->start <= wire::kMaxFlowLabel &&
+                              v6.flow_label->end <= wire::kMaxFlowLabel);
+}
+
+namespace {
+
 // Options and sub-options are written in place: type, a length octet filled in when the
 // data is complete, the data. No temporary buffer per option (this runs for every BA).
 class MessageWriter {
@@ -220,19 +239,8 @@ class MessageWriter {
         }
         if (flow.traffic_selector) {
             const auto at = begin_sub_option(FidSubOptionType::TrafficSelector);
-            if (const auto* v4 = std::get_if<TrafficSelectorV4>(&*flow.traffic_selector)) {
-                out.push_back(static_cast<std::uint8_t>(TrafficSelectorFormat::Ipv4Binary));
-                out.push_back(0);
-                write_selector(out, *v4);
-            } else {
-                const auto& v6 = std::get<TrafficSelectorV6>(*flow.traffic_selector);
-                if (v6.flow_label && (v6.flow_label->start > wire::kMaxFlowLabel ||
-                                      v6.flow_label->end > wire::kMaxFlowLabel))
-                    failure = MhBuildErrorCode::FieldOutOfRange;
-                out.push_back(static_cast<std::uint8_t>(TrafficSelectorFormat::Ipv6Binary));
-                out.push_back(0);
-                write_selector(out, v6);
-            }
+            if (!append_traffic_selector(out, *flow.traffic_selector))
+                failure = MhBuildErrorCode::FieldOutOfRange;
             end_sub_option(at);
         } else if (flow.unsupported_ts_format) {
             // Echoes the format the MN used, without a selector we could not read.

@@ -29,6 +29,10 @@ std::string_view to_string(MhBuildErrorCode code);
 
 MhType mh_type_of(const MhMessage& message);
 
+// An RFC 6089 Traffic Selector sub-option's data: TS Format, Reserved 0, then the RFC 6088
+// binary selector. False (the bytes written anyway) when a value is out of its field's range.
+bool append_traffic_selector(std::vector<std::uint8_t>& out, const TrafficSelector& selector);
+
 // `src`/`dst` are the checksum pseudo-header addresses, as for parse_mh.
 // MobilityOptions::skipped_unknown is not encoded: the parser kept only the types.
 [[nodiscard]] Result<std::vector<std::uint8_t>, MhBuildError> try_build_mh(const MhMessage& message,

@@ -377,6 +377,20 @@ void decode_fixed(Bytes m, MhMessage& message) {
 
 }  // namespace
 
+std::optional<TrafficSelector> parse_traffic_selector(std::span<const std::uint8_t> data) {
+    if (data.size() < wire::kTsHeader) return std::nullopt;
+    const Bytes selector = data.subspan(wire::kTsHeader);
+    switch (static_cast<TrafficSelectorFormat>(data[0])) {
+        case TrafficSelectorFormat::Ipv4Binary:
+            if (auto ts = parse_ts_v4(selector)) return TrafficSelector{std::move(*ts)};
+            return std::nullopt;
+        case TrafficSelectorFormat::Ipv6Binary:
+            if (auto ts = parse_ts_v6(selector)) return TrafficSelector{std::move(*ts)};
+            return std::nullopt;
+    }
+    return std::nullopt;
+}
+
 std::string_view to_string(MhErrorCode code) {
     switch (code) {
         case MhErrorCode::Truncated:

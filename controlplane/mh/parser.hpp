@@ -43,6 +43,10 @@ struct MhParseError {
 };
 
 std::string_view to_string(MhErrorCode code);
+
+// The inverse of append_traffic_selector: a selector of format 1 or 2 whose layout matches
+// its flags, else nothing.
+std::optional<TrafficSelector> parse_traffic_selector(std::span<const std::uint8_t> data);
 std::string to_string(const MhParseError& error);
 
 struct ParseLimits {

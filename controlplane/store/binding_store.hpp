@@ -1,0 +1,78 @@
+// The binding store: where committed home address state goes so that it survives a restart
+// (docs/architecture.md, "Binding store"). The control thread hands it every change of an
+// iteration and closes the batch; a writer thread of the backend commits batches in one
+// transaction each (several queued batches in one, group commit), so the control thread
+// never waits on a disk. Backends (LMDB here, etcd later) sit behind this interface and
+// nothing of theirs leaks through it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "controlplane/store/record.hpp"
+#include "dataplane/api/result.hpp"
+
+namespace monami::store {
+
+enum class Durability : std::uint8_t {
+    Sync,   // a batch counts as committed when it is on disk (the BAs wait for that)
+    Async,  // committed when written; flushed to disk within the flush interval
+};
+
+// Everything a start reads back.
+struct StoredState {
+    std::vector<HoaRecord> hoas;
+    std::vector<EspMarks> esp;
+};
+
+struct StoreStats {
+    std::string backend;
+    std::string location;       // the file, for a local backend
+    std::uint64_t entries = 0;  // home addresses stored
+    std::uint64_t commits = 0;  // transactions committed
+    std::uint64_t batches = 0;  // batches closed by the control thread
+    std::uint64_t records_written = 0;
+    std::uint64_t records_removed = 0;
+    std::uint64_t last_commit_unix_ms = 0;
+    std::uint64_t last_commit_us = 0;  // how long the last transaction took, sync included
+    std::uint64_t max_commit_us = 0;
+    std::uint64_t bytes_on_disk = 0;
+    std::uint64_t pending_batches = 0;  // closed, not yet durable
+    std::uint64_t errors = 0;           // failed transactions (the store stops accepting)
+    std::string last_error;
+};
+
+class BindingStore {
+  public:
+    virtual ~BindingStore() = default;
+    // Reads everything back; called once, before the first change.
+    [[nodiscard]] virtual Result<StoredState, std::string> load() = 0;
+    // Changes of the batch being assembled (the last one for a key wins).
+    virtual void put(const HoaRecord& record) = 0;
+    virtual void remove(const HomeAddress& home_address) = 0;
+    virtual void put(const EspMarks& marks) = 0;
+    // Closes the batch being assembled and hands it to the writer; returns its number
+    // (batches are numbered from 1; an empty batch is not handed over and keeps its number).
+    virtual std::uint64_t close_batch() = 0;
+    // The number the batch being assembled will get.
+    virtual std::uint64_t open_batch() const = 0;
+    // The highest batch number committed with the configured durability.
+    virtual std::uint64_t durable_batch() const = 0;
+    virtual StoreStats stats() const = 0;
+};
+
+struct LmdbOptions {
+    std::string path;  // the database file (its lock file is PATH-lock)
+    Durability durability = Durability::Sync;
+    std::uint32_t flush_interval_ms = 100;  // async: the longest a commit waits for the disk
+    std::uint64_t map_size_bytes = 4ull << 30;
+    bool discard = false;  // start empty: what the file held is dropped
+};
+
+// Opens (or creates) the LMDB file. The error names the file and what is wrong with it.
+[[nodiscard]] Result<std::unique_ptr<BindingStore>, std::string> open_lmdb_store(
+    const LmdbOptions& options);
+
+}  // namespace monami::store
