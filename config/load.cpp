@@ -73,7 +73,7 @@ class Loader {
     Config load(const YAML::Node& root) {
         Fields top(d_, root, "",
                    {"eal", "log_level", "ports", "routes", "neighbors", "dataplane", "home_agent",
-                    "tunnel", "mobile_nodes", "heartbeat", "security", "policies"});
+                    "tunnel", "mobile_nodes", "heartbeat", "security", "policies", "state"});
         if (!top.is_map()) return std::move(c_);
         root_ = root;
         if (auto n = top.get("eal")) eal(*n);
@@ -89,6 +89,7 @@ class Loader {
         if (auto n = top.get("mobile_nodes")) mobile_nodes(*n);
         if (auto n = top.get("security"))
             detail::load_security(d_, *n, c_.home_agent.home_prefixes, c_.security);
+        if (auto n = top.get("state")) state(*n);
         return std::move(c_);
     }
 
@@ -291,6 +292,27 @@ class Loader {
     }
 
     // ---- dataplane ----
+
+    void state(const YAML::Node& n) {
+        Fields f(d_, n, "state",
+                 {"backend", "path", "durability", "flush_interval_ms", "map_size_mb"});
+        if (!f.is_map()) return;
+        auto& s = c_.state;
+        if (auto b = f.get("backend"))
+            read_enum<StateBackend>(d_, *b, f.path_of("backend"),
+                                    {{"none", StateBackend::none}, {"lmdb", StateBackend::lmdb}},
+                                    s.backend);
+        if (auto p = f.get("path")) {
+            if (detail::read_string(d_, *p, f.path_of("path"), s.path) && s.path.empty())
+                d_.error(*p, f.path_of("path") + ": must not be empty");
+        }
+        if (auto d = f.get("durability"))
+            read_enum<StateDurability>(
+                d_, *d, f.path_of("durability"),
+                {{"sync", StateDurability::sync}, {"async", StateDurability::async}}, s.durability);
+        f.integer("flush_interval_ms", 1, 10'000, s.flush_interval_ms);
+        f.integer("map_size_mb", 16, 1 << 20, s.map_size_mb);
+    }
 
     void dataplane(const YAML::Node& n) {
         Fields f(d_, n, "dataplane",

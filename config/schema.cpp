@@ -72,4 +72,12 @@ std::string_view to_string(RuleMode mode) {
     return "?";
 }
 
+std::string_view to_string(StateBackend backend) {
+    return backend == StateBackend::lmdb ? "lmdb" : "none";
+}
+
+std::string_view to_string(StateDurability durability) {
+    return durability == StateDurability::async ? "async" : "sync";
+}
+
 }  // namespace monami::config

@@ -236,6 +236,17 @@ struct Policies {
     std::optional<std::size_t> default_profile_index;  // into profiles
 };
 
+// The binding store (docs/config.md `state`): bindings survive a restart.
+enum class StateBackend : std::uint8_t { none, lmdb };
+enum class StateDurability : std::uint8_t { sync, async };
+struct State {
+    StateBackend backend = StateBackend::none;
+    std::string path = "/var/lib/monami/bindings.mdb";
+    StateDurability durability = StateDurability::sync;
+    std::uint32_t flush_interval_ms = 100;  // async: the longest a commit waits for the disk
+    std::uint32_t map_size_mb = 4096;       // the most the file may grow to
+};
+
 struct Config {
     std::vector<std::string> eal_args;  // prepended to the command line's EAL arguments
     LogLevel log_level = LogLevel::info;
@@ -249,6 +260,7 @@ struct Config {
     Heartbeat heartbeat;
     Security security;
     Policies policies;
+    State state;
 };
 
 std::string_view to_string(LogLevel level);
@@ -256,5 +268,7 @@ std::string_view to_string(SecurityMode mode);
 std::string_view to_string(SaDirection direction);
 std::string_view to_string(EspAlgorithm algorithm);
 std::string_view to_string(RuleMode mode);
+std::string_view to_string(StateBackend backend);
+std::string_view to_string(StateDurability durability);
 
 }  // namespace monami::config

@@ -187,6 +187,7 @@ void register_telemetry(const Runtime& runtime, ControlQueries& queries,
         {"/monami/binding", cmd_ask, "The bindings of one HoA. Parameter: HoA"},
         {"/monami/neighbors", cmd_ask, "Resolved neighbors, a page. Parameter: AFTER"},
         {"/monami/loop", cmd_ask, "Control loop: iteration times, frames, control ring"},
+        {"/monami/store", cmd_ask, "Binding store: backend, entries, commits, size, restore"},
     };
     for (const auto& c : commands)
         if (int rc = rte_telemetry_register_cmd(c.command, c.callback, c.help); rc != 0)

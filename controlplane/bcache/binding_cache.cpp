@@ -593,6 +593,15 @@ void BindingCache::index_prefixes(const HoaEntry& entry, bool add) {
     }
 }
 
+bool BindingCache::restore(HoaEntry entry, std::uint64_t now_ms) {
+    if (entry.bindings.empty() || entries_.count(entry.home_address)) return false;
+    entry.generation = 1;
+    for (auto& b : entry.bindings) b.expiry_timer_ms = b.refresh_timer_ms = 0;
+    for (auto& f : entry.flows) f.expiry_timer_ms = 0;
+    commit(entry, now_ms);
+    return true;
+}
+
 void BindingCache::erase_entry(const HomeAddress& home_address) {
     auto it = entries_.find(home_address);
     if (it == entries_.end()) return;

@@ -131,6 +131,11 @@ class BindingCache {
     // and flows plus those removed within the longest lifetime).
     std::size_t queued_timers() const { return expiry_heap_.size() + refresh_heap_.size(); }
 
+    // A home address read back from the binding store at start, entered as it was with its
+    // timers armed from its deadlines (already on this clock). False, and nothing entered,
+    // when it has no binding or its address is already there.
+    bool restore(HoaEntry entry, std::uint64_t now_ms);
+
     const HoaEntry* find(const HomeAddress& home_address) const;
     // The entry of the lowest registered HoA above `after` (the lowest of all without it),
     // or nullptr: walks the cache in address order a page at a time (telemetry), each HoA

@@ -625,12 +625,14 @@ void HomeAgent::on_tick(std::uint64_t now_ms) {
     handle_deferred(now_ms);  // unknown sources' frames queued in the last iteration
     liveness_tick(now_ms);
     dad_tick(now_ms, settings_.budget.timers);
+    store_tick(now_ms);
     republish_pending(now_ms);
     auto next = cache_.next_deadline_ms();
     if (!next || *next > now_ms) return;
     auto expired = cache_.expire(now_ms, settings_.budget.timers);
     counters_.bindings_expired += expired.size();
     republish(expired, now_ms);
+    persist(expired);
     for (const auto& due : cache_.refresh_requests_due(now_ms, settings_.budget.timers)) {
         mh::BindingRefreshRequest brr;
         // RFC 5648 s.6.4: a BRR for one of several bindings names it by its BID.

@@ -27,6 +27,7 @@
 #include "controlplane/mh/parser.hpp"
 #include "controlplane/net/icmpv6.hpp"
 #include "controlplane/policy/policy_engine.hpp"
+#include "controlplane/store/binding_store.hpp"
 #include "dataplane/api/address_map.hpp"
 #include "dataplane/api/control.hpp"
 #include "dataplane/api/types.hpp"
@@ -231,7 +232,38 @@ class HomeAgent {
     BindingSummary summary() const;
     bool is_proxied(const HomeAddress& hoa) const { return proxied_.count(hoa) != 0; }
 
+    // The binding store (persistence.cpp). restore() enters what the store read back, before
+    // the workers forward: expired bindings and flows are dropped, the rest published with
+    // their timers from their absolute deadlines; the unsolicited NAs for the home link go
+    // out a slice per iteration. attach_store() then hands every committed change to
+    // `store` (not owned), one batch per iteration; with `sync` a BA that changed something
+    // leaves only once its batch is durable.
+    struct RestoreReport {
+        std::size_t home_addresses = 0;  // restored
+        std::size_t bindings = 0;
+        std::size_t flows = 0;
+        std::size_t expired = 0;  // home addresses with nothing left, dropped
+        std::uint64_t took_us = 0;
+    };
+    RestoreReport restore(const store::StoredState& state, std::uint64_t now_ms,
+                          std::uint64_t now_unix_ms);
+    void attach_store(store::BindingStore* store, bool sync);
+    const store::BindingStore* binding_store() const { return store_; }
+    const RestoreReport& last_restore() const { return restore_report_; }
+    // The record of `entry` with its deadlines as Unix times (`unix_minus_steady`: the wall
+    // clock minus the agent's clock, in ms).
+    static store::HoaRecord to_record(const bcache::HoaEntry& entry,
+                                      std::int64_t unix_minus_steady);
+
   private:
+    // A BA waiting for its store batch to be durable.
+    struct HeldAck {
+        std::uint64_t batch = 0;
+        enum class Way : std::uint8_t { Framed, Ip, Routed } way = Way::Framed;
+        PortId port = 0;
+        MacAddress next_hop;
+        std::vector<std::uint8_t> bytes;
+    };
     // A republication over every HoA (next_hop unset) or over the users of one next hop, from
     // just above `after`.
     struct Sweep {
@@ -376,6 +408,14 @@ class HomeAgent {
     void release_slots(const HomeAddress& hoa, HoaState* state, const std::vector<PathKey>& keep);
     const HoaState* state_of(const HomeAddress& hoa) const;
     void update_proxy(const HomeAddress& hoa, const bcache::HoaEntry* entry);
+    // Hands the state of `changed` to the store (a record, or its removal).
+    void persist(const std::vector<HomeAddress>& changed);
+    // Closes the iteration's batch, sends the BAs whose batch is durable and a slice of the
+    // deferred announcements.
+    void store_tick(std::uint64_t now_ms);
+    // Sends a BA, or keeps it for its batch when hold_acks_for_batch_ is set.
+    void send_or_hold_ack(HeldAck::Way way, PortId port, const MacAddress& next_hop,
+                          std::span<const std::uint8_t> bytes);
     // The link-local address a mobile node that set the L flag uses on its home link: fe80::
     // with the home address's interface identifier (RFC 6275 s.10.4.1).
     static Ipv6Address mobile_link_local(const HomeAddress& hoa);
@@ -428,6 +468,14 @@ class HomeAgent {
     std::vector<std::uint32_t> free_slots_;
     std::uint32_t next_slot_ = 0;
     AddressSet proxied_;
+    // The binding store, when there is one (persistence.cpp).
+    store::BindingStore* store_ = nullptr;
+    bool store_sync_ = false;
+    std::uint64_t hold_acks_for_batch_ = 0;  // set while a changing BU's BA is built
+    std::deque<HeldAck> held_acks_;          // in batch order
+    bool defer_announcements_ = false;
+    std::deque<std::pair<PortId, Ipv6Address>> announcements_;  // unsolicited NAs to send
+    RestoreReport restore_report_;
     AddressMap<HomeAddress> proxied_link_local_;  // L flag: link-local address -> its HoA
     struct PendingDad {
         std::uint64_t deadline_ms = 0;

@@ -181,12 +181,18 @@ void HomeAgent::handle_binding_update(PortId port, const MacAddress& reply_mac,
                 signalling_ingress_[{entry->home_address, b.bid, b.mcoa}] = {port, reply_mac};
     }
     republish(outcome.changed, now_ms);
+    persist(outcome.changed);
     if (outcome.discarded) ++counters_.binding_updates_discarded;
     if (!outcome.send_ack) return;
+    // With durable commits, a BA that reports a change waits for its batch: a BA sent means
+    // the binding survives a crash.
+    if (store_ && store_sync_ && !outcome.changed.empty())
+        hold_acks_for_batch_ = store_->open_batch();
     send_binding_ack(
         port, reply_mac, was_protected, outcome.ack, chain.destination, outcome.ack_destination,
         outcome.ack_needs_routing_header ? std::optional<HomeAddress>(outcome.ack_home_address)
                                          : std::nullopt);
+    hold_acks_for_batch_ = 0;
 }
 
 void HomeAgent::send_binding_ack(PortId port, const MacAddress& reply_mac, bool was_protected,
@@ -209,12 +215,11 @@ void HomeAgent::send_binding_ack(PortId port, const MacAddress& reply_mac, bool 
     // The BA leaves the way the BU came in (the same port and neighbor: no resolution to wait
     // for), unless its destination is a registered home address, whose tunnel it must take.
     if (cache_.find(destination))
-        dataplane_.route_packet(ba);
+        send_or_hold_ack(HeldAck::Way::Routed, port, reply_mac, ba);
     else if (sealed)
-        send_ip(port, reply_mac, ba);
+        send_or_hold_ack(HeldAck::Way::Ip, port, reply_mac, ba);
     else
-        send_framed(port, reply_mac, frame_);
-    ++counters_.binding_acks_sent;
+        send_or_hold_ack(HeldAck::Way::Framed, port, reply_mac, frame_);
 }
 
 void HomeAgent::send_binding_error(PortId port, const net::Ipv6Packet& packet, std::uint8_t status,
@@ -414,6 +419,10 @@ const Interface* HomeAgent::proxy_interface_for(const Ipv6Address& target) const
 }
 
 void HomeAgent::send_unsolicited_na(const Interface& itf, const Ipv6Address& target) {
+    if (defer_announcements_) {  // a restore: sent a slice per iteration (store_tick)
+        announcements_.emplace_back(itf.port, target);
+        return;
+    }
     static const Ipv6Address all_nodes = *Ipv6Address::parse("ff02::1");
     net::NeighborAdvertisement na{false, false, true, target, itf.mac};
     auto src = source_for(itf.port, all_nodes);

@@ -135,6 +135,36 @@ void answer_neighbors(const HomeAgent& agent, std::string_view params, QueryRepl
 
 }  // namespace
 
+// The binding store's figures and the last restore (monami-ctl store).
+void answer_store(const HomeAgent& agent, QueryReply& reply) {
+    const store::BindingStore* store = agent.binding_store();
+    if (!store) {
+        reply.add("backend", std::string("none"));
+        return;
+    }
+    const store::StoreStats s = store->stats();
+    reply.add("backend", s.backend);
+    reply.add("path", s.location);
+    reply.add("entries", s.entries);
+    reply.add("commits", s.commits);
+    reply.add("batches", s.batches);
+    reply.add("pending_batches", s.pending_batches);
+    reply.add("records_written", s.records_written);
+    reply.add("records_removed", s.records_removed);
+    reply.add("last_commit_unix_ms", s.last_commit_unix_ms);
+    reply.add("last_commit_us", s.last_commit_us);
+    reply.add("max_commit_us", s.max_commit_us);
+    reply.add("bytes_on_disk", s.bytes_on_disk);
+    reply.add("errors", s.errors);
+    reply.add("last_error", s.last_error);
+    const auto& r = agent.last_restore();
+    reply.add("restored_home_addresses", std::uint64_t{r.home_addresses});
+    reply.add("restored_bindings", std::uint64_t{r.bindings});
+    reply.add("restored_flows", std::uint64_t{r.flows});
+    reply.add("expired_while_down", std::uint64_t{r.expired});
+    reply.add("restore_us", r.took_us);
+}
+
 bool answer_query(const HomeAgent& agent, const Query& query, std::uint64_t now_ms,
                   QueryReply& reply, const ReplyLimits& limits) {
     if (query.command == "/monami/bindings") {
@@ -147,6 +177,8 @@ bool answer_query(const HomeAgent& agent, const Query& query, std::uint64_t now_
         for (const auto& [name, value] : agent.counter_items()) reply.add(name, value);
     } else if (query.command == "/monami/neighbors") {
         answer_neighbors(agent, query.params, reply, limits);
+    } else if (query.command == "/monami/store") {
+        answer_store(agent, reply);
     } else {
         return false;
     }

@@ -1,4 +1,4 @@
-// monami-gw [EAL args] -- --config FILE [--check-config] [--stop-when-idle MS]
+// monami-gw [EAL args] -- --config FILE [--check-config] [--discard-state] [--stop-when-idle MS]
 // The Home Agent gateway: EAL and ports from the YAML config, workers on the non-main
 // lcores, the control thread (this one) on the main lcore.
 #include <rte_cycles.h>
@@ -42,15 +42,17 @@ void on_signal(int) {
 struct Options {
     std::string config_path;
     bool check_config = false;
+    bool discard_state = false;
     std::optional<std::uint64_t> stop_when_idle_ms;
 };
 
 void usage(const char* prog) {
     std::fprintf(stderr,
                  "usage: %s [EAL options] -- --config FILE [--check-config] "
-                 "[--stop-when-idle MS]\n"
+                 "[--discard-state] [--stop-when-idle MS]\n"
                  "  --config FILE         YAML configuration (docs/config.md)\n"
                  "  --check-config        validate the configuration and exit (0 = valid)\n"
+                 "  --discard-state       start with an empty binding store (state.path)\n"
                  "  --stop-when-idle MS   exit after MS ms without a received packet\n",
                  prog);
 }
@@ -68,6 +70,8 @@ std::optional<Options> parse_options(int argc, char** argv, int first) {
             o.config_path = v;
         } else if (a == "--check-config") {
             o.check_config = true;
+        } else if (a == "--discard-state") {
+            o.discard_state = true;
         } else if (a == "--stop-when-idle") {
             const char* v = value();
             char* end = nullptr;
@@ -85,6 +89,12 @@ std::optional<Options> parse_options(int argc, char** argv, int first) {
         return std::nullopt;
     }
     return o;
+}
+
+std::uint64_t unix_ms() {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
 }
 
 std::uint64_t now_ms() {
@@ -257,6 +267,34 @@ int main(int argc, char** argv) {
                     options->config_path.c_str(), cfg.ports.size(), cfg.routes.size());
         return 0;
     }
+    // The binding store is opened and read before anything else: a store that cannot be
+    // read stops the start (never an empty cache by accident).
+    std::unique_ptr<store::BindingStore> binding_store;
+    store::StoredState stored;
+    if (cfg.state.backend == config::StateBackend::lmdb) {
+        store::LmdbOptions lo;
+        lo.path = cfg.state.path;
+        lo.durability = cfg.state.durability == config::StateDurability::sync
+                            ? store::Durability::Sync
+                            : store::Durability::Async;
+        lo.flush_interval_ms = cfg.state.flush_interval_ms;
+        lo.map_size_bytes = std::uint64_t{cfg.state.map_size_mb} << 20;
+        lo.discard = options->discard_state;
+        auto opened = store::open_lmdb_store(lo);
+        if (!opened) {
+            std::fprintf(stderr, "monami-gw: %s\n", opened.error().c_str());
+            return 1;
+        }
+        binding_store = std::move(opened.value());
+        auto state = binding_store->load();
+        if (!state) {
+            std::fprintf(stderr, "monami-gw: %s\n", state.error().c_str());
+            return 1;
+        }
+        stored = std::move(state.value());
+    } else if (options->discard_state) {
+        std::fprintf(stderr, "monami-gw: --discard-state: no binding store is configured\n");
+    }
 
     // EAL arguments: program name, the config's `eal:` list, then the command line's.
     std::vector<std::string> eal_storage{argv[0]};
@@ -333,6 +371,19 @@ int main(int argc, char** argv) {
     MONAMI_LOG(INFO, gw, "started: %zu port(s), %u worker(s)%s", runtime->ports().size(),
                runtime->worker_count(), runtime->one_lcore_mode() ? " (one-lcore mode)" : "");
     agent.start(now_ms());  // the forwarding table exists before the first packet arrives
+    if (binding_store) {
+        agent.attach_store(binding_store.get(),
+                           cfg.state.durability == config::StateDurability::sync);
+        const auto report = agent.restore(stored, now_ms(), unix_ms());
+        MONAMI_LOG(NOTICE, gw,
+                   "binding store %s (%s): restored %zu home addresses, %zu bindings, %zu flows "
+                   "in %.1f ms; %zu expired while the gateway was down",
+                   cfg.state.path.c_str(),
+                   std::string(config::to_string(cfg.state.durability)).c_str(),
+                   report.home_addresses, report.bindings, report.flows,
+                   static_cast<double>(report.took_us) / 1000.0, report.expired);
+        stored = {};
+    }
     runtime->launch_workers();
 
     std::uint64_t last_rx = 0, last_rx_change = now_ms(), last_stats = now_ms();

@@ -833,3 +833,126 @@ TEST(HomeAgentDad, LinkLocalAddressIsProbedAndDefended) {
     EXPECT_EQ(answer->target_link_layer, kGwMac);
     EXPECT_FALSE(answer->override_flag);  // a proxy does not override the owner's entry
 }
+
+// ---- Binding store (persistence.cpp) -----------------------------------------------------
+
+namespace {
+
+// A store in memory whose durability the test moves by hand.
+struct FakeStore : store::BindingStore {
+    std::map<HomeAddress, store::HoaRecord> records;
+    std::vector<HomeAddress> removed;
+    std::uint64_t next = 1, durable = 0;
+    std::size_t changes = 0;
+    Result<store::StoredState, std::string> load() override { return store::StoredState{}; }
+    void put(const store::HoaRecord& r) override {
+        records[r.home_address] = r;
+        ++changes;
+    }
+    void remove(const HomeAddress& hoa) override {
+        records.erase(hoa);
+        removed.push_back(hoa);
+        ++changes;
+    }
+    void put(const store::EspMarks&) override {}
+    std::uint64_t close_batch() override {
+        if (changes == 0) return next - 1;
+        changes = 0;
+        return next++;
+    }
+    std::uint64_t open_batch() const override { return next; }
+    std::uint64_t durable_batch() const override { return durable; }
+    store::StoreStats stats() const override { return {}; }
+};
+
+std::size_t acks_in(const RecordingDataPlane& dp) {
+    std::size_t n = 0;
+    for (const auto& [port, frame] : dp.sent)
+        if (auto m = sent_mh(frame); m && std::holds_alternative<mh::BindingAck>(m->message)) ++n;
+    return n;
+}
+
+}  // namespace
+
+TEST(HomeAgentStore, SyncDurabilityHoldsTheBaUntilItsBatchIsDurable) {
+    RecordingDataPlane dp;
+    ha::HomeAgent agent(ha_settings(), dp);
+    FakeStore fake;
+    agent.attach_store(&fake, true);
+    agent.start(0);
+    agent.on_frame(1, PuntReason::Local, 0, bulk_bu(7, 50), 1000);
+    EXPECT_EQ(acks_in(dp), 0u);  // held: batch 1 is not durable
+    ASSERT_EQ(fake.records.count(kHoa), 1u);
+    EXPECT_EQ(fake.records[kHoa].bindings.size(), 2u);
+    agent.on_tick(1001);  // closes batch 1
+    EXPECT_EQ(fake.next, 2u);
+    EXPECT_EQ(acks_in(dp), 0u);
+    fake.durable = 1;
+    agent.on_tick(1002);
+    EXPECT_EQ(acks_in(dp), 1u);
+    EXPECT_EQ(agent.counters().binding_acks_sent, 1u);
+    // A BU that changes nothing (rejected: sequence 7 again) is answered at once.
+    agent.on_frame(1, PuntReason::Local, 0, bulk_bu(7, 50), 1003);
+    EXPECT_EQ(acks_in(dp), 2u);
+    // Expiry removes the record.
+    agent.on_tick(1000 + 200'000);
+    EXPECT_EQ(fake.records.count(kHoa), 0u);
+    EXPECT_EQ(fake.removed, (std::vector<HomeAddress>{kHoa}));
+}
+
+TEST(HomeAgentStore, AsyncDurabilitySendsTheBaAtOnce) {
+    RecordingDataPlane dp;
+    ha::HomeAgent agent(ha_settings(), dp);
+    FakeStore fake;
+    agent.attach_store(&fake, false);
+    agent.start(0);
+    agent.on_frame(1, PuntReason::Local, 0, bulk_bu(7, 50), 1000);
+    EXPECT_EQ(acks_in(dp), 1u);
+    EXPECT_EQ(fake.records.count(kHoa), 1u);
+}
+
+TEST(HomeAgentStore, RestoreCarriesOnWithTheSameDeadlinesAndDropsWhatExpired) {
+    // What one agent stored (its clock taken as the wall clock: offset 0) ...
+    RecordingDataPlane first_dp;
+    ha::HomeAgent first(ha_settings(), first_dp);
+    first.start(0);
+    first.on_frame(1, PuntReason::Local, 0, bulk_bu(7, 50), 1000);  // expires at 201 s
+    store::StoredState state;
+    state.hoas.push_back(ha::HomeAgent::to_record(*first.binding_cache().find(kHoa), 0));
+    store::HoaRecord old = state.hoas[0];
+    old.home_address = *Ipv6Address::parse("2001:db8:1::200");
+    for (auto& b : old.bindings) b.expiry_unix_ms = 5000;  // past at the restart
+    state.hoas.push_back(old);
+    // ... another one restores 30 s later.
+    RecordingDataPlane dp;
+    ha::HomeAgent agent(ha_settings(), dp);
+    FakeStore fake;
+    agent.attach_store(&fake, true);
+    agent.start(31'000);
+    dp.sent.clear();
+    auto report = agent.restore(state, 31'000, 31'000);
+    EXPECT_EQ(report.home_addresses, 1u);
+    EXPECT_EQ(report.bindings, 2u);
+    EXPECT_EQ(report.expired, 1u);
+    const bcache::HoaEntry* e = agent.binding_cache().find(kHoa);
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(e->bindings[0].expiry_ms, 201'000u);  // not reset by the restart
+    EXPECT_EQ(e->last_sequence, 7);
+    EXPECT_EQ(dp.hoas.count(kHoa), 1u);  // published before any frame
+    EXPECT_TRUE(agent.is_proxied(kHoa));
+    EXPECT_TRUE(dp.sent.empty());  // the unsolicited NA waits for the loop
+    agent.on_tick(31'001);
+    ASSERT_EQ(dp.sent.size(), 1u);
+    EXPECT_EQ(agent.counters().unsolicited_neighbor_advertisements, 1u);
+    // The expired one is removed from the store; a replayed BU is out of the window.
+    EXPECT_EQ(fake.removed, (std::vector<HomeAddress>{*Ipv6Address::parse("2001:db8:1::200")}));
+    dp.sent.clear();
+    agent.on_frame(1, PuntReason::Local, 0, bulk_bu(7, 50), 31'002);
+    ASSERT_EQ(dp.sent.size(), 1u);
+    auto ba = sent_mh(dp.sent[0].second);
+    ASSERT_TRUE(ba);
+    EXPECT_EQ(std::get<mh::BindingAck>(ba->message).status, mh::ba_status::kSequenceOutOfWindow);
+    // Expiry runs from the restored deadline.
+    agent.on_tick(201'000);
+    EXPECT_EQ(agent.binding_cache().find(kHoa), nullptr);
+}

@@ -1,7 +1,7 @@
 // monami-ctl: the operator's view of a running monami-gw, read through DPDK telemetry
 // (the same socket dpdk-telemetry.py uses), printed as tables.
 //   monami-ctl [-f FILE_PREFIX] [--json] COMMAND [ARG]
-// COMMAND: bindings | binding HOA | summary | loop | ports | workers | worker N | drops |
+// COMMAND: bindings | binding HOA | summary | loop | store | ports | workers | worker N | drops |
 //          control | config | neighbors | raw /telemetry/command[,params]
 // Tables of any length (bindings, neighbors) are fetched and printed a page at a time: the
 // gateway never renders more than one page.
@@ -340,6 +340,7 @@ void usage() {
                  "  binding HOA       the bindings of one home address\n"
                  "  summary           HoAs, bindings, flows, paths by state\n"
                  "  loop              control loop health: iteration times, ring\n"
+                 "  store             binding store: backend, entries, last commit, size\n"
                  "  ports | workers | worker N | drops | control | config | neighbors\n"
                  "  raw /command[,params]\n");
 }
@@ -397,7 +398,7 @@ int main(int argc, char** argv) {
     else if (cmd == "binding" && args.size() > 1)
         telemetry_command = "/monami/binding," + args[1];
     else if (cmd == "ports" || cmd == "workers" || cmd == "drops" || cmd == "control" ||
-             cmd == "config" || cmd == "summary" || cmd == "loop")
+             cmd == "config" || cmd == "summary" || cmd == "loop" || cmd == "store")
         telemetry_command = "/monami/" + cmd;
     else {
         usage();

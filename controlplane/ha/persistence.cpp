@@ -1,0 +1,172 @@
+// The home agent's side of the binding store: what changes goes to the store once per
+// iteration, BAs wait for durability when asked to, and a start enters what the store read
+// back (docs/architecture.md, "Binding store").
+#include <chrono>
+
+#include "controlplane/ha/home_agent.hpp"
+
+namespace monami::ha {
+
+namespace {
+
+std::uint64_t to_unix(std::uint64_t steady_ms, std::int64_t unix_minus_steady) {
+    return static_cast<std::uint64_t>(static_cast<std::int64_t>(steady_ms) + unix_minus_steady);
+}
+
+std::int64_t unix_minus_steady(std::uint64_t now_ms) {
+    const auto unix_now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+    return static_cast<std::int64_t>(unix_now) - static_cast<std::int64_t>(now_ms);
+}
+
+}  // namespace
+
+store::HoaRecord HomeAgent::to_record(const bcache::HoaEntry& entry,
+                                      std::int64_t unix_minus_steady) {
+    store::HoaRecord r;
+    r.home_address = entry.home_address;
+    r.mn_id = entry.mn_id;
+    r.mobile_router = entry.mobile_router;
+    r.link_local_compat = entry.link_local_compat;
+    r.last_sequence = entry.last_sequence;
+    r.bindings.reserve(entry.bindings.size());
+    for (const auto& b : entry.bindings)
+        r.bindings.push_back({b.bid, b.mcoa, b.at_home, b.care_of, b.ha_address, b.sequence,
+                              to_unix(b.expiry_ms, unix_minus_steady)});
+    r.network_prefixes = entry.network_prefixes;
+    r.flows.reserve(entry.flows.size());
+    for (const auto& f : entry.flows)
+        r.flows.push_back(
+            {f.fid, f.priority, f.bids, f.selector, to_unix(f.expiry_ms, unix_minus_steady)});
+    return r;
+}
+
+void HomeAgent::persist(const std::vector<HomeAddress>& changed) {
+    if (!store_ || changed.empty()) return;
+    const std::int64_t offset = unix_minus_steady(now_ms_);
+    for (const auto& hoa : changed) {
+        if (const bcache::HoaEntry* entry = cache_.find(hoa))
+            store_->put(to_record(*entry, offset));
+        else
+            store_->remove(hoa);
+    }
+}
+
+void HomeAgent::attach_store(store::BindingStore* store, bool sync) {
+    store_ = store;
+    store_sync_ = sync;
+}
+
+void HomeAgent::send_or_hold_ack(HeldAck::Way way, PortId port, const MacAddress& next_hop,
+                                 std::span<const std::uint8_t> bytes) {
+    if (hold_acks_for_batch_ != 0) {
+        held_acks_.push_back({hold_acks_for_batch_, way, port, next_hop,
+                              std::vector<std::uint8_t>(bytes.begin(), bytes.end())});
+        return;
+    }
+    switch (way) {
+        case HeldAck::Way::Routed:
+            dataplane_.route_packet(bytes);
+            break;
+        case HeldAck::Way::Ip:
+            send_ip(port, next_hop, bytes);
+            break;
+        case HeldAck::Way::Framed: {
+            std::vector<std::uint8_t> frame(bytes.begin(), bytes.end());
+            send_framed(port, next_hop, frame);
+            break;
+        }
+    }
+    ++counters_.binding_acks_sent;
+}
+
+void HomeAgent::store_tick(std::uint64_t now_ms) {
+    (void)now_ms;
+    if (store_) {
+        store_->close_batch();
+        const std::uint64_t durable = store_->durable_batch();
+        while (!held_acks_.empty() && held_acks_.front().batch <= durable) {
+            HeldAck ack = std::move(held_acks_.front());
+            held_acks_.pop_front();
+            send_or_hold_ack(ack.way, ack.port, ack.next_hop, ack.bytes);
+        }
+    }
+    for (std::size_t n = 0; n < settings_.budget.republish && !announcements_.empty(); ++n) {
+        const auto [port, target] = announcements_.front();
+        announcements_.pop_front();
+        if (const Interface* itf = interface_of(port)) send_unsolicited_na(*itf, target);
+    }
+}
+
+HomeAgent::RestoreReport HomeAgent::restore(const store::StoredState& state, std::uint64_t now_ms,
+                                            std::uint64_t now_unix_ms) {
+    const auto started = std::chrono::steady_clock::now();
+    now_ms_ = now_ms;
+    RestoreReport report;
+    // A deadline read back is moved onto this clock; what is already past is dropped.
+    auto steady = [&](std::uint64_t unix_ms) -> std::optional<std::uint64_t> {
+        if (unix_ms <= now_unix_ms) return std::nullopt;
+        return now_ms + (unix_ms - now_unix_ms);
+    };
+    std::vector<HomeAddress> restored;
+    restored.reserve(state.hoas.size());
+    std::vector<HomeAddress> gone;
+    for (const auto& r : state.hoas) {
+        bcache::HoaEntry e;
+        e.home_address = r.home_address;
+        e.mn_id = r.mn_id;
+        e.mobile_router = r.mobile_router;
+        e.link_local_compat = r.link_local_compat;
+        e.last_sequence = r.last_sequence;
+        e.network_prefixes = r.network_prefixes;
+        for (const auto& b : r.bindings) {
+            auto expiry = steady(b.expiry_unix_ms);
+            if (!expiry) continue;
+            bcache::Binding binding;
+            binding.bid = b.bid;
+            binding.mcoa = b.mcoa;
+            binding.at_home = b.at_home;
+            binding.care_of = b.care_of;
+            binding.ha_address = b.ha_address;
+            binding.sequence = b.sequence;
+            binding.expiry_ms = *expiry;
+            e.bindings.push_back(binding);
+        }
+        for (const auto& f : r.flows) {
+            auto expiry = steady(f.expiry_unix_ms);
+            if (!expiry) continue;
+            bcache::FlowBinding flow{f.fid, f.priority, {}, f.selector, *expiry, 0};
+            for (auto bid : f.bids)
+                if (e.find_binding(bid)) flow.bids.push_back(bid);
+            if (!flow.bids.empty()) e.flows.push_back(std::move(flow));
+        }
+        if (e.bindings.size() != r.bindings.size() || e.flows.size() != r.flows.size())
+            gone.push_back(r.home_address);  // the store learns what expired meanwhile
+        if (e.bindings.empty() || !cache_.restore(std::move(e), now_ms)) {
+            ++report.expired;
+            continue;
+        }
+        restored.push_back(r.home_address);
+    }
+    // Published all at once (the workers do not run yet); the home link hears the
+    // unsolicited NAs a slice per iteration.
+    defer_announcements_ = true;
+    republish(restored, now_ms);
+    defer_announcements_ = false;
+    for (const auto& hoa : restored)
+        if (const bcache::HoaEntry* e = cache_.find(hoa)) {
+            ++report.home_addresses;
+            report.bindings += e->bindings.size();
+            report.flows += e->flows.size();
+        }
+    report.took_us =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                       std::chrono::steady_clock::now() - started)
+                                       .count());
+    restore_report_ = report;
+    if (store_) persist(gone);
+    return report;
+}
+
+}  // namespace monami::ha
