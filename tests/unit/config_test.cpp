@@ -92,6 +92,11 @@ TEST(ConfigExamples, CompleteExampleLoadsWithEverySection) {
     }
     const Config& c = *result;
     EXPECT_EQ(c.eal_args, (std::vector<std::string>{"--no-huge", "-m", "1024"}));
+    EXPECT_EQ(c.state.backend, StateBackend::lmdb);
+    EXPECT_EQ(c.state.path, "/var/lib/monami/bindings.mdb");
+    EXPECT_EQ(c.state.durability, StateDurability::sync);
+    EXPECT_EQ(c.state.flush_interval_ms, 100u);
+    EXPECT_EQ(c.state.map_size_mb, 4096u);
     EXPECT_EQ(c.log_level, LogLevel::info);
     ASSERT_EQ(c.ports.size(), 2u);
     EXPECT_EQ(c.ports[0].name, "home");
@@ -166,6 +171,9 @@ TEST(ConfigExamples, MinimalExampleGetsDefaults) {
     EXPECT_EQ(c.home_agent.addresses, std::vector<Ipv6Address>{addr("2001:db8:1::1")});
     EXPECT_EQ(c.home_agent.home_prefixes, std::vector<Ipv6Prefix>{prefix("2001:db8:1::/64")});
     EXPECT_EQ(c.home_agent.max_binding_lifetime, 600u);
+    EXPECT_EQ(c.state.backend, StateBackend::none);  // bindings in memory only
+    EXPECT_EQ(c.state.path, "/var/lib/monami/bindings.mdb");
+    EXPECT_EQ(c.state.durability, StateDurability::sync);
     EXPECT_TRUE(c.home_agent.allow_mcoa);
     EXPECT_EQ(c.dataplane.mbufs, 16383u);
     EXPECT_EQ(c.dataplane.rx_descriptors, 1024);
@@ -409,6 +417,13 @@ TEST(ConfigBad, BindingLifetimeBeyondThePrefixLifetime) {
     EXPECT_EQ(errors_of(kPort + "home_agent: {lifetime: 100}\n"),
               Errors{"t.yaml:5:24: home_agent.lifetime: max_binding_lifetime 600 exceeds the "
                      "home prefixes' valid lifetime (lifetime: 100)"});
+}
+
+TEST(ConfigBad, StateSection) {
+    EXPECT_EQ(errors_of(kPort + "state: {backend: redis, durability: maybe, path: \"\"}\n"),
+              (Errors{"t.yaml:5:18: state.backend: unknown value 'redis' (expected none, lmdb)",
+                      "t.yaml:5:37: state.durability: unknown value 'maybe' (expected sync, async)",
+                      "t.yaml:5:50: state.path: must not be empty"}));
 }
 
 TEST(ConfigBad, RefreshAdviceNotBelowLifetime) {
