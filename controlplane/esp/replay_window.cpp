@@ -49,6 +49,11 @@ ReplayVerdict ReplayWindow::check(std::uint64_t sequence) const {
     return seen(sequence) ? ReplayVerdict::Replayed : ReplayVerdict::Fresh;
 }
 
+void ReplayWindow::resume_after(std::uint64_t highest) {
+    highest_ = highest;
+    for (auto& word : bitmap_) word = ~0u;
+}
+
 void ReplayWindow::record(std::uint64_t sequence) {
     if (size_ == 0) {
         if (sequence > highest_) highest_ = sequence;

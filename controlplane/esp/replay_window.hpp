@@ -33,6 +33,9 @@ class ReplayWindow {
     ReplayVerdict check(std::uint64_t sequence) const;
     // Records a packet whose ICV verified; call only after check() returned Fresh.
     void record(std::uint64_t sequence);
+    // After a restart: `highest` (a mark the binding store kept) and everything below it
+    // count as seen, so no packet received before the restart is accepted again.
+    void resume_after(std::uint64_t highest);
 
   private:
     bool seen(std::uint64_t sequence) const;

@@ -26,7 +26,13 @@ class SaDatabase {
 
     SaState* find(std::uint32_t spi, Direction direction) const;
     SaState* find_outbound(const HomeAddress& home_address) const;
+    // The first inbound SA added for `home_address`, or nullptr.
+    SaState* find_inbound(const HomeAddress& home_address) const;
     std::size_t size() const { return by_spi_.size(); }
+    template <class F>
+    void for_each(F&& f) const {
+        for (const auto& [key, sa] : by_spi_) f(*sa);
+    }
 
   private:
     static std::uint64_t key(std::uint32_t spi, Direction direction) {
@@ -36,6 +42,7 @@ class SaDatabase {
     CryptoEngine& engine_;
     std::unordered_map<std::uint64_t, std::unique_ptr<SaState>> by_spi_;
     std::map<HomeAddress, SaState*> outbound_by_home_address_;
+    std::map<HomeAddress, SaState*> inbound_by_home_address_;
 };
 
 }  // namespace monami::esp

@@ -46,6 +46,11 @@ class SaState {
     // Continues a counter saved before a restart, so a manually keyed SA does not send
     // numbers its peer has seen (RFC 4303 s.3.3.3).
     void resume_after(std::uint64_t last_sent) { last_sent_ = last_sent; }
+    // The highest number the binding store holds reserved for this SA (all of them
+    // without a store): protect() sends nothing beyond it, so a restart that resumes from
+    // the stored mark never repeats a number (docs/architecture.md, "Binding store").
+    std::uint64_t reserved_until() const { return reserved_until_; }
+    void set_reserved_until(std::uint64_t last) { reserved_until_ = last; }
 
     ReplayWindow& replay_window() { return window_; }
     const ReplayWindow& replay_window() const { return window_; }
@@ -84,6 +89,7 @@ class SaState {
     // manual key (a repeated GCM nonce would reveal plaintext and the GHASH key).
     std::uint64_t iv_base_ = 0;
     std::uint64_t last_sent_ = 0;
+    std::uint64_t reserved_until_ = UINT64_MAX;
     ReplayWindow window_;
 };
 

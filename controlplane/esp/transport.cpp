@@ -136,11 +136,14 @@ Result<std::vector<std::uint8_t>, EspError> EspEndpoint::protect(
             clear->type2_home_address.value_or(Ipv6Address::from_bytes(packet.data() + 24));
         SaState* sa = sas_.find_outbound(home_address);
         if (sa == nullptr) return Err{EspError::NoOutboundSa};
+        last_outbound_ = sa;
 
         const auto payload = packet.subspan(clear->end, clear->packet_end - clear->end);
         const std::size_t esp_bytes = payload.size() + sa->overhead(payload.size());
         const std::size_t total = clear->end + esp_bytes;
         if (total - kIpv6HeaderBytes > 0xffff) return Err{EspError::BadHeader};
+        if (sa->last_sent_sequence() >= sa->reserved_until())
+            return Err{EspError::SequenceNotReserved};
         const auto sequence = sa->next_sequence();
         if (!sequence) return Err{EspError::SequenceExhausted};
 

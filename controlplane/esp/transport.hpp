@@ -54,6 +54,8 @@ class EspEndpoint {
     // address (Home Address option, else source) is the SA's, and returns the packet
     // without ESP.
     Result<std::vector<std::uint8_t>, EspError> unprotect(std::span<const std::uint8_t> packet);
+    // The SA the last protect() call used (nullptr before the first).
+    SaState* last_outbound() const { return last_outbound_; }
 
   private:
     explicit EspEndpoint(std::unique_ptr<CryptoEngine> engine)
@@ -64,6 +66,7 @@ class EspEndpoint {
     std::unique_ptr<CryptoEngine> engine_;
     SaDatabase sas_;
     EspCounters counters_;
+    SaState* last_outbound_ = nullptr;
 };
 
 }  // namespace monami::esp

@@ -413,6 +413,10 @@ class HomeAgent {
     // Closes the iteration's batch, sends the BAs whose batch is durable and a slice of the
     // deferred announcements.
     void store_tick(std::uint64_t now_ms);
+    // ESP sequence numbers in the store: reserves the next block for `sa` (outbound) once
+    // the last one sent nears the reserved end; after each protect().
+    void reserve_sequences(esp::SaState& sa);
+    void note_outbound_sequence();
     // Sends a BA, or keeps it for its batch when hold_acks_for_batch_ is set.
     void send_or_hold_ack(HeldAck::Way way, PortId port, const MacAddress& next_hop,
                           std::span<const std::uint8_t> bytes);
@@ -473,6 +477,12 @@ class HomeAgent {
     bool store_sync_ = false;
     std::uint64_t hold_acks_for_batch_ = 0;  // set while a changing BU's BA is built
     std::deque<HeldAck> held_acks_;          // in batch order
+    struct Reservation {
+        std::uint64_t batch = 0;
+        std::uint64_t last = 0;
+    };
+    std::map<std::uint32_t, Reservation> reservations_;     // outbound SPI -> in flight
+    std::map<std::uint32_t, std::uint64_t> inbound_marks_;  // inbound SPI -> last persisted
     bool defer_announcements_ = false;
     std::deque<std::pair<PortId, Ipv6Address>> announcements_;  // unsolicited NAs to send
     RestoreReport restore_report_;

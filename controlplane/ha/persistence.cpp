@@ -9,6 +9,10 @@ namespace monami::ha {
 
 namespace {
 
+// Outbound ESP sequence numbers reserved at a time: a new block is asked for when half of
+// the current one is used, long before the end (one commit away).
+constexpr std::uint64_t kSequenceBlock = 1u << 16;
+
 std::uint64_t to_unix(std::uint64_t steady_ms, std::int64_t unix_minus_steady) {
     return static_cast<std::uint64_t>(static_cast<std::int64_t>(steady_ms) + unix_minus_steady);
 }
@@ -45,12 +49,40 @@ store::HoaRecord HomeAgent::to_record(const bcache::HoaEntry& entry,
 void HomeAgent::persist(const std::vector<HomeAddress>& changed) {
     if (!store_ || changed.empty()) return;
     const std::int64_t offset = unix_minus_steady(now_ms_);
+    esp::SaDatabase* sas = security_->sa_database();
     for (const auto& hoa : changed) {
         if (const bcache::HoaEntry* entry = cache_.find(hoa))
             store_->put(to_record(*entry, offset));
         else
             store_->remove(hoa);
+        // The inbound ESP mark goes with the change it let in: a BU replayed after a restart
+        // is refused by the window as well as by its sequence number.
+        if (esp::SaState* in = sas ? sas->find_inbound(hoa) : nullptr) {
+            const std::uint64_t highest = in->replay_window().highest();
+            auto& persisted = inbound_marks_[in->spi()];
+            if (highest > persisted) {
+                store_->put(store::EspMarks{in->spi(), false, highest});
+                persisted = highest;
+            }
+        }
     }
+}
+
+void HomeAgent::reserve_sequences(esp::SaState& sa) {
+    if (!store_ || reservations_.count(sa.spi())) return;
+    const std::uint64_t base =
+        std::max(sa.last_sent_sequence(),
+                 sa.reserved_until() == UINT64_MAX ? std::uint64_t{0} : sa.reserved_until());
+    const std::uint64_t last = base + kSequenceBlock;
+    store_->put(store::EspMarks{sa.spi(), true, last});
+    reservations_[sa.spi()] = {store_->open_batch(), last};
+}
+
+void HomeAgent::note_outbound_sequence() {
+    if (!store_) return;
+    esp::SaState* sa = security_->last_outbound();
+    if (sa && sa->last_sent_sequence() + kSequenceBlock / 2 >= sa->reserved_until())
+        reserve_sequences(*sa);
 }
 
 void HomeAgent::attach_store(store::BindingStore* store, bool sync) {
@@ -86,6 +118,17 @@ void HomeAgent::store_tick(std::uint64_t now_ms) {
     if (store_) {
         store_->close_batch();
         const std::uint64_t durable = store_->durable_batch();
+        // Sequence numbers reserved durably may be sent.
+        for (auto it = reservations_.begin(); it != reservations_.end();) {
+            if (it->second.batch > durable) {
+                ++it;
+                continue;
+            }
+            if (esp::SaDatabase* sas = security_->sa_database())
+                if (esp::SaState* sa = sas->find(it->first, esp::Direction::Outbound))
+                    sa->set_reserved_until(std::max(sa->reserved_until(), it->second.last));
+            it = reservations_.erase(it);
+        }
         while (!held_acks_.empty() && held_acks_.front().batch <= durable) {
             HeldAck ack = std::move(held_acks_.front());
             held_acks_.pop_front();
@@ -109,6 +152,28 @@ HomeAgent::RestoreReport HomeAgent::restore(const store::StoredState& state, std
         if (unix_ms <= now_unix_ms) return std::nullopt;
         return now_ms + (unix_ms - now_unix_ms);
     };
+    // ESP: outbound SAs resume after the stored reservation (nothing sent before the restart
+    // lies beyond it) and may send only once a new block is durable; inbound windows start
+    // above the stored mark.
+    if (esp::SaDatabase* sas = security_->sa_database()) {
+        for (const auto& m : state.esp) {
+            esp::SaState* sa =
+                sas->find(m.spi, m.outbound ? esp::Direction::Outbound : esp::Direction::Inbound);
+            if (!sa) continue;  // an SA no longer configured
+            if (m.outbound) {
+                sa->resume_after(std::max(sa->last_sent_sequence(), m.mark));
+            } else {
+                sa->replay_window().resume_after(m.mark);
+                inbound_marks_[m.spi] = m.mark;
+            }
+        }
+        if (store_)
+            sas->for_each([&](esp::SaState& sa) {
+                if (sa.direction() != esp::Direction::Outbound) return;
+                sa.set_reserved_until(sa.last_sent_sequence());
+                reserve_sequences(sa);
+            });
+    }
     std::vector<HomeAddress> restored;
     restored.reserve(state.hoas.size());
     std::vector<HomeAddress> gone;

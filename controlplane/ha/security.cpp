@@ -269,6 +269,7 @@ std::optional<std::vector<std::uint8_t>> HomeAgent::protect_signalling(
     if (!signalling_needs_esp(reply_to_protected))
         return std::vector<std::uint8_t>(ip.begin(), ip.end());
     auto sealed = security_->protect(ip);
+    note_outbound_sequence();  // the binding store keeps a block of numbers reserved ahead
     if (!sealed) {
         ++counters_.esp_protect_failures;
         return std::nullopt;

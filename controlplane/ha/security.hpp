@@ -88,6 +88,10 @@ class ControlSecurity {
     // outbound SA of that home address (type 2 routing header, else destination).
     Result<std::vector<std::uint8_t>, esp::EspError> protect(std::span<const std::uint8_t> ip);
     bool has_outbound_sa(const HomeAddress& home_address) const;
+    // The SAs (nullptr without any), and the one the last protect() used: the binding
+    // store keeps their sequence number marks (persistence.cpp).
+    esp::SaDatabase* sa_database() { return endpoint_ ? &endpoint_->sas() : nullptr; }
+    esp::SaState* last_outbound() const { return endpoint_ ? endpoint_->last_outbound() : nullptr; }
 
     // Admission of a punted frame: Now (handle it), Deferred (queued: an unknown source
     // beyond this iteration's share), RateLimited or QueueFull (dropped).

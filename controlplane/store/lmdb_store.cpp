@@ -1,7 +1,7 @@
 // LMDB backend of the binding store: one memory-mapped file, one writer (the store's own
 // thread), crash-safe commits (copy-on-write B+tree, two meta pages). Databases: "hoa" (home
-// address -> HoaRecord), "esp" (SPI -> EspMarks), "meta" ("format" -> the record version).
-// Sync durability is LMDB's default commit (fsync'd); async opens the file MDB_NOSYNC and
+// address -> HoaRecord), "esp" (SPI and direction -> EspMarks), "meta" ("format" -> the record
+// version). Sync durability is LMDB's default commit (fsync'd); async opens the file MDB_NOSYNC and
 // flushes it every flush_interval_ms, so a crash of the box (not of the process: the map is
 // the kernel's) loses at most that much.
 #include <lmdb.h>
@@ -191,7 +191,8 @@ class LmdbStore final : public BindingStore {
     void put(const EspMarks& marks) override {
         std::vector<std::uint8_t> key = {
             static_cast<std::uint8_t>(marks.spi >> 24), static_cast<std::uint8_t>(marks.spi >> 16),
-            static_cast<std::uint8_t>(marks.spi >> 8), static_cast<std::uint8_t>(marks.spi)};
+            static_cast<std::uint8_t>(marks.spi >> 8), static_cast<std::uint8_t>(marks.spi),
+            static_cast<std::uint8_t>(marks.outbound ? 1 : 0)};
         current_.ops.push_back({Op::Kind::PutEsp, std::move(key), encode(marks)});
     }
 

@@ -16,7 +16,7 @@ namespace {
 //         prefixes: count:16 { length:8 address[16] }
 //         flows: count:16 { fid:16 priority:16 expiry:64 bids: count:16 {bid:16}
 //                           selector: len:16 (TS Format, Reserved, RFC 6088 binary) }
-//   ESP:  spi:32 outbound_next:64 inbound_highest:64
+//   ESP:  spi:32 direction(1 outbound, 0 inbound):8 mark:64
 constexpr std::uint8_t kKindHoa = 1;
 constexpr std::uint8_t kKindEsp = 2;
 constexpr std::uint8_t kHoaMobileRouter = 0x01;
@@ -215,8 +215,8 @@ Result<HoaRecord, RecordError> decode_hoa(std::span<const std::uint8_t> bytes) {
 std::vector<std::uint8_t> encode(const EspMarks& marks) {
     Writer w(kKindEsp);
     w.u32(marks.spi);
-    w.u64(marks.outbound_next);
-    w.u64(marks.inbound_highest);
+    w.u8(marks.outbound ? 1 : 0);
+    w.u64(marks.mark);
     return std::move(w.bytes());
 }
 
@@ -224,8 +224,10 @@ Result<EspMarks, RecordError> decode_esp(std::span<const std::uint8_t> bytes) {
     Reader r(bytes);
     if (auto e = header(r, kKindEsp)) return Err{*e};
     EspMarks out;
-    if (!r.u32(out.spi) || !r.u64(out.outbound_next) || !r.u64(out.inbound_highest))
-        return Err{RecordError::Truncated};
+    std::uint8_t direction = 0;
+    if (!r.u32(out.spi) || !r.u8(direction) || !r.u64(out.mark)) return Err{RecordError::Truncated};
+    if (direction > 1) return Err{RecordError::BadValue};
+    out.outbound = direction == 1;
     if (!r.done()) return Err{RecordError::TrailingData};
     return out;
 }

@@ -48,13 +48,14 @@ struct HoaRecord {
     friend bool operator==(const HoaRecord&, const HoaRecord&) = default;
 };
 
-// ESP sequence numbers of one SA as reserved high-water marks: a restarted gateway sends
-// from `outbound_next` on (never reusing a number it may have sent) and accepts only
-// numbers above `inbound_highest` (never a message replayed from before the restart).
+// The ESP sequence number mark of one SA (SPIs are unique per direction). Outbound: the
+// highest number reserved, a block ahead of the last one sent; a restarted gateway sends
+// from mark + 1 on and never reuses a number. Inbound: the highest number accepted with a
+// change that was committed; a restarted gateway accepts only numbers above it.
 struct EspMarks {
     std::uint32_t spi = 0;
-    std::uint64_t outbound_next = 0;
-    std::uint64_t inbound_highest = 0;
+    bool outbound = false;
+    std::uint64_t mark = 0;
     friend bool operator==(const EspMarks&, const EspMarks&) = default;
 };
 

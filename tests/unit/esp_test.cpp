@@ -871,6 +871,20 @@ TEST(ConstantTimeEqual, ComparesAllBytes) {
 
 // ---- Anti-replay window: RFC 4303 s.3.4.3 and Appendix A -------------------------------
 
+// After a restart the window starts at the stored mark: that number and everything below
+// it are replays, the next one is fresh.
+TEST(ReplayWindow, ResumesAfterAStoredMark) {
+    ReplayWindow w(64);
+    w.resume_after(1000);
+    EXPECT_EQ(w.highest(), 1000u);
+    EXPECT_EQ(w.check(1000), ReplayVerdict::Replayed);
+    EXPECT_EQ(w.check(990), ReplayVerdict::Replayed);
+    EXPECT_EQ(w.check(900), ReplayVerdict::TooOld);
+    EXPECT_EQ(w.check(1001), ReplayVerdict::Fresh);
+    w.record(1001);
+    EXPECT_EQ(w.check(1001), ReplayVerdict::Replayed);
+}
+
 TEST(ReplayWindow, AcceptsNewAndRejectsDuplicates) {
     ReplayWindow window(64);
     EXPECT_EQ(window.check(0), ReplayVerdict::TooOld);  // 0 is never sent
@@ -1040,7 +1054,8 @@ TEST(SecurityAssociation, PrintsNoKeyBytes) {
 TEST(EspError, NamesEveryError) {
     EXPECT_EQ(to_string(EspError::UnknownSpi), "unknown_spi");
     EXPECT_EQ(to_string(EspError::BadIcv), "bad_icv");
-    EXPECT_EQ(kEspErrorCount, 14u);
+    EXPECT_EQ(to_string(EspError::SequenceNotReserved), "sequence_not_reserved");
+    EXPECT_EQ(kEspErrorCount, 15u);
 }
 
 }  // namespace

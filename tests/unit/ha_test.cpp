@@ -6,6 +6,7 @@
 #include "controlplane/net/checksum.hpp"
 #include "controlplane/net/icmpv6.hpp"
 #include "controlplane/net/packet.hpp"
+#include "tests/unit/fake_store.hpp"
 #include "tests/unit/recording_dataplane.hpp"
 
 using namespace monami;
@@ -838,32 +839,7 @@ TEST(HomeAgentDad, LinkLocalAddressIsProbedAndDefended) {
 
 namespace {
 
-// A store in memory whose durability the test moves by hand.
-struct FakeStore : store::BindingStore {
-    std::map<HomeAddress, store::HoaRecord> records;
-    std::vector<HomeAddress> removed;
-    std::uint64_t next = 1, durable = 0;
-    std::size_t changes = 0;
-    Result<store::StoredState, std::string> load() override { return store::StoredState{}; }
-    void put(const store::HoaRecord& r) override {
-        records[r.home_address] = r;
-        ++changes;
-    }
-    void remove(const HomeAddress& hoa) override {
-        records.erase(hoa);
-        removed.push_back(hoa);
-        ++changes;
-    }
-    void put(const store::EspMarks&) override {}
-    std::uint64_t close_batch() override {
-        if (changes == 0) return next - 1;
-        changes = 0;
-        return next++;
-    }
-    std::uint64_t open_batch() const override { return next; }
-    std::uint64_t durable_batch() const override { return durable; }
-    store::StoreStats stats() const override { return {}; }
-};
+using monami::test_support::FakeStore;
 
 std::size_t acks_in(const RecordingDataPlane& dp) {
     std::size_t n = 0;

@@ -3,6 +3,7 @@
 // one to the other through recording callbacks).
 #include <gtest/gtest.h>
 
+#include "tests/unit/fake_store.hpp"
 #include "tests/unit/recording_dataplane.hpp"
 
 #include <map>
@@ -231,6 +232,68 @@ TEST(EspSignalling, ProtectedBuRegistersAndBaComesBackProtected) {
     EXPECT_EQ(ack->sequence, 1);
     EXPECT_EQ(esp_counter(agent, "esp_protected_packets"), 1u);
     EXPECT_EQ(esp_counter(agent, "esp_unprotected_packets"), 1u);
+}
+
+// The binding store keeps ESP sequence numbers across a restart: outbound, a block
+// reserved ahead (nothing is sent beyond a durable reservation, and a restarted gateway
+// resumes after it); inbound, the highest number of a committed change (a BU replayed
+// after the restart is refused by the window).
+TEST(EspSignalling, SequenceMarksSurviveARestart) {
+    using monami::test_support::FakeStore;
+    FakeStore fake;
+    auto mn = mn_endpoint();
+    auto ba_sequence = [&](RecordingDataPlane& dp) -> std::optional<std::uint64_t> {
+        for (const auto& [port, frame] : dp.sent) {
+            auto p = net::parse_ipv6_frame(frame);
+            if (!p) continue;
+            auto chain = mh::walk_ipv6_headers(p->ip);
+            if (!chain || chain->upper_layer_protocol != mh::kIpProtoEsp) continue;
+            const auto esp_header = chain->upper_layer(p->ip);
+            return std::uint64_t{esp_header[4]} << 24 | std::uint64_t{esp_header[5]} << 16 |
+                   std::uint64_t{esp_header[6]} << 8 | esp_header[7];
+        }
+        return std::nullopt;
+    };
+    const auto first_bu = mn->protect(bu_packet(1, kCoa));
+    ASSERT_TRUE(first_bu.ok());
+    {
+        RecordingDataPlane dp;
+        ha::HomeAgent agent(ha_settings(true), dp);
+        agent.attach_store(&fake, true);
+        agent.restore({}, 0, 1'000'000);
+        EXPECT_EQ(fake.esp.at({0x2000, true}).mark, 65536u);  // the first block, asked for
+        agent.on_tick(1);
+        agent.on_frame(0, PuntReason::Local, 0, frame_of(*first_bu), 2);
+        EXPECT_TRUE(dp.sent.empty());  // the reservation is not durable: nothing is sealed
+        EXPECT_EQ(esp_counter(agent, "esp_sequence_not_reserved"), 1u);
+        fake.durable = 1;
+        agent.on_tick(3);
+        const auto second_bu = mn->protect(bu_packet(2, kCoa));
+        agent.on_frame(0, PuntReason::Local, 0, frame_of(*second_bu), 4);
+        agent.on_tick(5);
+        fake.durable = fake.next - 1;
+        agent.on_tick(6);
+        EXPECT_EQ(ba_sequence(dp), 1u);
+        EXPECT_EQ(fake.esp.at({0x1000, false}).mark, 2u);  // the BU's ESP number, committed
+    }
+    // The restart: the same SAs, what the store holds.
+    RecordingDataPlane dp;
+    ha::HomeAgent agent(ha_settings(true), dp);
+    agent.attach_store(&fake, true);
+    agent.restore(fake.state(), 10, 1'000'010);
+    ASSERT_EQ(care_ofs(agent), std::vector<std::string>{kCoa.to_string()});
+    EXPECT_EQ(fake.esp.at({0x2000, true}).mark, 2u * 65536);           // the next block
+    agent.on_frame(0, PuntReason::Local, 0, frame_of(*first_bu), 11);  // replayed
+    EXPECT_EQ(esp_counter(agent, "esp_replayed") + esp_counter(agent, "esp_too_old"), 1u);
+    EXPECT_TRUE(dp.sent.empty());
+    fake.durable = fake.next;
+    agent.on_tick(12);  // the new block is durable
+    fake.durable = fake.next;
+    const auto third_bu = mn->protect(bu_packet(3, kCoa));
+    agent.on_frame(0, PuntReason::Local, 0, frame_of(*third_bu), 13);
+    fake.durable = fake.next;
+    agent.on_tick(14);
+    EXPECT_EQ(ba_sequence(dp), 65537u);  // after every number the first run may have used
 }
 
 TEST(EspSignalling, HostileBusChangeNothingAndAreCounted) {

@@ -63,7 +63,7 @@ TEST(StoreRecord, EveryFieldRoundTrips) {
     auto empty_back = store::decode_hoa(store::encode(empty));
     ASSERT_TRUE(empty_back.ok());
     EXPECT_EQ(*empty_back, empty);
-    store::EspMarks marks{0xdeadbeef, 1ull << 40, (1ull << 33) + 5};
+    store::EspMarks marks{0xdeadbeef, true, 1ull << 40};
     auto marks_back = store::decode_esp(store::encode(marks));
     ASSERT_TRUE(marks_back.ok());
     EXPECT_EQ(*marks_back, marks);
@@ -163,7 +163,8 @@ TEST_F(LmdbStoreTest, BatchesCommitAndReloadInEachDurability) {
             s->put(r);
             r.home_address = addr("2001:db8:1::200");
             s->put(r);
-            s->put(store::EspMarks{7, 100, 50});
+            s->put(store::EspMarks{7, true, 100});
+            s->put(store::EspMarks{7, false, 50});  // the same SPI, the other direction
             EXPECT_EQ(s->open_batch(), 1u);
             EXPECT_EQ(s->close_batch(), 1u);
             s->remove(addr("2001:db8:1::200"));  // the next batch removes one again
@@ -175,7 +176,7 @@ TEST_F(LmdbStoreTest, BatchesCommitAndReloadInEachDurability) {
             EXPECT_EQ(stats.backend, "lmdb");
             EXPECT_EQ(stats.entries, 2u);
             EXPECT_GE(stats.commits, 1u);
-            EXPECT_EQ(stats.records_written, 4u);
+            EXPECT_EQ(stats.records_written, 5u);
             EXPECT_EQ(stats.records_removed, 1u);
             EXPECT_GT(stats.bytes_on_disk, 0u);
             EXPECT_EQ(stats.pending_batches, 0u);
@@ -187,8 +188,9 @@ TEST_F(LmdbStoreTest, BatchesCommitAndReloadInEachDurability) {
         ASSERT_EQ(loaded->hoas.size(), 2u);
         EXPECT_EQ(loaded->hoas[0], full_record());
         EXPECT_EQ(loaded->hoas[1].home_address, addr("2001:db8:1::300"));
-        ASSERT_EQ(loaded->esp.size(), 1u);
-        EXPECT_EQ(loaded->esp[0], (store::EspMarks{7, 100, 50}));
+        ASSERT_EQ(loaded->esp.size(), 2u);
+        EXPECT_EQ(loaded->esp[0], (store::EspMarks{7, false, 50}));
+        EXPECT_EQ(loaded->esp[1], (store::EspMarks{7, true, 100}));
     }
 }
 
