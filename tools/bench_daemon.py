@@ -198,6 +198,61 @@ def run(hoas, coas, realtime):
     return result
 
 
+def store_costs(hoas, coas, realtime):
+    """The binding store's cost and restore, the same daemon and generator in each run: first
+    registrations of `hoas` HoAs without a store, with an async and with a sync LMDB store;
+    then the sync gateway is killed (SIGKILL) and started again on its file: the restore time,
+    and data to every HoA with no Binding Update."""
+    result = {"hoas": hoas, "coas": coas}
+    memory_mb = 512 + hoas * 1200 // 1_000_000
+    for durability in (None, "async", "sync"):
+        name = durability or "none"
+        log(f"store {name}: {hoas:,} first registrations ...")
+        with DaemonLab(max_bindings=hoas * coas + 64, memory_mb=memory_mb, tag=f"store{name}",
+                       durability=durability) as lab:
+            if realtime:
+                subprocess.run(["chrt", "--fifo", "-p", "1", str(lab.gw.pid)], check=True)
+            lab.command("cpu 1")
+            reg = lab.command(f"register 0 {hoas} {coas}", timeout=3600)
+            result[name] = {"per_second": reg["per_second"], "seconds": reg["seconds"]}
+            if durability is None:
+                continue
+            result[name]["store"] = lab.telemetry("/monami/store")
+            if durability != "sync":
+                continue
+            log("store sync: kill -9 and restart on the same file ...")
+            restart_s = lab.restart()
+            store = lab.telemetry("/monami/store")
+            lab.command("cpu 0")
+            data = lab.command(f"data 0 {hoas} 2", timeout=120)
+            result["restore"] = {
+                "home_addresses": store["restored_home_addresses"],
+                "bindings": store["restored_bindings"],
+                "restore_ms": store["restore_us"] / 1000,
+                "restart_to_ready_s": round(restart_s, 2),
+                "data_after_restart": data,
+            }
+    return result
+
+
+def store_report(r):
+    none = r["none"]["per_second"]
+    print(f"binding store, monami-gw through its ports, {r['hoas']:,} HoAs x {r['coas']} CoAs "
+          f"(memif, 2 lcores)")
+    for name, target in (("async", 0.95), ("sync", 0.80)):
+        ratio = r[name]["per_second"] / none if none else 0
+        print(f"  first registrations, BU/s, {name:<5}  {r[name]['per_second']:>10,.0f}  "
+              f"no store {none:,.0f}: {ratio:.2f} (target >= {target:.2f})  {verdict(ratio >= target)}")
+    rs = r["restore"]
+    per_million = rs["restore_ms"] * 1_000_000 / max(rs["home_addresses"], 1)
+    print(f"  restore after kill -9, {rs['home_addresses']:,} HoAs  {rs['restore_ms']:>8.1f} ms  "
+          f"({per_million:,.0f} ms per million; target <= 2000)  {verdict(per_million <= 2000)}; "
+          f"gateway ready {rs['restart_to_ready_s']} s after the kill")
+    d = rs["data_after_restart"]
+    print(f"  data after the restart, no BU: {d['tunnelled']:,} of {d['offered']:,} tunnelled, "
+          f"{d['hoas_reached']:,} of {r['hoas']:,} HoAs reached, wrong CoA {d['wrong_care_of']}")
+
+
 def verdict(met):
     return "met" if met else "NOT met"
 
@@ -271,6 +326,8 @@ def main():
     p.add_argument("--hoas", type=int, default=1_000_000)
     p.add_argument("--coas", type=int, default=2)
     p.add_argument("--quick", action="store_true", help="100,000 HoAs")
+    p.add_argument("--store", action="store_true",
+                   help="only the binding store: BU/s without a store, async and sync; restore")
     p.add_argument("--json", help="write every figure to this file")
     p.add_argument("--shared", action="store_true",
                    help="leave the control thread under the normal scheduler (default as root "
@@ -283,6 +340,12 @@ def main():
                     "monami-bench"], check=True, stdout=subprocess.DEVNULL)
     realtime = (not a.shared and os.geteuid() == 0 and
                 Path("/proc/sys/kernel/sched_rt_runtime_us").read_text().strip() != "-1")
+    if a.store:
+        r = store_costs(hoas, a.coas, realtime)
+        if a.json:
+            Path(a.json).write_text(json.dumps(r, indent=2) + "\n")
+        store_report(r)
+        return
     r = run(hoas, a.coas, realtime)
     if a.json:
         Path(a.json).write_text(json.dumps(r, indent=2) + "\n")

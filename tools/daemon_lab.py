@@ -34,10 +34,14 @@ def care_of(i, k):
     return str(ipaddress.IPv6Address(((0x20010db8_c000 | k) << 80) | i))
 
 
-def gateway_config(sockets, max_bindings, heartbeat_prefixes, interval_ms=100, missed_limit=3):
-    """The gateway's YAML for the plan: memif servers on `sockets` (home, access)."""
+def gateway_config(sockets, max_bindings, heartbeat_prefixes, interval_ms=100, missed_limit=3,
+                   state=None):
+    """The gateway's YAML for the plan: memif servers on `sockets` (home, access); `state`:
+    None, or (durability, file) for an LMDB binding store."""
     prefixes = ", ".join(f'"{p}"' for p in heartbeat_prefixes)
-    return f"""
+    store = "" if state is None else (
+        f'state: {{backend: lmdb, durability: {state[0]}, path: "{state[1]}"}}\n')
+    return store + f"""
 log_level: notice
 ports:
   - name: home
@@ -193,13 +197,16 @@ class DaemonLab:
     memif pairs. Use as a context manager; everything is stopped on exit."""
 
     def __init__(self, max_bindings, heartbeat_prefixes=("2001:db8:c001::/122",), memory_mb=1024,
-                 interval_ms=100, missed_limit=3, loadgen_lcore=0, pcap_sample=None, tag=None):
+                 interval_ms=100, missed_limit=3, loadgen_lcore=0, pcap_sample=None, tag=None,
+                 durability=None):
         self.tag = tag or f"lab{os.getpid()}"
         self.dir = Path(tempfile.mkdtemp(prefix=f"monami-{self.tag}-"))
         self.sockets = [str(self.dir / "home.sock"), str(self.dir / "access.sock")]
         self.config = self.dir / "gw.yaml"
-        self.config.write_text(gateway_config(self.sockets, max_bindings, heartbeat_prefixes,
-                                              interval_ms, missed_limit))
+        self.store = None if durability is None else self.dir / "bindings.mdb"
+        self.config.write_text(gateway_config(
+            self.sockets, max_bindings, heartbeat_prefixes, interval_ms, missed_limit,
+            None if durability is None else (durability, self.store)))
         self.memory_mb = memory_mb
         self.loadgen_lcore = loadgen_lcore
         self.pcap_sample = pcap_sample
@@ -207,13 +214,38 @@ class DaemonLab:
         self.gw_log = self.dir / "gw.log"
 
     def __enter__(self):
+        self._start_gateway()
+        self.gen = Loadgen(self.sockets, self.tag, self.dir, self.loadgen_lcore, self.pcap_sample)
+        self._wait_ready()
+        return self
+
+    def _start_gateway(self):
         self.gw = subprocess.Popen(
             [binary("monami-gw"), "-l", "0-1", "--no-huge", "-m", str(self.memory_mb), "--no-pci",
              "--file-prefix", f"{self.tag}gw", "--", "--config", str(self.config)],
-            stdout=open(self.gw_log, "w"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
+            stdout=open(self.gw_log, "a"), stderr=subprocess.STDOUT)
         wait_for_sockets(self.sockets, self.gw, self.gw_log)
+
+    def restart(self):
+        """SIGKILL the gateway and start it again on the same configuration (and store),
+        with a new generator (DPDK's memif client does not reconnect to a new server);
+        returns the seconds until the gateway answers telemetry with both links up."""
+        started = time.monotonic()
+        if self.telemetry:
+            self.telemetry.close()
+            self.telemetry = None
+        self.gw.kill()
+        self.gw.wait(timeout=30)
+        self.gen.stop()
+        for s in self.sockets:
+            Path(s).unlink(missing_ok=True)
+        self._start_gateway()
         self.gen = Loadgen(self.sockets, self.tag, self.dir, self.loadgen_lcore, self.pcap_sample)
+        self._wait_ready()
+        return time.monotonic() - started
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + 60
         while True:
             try:
                 self.telemetry = Telemetry(f"{self.tag}gw")
@@ -227,7 +259,6 @@ class DaemonLab:
             if time.monotonic() > deadline:
                 raise RuntimeError("memif links did not come up: " + self.gw_log.read_text())
             time.sleep(0.05)
-        return self
 
     def __exit__(self, *exc):
         self.stop()
