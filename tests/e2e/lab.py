@@ -44,8 +44,10 @@ class Namespace:
         sh("ip", "netns", "del", self.name, check=False)
 
 
-def gateway_config(tag, heartbeat_ms, missed_limit, recovery):
-    return textwrap.dedent(f"""\
+def gateway_config(tag, heartbeat_ms, missed_limit, recovery, store=None):
+    """The lab's gateway; `store`: the LMDB file of a binding store, or None."""
+    state = "" if store is None else f'state: {{backend: lmdb, path: "{store}"}}\n'
+    return state + textwrap.dedent(f"""\
         ports:
           - name: wifi
             device: "net_af_packet0,iface=gw{tag}"
@@ -92,13 +94,14 @@ class Lab:
     """Namespaces, veths and a running monami-gw; close() undoes everything."""
 
     def __init__(self, workdir, heartbeat_ms=100, missed_limit=3, recovery=3, lcores="0-1",
-                 tag=None):
+                 tag=None, store=False):
         self.tag = tag or uuid.uuid4().hex[:6]
         self.prefix = "monami-lab-" + self.tag
         self.workdir = Path(workdir)
         self.heartbeat_ms, self.missed_limit = heartbeat_ms, missed_limit
         self.namespaces, self.links, self.gw, self.mn = [], [], None, None
         self.tun = "mt" + self.tag
+        self.store = self.workdir / "bindings.mdb" if store else None
         try:
             self._build(lcores, recovery)
         except BaseException:
@@ -131,19 +134,33 @@ class Lab:
         self.mn_ns.run("ip", "-6", "addr", "add", f"{COA_CELL}/64", "dev", self.mn_cell, "nodad")
         self.cn_ns.run("ip", "-6", "addr", "add", f"{CN}/64", "dev", "hc" + t, "nodad")
         self.config = self.workdir / "gw.yaml"
-        self.config.write_text(gateway_config(t, self.heartbeat_ms, self.missed_limit, recovery))
+        self.config.write_text(gateway_config(t, self.heartbeat_ms, self.missed_limit, recovery,
+                                              self.store))
         check = sh(str(BUILD / "monami-gw"), "--config", str(self.config), "--check-config",
                    check=False)
         if check.returncode != 0:
             raise RuntimeError(check.stderr)
         self.gw_log = open(self.workdir / "gw.log", "w+")
+        self.gw_command = [
+            str(BUILD / "monami-gw"), "-l", lcores, "--no-huge", "-m", "1024", "--no-pci",
+            f"--file-prefix={self.prefix}", "--log-level=lib.eal:error",
+            "--log-level=monami.*:info", "--", "--config", str(self.config)]
+        self._start_gateway()
+
+    def _start_gateway(self):
         self.gw = subprocess.Popen(  # noqa: SIM115 - closed in close()
-            [str(BUILD / "monami-gw"), "-l", lcores, "--no-huge", "-m", "1024", "--no-pci",
-             f"--file-prefix={self.prefix}", "--log-level=lib.eal:error",
-             "--log-level=monami.*:info", "--", "--config", str(self.config)],
-            stdout=self.gw_log, stderr=subprocess.STDOUT, text=True)
+            self.gw_command, stdout=self.gw_log, stderr=subprocess.STDOUT, text=True)
         (self.workdir / "gw.pid").write_text(str(self.gw.pid))
         self.wait_for_gateway()
+
+    def restart_gateway(self):
+        """SIGKILL the gateway and start it again on the same configuration (and binding
+        store); returns the seconds until its ports are up again."""
+        started = time.monotonic()
+        self.gw.kill()
+        self.gw.wait(timeout=30)
+        self._start_gateway()
+        return time.monotonic() - started
 
     def telemetry(self, command):
         import json
