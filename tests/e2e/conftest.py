@@ -330,6 +330,21 @@ class HostSide:
         self.sock.close()
 
 
+def two_link_ports(ha, access_addresses=("2001:db8:a::1/64", "2001:db8:b::1/64")):
+    """The ports section for two_link_gateway: `home` (the HA address, /64) and `access`
+    (`access_addresses`), af_packet ports on the two veth pairs."""
+    addresses = ", ".join(f'"{a}"' for a in access_addresses)
+    return f"""\
+        ports:
+          - name: home
+            device: "net_af_packet0,iface={{home}}"
+            addresses: ["{ha}/64"]
+          - name: access
+            device: "net_af_packet1,iface={{access}}"
+            addresses: [{addresses}]
+        """
+
+
 def two_link_gateway(tmp_path, prefix, netns_factory, home_hosts, access_hosts, ports_yaml,
                      rest_yaml):
     """The real monami-gw between a home link and an access link, each a veth pair into a

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from scapy.all import Ether, IPv6, wrpcap
 
-from conftest import two_link_gateway
+from conftest import two_link_gateway, two_link_ports
 from mh_frames import (OPT_BID, binding_update, bid_option, bu_packet, flow_id_option,
                        flow_summary_option)
 
@@ -20,15 +20,8 @@ COA1, COA2 = "2001:db8:a::100", "2001:db8:b::100"
 
 @pytest.fixture
 def topology(tmp_path, prefix, netns_factory):
-    yield from two_link_gateway(tmp_path, prefix, netns_factory, [CN], [COA1, COA2], f"""\
-        ports:
-          - name: home
-            device: "net_af_packet0,iface={{home}}"
-            addresses: ["{HA}/64"]
-          - name: access
-            device: "net_af_packet1,iface={{access}}"
-            addresses: ["2001:db8:a::1/64", "2001:db8:b::1/64"]
-        """, f"""\
+    yield from two_link_gateway(tmp_path, prefix, netns_factory, [CN], [COA1, COA2],
+            two_link_ports(HA), f"""\
         home_agent:
           addresses: ["{HA}"]
           home_prefixes: ["2001:db8:1::/64"]
@@ -412,15 +405,8 @@ def test_mcoa_status_codes(topology, tmp_path):
 def restricted(request, tmp_path, prefix, netns_factory):
     """The gateway with MCoA, or bulk registration and simultaneous home and foreign
     bindings, refused by configuration: yields (the refusing keys, gateway, sides)."""
-    for gw, sides in two_link_gateway(tmp_path, prefix, netns_factory, [CN], [COA1, COA2], f"""\
-            ports:
-              - name: home
-                device: "net_af_packet0,iface={{home}}"
-                addresses: ["{HA}/64"]
-              - name: access
-                device: "net_af_packet1,iface={{access}}"
-                addresses: ["2001:db8:a::1/64", "2001:db8:b::1/64"]
-            """, f"""\
+    for gw, sides in two_link_gateway(tmp_path, prefix, netns_factory, [CN], [COA1, COA2],
+            two_link_ports(HA), f"""\
 home_agent:
   addresses: ["{HA}"]
   home_prefixes: ["2001:db8:1::/64"]
@@ -459,15 +445,8 @@ HOA_TAKEN = "2001:db8:1::300"  # a host on the home link owns it
 
 @pytest.fixture
 def dad_topology(tmp_path, prefix, netns_factory):
-    yield from two_link_gateway(tmp_path, prefix, netns_factory, [CN, HOA_TAKEN], [COA1, COA2], f"""\
-        ports:
-          - name: home
-            device: "net_af_packet0,iface={{home}}"
-            addresses: ["{HA}/64"]
-          - name: access
-            device: "net_af_packet1,iface={{access}}"
-            addresses: ["2001:db8:a::1/64", "2001:db8:b::1/64"]
-        """, f"""\
+    yield from two_link_gateway(tmp_path, prefix, netns_factory, [CN, HOA_TAKEN], [COA1, COA2],
+            two_link_ports(HA), f"""\
         home_agent:
           addresses: ["{HA}"]
           home_prefixes: ["2001:db8:1::/64"]

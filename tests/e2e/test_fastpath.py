@@ -8,7 +8,7 @@ from scapy.all import (Ether, ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6NDOptDstLLAddr,
                        ICMPv6NDOptSrcLLAddr, ICMPv6PacketTooBig, IPv6, IPv6ExtHdrDestOpt,
                        IPv6ExtHdrRouting, UDP, raw, wrpcap)
 
-from conftest import binary, final_counters, two_link_gateway
+from conftest import binary, final_counters, two_link_gateway, two_link_ports
 from mh_frames import (binding_update, bid_option, bu_packet, flow_id_option, mh_packet,
                        mh_with_unknown_type)
 
@@ -26,15 +26,8 @@ def from_gateway(link):
 
 @pytest.fixture
 def topology(tmp_path, prefix, netns_factory):
-    yield from two_link_gateway(tmp_path, prefix, netns_factory, [CN], [COA1, COA2], f"""\
-        ports:
-          - name: home
-            device: "net_af_packet0,iface={{home}}"
-            addresses: ["{HA}/64"]
-          - name: access
-            device: "net_af_packet1,iface={{access}}"
-            addresses: ["2001:db8:a::1/64", "2001:db8:b::1/64"]
-        """, f"""\
+    yield from two_link_gateway(tmp_path, prefix, netns_factory, [CN], [COA1, COA2],
+            two_link_ports(HA), f"""\
         home_agent:
           addresses: ["{HA}"]
           home_prefixes: ["2001:db8:1::/64"]

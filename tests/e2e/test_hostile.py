@@ -13,7 +13,7 @@ from scapy.layers.inet6 import HAO, PadN
 from scapy.layers.ipsec import ESP, SecurityAssociation
 
 import mh_frames
-from conftest import have, two_link_gateway
+from conftest import have, two_link_gateway, two_link_ports
 
 HA = "2001:db8:1::1"
 CN = "2001:db8:1::99"
@@ -28,15 +28,8 @@ TUNNEL_MTU = 1400
 
 @pytest.fixture
 def topology(tmp_path, prefix, netns_factory):
-    yield from two_link_gateway(tmp_path, prefix, netns_factory, [CN], [COA, OTHER_COA], f"""\
-        ports:
-          - name: home
-            device: "net_af_packet0,iface={{home}}"
-            addresses: ["{HA}/64"]
-          - name: access
-            device: "net_af_packet1,iface={{access}}"
-            addresses: ["2001:db8:a::1/64"]
-        """, f"""\
+    yield from two_link_gateway(tmp_path, prefix, netns_factory, [CN], [COA, OTHER_COA],
+            two_link_ports(HA, ["2001:db8:a::1/64"]), f"""\
         home_agent:
           addresses: ["{HA}"]
           home_prefixes: ["2001:db8:1::/64"]

@@ -12,7 +12,7 @@ import pytest
 from scapy.all import Ether, IPv6, Raw, UDP
 from scapy.layers.inet6 import IPv6ExtHdrRouting
 
-from conftest import Gateway, binary, eal_args, rows, two_link_gateway
+from conftest import Gateway, binary, eal_args, rows, two_link_gateway, two_link_ports
 from mh_frames import binding_update, bu_packet
 
 HA = "2001:db8:1::1"
@@ -29,15 +29,8 @@ def hoa(i):
 
 @pytest.fixture
 def topology(tmp_path, prefix, netns_factory):
-    yield from two_link_gateway(tmp_path, prefix, netns_factory, [CN], [COA1, COA2], f"""\
-        ports:
-          - name: home
-            device: "net_af_packet0,iface={{home}}"
-            addresses: ["{HA}/64"]
-          - name: access
-            device: "net_af_packet1,iface={{access}}"
-            addresses: ["2001:db8:a::1/64", "2001:db8:b::1/64"]
-        """, f"""\
+    yield from two_link_gateway(tmp_path, prefix, netns_factory, [CN], [COA1, COA2],
+            two_link_ports(HA), f"""\
         home_agent:
           addresses: ["{HA}"]
           home_prefixes: ["2001:db8:1::/64"]
