@@ -133,8 +133,6 @@ void answer_neighbors(const HomeAgent& agent, std::string_view params, QueryRepl
                                            "mac=" + page[i].mac.to_string()});
 }
 
-}  // namespace
-
 // The binding store's figures and the last restore (monami-ctl store).
 void answer_store(const HomeAgent& agent, QueryReply& reply) {
     const store::BindingStore* store = agent.binding_store();
@@ -164,6 +162,8 @@ void answer_store(const HomeAgent& agent, QueryReply& reply) {
     reply.add("expired_while_down", std::uint64_t{r.expired});
     reply.add("restore_us", r.took_us);
 }
+
+}  // namespace
 
 bool answer_query(const HomeAgent& agent, const Query& query, std::uint64_t now_ms,
                   QueryReply& reply, const ReplyLimits& limits) {

@@ -296,24 +296,16 @@ class OptionsParser {
     // RFC 6089 s.4.2.2.4: TS Format, Reserved, then the selector of that format.
     static bool parse_selector(Bytes body, FlowIdentification& flow) {
         if (body.size() < wire::kTsHeader) return false;
-        const std::uint8_t format = body[0];
-        const Bytes selector = body.subspan(wire::kTsHeader);
-        switch (static_cast<TrafficSelectorFormat>(format)) {
-            case TrafficSelectorFormat::Ipv4Binary: {
-                auto ts = parse_ts_v4(selector);
-                if (!ts) return false;
-                flow.traffic_selector = std::move(*ts);
-                return true;
-            }
-            case TrafficSelectorFormat::Ipv6Binary: {
-                auto ts = parse_ts_v6(selector);
-                if (!ts) return false;
-                flow.traffic_selector = std::move(*ts);
-                return true;
-            }
+        const auto format = static_cast<TrafficSelectorFormat>(body[0]);
+        if (format != TrafficSelectorFormat::Ipv4Binary &&
+            format != TrafficSelectorFormat::Ipv6Binary) {
+            // Not a parse failure: the caller answers FID status 133 for this flow.
+            flow.unsupported_ts_format = body[0];
+            return true;
         }
-        // Not a parse failure: the caller answers FID status 133 for this flow.
-        flow.unsupported_ts_format = format;
+        auto ts = parse_traffic_selector(body);
+        if (!ts) return false;
+        flow.traffic_selector = std::move(*ts);
         return true;
     }
 
