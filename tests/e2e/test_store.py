@@ -2,8 +2,10 @@
 Binding Updates while traffic runs, the gateway is killed with SIGKILL in the middle of the
 stream and started again on the same LMDB file. Every home address whose BA left before the
 kill is forwarded to the same CoA with no new BU, its lifetime goes on from where it was, and
-a BU captured before the kill and replayed after it is refused. A damaged store stops the
-start with an error naming the file; --discard-state starts empty."""
+a BU captured before the kill and replayed after it is refused. With ESP, the replay window
+refuses it too (its mark was stored), and the gateway's own ESP sequence numbers go on past
+every one it sent before the kill. A damaged store stops the start with an error naming the
+file; --discard-state starts empty."""
 import subprocess
 import threading
 import time
@@ -11,6 +13,7 @@ import time
 import pytest
 from scapy.all import Ether, IPv6, Raw, UDP
 from scapy.layers.inet6 import IPv6ExtHdrRouting
+from scapy.layers.ipsec import ESP, SecurityAssociation
 
 from conftest import Gateway, binary, eal_args, rows, two_link_gateway, two_link_ports
 from mh_frames import binding_update, bu_packet
@@ -39,11 +42,44 @@ def topology(tmp_path, prefix, netns_factory):
           enabled: false
         dataplane:
           control_ring: 4096
-        state:
-          backend: lmdb
-          path: "{tmp_path}/bindings.mdb"
-          durability: sync
-        """)
+        {store_yaml(tmp_path)}""")
+
+
+
+def store_yaml(path):
+    """The state section both fixtures use, to sit at 8 spaces inside their YAML."""
+    return ("state:\n"
+            "          backend: lmdb\n"
+            f'          path: "{path}/bindings.mdb"\n'
+            "          durability: sync\n")
+
+
+ESP_HOA = "2001:db8:1::100"
+SPI_IN, SPI_OUT = 4096, 8192
+KEY_IN, SALT_IN = "00112233445566778899aabbccddeeff", "a0a1a2a3"  # AES-GCM-128
+KEY_OUT = "0f0e0d0c0b0a09080706050403020100"  # AES-CBC-128 + HMAC-SHA-256-128
+AUTH_OUT = "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+
+
+@pytest.fixture
+def esp_topology(tmp_path, prefix, netns_factory):
+    yield from two_link_gateway(tmp_path, prefix, netns_factory, [CN], [COA1, COA2],
+            two_link_ports(HA), f"""\
+        home_agent:
+          addresses: ["{HA}"]
+          home_prefixes: ["2001:db8:1::/64"]
+          duplicate_address_detection: false
+        heartbeat:
+          enabled: false
+        security:
+          mode: esp
+          replay_window: 64
+          sas:
+            - {{spi: {SPI_IN}, direction: in, home_address: "{ESP_HOA}",
+               algorithm: aes-gcm-128, key: "{KEY_IN}{SALT_IN}"}}
+            - {{spi: {SPI_OUT}, direction: out, home_address: "{ESP_HOA}",
+               algorithm: aes-cbc-128-hmac-sha256, key: "{KEY_OUT}", auth_key: "{AUTH_OUT}"}}
+        {store_yaml(tmp_path)}""")
 
 
 def wait_for_telemetry(gw, seconds=15.0):
@@ -178,3 +214,60 @@ def test_kill_and_restart_keeps_every_acknowledged_binding(topology, tmp_path, p
     finally:
         empty.kill()
         empty.wait(timeout=10)
+
+
+def test_esp_replay_window_and_sequence_numbers_survive_a_kill(esp_topology, tmp_path, prefix):
+    gw, sides = esp_topology
+    access = sides["access"]
+    bu_sa = SecurityAssociation(ESP, spi=SPI_IN, crypt_algo="AES-GCM",
+                                crypt_key=bytes.fromhex(KEY_IN + SALT_IN))
+
+    def protected_bu(esp_seq, mh_seq, coa):
+        inner = IPv6(bytes(bu_packet(coa, HA, ESP_HOA, binding_update(mh_seq, LIFETIME_4S))))
+        return bytes(Ether(src=access.link.host_mac, dst=access.link.gateway_mac)
+                     / bu_sa.encrypt(inner, seq_num=esp_seq))
+
+    def ba_sequences(seconds):
+        """The ESP sequence numbers of what the gateway sent under its outbound SA."""
+        frames = access.collect(seconds, lambda f: access.from_gateway(f) and ESP in f
+                                and f[ESP].spi == SPI_OUT)
+        return [f[ESP].seq for f in frames]
+
+    def binding_of(gateway):
+        return [(r["care_of"], int(r["sequence"])) for r in gateway.table("/monami/bindings")
+                if r["home_address"] == ESP_HOA]
+
+    first, second = protected_bu(1, 1, COA1), protected_bu(2, 2, COA2)
+    access.sock.send(Raw(first))
+    sent_before = ba_sequences(1.0)
+    access.sock.send(Raw(second))
+    sent_before += ba_sequences(1.0)
+    assert len(sent_before) == 2, (sent_before, gw.telemetry("/monami/control"))
+    assert binding_of(gw) == [(COA2, 2)]
+
+    gw.proc.kill()
+    gw.proc.wait(timeout=10)
+    restarted = Gateway(tmp_path / "gw.yaml", prefix)
+    try:
+        wait_for_telemetry(restarted)
+        assert binding_of(restarted) == [(COA2, 2)]
+        before = restarted.telemetry("/monami/control")
+        # Both captured BUs come back: the restored replay window drops them before the
+        # Mobility Header is read (no BA, not even a 135), and the binding stays.
+        access.sock.send(Raw(second))
+        access.sock.send(Raw(first))
+        assert ba_sequences(1.0) == []
+        after = restarted.telemetry("/monami/control")
+        assert after["esp_replayed"] == before["esp_replayed"] + 2, (before, after)
+        assert after["binding_updates"] == before["binding_updates"]
+        assert binding_of(restarted) == [(COA2, 2)]
+        # A fresh BU is taken, and its BA's ESP sequence number lies past every one sent
+        # before the kill (a reused number would be dropped by the mobile node's window).
+        access.sock.send(Raw(protected_bu(3, 3, COA1)))
+        sent_after = ba_sequences(1.5)
+        assert len(sent_after) == 1, sent_after
+        assert sent_after[0] > max(sent_before), (sent_before, sent_after)
+        assert binding_of(restarted) == [(COA1, 3)]
+    finally:
+        restarted.proc.kill()
+        restarted.proc.wait(timeout=10)
