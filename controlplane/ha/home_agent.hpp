@@ -117,56 +117,57 @@ struct HaSettings {
 };
 
 // Control-plane counters; read by telemetry through a copy made on the control thread.
-#define MONAMI_HA_COUNTERS(X)                                                         \
-    X(frames)                                                                         \
-    X(malformed)                                                                      \
-    X(neighbor_solicitations_answered)                                                \
-    X(proxy_neighbor_advertisements)                                                  \
-    X(unsolicited_neighbor_advertisements)                                            \
-    X(neighbor_advertisements_received)                                               \
-    X(neighbor_solicitations_sent)                                                    \
-    X(echo_replies)                                                                   \
-    X(unresolved_drops)                                                               \
-    X(icmp_errors_sent)                                                               \
-    X(icmp_errors_rate_limited)                                                       \
-    X(not_handled)                                                                    \
-    X(tx_failures)                                                                    \
-    X(mh_received)                                                                    \
-    X(mh_malformed)                                                                   \
-    X(binding_updates)                                                                \
-    X(binding_updates_discarded) /* silently: RFC 6275 s.9.5.1 */                     \
-    X(dad_probes_sent)           /* before a first registration, RFC 6275 s.10.3.1 */ \
-    X(dad_duplicates)            /* answered 134 */                                   \
-    X(dad_pending_full)          /* answered 130: too many BUs waiting */             \
-    X(binding_acks_sent)                                                              \
-    X(binding_errors_sent)                                                            \
-    X(binding_refresh_requests_sent)                                                  \
-    X(bindings_expired)                                                               \
-    X(snapshots_published)                                                            \
-    X(snapshots_unchanged) /* a refresh built the snapshot already published */       \
-    X(haad_replies)                                                                   \
-    X(mobile_prefix_advertisements)                                                   \
-    X(esp_required_drops)     /* MH in clear with security.mode esp */                \
-    X(esp_rejected)           /* ESP that did not open: see the esp_* counters */     \
-    X(esp_opened)             /* signalling opened from ESP */                        \
-    X(esp_protected_sent)     /* BA, BRR, heartbeat sent inside ESP */                \
-    X(esp_protect_failures)   /* no outbound SA: the reply was not sent */            \
-    X(control_rate_limited)   /* the source's token bucket was empty */               \
-    X(control_deferred)       /* unknown source queued behind known ones */           \
-    X(control_deferred_drops) /* that queue was full */                               \
-    X(heartbeats_sent)                                                                \
-    X(heartbeat_responses)                                                            \
-    X(heartbeat_responses_late)                                                       \
-    X(heartbeat_responses_unmatched)                                                  \
-    X(heartbeat_requests_answered)                                                    \
-    X(heartbeat_misses)                                                               \
-    X(icmp_unreachable_received)                                                      \
-    X(port_link_changes)                                                              \
-    X(paths_suspect)                                                                  \
-    X(paths_dead)                                                                     \
-    X(paths_recovered)                                                                \
-    X(failover_publishes)                                                             \
-    X(failover_last_ns)                                                               \
+#define MONAMI_HA_COUNTERS(X)                                                           \
+    X(frames)                                                                           \
+    X(malformed)                                                                        \
+    X(neighbor_solicitations_answered)                                                  \
+    X(proxy_neighbor_advertisements)                                                    \
+    X(unsolicited_neighbor_advertisements)                                              \
+    X(neighbor_advertisements_received)                                                 \
+    X(neighbor_solicitations_sent)                                                      \
+    X(echo_replies)                                                                     \
+    X(unresolved_drops)                                                                 \
+    X(icmp_errors_sent)                                                                 \
+    X(icmp_errors_rate_limited)                                                         \
+    X(not_handled)                                                                      \
+    X(tx_failures)                                                                      \
+    X(mh_received)                                                                      \
+    X(mh_malformed)                                                                     \
+    X(binding_updates)                                                                  \
+    X(binding_updates_discarded) /* silently: RFC 6275 s.9.5.1 */                       \
+    X(dad_probes_sent)           /* before a first registration, RFC 6275 s.10.3.1 */   \
+    X(dad_duplicates)            /* answered 134 */                                     \
+    X(dad_pending_full)          /* answered 130: too many BUs waiting */               \
+    X(binding_acks_sent)                                                                \
+    X(binding_acks_withheld) /* sync store failing: held BAs dropped, the MN retries */ \
+    X(binding_errors_sent)                                                              \
+    X(binding_refresh_requests_sent)                                                    \
+    X(bindings_expired)                                                                 \
+    X(snapshots_published)                                                              \
+    X(snapshots_unchanged) /* a refresh built the snapshot already published */         \
+    X(haad_replies)                                                                     \
+    X(mobile_prefix_advertisements)                                                     \
+    X(esp_required_drops)     /* MH in clear with security.mode esp */                  \
+    X(esp_rejected)           /* ESP that did not open: see the esp_* counters */       \
+    X(esp_opened)             /* signalling opened from ESP */                          \
+    X(esp_protected_sent)     /* BA, BRR, heartbeat sent inside ESP */                  \
+    X(esp_protect_failures)   /* no outbound SA: the reply was not sent */              \
+    X(control_rate_limited)   /* the source's token bucket was empty */                 \
+    X(control_deferred)       /* unknown source queued behind known ones */             \
+    X(control_deferred_drops) /* that queue was full */                                 \
+    X(heartbeats_sent)                                                                  \
+    X(heartbeat_responses)                                                              \
+    X(heartbeat_responses_late)                                                         \
+    X(heartbeat_responses_unmatched)                                                    \
+    X(heartbeat_requests_answered)                                                      \
+    X(heartbeat_misses)                                                                 \
+    X(icmp_unreachable_received)                                                        \
+    X(port_link_changes)                                                                \
+    X(paths_suspect)                                                                    \
+    X(paths_dead)                                                                       \
+    X(paths_recovered)                                                                  \
+    X(failover_publishes)                                                               \
+    X(failover_last_ns)                                                                 \
     X(failover_max_ns)
 
 struct HaCounters {
@@ -477,6 +478,8 @@ class HomeAgent {
     bool store_sync_ = false;
     std::uint64_t hold_acks_for_batch_ = 0;  // set while a changing BU's BA is built
     std::deque<HeldAck> held_acks_;          // in batch order
+    std::uint64_t store_checked_ms_ = 0;
+    bool store_failing_ = false;  // its commits fail (logged once each way)
     struct Reservation {
         std::uint64_t batch = 0;
         std::uint64_t last = 0;

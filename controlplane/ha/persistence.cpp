@@ -12,6 +12,9 @@ namespace {
 // Outbound ESP sequence numbers reserved at a time: a new block is asked for when half of
 // the current one is used, long before the end (one commit away).
 constexpr std::uint64_t kSequenceBlock = 1u << 16;
+// BAs held for their batch at most: while the store's commits fail, the oldest are dropped
+// (the mobile nodes retransmit their BUs) rather than memory growing without end.
+constexpr std::size_t kMaxHeldAcks = 1u << 16;
 
 std::uint64_t to_unix(std::uint64_t steady_ms, std::int64_t unix_minus_steady) {
     return static_cast<std::uint64_t>(static_cast<std::int64_t>(steady_ms) + unix_minus_steady);
@@ -93,6 +96,10 @@ void HomeAgent::attach_store(store::BindingStore* store, bool sync) {
 void HomeAgent::send_or_hold_ack(HeldAck::Way way, PortId port, const MacAddress& next_hop,
                                  std::span<const std::uint8_t> bytes) {
     if (hold_acks_for_batch_ != 0) {
+        if (held_acks_.size() >= kMaxHeldAcks) {
+            held_acks_.pop_front();
+            ++counters_.binding_acks_withheld;
+        }
         held_acks_.push_back({hold_acks_for_batch_, way, port, next_hop,
                               std::vector<std::uint8_t>(bytes.begin(), bytes.end())});
         return;
@@ -114,7 +121,19 @@ void HomeAgent::send_or_hold_ack(HeldAck::Way way, PortId port, const MacAddress
 }
 
 void HomeAgent::store_tick(std::uint64_t now_ms) {
-    (void)now_ms;
+    if (store_ && now_ms - store_checked_ms_ >= 1000) {
+        // Once a second: a store that starts or stops failing is logged (its stats lock).
+        store_checked_ms_ = now_ms;
+        const store::StoreStats s = store_->stats();
+        const bool failing = s.backlog_records != 0;
+        if (failing && !store_failing_)
+            log_event("binding store: " + s.last_error + "; " + std::to_string(s.backlog_records) +
+                      " changes kept, retried every second" +
+                      (store_sync_ ? ", their BAs held" : ""));
+        else if (!failing && store_failing_)
+            log_event("binding store: commits succeed again");
+        store_failing_ = failing;
+    }
     if (store_) {
         store_->close_batch();
         const std::uint64_t durable = store_->durable_batch();

@@ -155,6 +155,7 @@ void answer_store(const HomeAgent& agent, QueryReply& reply) {
     reply.add("bytes_on_disk", s.bytes_on_disk);
     reply.add("errors", s.errors);
     reply.add("last_error", s.last_error);
+    reply.add("backlog_records", s.backlog_records);
     const auto& r = agent.last_restore();
     reply.add("restored_home_addresses", std::uint64_t{r.home_addresses});
     reply.add("restored_bindings", std::uint64_t{r.bindings});

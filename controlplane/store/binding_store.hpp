@@ -40,8 +40,9 @@ struct StoreStats {
     std::uint64_t max_commit_us = 0;
     std::uint64_t bytes_on_disk = 0;
     std::uint64_t pending_batches = 0;  // closed, not yet durable
-    std::uint64_t errors = 0;           // failed transactions (the store stops accepting)
+    std::uint64_t errors = 0;           // failed transactions (retried every second)
     std::string last_error;
+    std::uint64_t backlog_records = 0;  // changes waiting for a failed commit's retry
 };
 
 class BindingStore {

@@ -13,7 +13,9 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <string_view>
 #include <thread>
+#include <unordered_map>
 
 #include "controlplane/store/binding_store.hpp"
 
@@ -43,6 +45,30 @@ struct Batch {
     std::uint64_t number = 0;
     std::vector<Op> ops;
 };
+
+// How long a writer whose commit failed waits before it tries again (a full disk being
+// cleared, for example).
+constexpr auto kRetryAfter = std::chrono::seconds(1);
+
+// `later` folded into `into`: one op per key, the last change of each, so a backlog kept
+// while commits fail holds at most one record per home address and SA.
+void fold(Batch& into, Batch& later) {
+    std::unordered_map<std::string, std::size_t> at;
+    auto id = [](const Op& op) {
+        std::string k(1, op.kind == Op::Kind::PutEsp ? 'e' : 'h');
+        k.append(op.key.begin(), op.key.end());
+        return k;
+    };
+    for (std::size_t i = 0; i < into.ops.size(); ++i) at.emplace(id(into.ops[i]), i);
+    for (auto& op : later.ops) {
+        auto [it, fresh] = at.emplace(id(op), into.ops.size());
+        if (fresh)
+            into.ops.push_back(std::move(op));
+        else
+            into.ops[it->second] = std::move(op);
+    }
+    into.number = later.number;
+}
 
 MDB_val as_val(const std::vector<std::uint8_t>& bytes) {
     return {bytes.size(), const_cast<std::uint8_t*>(bytes.data())};
@@ -247,21 +273,40 @@ class LmdbStore final : public BindingStore {
         auto last_flush = Clock::now();
         bool unflushed = false;
         const auto flush_every = std::chrono::milliseconds(options_.flush_interval_ms);
+        // What failed to commit, with every batch closed since, folded: committed in order
+        // and whole once a retry succeeds, and only then counted durable.
+        Batch backlog;
+        auto retry_at = Clock::now();
         for (;;) {
             std::deque<Batch> work;
             {
                 std::unique_lock lock(mutex_);
-                if (options_.durability == Durability::Async && unflushed)
-                    wake_.wait_until(lock, last_flush + flush_every,
-                                     [&] { return stopping_ || !queued_.empty(); });
+                auto ready = [&] { return stopping_ || !queued_.empty(); };
+                if (!backlog.ops.empty())
+                    wake_.wait_until(lock, retry_at, [&] { return stopping_; });
+                else if (options_.durability == Durability::Async && unflushed)
+                    wake_.wait_until(lock, last_flush + flush_every, ready);
                 else
-                    wake_.wait(lock, [&] { return stopping_ || !queued_.empty(); });
-                if (stopping_ && queued_.empty()) break;
+                    wake_.wait(lock, ready);
+                if (stopping_ && queued_.empty() && backlog.ops.empty()) break;
                 work.swap(queued_);
             }
+            if (!backlog.ops.empty()) {
+                for (auto& batch : work) fold(backlog, batch);
+                work.clear();
+                work.push_back(std::move(backlog));
+                backlog = {};
+            }
             if (!work.empty()) {
-                commit(work);
-                unflushed = options_.durability == Durability::Async;
+                if (commit(work)) {
+                    unflushed = options_.durability == Durability::Async;
+                } else {
+                    for (auto& batch : work) fold(backlog, batch);
+                    retry_at = Clock::now() + kRetryAfter;
+                    std::lock_guard lock(mutex_);
+                    stats_.backlog_records = backlog.ops.size();
+                    if (stopping_) break;  // the last try at a stop failed: nothing more to do
+                }
             }
             if (unflushed && Clock::now() - last_flush >= flush_every) {
                 mdb_env_sync(env_, 1);
@@ -272,7 +317,7 @@ class LmdbStore final : public BindingStore {
     }
 
     // Every queued batch in one transaction: the group commit.
-    void commit(std::deque<Batch>& work) {
+    bool commit(std::deque<Batch>& work) {
         const auto started = std::chrono::steady_clock::now();
         MDB_txn* txn = nullptr;
         int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
@@ -304,7 +349,7 @@ class LmdbStore final : public BindingStore {
             std::lock_guard lock(mutex_);
             ++stats_.errors;
             stats_.last_error = lmdb_error(options_.path, "commit failed", rc);
-            return;  // durable_ stays: BAs waiting on these batches stay unsent
+            return false;  // durable_ stays: BAs waiting on these batches stay unsent
         }
         durable_.store(work.back().number, std::memory_order_release);
         {
@@ -315,8 +360,10 @@ class LmdbStore final : public BindingStore {
             stats_.last_commit_unix_ms = unix_ms();
             stats_.last_commit_us = static_cast<std::uint64_t>(took);
             stats_.max_commit_us = std::max(stats_.max_commit_us, stats_.last_commit_us);
+            stats_.backlog_records = 0;
         }
         refresh_size_and_entries();
+        return true;
     }
 
     LmdbOptions options_;

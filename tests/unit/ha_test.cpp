@@ -876,6 +876,34 @@ TEST(HomeAgentStore, SyncDurabilityHoldsTheBaUntilItsBatchIsDurable) {
     EXPECT_EQ(fake.removed, (std::vector<HomeAddress>{kHoa}));
 }
 
+// A store whose commits fail never makes a batch durable: the BAs held for it are bounded,
+// the oldest dropped and counted (the mobile nodes retransmit), not kept without end.
+TEST(HomeAgentStore, HeldBasAreBoundedWhileTheStoreFails) {
+    RecordingDataPlane dp;
+    auto settings = ha_settings();
+    settings.security.admission.packets_per_second = 1'000'000;  // one source sends them all
+    settings.security.admission.burst = 1'000'000;
+    ha::HomeAgent agent(settings, dp);
+    FakeStore fake;
+    agent.attach_store(&fake, true);
+    agent.start(0);
+    constexpr std::uint64_t kHeldAtMost = 1u << 16, kMore = 3;
+    std::uint64_t now = 1000;
+    for (std::uint64_t i = 0; i < kHeldAtMost + kMore; ++i) {
+        agent.on_frame(
+            1, PuntReason::Local, 0,
+            bulk_bu(static_cast<std::uint16_t>(i + 1), static_cast<std::uint16_t>(50 + i % 2)),
+            ++now);
+        if (i % 64 == 0) agent.on_tick(now);
+    }
+    agent.on_tick(++now);
+    EXPECT_EQ(acks_in(dp), 0u);
+    EXPECT_EQ(agent.counters().binding_acks_withheld, kMore);
+    fake.durable = fake.next - 1;  // the store recovers: every held BA leaves
+    agent.on_tick(++now);
+    EXPECT_EQ(agent.counters().binding_acks_sent, kHeldAtMost);
+}
+
 TEST(HomeAgentStore, AsyncDurabilitySendsTheBaAtOnce) {
     RecordingDataPlane dp;
     ha::HomeAgent agent(ha_settings(), dp);

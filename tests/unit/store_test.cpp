@@ -1,7 +1,11 @@
 // The binding store: its record encoding (every field round-trips; damaged bytes are typed
 // errors) and the LMDB backend on a real file (group commit, durability, reload, damage).
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <chrono>
 #include <filesystem>
@@ -252,6 +256,63 @@ TEST_F(LmdbStoreTest, DamagedRecordIsAnErrorNamingTheHomeAddress) {
     EXPECT_EQ(loaded.error(), path_ +
                                   ": the record of home address 2001:db8:1::100 is damaged: "
                                   "truncated record (use --discard-state to start empty)");
+}
+
+// A commit that fails (here the file may not grow: RLIMIT_FSIZE, as a full disk would) is
+// retried every second with every batch closed since folded in, one record per key; nothing
+// counts durable until the retry succeeds, and then everything does, last values winning.
+TEST_F(LmdbStoreTest, FailedCommitsAreRetriedWithLaterBatchesFolded) {
+    auto s = open();
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(s->load().ok());
+    s->put(full_record());
+    wait_durable(*s, s->close_batch());
+    struct stat file {};
+    ASSERT_EQ(::stat(path_.c_str(), &file), 0);
+    rlimit old{};
+    ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+    auto previous_handler = std::signal(SIGXFSZ, SIG_IGN);  // a write past it fails, EFBIG
+    rlimit capped = old;
+    capped.rlim_cur = static_cast<rlim_t>(file.st_size);
+    ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &capped), 0);
+
+    constexpr int kHoas = 300;
+    auto batch_of = [&](std::uint64_t sequence) {
+        for (int i = 0; i < kHoas; ++i) {
+            auto r = full_record();
+            r.home_address.bytes[14] = static_cast<std::uint8_t>(i >> 8);
+            r.home_address.bytes[15] = static_cast<std::uint8_t>(i);
+            r.last_sequence = static_cast<std::uint16_t>(sequence);
+            s->put(r);
+        }
+        return s->close_batch();
+    };
+    auto wait_errors = [&](std::uint64_t n) {
+        for (int i = 0; i < 500 && s->stats().errors < n; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        ASSERT_GE(s->stats().errors, n);
+    };
+    const std::uint64_t first = batch_of(1);
+    wait_errors(1);
+    std::uint64_t last = first;
+    for (std::uint64_t sequence = 2; sequence <= 10; ++sequence) last = batch_of(sequence);
+    wait_errors(2);  // the retry, with the nine later batches folded in, fails again
+    auto failing = s->stats();
+    EXPECT_EQ(s->durable_batch(), first - 1);
+    EXPECT_EQ(failing.backlog_records, static_cast<std::uint64_t>(kHoas));
+    EXPECT_NE(failing.last_error.find(path_), std::string::npos) << failing.last_error;
+
+    ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old), 0);  // the disk has room again
+    std::signal(SIGXFSZ, previous_handler);
+    wait_durable(*s, last);
+    EXPECT_EQ(s->stats().backlog_records, 0u);
+    EXPECT_EQ(s->stats().entries, static_cast<std::uint64_t>(kHoas));  // one is the first record's
+    s.reset();
+    auto reopened = open();
+    auto loaded = reopened->load();
+    ASSERT_TRUE(loaded.ok()) << loaded.error();
+    ASSERT_EQ(loaded->hoas.size(), static_cast<std::size_t>(kHoas));
+    for (const auto& r : loaded->hoas) EXPECT_EQ(r.last_sequence, 10u);
 }
 
 }  // namespace
