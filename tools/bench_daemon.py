@@ -10,6 +10,7 @@ Default: 1,000,000 HoAs x 2 CoAs (--quick: 100,000). Prints each figure beside i
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -198,40 +199,70 @@ def run(hoas, coas, realtime):
     return result
 
 
-def store_costs(hoas, coas, realtime):
+def thread_cpu_seconds(pid):
+    """CPU seconds (user + system) of the gateway's threads by name: the control thread
+    (monami-gw), the worker (rte-worker-1), the binding store's writer (monami-store)."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        out[name] = out.get(name, 0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def store_costs(hoas, coas, realtime, repeat=3):
     """The binding store's cost and restore, the same daemon and generator in each run: first
     registrations of `hoas` HoAs without a store, with an async and with a sync LMDB store;
     then the sync gateway is killed (SIGKILL) and started again on its file: the restore time,
-    and data to every HoA with no Binding Update."""
-    result = {"hoas": hoas, "coas": coas}
+    and data to every HoA with no Binding Update. The three runs are interleaved `repeat`
+    times (runs on this shared 2-core box vary by 30%) and each figure is the median."""
+    result = {"hoas": hoas, "coas": coas, "repeat": repeat, "runs": []}
     memory_mb = 512 + hoas * 1200 // 1_000_000
-    for durability in (None, "async", "sync"):
-        name = durability or "none"
-        log(f"store {name}: {hoas:,} first registrations ...")
-        with DaemonLab(max_bindings=hoas * coas + 64, memory_mb=memory_mb, tag=f"store{name}",
-                       durability=durability) as lab:
-            if realtime:
-                subprocess.run(["chrt", "--fifo", "-p", "1", str(lab.gw.pid)], check=True)
-            lab.command("cpu 1")
-            reg = lab.command(f"register 0 {hoas} {coas}", timeout=3600)
-            result[name] = {"per_second": reg["per_second"], "seconds": reg["seconds"]}
-            if durability is None:
-                continue
-            result[name]["store"] = lab.telemetry("/monami/store")
-            if durability != "sync":
-                continue
-            log("store sync: kill -9 and restart on the same file ...")
-            restart_s = lab.restart()
-            store = lab.telemetry("/monami/store")
-            lab.command("cpu 0")
-            data = lab.command(f"data 0 {hoas} 2", timeout=120)
-            result["restore"] = {
-                "home_addresses": store["restored_home_addresses"],
-                "bindings": store["restored_bindings"],
-                "restore_ms": store["restore_us"] / 1000,
-                "restart_to_ready_s": round(restart_s, 2),
-                "data_after_restart": data,
-            }
+    for _ in range(repeat):
+        run = {}
+        for durability in (None, "async", "sync"):
+            name = durability or "none"
+            log(f"store {name}: {hoas:,} first registrations ...")
+            with DaemonLab(max_bindings=hoas * coas + 64, memory_mb=memory_mb,
+                           tag=f"store{name}", durability=durability) as lab:
+                if realtime:
+                    subprocess.run(["chrt", "--fifo", "-p", "1", str(lab.gw.pid)], check=True)
+                lab.command("cpu 1")
+                cpu_before = thread_cpu_seconds(lab.gw.pid)
+                reg = lab.command(f"register 0 {hoas} {coas}", timeout=3600)
+                cpu = {k: round(v - cpu_before.get(k, 0), 2)
+                       for k, v in thread_cpu_seconds(lab.gw.pid).items()}
+                run[name] = {"per_second": reg["per_second"], "seconds": reg["seconds"],
+                             "thread_cpu_seconds": cpu}
+                if durability is None:
+                    continue
+                run[name]["store"] = lab.telemetry("/monami/store")
+                if durability != "sync":
+                    continue
+                log("store sync: kill -9 and restart on the same file ...")
+                restart_s = lab.restart()
+                store = lab.telemetry("/monami/store")
+                lab.command("cpu 0")
+                data = lab.command(f"data 0 {hoas} 2", timeout=120)
+                run["restore"] = {
+                    "home_addresses": store["restored_home_addresses"],
+                    "bindings": store["restored_bindings"],
+                    "restore_ms": store["restore_us"] / 1000,
+                    "restart_to_ready_s": round(restart_s, 2),
+                    "data_after_restart": data,
+                }
+        result["runs"].append(run)
+    median_run = lambda key: sorted(result["runs"], key=key)[len(result["runs"]) // 2]  # noqa: E731
+    for name in ("none", "async", "sync"):
+        result[name] = median_run(lambda r: r[name]["per_second"])[name]
+        result[name]["ratio_to_none"] = round(statistics.median(
+            r[name]["per_second"] / r["none"]["per_second"] for r in result["runs"]), 3)
+    result["restore"] = median_run(lambda r: r["restore"]["restore_ms"])["restore"]
     return result
 
 
@@ -239,10 +270,15 @@ def store_report(r):
     none = r["none"]["per_second"]
     print(f"binding store, monami-gw through its ports, {r['hoas']:,} HoAs x {r['coas']} CoAs "
           f"(memif, 2 lcores)")
+    print(f"  medians of {r['repeat']} interleaved runs; a ratio is the median of the runs' ratios")
     for name, target in (("async", 0.95), ("sync", 0.80)):
-        ratio = r[name]["per_second"] / none if none else 0
+        ratio = r[name]["ratio_to_none"]
         print(f"  first registrations, BU/s, {name:<5}  {r[name]['per_second']:>10,.0f}  "
               f"no store {none:,.0f}: {ratio:.2f} (target >= {target:.2f})  {verdict(ratio >= target)}")
+    for name in ("none", "async", "sync"):
+        cpu = r[name].get("thread_cpu_seconds", {})
+        print(f"  CPU seconds during the {name} run ({r[name]['seconds']:.2f} s): " +
+              ", ".join(f"{k} {v:.2f}" for k, v in sorted(cpu.items()) if v > 0))
     rs = r["restore"]
     per_million = rs["restore_ms"] * 1_000_000 / max(rs["home_addresses"], 1)
     print(f"  restore after kill -9, {rs['home_addresses']:,} HoAs  {rs['restore_ms']:>8.1f} ms  "
