@@ -5,20 +5,12 @@
 // flushes it every flush_interval_ms, so a crash of the box (not of the process: the map is
 // the kernel's) loses at most that much.
 #include <lmdb.h>
-#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <deque>
-#include <mutex>
-#include <string_view>
-#include <thread>
-#include <unordered_map>
 
-#include "controlplane/store/binding_store.hpp"
+#include "controlplane/store/batching_store.hpp"
 
 namespace monami::store {
 
@@ -26,65 +18,26 @@ namespace {
 
 constexpr std::uint32_t kStoreFormat = kRecordVersion;
 
-std::uint64_t unix_ms() {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
-}
-
 std::string lmdb_error(const std::string& path, const char* what, int rc) {
     return path + ": " + what + ": " + mdb_strerror(rc);
-}
-
-struct Op {
-    enum class Kind : std::uint8_t { PutHoa, RemoveHoa, PutEsp } kind;
-    std::vector<std::uint8_t> key;
-    std::vector<std::uint8_t> value;
-};
-
-struct Batch {
-    std::uint64_t number = 0;
-    std::vector<Op> ops;
-};
-
-// How long a writer whose commit failed waits before it tries again (a full disk being
-// cleared, for example).
-constexpr auto kRetryAfter = std::chrono::seconds(1);
-
-// `later` folded into `into`: one op per key, the last change of each, so a backlog kept
-// while commits fail holds at most one record per home address and SA.
-void fold(Batch& into, Batch& later) {
-    std::unordered_map<std::string, std::size_t> at;
-    auto id = [](const Op& op) {
-        std::string k(1, op.kind == Op::Kind::PutEsp ? 'e' : 'h');
-        k.append(op.key.begin(), op.key.end());
-        return k;
-    };
-    for (std::size_t i = 0; i < into.ops.size(); ++i) at.emplace(id(into.ops[i]), i);
-    for (auto& op : later.ops) {
-        auto [it, fresh] = at.emplace(id(op), into.ops.size());
-        if (fresh)
-            into.ops.push_back(std::move(op));
-        else
-            into.ops[it->second] = std::move(op);
-    }
-    into.number = later.number;
 }
 
 MDB_val as_val(const std::vector<std::uint8_t>& bytes) {
     return {bytes.size(), const_cast<std::uint8_t*>(bytes.data())};
 }
 
-class LmdbStore final : public BindingStore {
+// The "esp" database's key: the SPI (network order) and the direction.
+std::vector<std::uint8_t> esp_key(std::uint32_t spi, bool outbound) {
+    return {static_cast<std::uint8_t>(spi >> 24), static_cast<std::uint8_t>(spi >> 16),
+            static_cast<std::uint8_t>(spi >> 8), static_cast<std::uint8_t>(spi),
+            static_cast<std::uint8_t>(outbound ? 1 : 0)};
+}
+
+class LmdbStore final : public BatchingStore {
   public:
     explicit LmdbStore(LmdbOptions options) : options_(std::move(options)) {}
     ~LmdbStore() override {
-        {
-            std::lock_guard lock(mutex_);
-            stopping_ = true;
-        }
-        wake_.notify_all();
-        if (writer_.joinable()) writer_.join();
+        stop_writer();
         if (env_) {
             if (options_.durability == Durability::Async) mdb_env_sync(env_, 1);
             mdb_env_close(env_);
@@ -149,9 +102,7 @@ class LmdbStore final : public BindingStore {
         rc = mdb_txn_commit(txn);
         if (rc) return lmdb_error(options_.path, "cannot commit", rc);
         refresh_size_and_entries();
-        writer_ = std::thread([this] { run_writer(); });
-        // Named, so top, perf and the bench can tell its CPU time from the control thread's.
-        ::pthread_setname_np(writer_.native_handle(), "monami-store");
+        start_writer("monami-store");
         return std::nullopt;
     }
 
@@ -207,137 +158,60 @@ class LmdbStore final : public BindingStore {
         return state;
     }
 
-    void put(const HoaRecord& record) override {
-        current_.ops.push_back(
-            {Op::Kind::PutHoa,
-             {record.home_address.bytes.begin(), record.home_address.bytes.end()},
-             encode(record)});
-    }
-    void remove(const HomeAddress& home_address) override {
-        current_.ops.push_back(
-            {Op::Kind::RemoveHoa, {home_address.bytes.begin(), home_address.bytes.end()}, {}});
-    }
-    void put(const EspMarks& marks) override {
-        std::vector<std::uint8_t> key = {
-            static_cast<std::uint8_t>(marks.spi >> 24), static_cast<std::uint8_t>(marks.spi >> 16),
-            static_cast<std::uint8_t>(marks.spi >> 8), static_cast<std::uint8_t>(marks.spi),
-            static_cast<std::uint8_t>(marks.outbound ? 1 : 0)};
-        current_.ops.push_back({Op::Kind::PutEsp, std::move(key), encode(marks)});
-    }
-
-    std::uint64_t close_batch() override {
-        if (current_.ops.empty()) return next_number_ - 1;
-        current_.number = next_number_++;
-        const std::uint64_t number = current_.number;
-        {
-            std::lock_guard lock(mutex_);
-            queued_.push_back(std::move(current_));
-            ++batches_;
-        }
-        current_ = {};
-        wake_.notify_one();
-        return number;
-    }
-    std::uint64_t open_batch() const override { return next_number_; }
-    std::uint64_t durable_batch() const override {
-        return durable_.load(std::memory_order_acquire);
-    }
-
-    StoreStats stats() const override {
-        std::lock_guard lock(mutex_);
-        StoreStats s = stats_;
+  private:
+    void add_stats(StoreStats& s) const override {
         s.backend = "lmdb";
         s.location = options_.path;
-        s.batches = batches_;
-        s.pending_batches = next_number_ - 1 - durable_.load(std::memory_order_acquire);
-        return s;
+        s.entries = entries_;
+        s.bytes_on_disk = bytes_on_disk_;
     }
+    std::chrono::milliseconds flush_interval() const override {
+        return options_.durability == Durability::Async
+                   ? std::chrono::milliseconds(options_.flush_interval_ms)
+                   : std::chrono::milliseconds(0);
+    }
+    void flush() override { mdb_env_sync(env_, 1); }
 
-  private:
     void refresh_size_and_entries() {
         MDB_txn* txn = nullptr;
         if (mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn) == 0) {
             MDB_stat st{};
             if (mdb_stat(txn, hoa_db_, &st) == 0) {
                 std::lock_guard lock(mutex_);
-                stats_.entries = st.ms_entries;
+                entries_ = st.ms_entries;
             }
             mdb_txn_abort(txn);
         }
         struct stat file {};
         if (::stat(options_.path.c_str(), &file) == 0) {
             std::lock_guard lock(mutex_);
-            stats_.bytes_on_disk = static_cast<std::uint64_t>(file.st_blocks) * 512;
-        }
-    }
-
-    void run_writer() {
-        using Clock = std::chrono::steady_clock;
-        auto last_flush = Clock::now();
-        bool unflushed = false;
-        const auto flush_every = std::chrono::milliseconds(options_.flush_interval_ms);
-        // What failed to commit, with every batch closed since, folded: committed in order
-        // and whole once a retry succeeds, and only then counted durable.
-        Batch backlog;
-        auto retry_at = Clock::now();
-        for (;;) {
-            std::deque<Batch> work;
-            {
-                std::unique_lock lock(mutex_);
-                auto ready = [&] { return stopping_ || !queued_.empty(); };
-                if (!backlog.ops.empty())
-                    wake_.wait_until(lock, retry_at, [&] { return stopping_; });
-                else if (options_.durability == Durability::Async && unflushed)
-                    wake_.wait_until(lock, last_flush + flush_every, ready);
-                else
-                    wake_.wait(lock, ready);
-                if (stopping_ && queued_.empty() && backlog.ops.empty()) break;
-                work.swap(queued_);
-            }
-            if (!backlog.ops.empty()) {
-                for (auto& batch : work) fold(backlog, batch);
-                work.clear();
-                work.push_back(std::move(backlog));
-                backlog = {};
-            }
-            if (!work.empty()) {
-                if (commit(work)) {
-                    unflushed = options_.durability == Durability::Async;
-                } else {
-                    for (auto& batch : work) fold(backlog, batch);
-                    retry_at = Clock::now() + kRetryAfter;
-                    std::lock_guard lock(mutex_);
-                    stats_.backlog_records = backlog.ops.size();
-                    if (stopping_) break;  // the last try at a stop failed: nothing more to do
-                }
-            }
-            if (unflushed && Clock::now() - last_flush >= flush_every) {
-                mdb_env_sync(env_, 1);
-                unflushed = false;
-                last_flush = Clock::now();
-            }
+            bytes_on_disk_ = static_cast<std::uint64_t>(file.st_blocks) * 512;
         }
     }
 
     // Every queued batch in one transaction: the group commit.
-    bool commit(std::deque<Batch>& work) {
-        const auto started = std::chrono::steady_clock::now();
+    CommitResult commit(const std::deque<Batch>& work) override {
+        CommitResult result;
         MDB_txn* txn = nullptr;
         int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
-        std::uint64_t written = 0, removed = 0;
-        for (auto& batch : work)
-            for (auto& op : batch.ops) {
+        for (const auto& batch : work)
+            for (const auto& op : batch.ops) {
                 if (rc) break;
-                MDB_val key = as_val(op.key);
-                if (op.kind == Op::Kind::RemoveHoa) {
+                if (op.kind == StoreOp::Kind::RemoveHoa) {
+                    MDB_val key{16, const_cast<std::uint8_t*>(op.home_address.bytes.data())};
                     rc = mdb_del(txn, hoa_db_, &key, nullptr);
                     if (rc == MDB_NOTFOUND) rc = 0;
-                    ++removed;
-                } else {
+                    ++result.removed;
+                } else if (op.kind == StoreOp::Kind::PutHoa) {
+                    MDB_val key{16, const_cast<std::uint8_t*>(op.home_address.bytes.data())};
                     MDB_val value = as_val(op.value);
-                    rc = mdb_put(txn, op.kind == Op::Kind::PutHoa ? hoa_db_ : esp_db_, &key, &value,
-                                 0);
-                    ++written;
+                    rc = mdb_put(txn, hoa_db_, &key, &value, 0);
+                    ++result.written;
+                } else {
+                    const auto k = esp_key(op.spi, op.outbound);
+                    MDB_val key = as_val(k), value = as_val(op.value);
+                    rc = mdb_put(txn, esp_db_, &key, &value, 0);
+                    ++result.written;
                 }
             }
         if (rc == 0) {
@@ -345,45 +219,21 @@ class LmdbStore final : public BindingStore {
         } else if (txn) {
             mdb_txn_abort(txn);
         }
-        const auto took = std::chrono::duration_cast<std::chrono::microseconds>(
-                              std::chrono::steady_clock::now() - started)
-                              .count();
         if (rc) {
-            std::lock_guard lock(mutex_);
-            ++stats_.errors;
-            stats_.last_error = lmdb_error(options_.path, "commit failed", rc);
-            return false;  // durable_ stays: BAs waiting on these batches stay unsent
-        }
-        durable_.store(work.back().number, std::memory_order_release);
-        {
-            std::lock_guard lock(mutex_);
-            ++stats_.commits;
-            stats_.records_written += written;
-            stats_.records_removed += removed;
-            stats_.last_commit_unix_ms = unix_ms();
-            stats_.last_commit_us = static_cast<std::uint64_t>(took);
-            stats_.max_commit_us = std::max(stats_.max_commit_us, stats_.last_commit_us);
-            stats_.backlog_records = 0;
+            result.error = lmdb_error(options_.path, "commit failed", rc) +
+                           (rc == MDB_MAP_FULL ? " (raise state.map_size_mb)" : "");
+            return result;
         }
         refresh_size_and_entries();
-        return true;
+        return result;
     }
 
     LmdbOptions options_;
     MDB_env* env_ = nullptr;
     MDB_dbi hoa_db_ = 0, esp_db_ = 0, meta_db_ = 0;
-    // Control thread only.
-    Batch current_;
-    std::uint64_t next_number_ = 1;
-    // Shared with the writer.
-    mutable std::mutex mutex_;
-    std::condition_variable wake_;
-    std::deque<Batch> queued_;
-    bool stopping_ = false;
-    std::uint64_t batches_ = 0;
-    StoreStats stats_;
-    std::atomic<std::uint64_t> durable_{0};
-    std::thread writer_;
+    // Written by the writer, read by stats() (under mutex_).
+    std::uint64_t entries_ = 0;
+    std::uint64_t bytes_on_disk_ = 0;
 };
 
 }  // namespace
