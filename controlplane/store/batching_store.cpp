@@ -131,7 +131,11 @@ void BatchingStore::run_writer() {
                 std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started)
                     .count());
             std::lock_guard lock(mutex_);
-            if (result.error) {
+            if (result.error && result.refused) {
+                ++counts_.errors;
+                counts_.last_error = *result.error;
+                counts_.backlog_records = 0;
+            } else if (result.error) {
                 ++counts_.errors;
                 counts_.last_error = *result.error;
                 for (auto& batch : work) fold(backlog, batch);

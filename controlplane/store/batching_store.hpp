@@ -51,6 +51,9 @@ class BatchingStore : public BindingStore {
     struct CommitResult {
         std::uint64_t written = 0, removed = 0;
         std::optional<std::string> error;  // failed: retried with what follows folded in
+        // Refused for good (a replicated backend that does not lead: the changes are not the
+        // group's): dropped, never retried and never durable.
+        bool refused = false;
     };
     // Every batch in `work` in one commit, in order.
     virtual CommitResult commit(const std::deque<Batch>& work) = 0;

@@ -43,6 +43,28 @@ struct StoreStats {
     std::uint64_t errors = 0;           // failed transactions (retried every second)
     std::string last_error;
     std::uint64_t backlog_records = 0;  // changes waiting for a failed commit's retry
+    // Replicated backends only.
+    std::string role;                 // "leader", "standby" ("" for a local store)
+    std::string member;               // this gateway's name in the group
+    std::string leader;               // the leader's name, as etcd has it ("" if none)
+    std::int64_t revision = 0;        // the backend's revision applied here
+    std::uint64_t lease_left_ms = 0;  // until this gateway's lease could have expired
+    std::uint64_t fenced = 0;         // commits refused because another gateway leads
+};
+
+// Replicated backends: what this gateway may do.
+enum class Role : std::uint8_t {
+    Standalone,  // a local store: always serves
+    Leader,      // serves: the group's bindings are its to change
+    Standby,     // silent: follows the leader's changes (take_changes)
+};
+
+// A change the leader committed, as a standby receives it.
+struct Change {
+    enum class Kind : std::uint8_t { PutHoa, RemoveHoa, PutEsp } kind = Kind::PutHoa;
+    HoaRecord record;          // PutHoa
+    HomeAddress home_address;  // RemoveHoa
+    EspMarks marks;            // PutEsp
 };
 
 class BindingStore {
@@ -62,6 +84,13 @@ class BindingStore {
     // The highest batch number committed with the configured durability.
     virtual std::uint64_t durable_batch() const = 0;
     virtual StoreStats stats() const = 0;
+    // Whether this gateway may serve now; a local store always may. A replicated backend
+    // says Leader only once every change committed before its election is in take_changes()
+    // and its lease cannot have expired.
+    virtual Role role() const { return Role::Standalone; }
+    // The changes other gateways committed since the last call, in order (a standby applies
+    // them to stay warm; a new leader applies what is left before serving).
+    virtual std::vector<Change> take_changes() { return {}; }
 };
 
 struct LmdbOptions {

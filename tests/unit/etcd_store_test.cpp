@@ -1,0 +1,228 @@
+// The etcd backend of the binding store against a real etcd (Debian's etcd-server, started
+// here with a temporary data dir and the short election timeout a 1 s lease needs): commits
+// and reload, a standby following the leader and taking over when the leader's process is
+// killed, and a leader that loses etcd going silent.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "controlplane/store/etcd/etcd_store.hpp"
+
+namespace monami {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t n = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+store::HoaRecord record(std::uint8_t n, std::uint16_t sequence) {
+    store::HoaRecord r;
+    r.home_address = *Ipv6Address::parse("2001:db8:1::100");
+    r.home_address.bytes[15] = n;
+    r.last_sequence = sequence;
+    r.bindings.push_back({1, false, false, *Ipv6Address::parse("2001:db8:a::100"),
+                          *Ipv6Address::parse("2001:db8:1::1"), sequence, 4'000'000'000'000});
+    return r;
+}
+
+// Waits (bounded) until `done` holds; false if it never did.
+template <typename F>
+bool eventually(F done, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    const auto end = Clock::now() + limit;
+    while (Clock::now() < end) {
+        if (done()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return done();
+}
+
+class EtcdStoreTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        dir_ = std::filesystem::temp_directory_path() /
+               ("monami-etcd-" + std::to_string(::getpid()) + "-" +
+                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        std::filesystem::remove_all(dir_);
+        std::filesystem::create_directories(dir_);
+        const int client = free_port(), peer = free_port();
+        endpoint_ = "127.0.0.1:" + std::to_string(client);
+        const std::string client_url = "http://" + endpoint_;
+        const std::string peer_url = "http://127.0.0.1:" + std::to_string(peer);
+        etcd_ = ::fork();
+        ASSERT_GE(etcd_, 0);
+        if (etcd_ == 0) {
+            const std::string log = (dir_ / "etcd.log").string();
+            std::freopen(log.c_str(), "w", stderr);
+            std::freopen(log.c_str(), "a", stdout);
+            // A 1 s lease needs an election timeout of at most 666 ms (etcd 3.4 grants no
+            // lease shorter than 1.5 x the election timeout).
+            ::execlp("etcd", "etcd", "--name", "t", "--data-dir", (dir_ / "data").c_str(),
+                     "--listen-client-urls", client_url.c_str(), "--advertise-client-urls",
+                     client_url.c_str(), "--listen-peer-urls", peer_url.c_str(),
+                     "--initial-advertise-peer-urls", peer_url.c_str(), "--initial-cluster",
+                     ("t=" + peer_url).c_str(), "--heartbeat-interval", "50", "--election-timeout",
+                     "500", static_cast<char*>(nullptr));
+            std::_Exit(127);
+        }
+    }
+    void TearDown() override {
+        if (etcd_ > 0) {
+            ::kill(etcd_, SIGCONT);
+            ::kill(etcd_, SIGKILL);
+            ::waitpid(etcd_, nullptr, 0);
+        }
+        std::filesystem::remove_all(dir_);
+    }
+    store::EtcdOptions options(const std::string& member) const {
+        store::EtcdOptions o;
+        o.endpoints = {endpoint_};
+        o.prefix = "/monami/test/";
+        o.member = member;
+        o.lease_ttl_s = 1;
+        o.request_timeout_ms = 500;
+        return o;
+    }
+    std::unique_ptr<store::BindingStore> open(const std::string& member) {
+        auto s = store::open_etcd_store(options(member));
+        EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error());
+        return s.ok() ? std::move(s.value()) : nullptr;
+    }
+    std::filesystem::path dir_;
+    std::string endpoint_;
+    pid_t etcd_ = -1;
+};
+
+TEST_F(EtcdStoreTest, BatchesCommitUnderTheLeadersFenceAndReload) {
+    {
+        auto s = open("a");
+        ASSERT_TRUE(s);
+        auto loaded = s->load();
+        ASSERT_TRUE(loaded.ok()) << loaded.error();
+        EXPECT_TRUE(loaded->hoas.empty());
+        ASSERT_TRUE(eventually([&] { return s->role() == store::Role::Leader; }));
+        for (std::uint8_t i = 0; i < 200; ++i) s->put(record(i, 1));  // two Txns' worth
+        s->put(store::EspMarks{7, true, 65536});
+        const auto first = s->close_batch();
+        s->put(record(0, 2));
+        s->remove(record(1, 1).home_address);
+        const auto second = s->close_batch();
+        ASSERT_TRUE(eventually([&] { return s->durable_batch() >= second; }));
+        EXPECT_GT(second, first);
+        auto stats = s->stats();
+        EXPECT_EQ(stats.backend, "etcd");
+        EXPECT_EQ(stats.role, "leader");
+        EXPECT_EQ(stats.leader, "a");
+        EXPECT_EQ(stats.errors, 0u);
+    }
+    auto s = open("a");
+    auto loaded = s->load();
+    ASSERT_TRUE(loaded.ok()) << loaded.error();
+    ASSERT_EQ(loaded->hoas.size(), 199u);
+    EXPECT_EQ(loaded->hoas[0], record(0, 2));
+    EXPECT_EQ(loaded->hoas[1], record(2, 1));
+    ASSERT_EQ(loaded->esp.size(), 1u);
+    EXPECT_EQ(loaded->esp[0], (store::EspMarks{7, true, 65536}));
+}
+
+// The leader runs in a child process that is killed with SIGKILL: its lease is not revoked,
+// and the standby takes over once etcd expires it, having followed every change.
+TEST_F(EtcdStoreTest, StandbyFollowsAndTakesOverWhenTheLeaderIsKilled) {
+    int ready[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    // The child opens its store before this process touches gRPC (gRPC and fork do not mix).
+    const pid_t leader = ::fork();
+    ASSERT_GE(leader, 0);
+    if (leader == 0) {
+        auto s = open("a");
+        if (!s || !s->load().ok()) std::_Exit(2);
+        if (!eventually([&] { return s->role() == store::Role::Leader; })) std::_Exit(3);
+        (void)::write(ready[1], "L", 1);
+        // Changes after the standby has started: it must receive them through the watch.
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+        for (std::uint8_t i = 0; i < 10; ++i) s->put(record(i, 5));
+        const auto batch = s->close_batch();
+        if (!eventually([&] { return s->durable_batch() >= batch; })) std::_Exit(4);
+        (void)::write(ready[1], "D", 1);
+        for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+    char c = 0;
+    ASSERT_EQ(::read(ready[0], &c, 1), 1);
+    ASSERT_EQ(c, 'L');
+    auto standby = open("b");
+    ASSERT_TRUE(standby);
+    ASSERT_TRUE(standby->load().ok());
+    EXPECT_TRUE(eventually([&] { return standby->stats().leader == "a"; }));
+    EXPECT_EQ(standby->role(), store::Role::Standby);
+    ASSERT_EQ(::read(ready[0], &c, 1), 1);
+    ASSERT_EQ(c, 'D');
+    std::vector<store::Change> followed;
+    ASSERT_TRUE(eventually([&] {
+        for (auto& ch : standby->take_changes()) followed.push_back(std::move(ch));
+        return followed.size() >= 10;
+    }));
+    EXPECT_EQ(followed.size(), 10u);
+    EXPECT_EQ(followed[3].kind, store::Change::Kind::PutHoa);
+    EXPECT_EQ(followed[3].record, record(3, 5));
+
+    ::kill(leader, SIGKILL);
+    const auto killed = Clock::now();
+    ::waitpid(leader, nullptr, 0);
+    ASSERT_TRUE(eventually([&] {
+        (void)standby->take_changes();
+        return standby->role() == store::Role::Leader;
+    }));
+    const auto took =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - killed).count();
+    std::printf("takeover %lld ms after the leader's kill (lease TTL 1 s)\n",
+                static_cast<long long>(took));
+    EXPECT_EQ(standby->stats().leader, "b");
+    // The new leader writes under its own fence.
+    standby->put(record(0, 6));
+    const auto batch = standby->close_batch();
+    ASSERT_TRUE(eventually([&] { return standby->durable_batch() >= batch; }));
+    EXPECT_EQ(standby->stats().fenced, 0u);
+}
+
+// A leader that cannot reach etcd stops serving before its lease can have expired there:
+// etcd is frozen (SIGSTOP), so no keep-alive is answered.
+TEST_F(EtcdStoreTest, LeaderThatLosesEtcdGoesSilentWithinTheTtl) {
+    auto s = open("a");
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(s->load().ok());
+    ASSERT_TRUE(eventually([&] { return s->role() == store::Role::Leader; }));
+    ::kill(etcd_, SIGSTOP);
+    const auto frozen = Clock::now();
+    ASSERT_TRUE(eventually([&] { return s->role() == store::Role::Standby; }));
+    const auto took =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - frozen).count();
+    std::printf("silent %lld ms after etcd froze (lease TTL 1 s)\n", static_cast<long long>(took));
+    // Changes made meanwhile are not committed: nothing counts durable.
+    s->put(record(1, 1));
+    const auto batch = s->close_batch();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    EXPECT_LT(s->durable_batch(), batch);
+    ::kill(etcd_, SIGCONT);
+    // Back: it campaigns again (the old lease has expired) and leads.
+    EXPECT_TRUE(eventually([&] { return s->role() == store::Role::Leader; }));
+}
+
+}  // namespace
+}  // namespace monami
