@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
@@ -54,6 +55,36 @@ bool eventually(F done, std::chrono::milliseconds limit = std::chrono::seconds(1
     return done();
 }
 
+constexpr const char* kLeaderChild = "--leader-child";
+
+store::EtcdOptions test_options(const std::string& endpoint, const std::string& member) {
+    store::EtcdOptions o;
+    o.endpoints = {endpoint};
+    o.prefix = "/monami/test/";
+    o.member = member;
+    o.lease_ttl_s = 1;
+    o.request_timeout_ms = 500;
+    return o;
+}
+
+// The leader of StandbyFollowsAndTakesOverWhenTheLeaderIsKilled, in its own process: leads,
+// says so on `fd` ('L'), commits ten records after the standby has started ('D'), then
+// waits for its SIGKILL.
+int run_leader_child(const std::string& endpoint, int fd) {
+    auto opened = store::open_etcd_store(test_options(endpoint, "a"));
+    if (!opened.ok()) return 2;
+    auto& s = *opened;
+    if (!s->load().ok()) return 2;
+    if (!eventually([&] { return s->role() == store::Role::Leader; })) return 3;
+    if (::write(fd, "L", 1) != 1) return 5;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    for (std::uint8_t i = 0; i < 10; ++i) s->put(record(i, 5));
+    const auto batch = s->close_batch();
+    if (!eventually([&] { return s->durable_batch() >= batch; })) return 4;
+    if (::write(fd, "D", 1) != 1) return 5;
+    for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+}
+
 class EtcdStoreTest : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -82,6 +113,20 @@ class EtcdStoreTest : public ::testing::Test {
                      "500", static_cast<char*>(nullptr));
             std::_Exit(127);
         }
+        // Ready when its client port accepts (bounded: a loaded machine starts it slowly).
+        ASSERT_TRUE(eventually(
+            [&] {
+                int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+                sockaddr_in a{};
+                a.sin_family = AF_INET;
+                a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                a.sin_port = htons(static_cast<std::uint16_t>(client));
+                const bool up = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+                ::close(fd);
+                return up;
+            },
+            std::chrono::seconds(30)))
+            << "etcd did not start: " << (dir_ / "etcd.log");
     }
     void TearDown() override {
         if (etcd_ > 0) {
@@ -91,17 +136,8 @@ class EtcdStoreTest : public ::testing::Test {
         }
         std::filesystem::remove_all(dir_);
     }
-    store::EtcdOptions options(const std::string& member) const {
-        store::EtcdOptions o;
-        o.endpoints = {endpoint_};
-        o.prefix = "/monami/test/";
-        o.member = member;
-        o.lease_ttl_s = 1;
-        o.request_timeout_ms = 500;
-        return o;
-    }
     std::unique_ptr<store::BindingStore> open(const std::string& member) {
-        auto s = store::open_etcd_store(options(member));
+        auto s = store::open_etcd_store(test_options(endpoint_, member));
         EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error());
         return s.ok() ? std::move(s.value()) : nullptr;
     }
@@ -142,27 +178,22 @@ TEST_F(EtcdStoreTest, BatchesCommitUnderTheLeadersFenceAndReload) {
     EXPECT_EQ(loaded->esp[0], (store::EspMarks{7, true, 65536}));
 }
 
-// The leader runs in a child process that is killed with SIGKILL: its lease is not revoked,
-// and the standby takes over once etcd expires it, having followed every change.
+// The leader runs in a child process (this binary again, exec'd: gRPC does not survive a
+// fork) that is killed with SIGKILL: its lease is not revoked, and the standby takes over
+// once etcd expires it, having followed every change.
 TEST_F(EtcdStoreTest, StandbyFollowsAndTakesOverWhenTheLeaderIsKilled) {
     int ready[2];
     ASSERT_EQ(::pipe(ready), 0);
-    // The child opens its store before this process touches gRPC (gRPC and fork do not mix).
     const pid_t leader = ::fork();
     ASSERT_GE(leader, 0);
     if (leader == 0) {
-        auto s = open("a");
-        if (!s || !s->load().ok()) std::_Exit(2);
-        if (!eventually([&] { return s->role() == store::Role::Leader; })) std::_Exit(3);
-        (void)::write(ready[1], "L", 1);
-        // Changes after the standby has started: it must receive them through the watch.
-        std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-        for (std::uint8_t i = 0; i < 10; ++i) s->put(record(i, 5));
-        const auto batch = s->close_batch();
-        if (!eventually([&] { return s->durable_batch() >= batch; })) std::_Exit(4);
-        (void)::write(ready[1], "D", 1);
-        for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+        ::close(ready[0]);
+        const std::string fd = std::to_string(ready[1]);
+        ::execl("/proc/self/exe", "unit_etcd_store", kLeaderChild, endpoint_.c_str(), fd.c_str(),
+                static_cast<char*>(nullptr));
+        std::_Exit(127);
     }
+    ::close(ready[1]);
     char c = 0;
     ASSERT_EQ(::read(ready[0], &c, 1), 1);
     ASSERT_EQ(c, 'L');
@@ -226,3 +257,10 @@ TEST_F(EtcdStoreTest, LeaderThatLosesEtcdGoesSilentWithinTheTtl) {
 
 }  // namespace
 }  // namespace monami
+
+int main(int argc, char** argv) {
+    if (argc == 4 && std::string(argv[1]) == monami::kLeaderChild)
+        return monami::run_leader_child(argv[2], std::atoi(argv[3]));
+    ::testing::InitGoogleTest(&argc, argv);
+    return RUN_ALL_TESTS();
+}
