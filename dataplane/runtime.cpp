@@ -442,7 +442,10 @@ void Runtime::worker_iteration(WorkerCtx& w) {
         std::uint64_t bytes = 0;
         for (std::uint16_t i = 0; i < n; ++i) bytes += rte_pktmbuf_pkt_len(pkts[i]);
         bump(w.counters.rx_bytes, bytes);
-        if (fib) {
+        if (!serving_.load(std::memory_order_relaxed)) {
+            rte_pktmbuf_free_bulk(pkts, n);
+            bump(w.counters.drops[static_cast<std::size_t>(DropReason::Standby)], n);
+        } else if (fib) {
             process_burst(w, *fib, pkts, n, true);
         } else {
             rte_pktmbuf_free_bulk(pkts, n);
@@ -451,6 +454,12 @@ void Runtime::worker_iteration(WorkerCtx& w) {
     }
     unsigned n = rte_ring_sc_dequeue_burst(w.control_tx, reinterpret_cast<void**>(pkts), kBurstSize,
                                            nullptr);
+    if (n != 0 && !serving_.load(std::memory_order_relaxed)) {
+        // Queued before the gateway became a standby: it may not leave now.
+        rte_pktmbuf_free_bulk(pkts, n);
+        bump(w.counters.drops[static_cast<std::size_t>(DropReason::Standby)], n);
+        n = 0;
+    }
     rte_mbuf* routed[kBurstSize];
     rte_mbuf* received[kBurstSize];
     std::uint16_t r = 0, strays = 0;
@@ -1203,6 +1212,10 @@ unsigned Runtime::poll_signalling_queues(const PuntHandler& handle) {
         if (n == 0) continue;
         total += n;
         signalling_received_[port.id].fetch_add(n, std::memory_order_relaxed);
+        if (!serving_.load(std::memory_order_relaxed)) {
+            rte_pktmbuf_free_bulk(pkts, n);
+            continue;
+        }
         std::uint8_t destinations[kBurstSize][16] = {};
         std::int32_t next_hops[kBurstSize];
         for (std::uint16_t i = 0; i < n; ++i) {
@@ -1266,11 +1279,12 @@ bool Runtime::enqueue_control_frame(PortId port, std::span<const std::uint8_t> h
 }
 
 bool Runtime::send_frame(PortId port, std::span<const std::uint8_t> frame) {
+    if (!serving_.load(std::memory_order_relaxed)) return false;
     return enqueue_control_frame(port, frame, {}, false);
 }
 
 bool Runtime::route_packet(std::span<const std::uint8_t> ipv6_packet) {
-    if (ports_.empty()) return false;
+    if (ports_.empty() || !serving_.load(std::memory_order_relaxed)) return false;
     // An Ethernet header addressed to the first port, so the classifier takes it as received.
     std::uint8_t ethernet[sizeof(rte_ether_hdr)];
     const PortState& p = ports_.front();

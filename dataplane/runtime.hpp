@@ -113,6 +113,7 @@ class Runtime final : public DataPlane, public Reclaimer {
     // DataPlane
     bool send_frame(PortId port, std::span<const std::uint8_t> frame) override;
     bool route_packet(std::span<const std::uint8_t> ipv6_packet) override;
+    void set_serving(bool serving) override { serving_.store(serving, std::memory_order_release); }
     void publish_routing(const RoutingState& state) override;
     void publish_neighbor(const Neighbor& neighbor) override;
     void publish_hoa(const HoaSnapshot& snapshot) override;
@@ -193,6 +194,7 @@ class Runtime final : public DataPlane, public Reclaimer {
     std::vector<std::unique_ptr<WorkerCtx>> workers_;
     bool one_lcore_ = false;
     std::atomic<bool> stopping_{false};
+    std::atomic<bool> serving_{true};  // false: a silent standby (set_serving)
     std::atomic<const Fib*> fib_{nullptr};
     rte_rcu_qsbr* qsbr_ = nullptr;
     rte_rcu_qsbr_dq* defer_queue_ = nullptr;

@@ -602,6 +602,18 @@ bool BindingCache::restore(HoaEntry entry, std::uint64_t now_ms) {
     return true;
 }
 
+void BindingCache::replicate(HoaEntry entry, std::uint64_t now_ms) {
+    if (entry.bindings.empty()) {
+        erase_entry(entry.home_address);
+        return;
+    }
+    auto it = entries_.find(entry.home_address);
+    entry.generation = it == entries_.end() ? 1 : it->second.generation + 1;
+    for (auto& b : entry.bindings) b.expiry_timer_ms = b.refresh_timer_ms = 0;
+    for (auto& f : entry.flows) f.expiry_timer_ms = 0;
+    commit(entry, now_ms);
+}
+
 void BindingCache::erase_entry(const HomeAddress& home_address) {
     auto it = entries_.find(home_address);
     if (it == entries_.end()) return;

@@ -135,6 +135,10 @@ class BindingCache {
     // timers armed from its deadlines (already on this clock). False, and nothing entered,
     // when it has no binding or its address is already there.
     bool restore(HoaEntry entry, std::uint64_t now_ms);
+    // A home address as the leader of a redundant pair committed it (a standby following
+    // it): entered or replaced whole, timers armed from its deadlines; an entry without
+    // bindings removes the home address.
+    void replicate(HoaEntry entry, std::uint64_t now_ms);
 
     const HoaEntry* find(const HomeAddress& home_address) const;
     // The entry of the lowest registered HoA above `after` (the lowest of all without it),

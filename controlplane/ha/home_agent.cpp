@@ -218,6 +218,7 @@ void HomeAgent::learn(PortId port, const Ipv6Address& a, const MacAddress& mac) 
 }
 
 void HomeAgent::send(PortId port, const std::vector<std::uint8_t>& frame) {
+    if (!serving_) return;  // a standby is silent
     if (!dataplane_.send_frame(port, frame)) ++counters_.tx_failures;
 }
 
@@ -240,6 +241,7 @@ void HomeAgent::send_framed(PortId port, const MacAddress& eth_dst,
 
 void HomeAgent::on_frame(PortId port, PuntReason reason, std::uint16_t aux,
                          std::span<const std::uint8_t> frame, std::uint64_t now_ms) {
+    if (!serving_) return;  // the data plane hands a standby nothing; nor is it answered
     ++counters_.frames;
     now_ms_ = now_ms;
     if (!admit_frame(port, reason, aux, frame, now_ms)) return;  // rate limit, priority
@@ -622,6 +624,12 @@ void HomeAgent::send_icmp_error(PortId port, std::span<const std::uint8_t> frame
 
 void HomeAgent::on_tick(std::uint64_t now_ms) {
     now_ms_ = now_ms;
+    if (!serving_) {
+        // A standby follows the leader (apply_changes) and keeps its snapshots current; it
+        // expires nothing, sends nothing and counts no heartbeat as missed.
+        republish_pending(now_ms);
+        return;
+    }
     handle_deferred(now_ms);  // unknown sources' frames queued in the last iteration
     liveness_tick(now_ms);
     dad_tick(now_ms, settings_.budget.timers);

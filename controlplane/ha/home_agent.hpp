@@ -140,6 +140,8 @@ struct HaSettings {
     X(dad_pending_full)          /* answered 130: too many BUs waiting */               \
     X(binding_acks_sent)                                                                \
     X(binding_acks_withheld) /* sync store failing: held BAs dropped, the MN retries */ \
+    X(replicated_changes)    /* a standby: the leader's committed changes applied */    \
+    X(takeovers)             /* a standby became the serving leader */                  \
     X(binding_errors_sent)                                                              \
     X(binding_refresh_requests_sent)                                                    \
     X(bindings_expired)                                                                 \
@@ -255,6 +257,18 @@ class HomeAgent {
     // clock minus the agent's clock, in ms).
     static store::HoaRecord to_record(const bcache::HoaEntry& entry,
                                       std::int64_t unix_minus_steady);
+
+    // Redundancy (a replicated store: persistence.cpp). A standby is silent (the data plane
+    // too: DataPlane::set_serving) and follows the leader: apply_changes() enters what the
+    // leader committed, so its snapshots are published and warm. take_over() makes it serve:
+    // unsolicited NAs with Override for its own addresses at once and for every proxied home
+    // address a slice per iteration, fresh ESP sequence reservations; become_standby() stops
+    // every frame and drops the BAs still held.
+    void apply_changes(std::vector<store::Change>& changes, std::uint64_t now_ms,
+                       std::uint64_t now_unix_ms);
+    void take_over(std::uint64_t now_ms);
+    void become_standby();
+    bool serving() const { return serving_; }
 
   private:
     // A BA waiting for its store batch to be durable.
@@ -479,7 +493,17 @@ class HomeAgent {
     std::uint64_t hold_acks_for_batch_ = 0;  // set while a changing BU's BA is built
     std::deque<HeldAck> held_acks_;          // in batch order
     std::uint64_t store_checked_ms_ = 0;
-    bool store_failing_ = false;  // its commits fail (logged once each way)
+    bool store_failing_ = false;
+    bool serving_ = true;  // false: the silent standby of a pair
+    // Takeover: the proxied home addresses still to announce, in address order.
+    bool takeover_sweep_ = false;
+    std::optional<HomeAddress> takeover_after_;
+    // The entry of a stored record, its deadlines on this clock; false in `complete` when a
+    // binding or flow had expired and was left out.
+    bcache::HoaEntry entry_from_record(const store::HoaRecord& record, std::uint64_t now_ms,
+                                       std::uint64_t now_unix_ms, bool& complete) const;
+    void apply_esp_mark(const store::EspMarks& marks);
+    void continue_takeover();  // its commits fail (logged once each way)
     struct Reservation {
         std::uint64_t batch = 0;
         std::uint64_t last = 0;

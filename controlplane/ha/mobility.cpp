@@ -419,6 +419,7 @@ const Interface* HomeAgent::proxy_interface_for(const Ipv6Address& target) const
 }
 
 void HomeAgent::send_unsolicited_na(const Interface& itf, const Ipv6Address& target) {
+    if (!serving_) return;       // a standby is silent; a takeover announces everything
     if (defer_announcements_) {  // a restore: sent a slice per iteration (store_tick)
         announcements_.emplace_back(itf.port, target);
         return;

@@ -50,7 +50,7 @@ store::HoaRecord HomeAgent::to_record(const bcache::HoaEntry& entry,
 }
 
 void HomeAgent::persist(const std::vector<HomeAddress>& changed) {
-    if (!store_ || changed.empty()) return;
+    if (!store_ || changed.empty() || !serving_) return;  // a standby writes nothing
     const std::int64_t offset = unix_minus_steady(now_ms_);
     esp::SaDatabase* sas = security_->sa_database();
     for (const auto& hoa : changed) {
@@ -154,10 +154,66 @@ void HomeAgent::store_tick(std::uint64_t now_ms) {
             send_or_hold_ack(ack.way, ack.port, ack.next_hop, ack.bytes);
         }
     }
+    if (takeover_sweep_) continue_takeover();
     for (std::size_t n = 0; n < settings_.budget.republish && !announcements_.empty(); ++n) {
         const auto [port, target] = announcements_.front();
         announcements_.pop_front();
         if (const Interface* itf = interface_of(port)) send_unsolicited_na(*itf, target);
+    }
+}
+
+bcache::HoaEntry HomeAgent::entry_from_record(const store::HoaRecord& r, std::uint64_t now_ms,
+                                              std::uint64_t now_unix_ms, bool& complete) const {
+    // A deadline read back is moved onto this clock; what is already past is dropped.
+    auto steady = [&](std::uint64_t unix_ms) -> std::optional<std::uint64_t> {
+        if (unix_ms <= now_unix_ms) return std::nullopt;
+        return now_ms + (unix_ms - now_unix_ms);
+    };
+    bcache::HoaEntry e;
+    e.home_address = r.home_address;
+    e.mn_id = r.mn_id;
+    e.mobile_router = r.mobile_router;
+    e.link_local_compat = r.link_local_compat;
+    e.last_sequence = r.last_sequence;
+    e.network_prefixes = r.network_prefixes;
+    for (const auto& b : r.bindings) {
+        auto expiry = steady(b.expiry_unix_ms);
+        if (!expiry) continue;
+        bcache::Binding binding;
+        binding.bid = b.bid;
+        binding.mcoa = b.mcoa;
+        binding.at_home = b.at_home;
+        binding.care_of = b.care_of;
+        binding.ha_address = b.ha_address;
+        binding.sequence = b.sequence;
+        binding.expiry_ms = *expiry;
+        e.bindings.push_back(binding);
+    }
+    for (const auto& f : r.flows) {
+        auto expiry = steady(f.expiry_unix_ms);
+        if (!expiry) continue;
+        bcache::FlowBinding flow{f.fid, f.priority, {}, f.selector, *expiry, 0};
+        for (auto bid : f.bids)
+            if (e.find_binding(bid)) flow.bids.push_back(bid);
+        if (!flow.bids.empty()) e.flows.push_back(std::move(flow));
+    }
+    complete = e.bindings.size() == r.bindings.size() && e.flows.size() == r.flows.size();
+    return e;
+}
+
+// ESP: an outbound SA resumes after the stored reservation (nothing sent before lies beyond
+// it); an inbound window starts above the stored mark.
+void HomeAgent::apply_esp_mark(const store::EspMarks& m) {
+    esp::SaDatabase* sas = security_->sa_database();
+    esp::SaState* sa =
+        sas ? sas->find(m.spi, m.outbound ? esp::Direction::Outbound : esp::Direction::Inbound)
+            : nullptr;
+    if (!sa) return;  // an SA no longer configured
+    if (m.outbound) {
+        sa->resume_after(std::max(sa->last_sent_sequence(), m.mark));
+    } else if (m.mark > sa->replay_window().highest()) {
+        sa->replay_window().resume_after(m.mark);
+        inbound_marks_[m.spi] = m.mark;
     }
 }
 
@@ -166,71 +222,29 @@ HomeAgent::RestoreReport HomeAgent::restore(const store::StoredState& state, std
     const auto started = std::chrono::steady_clock::now();
     now_ms_ = now_ms;
     RestoreReport report;
-    // A deadline read back is moved onto this clock; what is already past is dropped.
-    auto steady = [&](std::uint64_t unix_ms) -> std::optional<std::uint64_t> {
-        if (unix_ms <= now_unix_ms) return std::nullopt;
-        return now_ms + (unix_ms - now_unix_ms);
-    };
-    // ESP: outbound SAs resume after the stored reservation (nothing sent before the restart
-    // lies beyond it) and may send only once a new block is durable; inbound windows start
-    // above the stored mark.
-    if (esp::SaDatabase* sas = security_->sa_database()) {
-        for (const auto& m : state.esp) {
-            esp::SaState* sa =
-                sas->find(m.spi, m.outbound ? esp::Direction::Outbound : esp::Direction::Inbound);
-            if (!sa) continue;  // an SA no longer configured
-            if (m.outbound) {
-                sa->resume_after(std::max(sa->last_sent_sequence(), m.mark));
-            } else {
-                sa->replay_window().resume_after(m.mark);
-                inbound_marks_[m.spi] = m.mark;
-            }
-        }
-        if (store_)
-            sas->for_each([&](esp::SaState& sa) {
-                if (sa.direction() != esp::Direction::Outbound) return;
-                sa.set_reserved_until(sa.last_sent_sequence());
-                reserve_sequences(sa);
-            });
-    }
+    // ESP: every mark, then outbound SAs may send only once a new block is durable.
+    for (const auto& m : state.esp) apply_esp_mark(m);
+    if (esp::SaDatabase* sas = security_->sa_database(); sas && store_)
+        sas->for_each([&](esp::SaState& sa) {
+            if (sa.direction() != esp::Direction::Outbound) return;
+            sa.set_reserved_until(sa.last_sent_sequence());
+            reserve_sequences(sa);
+        });
     std::vector<HomeAddress> restored;
     restored.reserve(state.hoas.size());
     std::vector<HomeAddress> gone;
     for (const auto& r : state.hoas) {
-        bcache::HoaEntry e;
-        e.home_address = r.home_address;
-        e.mn_id = r.mn_id;
-        e.mobile_router = r.mobile_router;
-        e.link_local_compat = r.link_local_compat;
-        e.last_sequence = r.last_sequence;
-        e.network_prefixes = r.network_prefixes;
-        for (const auto& b : r.bindings) {
-            auto expiry = steady(b.expiry_unix_ms);
-            if (!expiry) continue;
-            bcache::Binding binding;
-            binding.bid = b.bid;
-            binding.mcoa = b.mcoa;
-            binding.at_home = b.at_home;
-            binding.care_of = b.care_of;
-            binding.ha_address = b.ha_address;
-            binding.sequence = b.sequence;
-            binding.expiry_ms = *expiry;
-            e.bindings.push_back(binding);
-        }
-        for (const auto& f : r.flows) {
-            auto expiry = steady(f.expiry_unix_ms);
-            if (!expiry) continue;
-            bcache::FlowBinding flow{f.fid, f.priority, {}, f.selector, *expiry, 0};
-            for (auto bid : f.bids)
-                if (e.find_binding(bid)) flow.bids.push_back(bid);
-            if (!flow.bids.empty()) e.flows.push_back(std::move(flow));
-        }
-        if (e.bindings.size() != r.bindings.size() || e.flows.size() != r.flows.size())
-            gone.push_back(r.home_address);  // the store learns what expired meanwhile
-        if (e.bindings.empty() || !cache_.restore(std::move(e), now_ms)) {
+        bool complete = true;
+        bcache::HoaEntry e = entry_from_record(r, now_ms, now_unix_ms, complete);
+        if (!complete) gone.push_back(r.home_address);  // the store learns what expired
+        const std::size_t bindings = e.bindings.size(), flows = e.flows.size();
+        if (bindings == 0 || !cache_.restore(std::move(e), now_ms)) {
             ++report.expired;
             continue;
         }
+        ++report.home_addresses;
+        report.bindings += bindings;
+        report.flows += flows;
         restored.push_back(r.home_address);
     }
     // Published all at once (the workers do not run yet); the home link hears the
@@ -238,12 +252,6 @@ HomeAgent::RestoreReport HomeAgent::restore(const store::StoredState& state, std
     defer_announcements_ = true;
     republish(restored, now_ms);
     defer_announcements_ = false;
-    for (const auto& hoa : restored)
-        if (const bcache::HoaEntry* e = cache_.find(hoa)) {
-            ++report.home_addresses;
-            report.bindings += e->bindings.size();
-            report.flows += e->flows.size();
-        }
     report.took_us =
         static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                        std::chrono::steady_clock::now() - started)
@@ -251,6 +259,92 @@ HomeAgent::RestoreReport HomeAgent::restore(const store::StoredState& state, std
     restore_report_ = report;
     if (store_) persist(gone);
     return report;
+}
+
+void HomeAgent::apply_changes(std::vector<store::Change>& changes, std::uint64_t now_ms,
+                              std::uint64_t now_unix_ms) {
+    now_ms_ = now_ms;
+    std::vector<HomeAddress> changed;
+    changed.reserve(changes.size());
+    for (auto& c : changes) {
+        switch (c.kind) {
+            case store::Change::Kind::PutHoa: {
+                bool complete = true;
+                cache_.replicate(entry_from_record(c.record, now_ms, now_unix_ms, complete),
+                                 now_ms);
+                changed.push_back(c.record.home_address);
+                break;
+            }
+            case store::Change::Kind::RemoveHoa: {
+                bcache::HoaEntry none;
+                none.home_address = c.home_address;
+                cache_.replicate(std::move(none), now_ms);
+                changed.push_back(c.home_address);
+                break;
+            }
+            case store::Change::Kind::PutEsp:
+                apply_esp_mark(c.marks);
+                break;
+        }
+    }
+    counters_.replicated_changes += changes.size();
+    republish(changed, now_ms);  // warm: the data plane holds what the leader forwards by
+}
+
+void HomeAgent::take_over(std::uint64_t now_ms) {
+    if (serving_) return;
+    serving_ = true;
+    dataplane_.set_serving(true);
+    ++counters_.takeovers;
+    now_ms_ = now_ms;
+    // Nothing beyond a durable reservation is sent: fresh blocks past the leader's marks.
+    if (esp::SaDatabase* sas = security_->sa_database(); sas && store_)
+        sas->for_each([&](esp::SaState& sa) {
+            if (sa.direction() != esp::Direction::Outbound) return;
+            sa.set_reserved_until(sa.last_sent_sequence());
+            reserve_sequences(sa);
+        });
+    // Neighbours still point at the old leader's MAC: our own addresses at once (Override),
+    // the proxied home addresses a slice per iteration (continue_takeover).
+    for (const auto& itf : settings_.interfaces) {
+        send_unsolicited_na(itf, link_local_from_mac(itf.mac));
+        for (const auto& a : itf.addresses) send_unsolicited_na(itf, a.address);
+    }
+    takeover_sweep_ = true;
+    takeover_after_.reset();
+    log_event("redundancy: this gateway serves now (takeover); " +
+              std::to_string(cache_.hoa_count()) + " home addresses held");
+}
+
+void HomeAgent::continue_takeover() {
+    for (std::size_t n = 0; n < settings_.budget.republish; ++n) {
+        const bcache::HoaEntry* next =
+            cache_.next_after(takeover_after_ ? &*takeover_after_ : nullptr);
+        if (!next) {
+            takeover_sweep_ = false;
+            return;
+        }
+        takeover_after_ = next->home_address;
+        const Interface* home = home_interface_for(next->home_address);
+        if (!home) continue;
+        if (proxied_.count(next->home_address)) send_unsolicited_na(*home, next->home_address);
+        const Ipv6Address ll = mobile_link_local(next->home_address);
+        auto proxied_ll = proxied_link_local_.find(ll);
+        if (proxied_ll != proxied_link_local_.end() && proxied_ll->second == next->home_address)
+            send_unsolicited_na(*home, ll);
+    }
+}
+
+void HomeAgent::become_standby() {
+    if (!serving_) return;
+    serving_ = false;
+    dataplane_.set_serving(false);
+    // What was held for a batch is not the group's now: it never leaves.
+    counters_.binding_acks_withheld += held_acks_.size();
+    held_acks_.clear();
+    announcements_.clear();
+    takeover_sweep_ = false;
+    log_event("redundancy: this gateway is a silent standby");
 }
 
 }  // namespace monami::ha

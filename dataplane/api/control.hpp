@@ -77,6 +77,10 @@ class DataPlane {
     virtual PathCounters path_counters(std::uint32_t slot) const = 0;
     // Frees what no worker can still see (end of an RCU grace period). Called every tick.
     virtual void reclaim() = 0;
+    // A standby of a redundant pair is silent: while not serving, workers drop every frame
+    // they receive (counted `standby`) and send_frame / route_packet send nothing, so not
+    // one frame leaves the ports. Serving is the default.
+    virtual void set_serving(bool serving) = 0;
 };
 
 }  // namespace monami

@@ -261,6 +261,7 @@ class MeasuringDataPlane final : public DataPlane {
         return rt_.route_packet(ipv6_packet);
     }
     void publish_routing(const RoutingState& state) override { rt_.publish_routing(state); }
+    void set_serving(bool serving) override { rt_.set_serving(serving); }
     void publish_neighbor(const Neighbor& neighbor) override { rt_.publish_neighbor(neighbor); }
     void publish_hoa(const HoaSnapshot& snapshot) override {
         ++published;
@@ -325,6 +326,7 @@ class SideDataPlane final : public DataPlane {
         return rt_.route_packet(ipv6_packet);
     }
     void publish_routing(const RoutingState& state) override { rt_.publish_routing(state); }
+    void set_serving(bool serving) override { rt_.set_serving(serving); }
     void publish_neighbor(const Neighbor& neighbor) override { rt_.publish_neighbor(neighbor); }
     void publish_hoa(const HoaSnapshot& snapshot) override {
         // The agent's snapshot is its own: the shifted slots go into a copy.

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "controlplane/ha/home_agent.hpp"
 #include "controlplane/mh/exthdr.hpp"
 #include "controlplane/mh/parser.hpp"
@@ -902,6 +904,70 @@ TEST(HomeAgentStore, HeldBasAreBoundedWhileTheStoreFails) {
     fake.durable = fake.next - 1;  // the store recovers: every held BA leaves
     agent.on_tick(++now);
     EXPECT_EQ(agent.counters().binding_acks_sent, kHeldAtMost);
+}
+
+// A standby of a pair: silent (the data plane too), follows the leader's committed changes
+// with published snapshots, and on takeover announces its addresses and every proxied home
+// address with Override, then answers BUs from the replicated sequence number on.
+TEST(HomeAgentStore, StandbyIsSilentFollowsTheLeaderAndTakesOver) {
+    RecordingDataPlane dp;
+    ha::HomeAgent agent(ha_settings(), dp);
+    FakeStore fake;
+    agent.attach_store(&fake, false);
+    agent.start(0);
+    dp.sent.clear();
+    agent.become_standby();
+    EXPECT_FALSE(dp.serving);
+    // What the leader committed: kHoa with two bindings, last sequence 7.
+    store::HoaRecord leader_record;
+    {
+        RecordingDataPlane leader_dp;
+        ha::HomeAgent leader(ha_settings(), leader_dp);
+        leader.start(0);
+        leader.on_frame(1, PuntReason::Local, 0, bulk_bu(7, 50), 1000);
+        leader_record = ha::HomeAgent::to_record(*leader.binding_cache().find(kHoa), 0);
+    }
+    std::vector<store::Change> changes(1);
+    changes[0].kind = store::Change::Kind::PutHoa;
+    changes[0].record = leader_record;
+    agent.apply_changes(changes, 1000, 1000);
+    agent.on_tick(1001);
+    agent.on_frame(1, PuntReason::Local, 0, bulk_bu(8, 50), 1002);  // not answered: standby
+    agent.on_tick(1003);
+    EXPECT_TRUE(dp.sent.empty());
+    EXPECT_TRUE(fake.records.empty());   // a standby writes nothing
+    ASSERT_EQ(dp.hoas.count(kHoa), 1u);  // warm: published
+    EXPECT_EQ(dp.hoas[kHoa]->path_count, 2u);
+    EXPECT_EQ(agent.counters().replicated_changes, 1u);
+    EXPECT_TRUE(agent.is_proxied(kHoa));
+
+    agent.take_over(1004);
+    agent.on_tick(1005);
+    EXPECT_TRUE(dp.serving);
+    EXPECT_EQ(agent.counters().takeovers, 1u);
+    std::set<Ipv6Address> announced;
+    for (const auto& [port, frame] : dp.sent) {
+        auto p = net::parse_ipv6_frame(frame);
+        if (!p) continue;
+        auto m = net::parse_icmpv6(*p);
+        if (!m) continue;
+        auto na = net::parse_neighbor_advertisement(*p, *m);
+        if (!na) continue;
+        EXPECT_TRUE(na->override_flag);
+        announced.insert(na->target);
+    }
+    EXPECT_TRUE(announced.count(kGw));   // the HA address
+    EXPECT_TRUE(announced.count(kHoa));  // the proxied home address
+    // The next BU is taken with the replicated sequence number in force.
+    dp.sent.clear();
+    agent.on_frame(1, PuntReason::Local, 0, bulk_bu(7, 50), 1006);
+    ASSERT_EQ(sent_acks(dp).size(), 1u);
+    EXPECT_EQ(sent_acks(dp)[0].status, 135);  // 7 is not newer than the leader's 7
+    dp.sent.clear();
+    agent.on_frame(1, PuntReason::Local, 0, bulk_bu(8, 50), 1007);
+    ASSERT_EQ(sent_acks(dp).size(), 1u);
+    EXPECT_EQ(sent_acks(dp)[0].status, 0);
+    EXPECT_EQ(fake.records.count(kHoa), 1u);  // and the new leader writes it
 }
 
 TEST(HomeAgentStore, AsyncDurabilitySendsTheBaAtOnce) {

@@ -42,6 +42,8 @@ struct RecordingDataPlane : DataPlane {
     }
     PathCounters path_counters(std::uint32_t) const override { return {}; }
     void reclaim() override {}
+    void set_serving(bool s) override { serving = s; }
+    bool serving = true;
 };
 
 }  // namespace monami::test_support
