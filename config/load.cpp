@@ -295,13 +295,19 @@ class Loader {
 
     void state(const YAML::Node& n) {
         Fields f(d_, n, "state",
-                 {"backend", "path", "durability", "flush_interval_ms", "map_size_mb"});
+                 {"backend", "path", "durability", "flush_interval_ms", "map_size_mb", "etcd"});
         if (!f.is_map()) return;
         auto& s = c_.state;
         if (auto b = f.get("backend"))
             read_enum<StateBackend>(d_, *b, f.path_of("backend"),
-                                    {{"none", StateBackend::none}, {"lmdb", StateBackend::lmdb}},
+                                    {{"none", StateBackend::none},
+                                     {"lmdb", StateBackend::lmdb},
+                                     {"etcd", StateBackend::etcd}},
                                     s.backend);
+        auto etcd = f.get("etcd");
+        if (etcd) state_etcd(*etcd, f.path_of("etcd"));
+        if (s.backend == StateBackend::etcd && (!etcd || s.etcd.endpoints.empty()))
+            d_.error(n, f.path_of("etcd") + ".endpoints: required with backend etcd");
         if (auto p = f.get("path")) {
             if (detail::read_string(d_, *p, f.path_of("path"), s.path) && s.path.empty())
                 d_.error(*p, f.path_of("path") + ": must not be empty");
@@ -312,6 +318,47 @@ class Loader {
                 {{"sync", StateDurability::sync}, {"async", StateDurability::async}}, s.durability);
         f.integer("flush_interval_ms", 1, 10'000, s.flush_interval_ms);
         f.integer("map_size_mb", 16, 1 << 20, s.map_size_mb);
+    }
+
+    void state_etcd(const YAML::Node& n, const std::string& path) {
+        Fields f(d_, n, path,
+                 {"endpoints", "prefix", "member", "lease_ttl_s", "request_timeout_ms", "ca_file",
+                  "cert_file", "key_file"});
+        if (!f.is_map()) return;
+        auto& e = c_.state.etcd;
+        if (auto list = f.get("endpoints"))
+            for_each_item(d_, *list, f.path_of("endpoints"),
+                          [&](const YAML::Node& item, const std::string& item_path, auto) {
+                              std::string endpoint;
+                              if (!detail::read_string(d_, item, item_path, endpoint)) return;
+                              const auto colon = endpoint.rfind(':');
+                              if (colon == std::string::npos || colon + 1 == endpoint.size() ||
+                                  endpoint.find("://") != std::string::npos)
+                                  d_.error(item, item_path + ": \"" + endpoint +
+                                                     "\": expected host:port (no scheme)");
+                              else
+                                  e.endpoints.push_back(endpoint);
+                          });
+        if (auto p = f.get("prefix")) {
+            if (detail::read_string(d_, *p, f.path_of("prefix"), e.prefix) &&
+                (e.prefix.empty() || e.prefix.back() != '/'))
+                d_.error(*p, f.path_of("prefix") + ": must end with '/'");
+        }
+        if (auto m = f.get("member")) {
+            if (detail::read_string(d_, *m, f.path_of("member"), e.member) && e.member.empty())
+                d_.error(*m, f.path_of("member") + ": must not be empty");
+        }
+        // etcd 3.4 grants no lease shorter than 1.5 x its election timeout (whole seconds).
+        f.integer("lease_ttl_s", 1, 60, e.lease_ttl_s);
+        f.integer("request_timeout_ms", 50, 60'000, e.request_timeout_ms);
+        for (auto [key, out] :
+             {std::pair{"ca_file", &e.ca_file}, std::pair{"cert_file", &e.cert_file},
+              std::pair{"key_file", &e.key_file}})
+            if (auto v = f.get(key)) detail::read_string(d_, *v, f.path_of(key), *out);
+        if (e.cert_file.empty() != e.key_file.empty())
+            d_.error(n, path + ": cert_file and key_file go together");
+        if (!e.cert_file.empty() && e.ca_file.empty())
+            d_.error(n, path + ": a client certificate needs ca_file (TLS)");
     }
 
     void dataplane(const YAML::Node& n) {

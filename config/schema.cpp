@@ -73,7 +73,15 @@ std::string_view to_string(RuleMode mode) {
 }
 
 std::string_view to_string(StateBackend backend) {
-    return backend == StateBackend::lmdb ? "lmdb" : "none";
+    switch (backend) {
+        case StateBackend::lmdb:
+            return "lmdb";
+        case StateBackend::etcd:
+            return "etcd";
+        case StateBackend::none:
+            break;
+    }
+    return "none";
 }
 
 std::string_view to_string(StateDurability durability) {

@@ -237,7 +237,7 @@ struct Policies {
 };
 
 // The binding store (docs/config.md `state`): bindings survive a restart.
-enum class StateBackend : std::uint8_t { none, lmdb };
+enum class StateBackend : std::uint8_t { none, lmdb, etcd };
 enum class StateDurability : std::uint8_t { sync, async };
 struct State {
     StateBackend backend = StateBackend::none;
@@ -245,6 +245,15 @@ struct State {
     StateDurability durability = StateDurability::sync;
     std::uint32_t flush_interval_ms = 100;  // async: the longest a commit waits for the disk
     std::uint32_t map_size_mb = 4096;       // the most the file may grow to
+    // backend etcd: a redundant pair (docs/architecture.md, "Redundancy on etcd").
+    struct Etcd {
+        std::vector<std::string> endpoints;       // host:port each, required
+        std::string prefix = "/monami/default/";  // one per pair (ends with '/')
+        std::string member;                       // this gateway's name; default the host name
+        std::uint32_t lease_ttl_s = 1;
+        std::uint32_t request_timeout_ms = 1000;
+        std::string ca_file, cert_file, key_file;  // TLS when ca_file is set
+    } etcd;
 };
 
 struct Config {

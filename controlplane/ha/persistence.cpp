@@ -312,6 +312,9 @@ void HomeAgent::take_over(std::uint64_t now_ms) {
     }
     takeover_sweep_ = true;
     takeover_after_.reset();
+    // A standby resolved no neighbour (an NS is a frame): every snapshot is built again, a
+    // slice per iteration, and a path whose next hop is unknown asks for it now.
+    republish_all(now_ms);
     log_event("redundancy: this gateway serves now (takeover); " +
               std::to_string(cache_.hoa_count()) + " home addresses held");
 }

@@ -156,6 +156,15 @@ void answer_store(const HomeAgent& agent, QueryReply& reply) {
     reply.add("errors", s.errors);
     reply.add("last_error", s.last_error);
     reply.add("backlog_records", s.backlog_records);
+    if (!s.role.empty()) {  // a replicated backend: the pair
+        reply.add("role", s.role);
+        reply.add("member", s.member);
+        reply.add("leader", s.leader);
+        reply.add("revision", static_cast<std::uint64_t>(s.revision));
+        reply.add("lease_left_ms", s.lease_left_ms);
+        reply.add("fenced", s.fenced);
+        reply.add("serving", std::string(agent.serving() ? "yes" : "no"));
+    }
     const auto& r = agent.last_restore();
     reply.add("restored_home_addresses", std::uint64_t{r.home_addresses});
     reply.add("restored_bindings", std::uint64_t{r.bindings});

@@ -7,6 +7,7 @@
 #include <rte_lcore.h>
 #include <rte_pdump.h>
 
+#include <unistd.h>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -23,6 +24,7 @@
 #include "config/load.hpp"
 #include "controlplane/ha/home_agent.hpp"
 #include "controlplane/ha/queries.hpp"
+#include "controlplane/store/etcd/etcd_store.hpp"
 #include "dataplane/api/control_query.hpp"
 #include "dataplane/gw/loop_health.hpp"
 #include "dataplane/log.hpp"
@@ -243,6 +245,26 @@ void print_final_stats(const dp::Runtime& rt, const ha::HomeAgent& agent,
 
 }  // namespace
 
+// A gateway of a redundant pair: the leader's changes into the cache, and the role etcd
+// gives it (serving as leader, silent as standby).
+void follow_leadership(store::BindingStore& binding_store, ha::HomeAgent& agent,
+                       std::uint64_t now) {
+    auto changes = binding_store.take_changes();
+    if (!changes.empty()) agent.apply_changes(changes, now, unix_ms());
+    const store::Role role = binding_store.role();
+    if (role == store::Role::Leader && !agent.serving()) {
+        agent.take_over(now);
+        MONAMI_LOG(NOTICE, gw, "redundancy: leader of %s; serving",
+                   binding_store.stats().location.c_str());
+    } else if (role == store::Role::Standby && agent.serving()) {
+        agent.become_standby();
+        const auto s = binding_store.stats();
+        MONAMI_LOG(WARNING, gw, "redundancy: not the leader (leader: %s%s%s); silent",
+                   s.leader.empty() ? "none" : s.leader.c_str(), s.last_error.empty() ? "" : "; ",
+                   s.last_error.c_str());
+    }
+}
+
 int main(int argc, char** argv) {
     int dashdash = -1;
     for (int i = 1; i < argc; ++i)
@@ -281,6 +303,39 @@ int main(int argc, char** argv) {
         lo.map_size_bytes = std::uint64_t{cfg.state.map_size_mb} << 20;
         lo.discard = options->discard_state;
         auto opened = store::open_lmdb_store(lo);
+        if (!opened) {
+            std::fprintf(stderr, "monami-gw: %s\n", opened.error().c_str());
+            return 1;
+        }
+        binding_store = std::move(opened.value());
+        auto state = binding_store->load();
+        if (!state) {
+            std::fprintf(stderr, "monami-gw: %s\n", state.error().c_str());
+            return 1;
+        }
+        stored = std::move(state.value());
+    } else if (cfg.state.backend == config::StateBackend::etcd) {
+        if (options->discard_state) {
+            std::fprintf(stderr,
+                         "monami-gw: --discard-state: the etcd group's bindings are shared; "
+                         "delete them with etcdctl if that is meant\n");
+            return 1;
+        }
+        store::EtcdOptions eo;
+        eo.endpoints = cfg.state.etcd.endpoints;
+        eo.prefix = cfg.state.etcd.prefix;
+        eo.member = cfg.state.etcd.member;
+        if (eo.member.empty()) {
+            char host[256] = {};
+            ::gethostname(host, sizeof host - 1);
+            eo.member = host;
+        }
+        eo.lease_ttl_s = cfg.state.etcd.lease_ttl_s;
+        eo.request_timeout_ms = cfg.state.etcd.request_timeout_ms;
+        eo.ca_file = cfg.state.etcd.ca_file;
+        eo.cert_file = cfg.state.etcd.cert_file;
+        eo.key_file = cfg.state.etcd.key_file;
+        auto opened = store::open_etcd_store(eo);
         if (!opened) {
             std::fprintf(stderr, "monami-gw: %s\n", opened.error().c_str());
             return 1;
@@ -370,6 +425,9 @@ int main(int argc, char** argv) {
     std::signal(SIGTERM, on_signal);
     MONAMI_LOG(INFO, gw, "started: %zu port(s), %u worker(s)%s", runtime->ports().size(),
                runtime->worker_count(), runtime->one_lcore_mode() ? " (one-lcore mode)" : "");
+    // A gateway of a redundant pair starts silent; it serves once etcd makes it the leader.
+    const bool replicated = binding_store && binding_store->role() != store::Role::Standalone;
+    if (replicated) agent.become_standby();
     agent.start(now_ms());  // the forwarding table exists before the first packet arrives
     if (binding_store) {
         agent.attach_store(binding_store.get(),
@@ -378,7 +436,7 @@ int main(int argc, char** argv) {
         MONAMI_LOG(NOTICE, gw,
                    "binding store %s (%s): restored %zu home addresses, %zu bindings, %zu flows "
                    "in %.1f ms; %zu expired while the gateway was down",
-                   cfg.state.path.c_str(),
+                   binding_store->stats().location.c_str(),
                    std::string(config::to_string(cfg.state.durability)).c_str(),
                    report.home_addresses, report.bindings, report.flows,
                    static_cast<double>(report.took_us) / 1000.0, report.expired);
@@ -407,6 +465,7 @@ int main(int argc, char** argv) {
             });
         lap(dp::LoopHealth::Frames);
         agent.on_tick(now);
+        if (replicated) follow_leadership(*binding_store, agent, now);
         lap(dp::LoopHealth::Timers);
         if (now - last_link_poll >= kLinkPollMs) {
             poll_port_links(*runtime, agent, now);

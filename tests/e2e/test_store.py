@@ -86,9 +86,13 @@ def wait_for_telemetry(gw, seconds=15.0):
     end = time.time() + seconds
     while time.time() < end:
         try:
-            return gw.telemetry("/monami/store")
+            answer = gw.telemetry("/monami/store")
+            # null: the control thread did not answer in time (busy starting): ask again.
+            if answer is not None:
+                return answer
         except Exception:  # noqa: BLE001  (the socket is not there yet)
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     raise AssertionError("the restarted gateway never answered telemetry")
 
 

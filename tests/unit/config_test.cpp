@@ -420,10 +420,41 @@ TEST(ConfigBad, BindingLifetimeBeyondThePrefixLifetime) {
 }
 
 TEST(ConfigBad, StateSection) {
-    EXPECT_EQ(errors_of(kPort + "state: {backend: redis, durability: maybe, path: \"\"}\n"),
-              (Errors{"t.yaml:5:18: state.backend: unknown value 'redis' (expected none, lmdb)",
-                      "t.yaml:5:37: state.durability: unknown value 'maybe' (expected sync, async)",
-                      "t.yaml:5:50: state.path: must not be empty"}));
+    EXPECT_EQ(
+        errors_of(kPort + "state: {backend: redis, durability: maybe, path: \"\"}\n"),
+        (Errors{"t.yaml:5:18: state.backend: unknown value 'redis' (expected none, lmdb, etcd)",
+                "t.yaml:5:37: state.durability: unknown value 'maybe' (expected sync, async)",
+                "t.yaml:5:50: state.path: must not be empty"}));
+}
+
+TEST(ConfigBad, StateEtcd) {
+    EXPECT_EQ(errors_of(kPort + "state: {backend: etcd}\n"),
+              Errors{"t.yaml:5:8: state.etcd.endpoints: required with backend etcd"});
+    EXPECT_EQ(
+        errors_of(kPort + "state: {backend: etcd, etcd: {endpoints: [\"http://e:2379\", e2], "
+                          "prefix: /a, lease_ttl_s: 0, cert_file: c.pem}}\n"),
+        (Errors{"t.yaml:5:8: state.etcd.endpoints: required with backend etcd",
+                "t.yaml:5:30: state.etcd: cert_file and key_file go together",
+                "t.yaml:5:30: state.etcd: a client certificate needs ca_file (TLS)",
+                "t.yaml:5:43: state.etcd.endpoints[0]: \"http://e:2379\": expected "
+                "host:port (no scheme)",
+                "t.yaml:5:60: state.etcd.endpoints[1]: \"e2\": expected host:port (no scheme)",
+                "t.yaml:5:73: state.etcd.prefix: must end with '/'",
+                "t.yaml:5:90: state.etcd.lease_ttl_s: 0 is out of range 1..60"}));
+}
+
+TEST(ConfigGood, StateEtcd) {
+    auto c = load_ok(kPort +
+                     "state: {backend: etcd, durability: async, etcd: {endpoints: "
+                     "[\"10.0.0.1:2379\", \"[2001:db8::1]:2379\"], prefix: /monami/pair1/, "
+                     "member: gw-a, lease_ttl_s: 2}}\n");
+    EXPECT_EQ(c.state.backend, StateBackend::etcd);
+    EXPECT_EQ(c.state.etcd.endpoints,
+              (std::vector<std::string>{"10.0.0.1:2379", "[2001:db8::1]:2379"}));
+    EXPECT_EQ(c.state.etcd.prefix, "/monami/pair1/");
+    EXPECT_EQ(c.state.etcd.member, "gw-a");
+    EXPECT_EQ(c.state.etcd.lease_ttl_s, 2u);
+    EXPECT_EQ(c.state.etcd.request_timeout_ms, 1000u);
 }
 
 TEST(ConfigBad, RefreshAdviceNotBelowLifetime) {
