@@ -5,6 +5,7 @@ address registered with a real BU. The standby is silent until the leader is kil
 SIGKILL; then it takes over and the correspondent's packets reach the CoA again with no new
 BU (the gap is printed); a BU after the takeover is taken with the replicated sequence number
 in force; the old leader, started again, joins as a silent standby."""
+import signal
 import socket
 import subprocess
 import textwrap
@@ -15,7 +16,7 @@ import pytest
 from scapy.all import Ether, IPv6, Raw, conf
 from scapy.layers.inet6 import IPv6ExtHdrRouting
 
-from conftest import Gateway, have, in_netns, link_mac
+from conftest import Gateway, in_netns, link_mac
 from mh_frames import binding_update, bu_packet
 
 HA = "2001:db8:1::1"
@@ -167,95 +168,157 @@ def ba_status(frames, after, mac):
     return None
 
 
-@pytest.mark.skipif(not have("etcd"), reason="needs etcd (tools/deps installs etcd-server)")
-def test_standby_takes_over_without_a_binding_update(tmp_path, prefix, netns_factory, etcd):
-    home_ns, access_ns = netns_factory("ph"), netns_factory("pa")
-    home = Bridge(home_ns, "brh", f"{CN}/64")
-    access = Bridge(access_ns, "bra", f"{COA}/64")
-    tag = prefix[-5:]
-    macs, gateways = {}, {}
-    try:
+class Pair:
+    """Two gateways of a pair on the shared bridges, sniffers on both bridges, the HoA
+    registered through the leader (gw1) and the correspondent pinging it."""
+
+    def __init__(self, tmp_path, prefix, netns_factory, endpoint):
+        self.tmp, self.prefix = tmp_path, prefix
+        self.home_ns, self.access_ns = netns_factory("ph"), netns_factory("pa")
+        self.home = Bridge(self.home_ns, "brh", f"{CN}/64")
+        self.access = Bridge(self.access_ns, "bra", f"{COA}/64")
+        self.macs, self.gateways, self.ping = {}, {}, None
+        self.home_sniff = self.access_sniff = None
+        tag = prefix[-5:]
         for n in (1, 2):
             home_if, access_if = f"h{n}{tag}", f"a{n}{tag}"
-            macs[n] = (home.attach(home_if), access.attach(access_if))
+            self.macs[n] = (self.home.attach(home_if), self.access.attach(access_if))
             (tmp_path / f"gw{n}.yaml").write_text(
-                gateway_yaml(home_if, access_if, f"gw{n}", etcd["endpoint"], tag))
-        access_ns.run("ip", "-6", "route", "add", "2001:db8:1::/64", "via", "2001:db8:a::1")
-        home_sniff, access_sniff = Sniffer(home_ns, "brh"), Sniffer(access_ns, "bra")
-        gateways[1] = Gateway(tmp_path / "gw1.yaml", prefix + "1")
-        wait_role(gateways[1], "leader")
-        gateways[2] = Gateway(tmp_path / "gw2.yaml", prefix + "2")
-        standby = wait_role(gateways[2], "standby")
-        assert standby["leader"] == "gw1", standby
+                gateway_yaml(home_if, access_if, f"gw{n}", endpoint, tag))
+        self.access_ns.run("ip", "-6", "route", "add", "2001:db8:1::/64", "via", "2001:db8:a::1")
+        self.mn_mac = link_mac("bra", self.access_ns.name)
+        self.home_sniff = Sniffer(self.home_ns, "brh")
+        self.access_sniff = Sniffer(self.access_ns, "bra")
 
-        # Register the HoA through the leader (a BU from the CoA, as a mobile node sends it).
-        access_sniff.send(Ether(src=link_mac("bra", access_ns.name), dst=macs[1][1])
-                          / bu_packet(COA, HA, HOA, binding_update(1, 30)))
-        time.sleep(1.0)
-        assert ba_status(access_sniff.frames, 0, macs[1][1]) == 0
-        # The correspondent pings the HoA (50 a second) all along.
-        ping = subprocess.Popen(["ip", "netns", "exec", home_ns.name, "ping", "-6", "-n", "-i",
-                                 "0.02", "-w", "30", HOA], stdout=subprocess.DEVNULL)
-        time.sleep(2.0)
-        # The standby follows: the binding is in its cache, and not one frame came from it.
-        rows = gateways[2].table("/monami/bindings")
-        assert [(r["home_address"], r["care_of"]) for r in rows] == [(HOA, COA)], rows
-        from_standby = [f for _, f in home_sniff.frames + access_sniff.frames
-                        if Ether in f and f[Ether].src in macs[2]]
-        assert from_standby == [], from_standby[:3]
-        before = [t for t, f in access_sniff.frames if tunnelled_to_hoa(f)
-                  and f[Ether].src == macs[1][1]]
-        assert before, "the leader never tunnelled the correspondent's packets"
+    def start(self, n):
+        self.gateways[n] = Gateway(self.tmp / f"gw{n}.yaml", self.prefix + str(n))
+        return self.gateways[n]
 
-        gateways[1].proc.kill()
-        killed = time.time()
-        gateways[1].proc.wait(timeout=10)
-        taken = wait_role(gateways[2], "leader")
-        assert taken["leader"] == "gw2", taken
-        time.sleep(2.0)
-        after = [t for t, f in access_sniff.frames if t > killed and tunnelled_to_hoa(f)
-                 and f[Ether].src == macs[2][1]]
-        assert after, "the correspondent's packets never reached the CoA after the takeover"
-        last_before = max(t for t in before)
-        print(f"\npair: takeover gap {after[0] - last_before:.2f} s from the last packet "
-              f"tunnelled by the leader to the first by the new leader (lease TTL {TTL_S} s); "
-              f"killed {killed - last_before:.2f} s after that last packet")
-        # The takeover NAs carry Override, for the HoA on the home link among others.
-        takeover_nas = [f for t, f in home_sniff.frames if t > killed and Ether in f
-                        and f[Ether].src == macs[2][0] and IPv6 in f and f[IPv6].nh == 58
-                        and bytes(f[IPv6].payload)[:1] == b"\x88"]
-        targets = {socket.inet_ntop(socket.AF_INET6, bytes(f[IPv6].payload)[8:24])
-                   for f in takeover_nas if bytes(f[IPv6].payload)[4] & 0x20}
-        assert HOA in targets and HA in targets, targets
-
-        # A BU replayed from before is refused (sequence replicated); the next one is taken.
+    def send_bu(self, n, sequence):
+        """A BU from the CoA to gateway n; the BA's status (None: no answer)."""
         mark = time.time()
-        access_sniff.send(Ether(src=link_mac("bra", access_ns.name), dst=macs[2][1])
-                          / bu_packet(COA, HA, HOA, binding_update(1, 30)))
+        self.access_sniff.send(Ether(src=self.mn_mac, dst=self.macs[n][1])
+                               / bu_packet(COA, HA, HOA, binding_update(sequence, 30)))
         time.sleep(1.0)
-        assert ba_status(access_sniff.frames, mark, macs[2][1]) == 135
-        mark = time.time()
-        access_sniff.send(Ether(src=link_mac("bra", access_ns.name), dst=macs[2][1])
-                          / bu_packet(COA, HA, HOA, binding_update(2, 30)))
-        time.sleep(1.0)
-        assert ba_status(access_sniff.frames, mark, macs[2][1]) == 0
+        return ba_status(self.access_sniff.frames, mark, self.macs[n][1])
 
-        # The old leader comes back as a silent standby.
-        mark = time.time()
-        gateways[1] = Gateway(tmp_path / "gw1.yaml", prefix + "1")
-        back = wait_role(gateways[1], "standby")
-        assert back["leader"] == "gw2", back
-        time.sleep(1.0)
-        from_old = [f for t, f in home_sniff.frames + access_sniff.frames
-                    if t > mark and Ether in f and f[Ether].src in macs[1]]
-        assert from_old == [], from_old[:3]
-        ping.kill()
-        home_sniff.stop()
-        access_sniff.stop()
-    finally:
-        for gw in gateways.values():
+    def start_ping(self):
+        """The correspondent pings the HoA, 50 a second."""
+        self.ping = subprocess.Popen(["ip", "netns", "exec", self.home_ns.name, "ping", "-6",
+                                      "-n", "-i", "0.02", "-w", "60", HOA],
+                                     stdout=subprocess.DEVNULL)
+
+    def frames_from(self, n, after=0.0):
+        """(time, frame) of everything gateway n sent on either bridge after `after`."""
+        return [(t, f) for t, f in self.home_sniff.frames + self.access_sniff.frames
+                if t > after and Ether in f and f[Ether].src in self.macs[n]]
+
+    def close(self):
+        if self.ping:
+            self.ping.kill()
+            self.ping.wait()
+        for sniffer in (self.home_sniff, self.access_sniff):
+            if sniffer:
+                sniffer.stop()
+        for gw in self.gateways.values():
             if gw.proc.poll() is None:
                 gw.proc.kill()
                 gw.proc.wait(timeout=10)
-        home.delete()
-        access.delete()
+        self.home.delete()
+        self.access.delete()
+
+
+@pytest.fixture
+def pair(tmp_path, prefix, netns_factory, etcd):
+    p = Pair(tmp_path, prefix, netns_factory, etcd["endpoint"])
+    try:
+        wait_role(p.start(1), "leader")
+        standby = wait_role(p.start(2), "standby")
+        assert standby["leader"] == "gw1", standby
+        assert p.send_bu(1, 1) == 0
+        p.start_ping()
+        time.sleep(2.0)
+        yield p
+    finally:
+        p.close()
+
+
+def test_standby_takes_over_without_a_binding_update(pair):
+    gw1, gw2 = pair.gateways[1], pair.gateways[2]
+    # The standby follows: the binding is in its cache, and not one frame came from it.
+    rows = gw2.table("/monami/bindings")
+    assert [(r["home_address"], r["care_of"]) for r in rows] == [(HOA, COA)], rows
+    assert pair.frames_from(2) == [], [f.summary() for _, f in pair.frames_from(2)[:3]]
+    before = [t for t, f in pair.frames_from(1) if tunnelled_to_hoa(f)]
+    assert before, "the leader never tunnelled the correspondent's packets"
+
+    gw1.proc.kill()
+    killed = time.time()
+    gw1.proc.wait(timeout=10)
+    taken = wait_role(gw2, "leader")
+    assert taken["leader"] == "gw2", taken
+    time.sleep(2.0)
+    after = [t for t, f in pair.frames_from(2, killed) if tunnelled_to_hoa(f)]
+    assert after, "the correspondent's packets never reached the CoA after the takeover"
+    print(f"\npair: takeover gap {after[0] - before[-1]:.2f} s from the last packet tunnelled by "
+          f"the leader to the first by the new leader (lease TTL {TTL_S} s); killed "
+          f"{killed - before[-1]:.2f} s after that last packet")
+    # The takeover NAs carry Override: for the HA address and the HoA on the home link.
+    targets = set()
+    for _, f in pair.frames_from(2, killed):
+        icmp = bytes(f[IPv6].payload) if IPv6 in f and f[IPv6].nh == 58 else b""
+        if icmp[:1] == b"\x88" and icmp[4] & 0x20:
+            targets.add(socket.inet_ntop(socket.AF_INET6, icmp[8:24]))
+    assert HOA in targets and HA in targets, targets
+
+    # A BU replayed from before is refused (the sequence number was replicated); the next
+    # one is taken.
+    assert pair.send_bu(2, 1) == 135
+    assert pair.send_bu(2, 2) == 0
+
+    # The old leader comes back as a silent standby.
+    mark = time.time()
+    back = wait_role(pair.start(1), "standby")
+    assert back["leader"] == "gw2", back
+    time.sleep(1.0)
+    assert pair.frames_from(1, mark) == [], [f.summary() for _, f in pair.frames_from(1, mark)]
+
+
+def test_a_leader_cut_off_from_etcd_goes_silent_and_never_serves_beside_the_other(pair, etcd):
+    """etcd frozen (SIGSTOP): the leader cannot renew its lease and stops sending before the
+    lease could have expired; when etcd is back, one gateway leads. At no moment did both
+    send (the captures on both bridges, frame by frame)."""
+    assert pair.frames_from(1), "the leader sent nothing before the cut"
+    etcd["proc"].send_signal(signal.SIGSTOP)
+    frozen = time.time()
+    try:
+        time.sleep(TTL_S + 2.0)
+        # Silent within the TTL. (The capture's clock runs in this process: 0.3 s allowed for
+        # frames the sniffer thread stamps late.)
+        late = pair.frames_from(1, frozen + TTL_S + 0.3)
+        assert late == [], [(round(t - frozen, 2), f.summary()) for t, f in late[:3]]
+        last = max((t for t, _ in pair.frames_from(1)), default=0)
+        print(f"\npair: the leader's last frame {last - frozen:.2f} s after etcd froze "
+              f"(lease TTL {TTL_S} s)")
+    finally:
+        etcd["proc"].send_signal(signal.SIGCONT)
+    resumed = time.time()
+    # One of them leads again.
+    end = time.time() + 15
+    leaders = []
+    while time.time() < end and len(leaders) != 1:
+        leaders = [n for n, gw in pair.gateways.items()
+                   if (gw.telemetry("/monami/store") or {}).get("serving") == "yes"]
+        time.sleep(0.2)
+    assert len(leaders) == 1, leaders
+    time.sleep(2.0)
+    # Frame by frame: the gateway that does not lead sent nothing once its lease could have
+    # run out, and the one that leads sent nothing between then and etcd's return.
+    other = 2 if leaders[0] == 1 else 1
+    quiet_from = frozen + TTL_S + 0.3
+    assert pair.frames_from(other, quiet_from) == [], (other, [
+        (round(t - frozen, 2), f.summary()) for t, f in pair.frames_from(other, quiet_from)[:3]])
+    first_again = min((t for t, _ in pair.frames_from(leaders[0], quiet_from)), default=None)
+    assert first_again is not None and first_again >= resumed, (first_again, resumed)
+    print(f"pair: gw{leaders[0]} leads after etcd came back, sending again "
+          f"{first_again - resumed:.2f} s later")
