@@ -163,6 +163,8 @@ void answer_store(const HomeAgent& agent, QueryReply& reply) {
         reply.add("revision", static_cast<std::uint64_t>(s.revision));
         reply.add("lease_left_ms", s.lease_left_ms);
         reply.add("fenced", s.fenced);
+        reply.add("resynced", s.resynced);
+        reply.add("resync_failures", s.resync_failures);
         reply.add("serving", std::string(agent.serving() ? "yes" : "no"));
     }
     const auto& r = agent.last_restore();

@@ -44,12 +44,14 @@ struct StoreStats {
     std::string last_error;
     std::uint64_t backlog_records = 0;  // changes waiting for a failed commit's retry
     // Replicated backends only.
-    std::string role;                 // "leader", "standby" ("" for a local store)
-    std::string member;               // this gateway's name in the group
-    std::string leader;               // the leader's name, as etcd has it ("" if none)
-    std::int64_t revision = 0;        // the backend's revision applied here
-    std::uint64_t lease_left_ms = 0;  // until this gateway's lease could have expired
-    std::uint64_t fenced = 0;         // commits refused because another gateway leads
+    std::string role;                   // "leader", "standby" ("" for a local store)
+    std::string member;                 // this gateway's name in the group
+    std::string leader;                 // the leader's name, as etcd has it ("" if none)
+    std::int64_t revision = 0;          // the backend's revision applied here
+    std::uint64_t lease_left_ms = 0;    // until this gateway's lease could have expired
+    std::uint64_t fenced = 0;           // commits refused because another gateway leads
+    std::uint64_t resynced = 0;         // refused changes read back as the group has them
+    std::uint64_t resync_failures = 0;  // ... that could not be read back
 };
 
 // Replicated backends: what this gateway may do.

@@ -15,6 +15,7 @@
 #include <deque>
 #include <fstream>
 #include <sstream>
+#include <unordered_map>
 
 #include "controlplane/store/batching_store.hpp"
 #include "rpc.grpc.pb.h"
@@ -270,6 +271,8 @@ class EtcdStore final : public BatchingStore {
                           .count())
                 : 0;
         s.fenced = fenced_;
+        s.resynced = resynced_;
+        s.resync_failures = resync_failures_;
     }
 
     // ---- writer thread -----------------------------------------------------------------
@@ -286,6 +289,7 @@ class EtcdStore final : public BatchingStore {
         if (fence == 0) {
             result.error = "etcd: not the leader; the changes are not written";
             result.refused = true;
+            resync(all);
             return result;
         }
         for (std::size_t at = 0; at < all.ops.size(); at += kOpsPerTxn) {
@@ -322,16 +326,80 @@ class EtcdStore final : public BatchingStore {
             }
             if (!response.succeeded()) {
                 // Another gateway leads: this one's changes are not the group's.
-                std::lock_guard lock(session_mutex_);
-                ++fenced_;
-                if (leader_revision_ == fence) leader_revision_ = 0;
+                {
+                    std::lock_guard lock(session_mutex_);
+                    ++fenced_;
+                    if (leader_revision_ == fence) leader_revision_ = 0;
+                }
+                session_wake_.notify_all();
                 result.error = "etcd: fenced: another gateway holds " + leader_key_;
                 result.refused = true;
-                session_wake_.notify_all();
+                resync(all);
                 return result;
             }
         }
         return result;
+    }
+
+    // After a refusal, the keys this gateway meant to change are read back as etcd has
+    // them and handed over like the leader's changes: its cache then holds the group's
+    // state, not what it could not commit.
+    void resync(const Batch& refused) {
+        std::vector<Change> read_back;
+        std::vector<std::pair<std::string, std::int64_t>> read_back_at;
+        for (std::size_t at = 0; at < refused.ops.size(); at += kOpsPerTxn) {
+            etcdserverpb::TxnRequest txn;  // no compare: the ranges run as one read
+            const std::size_t end = std::min(refused.ops.size(), at + kOpsPerTxn);
+            for (std::size_t i = at; i < end; ++i) {
+                const StoreOp& op = refused.ops[i];
+                txn.add_success()->mutable_request_range()->set_key(
+                    op.kind == StoreOp::Kind::PutEsp ? esp_key(op.spi, op.outbound)
+                                                     : hoa_key(op.home_address));
+            }
+            grpc::ClientContext context;
+            set_deadline(context, options_.request_timeout_ms);
+            etcdserverpb::TxnResponse response;
+            if (!kv_stub_->Txn(&context, txn, &response).ok() ||
+                response.responses_size() != static_cast<int>(end - at)) {
+                std::lock_guard lock(session_mutex_);
+                resync_failures_ += end - at;
+                continue;
+            }
+            const std::int64_t read_at = response.header().revision();
+            for (std::size_t i = at; i < end; ++i) {
+                const StoreOp& op = refused.ops[i];
+                const auto& kvs =
+                    response.responses(static_cast<int>(i - at)).response_range().kvs();
+                read_back_at.emplace_back(
+                    txn.success(static_cast<int>(i - at)).request_range().key(), read_at);
+                Change c;
+                if (op.kind == StoreOp::Kind::PutEsp) {
+                    if (kvs.empty()) continue;
+                    auto marks = decode_esp(
+                        std::span(reinterpret_cast<const std::uint8_t*>(kvs[0].value().data()),
+                                  kvs[0].value().size()));
+                    if (!marks) continue;
+                    c.kind = Change::Kind::PutEsp;
+                    c.marks = *marks;
+                } else if (kvs.empty()) {
+                    c.kind = Change::Kind::RemoveHoa;
+                    c.home_address = op.home_address;
+                } else {
+                    auto record = decode_hoa(
+                        std::span(reinterpret_cast<const std::uint8_t*>(kvs[0].value().data()),
+                                  kvs[0].value().size()));
+                    if (!record) continue;
+                    c.kind = Change::Kind::PutHoa;
+                    c.record = std::move(*record);
+                }
+                read_back.push_back(std::move(c));
+            }
+        }
+        std::lock_guard lock(session_mutex_);
+        resynced_ += read_back.size();
+        for (auto& c : read_back) changes_.push_back(std::move(c));
+        // Events the watch has yet to deliver for these keys are older than what was read.
+        for (auto& [key, at] : read_back_at) read_back_at_[std::move(key)] = at;
     }
 
     std::string hoa_key(const HomeAddress& a) const {
@@ -526,6 +594,10 @@ class EtcdStore final : public BatchingStore {
                 continue;
             }
             if (own) continue;  // this leader's own writes
+            if (auto read = read_back_at_.find(kv.key()); read != read_back_at_.end()) {
+                if (kv.mod_revision() <= read->second) continue;  // resync read it newer
+                read_back_at_.erase(read);
+            }
             const auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(kv.value().data()),
                                          kv.value().size());
             if (kv.key().rfind(hoa_prefix_, 0) == 0) {
@@ -554,6 +626,7 @@ class EtcdStore final : public BatchingStore {
             }
         }
         applied_revision_ = std::max(applied_revision_, highest);
+        std::erase_if(read_back_at_, [&](const auto& e) { return e.second <= applied_revision_; });
         queued_revision_ = applied_revision_;
         if (changes_.empty()) taken_revision_ = queued_revision_;
         return highest;
@@ -591,6 +664,9 @@ class EtcdStore final : public BatchingStore {
     std::string watch_error_;
     std::uint64_t entries_ = 0;
     std::uint64_t fenced_ = 0;
+    std::uint64_t resynced_ = 0, resync_failures_ = 0;
+    // Keys read back after a refusal, and the revision they were read at.
+    std::unordered_map<std::string, std::int64_t> read_back_at_;
     std::deque<Change> changes_;
     std::shared_ptr<grpc::ClientContext> keepalive_context_, watch_context_;
     std::thread session_thread_, watch_thread_;
