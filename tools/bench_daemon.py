@@ -217,53 +217,99 @@ def thread_cpu_seconds(pid):
 
 def store_costs(hoas, coas, realtime, repeat=3):
     """The binding store's cost and restore, the same daemon and generator in each run: first
-    registrations of `hoas` HoAs without a store, with an async and with a sync LMDB store;
+    registrations of `hoas` HoAs without a store, with an async and with a sync LMDB store,
+    and with an etcd group of one (async and sync; etcd started here on loopback);
     then the sync gateway is killed (SIGKILL) and started again on its file: the restore time,
     and data to every HoA with no Binding Update. The three runs are interleaved `repeat`
     times (runs on this shared 2-core box vary by 30%) and each figure is the median."""
     result = {"hoas": hoas, "coas": coas, "repeat": repeat, "runs": []}
     memory_mb = 512 + hoas * 1200 // 1_000_000
-    for _ in range(repeat):
-        run = {}
-        for durability in (None, "async", "sync"):
-            name = durability or "none"
-            log(f"store {name}: {hoas:,} first registrations ...")
-            with DaemonLab(max_bindings=hoas * coas + 64, memory_mb=memory_mb,
-                           tag=f"store{name}", durability=durability) as lab:
-                if realtime:
-                    subprocess.run(["chrt", "--fifo", "-p", "1", str(lab.gw.pid)], check=True)
-                lab.command("cpu 1")
-                cpu_before = thread_cpu_seconds(lab.gw.pid)
-                reg = lab.command(f"register 0 {hoas} {coas}", timeout=3600)
-                cpu = {k: round(v - cpu_before.get(k, 0), 2)
-                       for k, v in thread_cpu_seconds(lab.gw.pid).items()}
-                run[name] = {"per_second": reg["per_second"], "seconds": reg["seconds"],
-                             "thread_cpu_seconds": cpu}
-                if durability is None:
-                    continue
-                run[name]["store"] = lab.telemetry("/monami/store")
-                if durability != "sync":
-                    continue
-                log("store sync: kill -9 and restart on the same file ...")
-                restart_s = lab.restart()
-                store = lab.telemetry("/monami/store")
-                lab.command("cpu 0")
-                data = lab.command(f"data 0 {hoas} 2", timeout=120)
-                run["restore"] = {
-                    "home_addresses": store["restored_home_addresses"],
-                    "bindings": store["restored_bindings"],
-                    "restore_ms": store["restore_us"] / 1000,
-                    "restart_to_ready_s": round(restart_s, 2),
-                    "data_after_restart": data,
-                }
-        result["runs"].append(run)
+    etcd = start_etcd()
+    try:
+        for _ in range(repeat):
+            result["runs"].append(store_run(hoas, coas, realtime, memory_mb, etcd["endpoint"]))
+    finally:
+        etcd["proc"].kill()
+        etcd["proc"].wait()
     median_run = lambda key: sorted(result["runs"], key=key)[len(result["runs"]) // 2]  # noqa: E731
-    for name in ("none", "async", "sync"):
+    for name in STORE_RUNS:
         result[name] = median_run(lambda r: r[name]["per_second"])[name]
         result[name]["ratio_to_none"] = round(statistics.median(
             r[name]["per_second"] / r["none"]["per_second"] for r in result["runs"]), 3)
     result["restore"] = median_run(lambda r: r["restore"]["restore_ms"])["restore"]
     return result
+
+
+# name: (durability, backend)
+STORE_RUNS = {"none": (None, None), "async": ("async", "lmdb"), "sync": ("sync", "lmdb"),
+              "etcd_async": ("async", "etcd"), "etcd_sync": ("sync", "etcd")}
+
+
+def start_etcd():
+    """One etcd member on loopback for the etcd runs, timed for a 1 s lease (as the tests
+    start it); its data under /tmp."""
+    import socket
+    import tempfile
+
+    def free_port():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    client, peer = free_port(), free_port()
+    url, peer_url = f"http://127.0.0.1:{client}", f"http://127.0.0.1:{peer}"
+    data = tempfile.mkdtemp(prefix="monami-bench-etcd-")
+    proc = subprocess.Popen(
+        ["etcd", "--name", "b", "--data-dir", data, "--listen-client-urls", url,
+         "--advertise-client-urls", url, "--listen-peer-urls", peer_url,
+         "--initial-advertise-peer-urls", peer_url, "--initial-cluster", f"b={peer_url}",
+         "--heartbeat-interval", "50", "--election-timeout", "500",
+         "--quota-backend-bytes", str(8 << 30)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", client), timeout=1).close()
+            return {"proc": proc, "endpoint": f"127.0.0.1:{client}"}
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def store_run(hoas, coas, realtime, memory_mb, etcd_endpoint):
+    run = {}
+    for name, (durability, backend) in STORE_RUNS.items():
+        log(f"store {name}: {hoas:,} first registrations ...")
+        with DaemonLab(max_bindings=hoas * coas + 64, memory_mb=memory_mb,
+                       tag=f"store{name}", durability=durability,
+                       etcd=etcd_endpoint if backend == "etcd" else None) as lab:
+            if realtime:
+                subprocess.run(["chrt", "--fifo", "-p", "1", str(lab.gw.pid)], check=True)
+            lab.command("cpu 1")
+            cpu_before = thread_cpu_seconds(lab.gw.pid)
+            reg = lab.command(f"register 0 {hoas} {coas}", timeout=3600)
+            cpu = {k: round(v - cpu_before.get(k, 0), 2)
+                   for k, v in thread_cpu_seconds(lab.gw.pid).items()}
+            run[name] = {"per_second": reg["per_second"], "seconds": reg["seconds"],
+                         "thread_cpu_seconds": cpu}
+            if durability is None:
+                continue
+            run[name]["store"] = lab.telemetry("/monami/store")
+            if name != "sync":
+                continue
+            log("store sync: kill -9 and restart on the same file ...")
+            restart_s = lab.restart()
+            store = lab.telemetry("/monami/store")
+            lab.command("cpu 0")
+            data = lab.command(f"data 0 {hoas} 2", timeout=120)
+            run["restore"] = {
+                "home_addresses": store["restored_home_addresses"],
+                "bindings": store["restored_bindings"],
+                "restore_ms": store["restore_us"] / 1000,
+                "restart_to_ready_s": round(restart_s, 2),
+                "data_after_restart": data,
+            }
+    return run
 
 
 def store_report(r):
@@ -275,7 +321,10 @@ def store_report(r):
         ratio = r[name]["ratio_to_none"]
         print(f"  first registrations, BU/s, {name:<5}  {r[name]['per_second']:>10,.0f}  "
               f"no store {none:,.0f}: {ratio:.2f} (target >= {target:.2f})  {verdict(ratio >= target)}")
-    for name in ("none", "async", "sync"):
+    for name in ("etcd_async", "etcd_sync"):
+        print(f"  first registrations, BU/s, {name:<10}  {r[name]['per_second']:>10,.0f}  "
+              f"no store {none:,.0f}: {r[name]['ratio_to_none']:.2f} (etcd, one local member)")
+    for name in STORE_RUNS:
         cpu = r[name].get("thread_cpu_seconds", {})
         print(f"  CPU seconds during the {name} run ({r[name]['seconds']:.2f} s): " +
               ", ".join(f"{k} {v:.2f}" for k, v in sorted(cpu.items()) if v > 0))

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,10 +38,18 @@ def care_of(i, k):
 def gateway_config(sockets, max_bindings, heartbeat_prefixes, interval_ms=100, missed_limit=3,
                    state=None):
     """The gateway's YAML for the plan: memif servers on `sockets` (home, access); `state`:
-    None, or (durability, file) for an LMDB binding store."""
+    None, (durability, file) for an LMDB binding store, or (durability, "etcd://host:port")
+    for an etcd group of one gateway (the leader)."""
     prefixes = ", ".join(f'"{p}"' for p in heartbeat_prefixes)
-    store = "" if state is None else (
-        f'state: {{backend: lmdb, durability: {state[0]}, path: "{state[1]}"}}\n')
+    if state is None:
+        store = ""
+    elif str(state[1]).startswith("etcd://"):
+        store = (f'state: {{backend: etcd, durability: {state[0]}, etcd: {{endpoints: '
+                 f'["{str(state[1])[7:]}"], prefix: "/monami/bench-{uuid.uuid4().hex[:8]}/", '
+                 f'member: bench}}}}\n')
+    else:
+        store = f'state: {{backend: lmdb, durability: {state[0]}, path: "{state[1]}"}}\n'
+
     return store + f"""
 log_level: notice
 ports:
@@ -198,12 +207,13 @@ class DaemonLab:
 
     def __init__(self, max_bindings, heartbeat_prefixes=("2001:db8:c001::/122",), memory_mb=1024,
                  interval_ms=100, missed_limit=3, loadgen_lcore=0, pcap_sample=None, tag=None,
-                 durability=None):
+                 durability=None, etcd=None):
         self.tag = tag or f"lab{os.getpid()}"
         self.dir = Path(tempfile.mkdtemp(prefix=f"monami-{self.tag}-"))
         self.sockets = [str(self.dir / "home.sock"), str(self.dir / "access.sock")]
         self.config = self.dir / "gw.yaml"
-        self.store = None if durability is None else self.dir / "bindings.mdb"
+        self.store = (None if durability is None else
+                      f"etcd://{etcd}" if etcd else self.dir / "bindings.mdb")
         self.config.write_text(gateway_config(
             self.sockets, max_bindings, heartbeat_prefixes, interval_ms, missed_limit,
             None if durability is None else (durability, self.store)))
@@ -258,6 +268,15 @@ class DaemonLab:
         while not all("link=up" in " ".join(p) for p in self.telemetry("/monami/ports").values()):
             if time.monotonic() > deadline:
                 raise RuntimeError("memif links did not come up: " + self.gw_log.read_text())
+            time.sleep(0.05)
+        # An etcd group: the gateway serves once it holds the election key.
+        while str(self.store or "").startswith("etcd://"):
+            store = self.telemetry("/monami/store") or {}
+            if store.get("serving") == "yes":
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("the gateway never became the etcd group's leader: " +
+                                   self.gw_log.read_text()[-2000:])
             time.sleep(0.05)
 
     def __exit__(self, *exc):
