@@ -293,6 +293,8 @@ int main(int argc, char** argv) {
     // read stops the start (never an empty cache by accident).
     std::unique_ptr<store::BindingStore> binding_store;
     store::StoredState stored;
+    Result<std::unique_ptr<store::BindingStore>, std::string> opened =
+        std::unique_ptr<store::BindingStore>();
     if (cfg.state.backend == config::StateBackend::lmdb) {
         store::LmdbOptions lo;
         lo.path = cfg.state.path;
@@ -302,18 +304,7 @@ int main(int argc, char** argv) {
         lo.flush_interval_ms = cfg.state.flush_interval_ms;
         lo.map_size_bytes = std::uint64_t{cfg.state.map_size_mb} << 20;
         lo.discard = options->discard_state;
-        auto opened = store::open_lmdb_store(lo);
-        if (!opened) {
-            std::fprintf(stderr, "monami-gw: %s\n", opened.error().c_str());
-            return 1;
-        }
-        binding_store = std::move(opened.value());
-        auto state = binding_store->load();
-        if (!state) {
-            std::fprintf(stderr, "monami-gw: %s\n", state.error().c_str());
-            return 1;
-        }
-        stored = std::move(state.value());
+        opened = store::open_lmdb_store(lo);
     } else if (cfg.state.backend == config::StateBackend::etcd) {
         if (options->discard_state) {
             std::fprintf(stderr,
@@ -335,12 +326,14 @@ int main(int argc, char** argv) {
         eo.ca_file = cfg.state.etcd.ca_file;
         eo.cert_file = cfg.state.etcd.cert_file;
         eo.key_file = cfg.state.etcd.key_file;
-        auto opened = store::open_etcd_store(eo);
-        if (!opened) {
-            std::fprintf(stderr, "monami-gw: %s\n", opened.error().c_str());
-            return 1;
-        }
-        binding_store = std::move(opened.value());
+        opened = store::open_etcd_store(eo);
+    }
+    if (!opened) {
+        std::fprintf(stderr, "monami-gw: %s\n", opened.error().c_str());
+        return 1;
+    }
+    binding_store = std::move(opened.value());
+    if (binding_store) {
         auto state = binding_store->load();
         if (!state) {
             std::fprintf(stderr, "monami-gw: %s\n", state.error().c_str());

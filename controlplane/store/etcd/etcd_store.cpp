@@ -465,6 +465,14 @@ class EtcdStore final : public BatchingStore {
                     sent.push_back(Clock::now());
                 }
                 if (!stream->Write(request)) break;
+                // Not leading: a look at the election key every renewal (the watch's deletion
+                // event is the fast path; this is the net if an event was missed).
+                bool leading;
+                {
+                    std::lock_guard lock(session_mutex_);
+                    leading = leader_revision_ != 0;
+                }
+                if (!leading) campaign();
                 // A third of the TTL, or at once when the watch saw the leader key go.
                 const auto next = Clock::now() + ttl / 3;
                 while (!stopped() && Clock::now() < next) {
@@ -474,10 +482,8 @@ class EtcdStore final : public BatchingStore {
                         session_wake_.wait_until(lock, next, [&] {
                             return stopping_ || campaign_wanted_ || lease_lost_;
                         });
-                        // Woken by the watch (the key went), or the key was free at the last
-                        // look: a safety net if a watch event was missed.
-                        want_campaign =
-                            leader_revision_ == 0 && (campaign_wanted_ || leader_name_.empty());
+                        // Woken by the watch: the key went.
+                        want_campaign = leader_revision_ == 0 && campaign_wanted_;
                         campaign_wanted_ = false;
                         if (lease_lost_) break;
                     }
@@ -494,6 +500,7 @@ class EtcdStore final : public BatchingStore {
                 lease_lost_ = false;
                 serve_until_ = Clock::time_point{};
             }
+            abandoned_lease_ = lease_;
             lease_ = 0;
         }
     }
@@ -508,8 +515,21 @@ class EtcdStore final : public BatchingStore {
         auto status = lease_stub_->LeaseGrant(&context, request, &response);
         if (!status.ok() || !response.error().empty() || response.id() == 0) return false;
         lease_ = response.id();
-        std::lock_guard lock(session_mutex_);
-        serve_until_ = sent + std::chrono::seconds(response.ttl()) - kLeaseMargin;
+        {
+            std::lock_guard lock(session_mutex_);
+            serve_until_ = sent + std::chrono::seconds(response.ttl()) - kLeaseMargin;
+        }
+        if (abandoned_lease_ != 0) {
+            // The lease given up (it could not be renewed in time) may still hold the
+            // election key in etcd: revoked, the key goes now instead of at its expiry.
+            grpc::ClientContext revoke_context;
+            set_deadline(revoke_context, options_.request_timeout_ms);
+            etcdserverpb::LeaseRevokeRequest revoke;
+            revoke.set_id(abandoned_lease_);
+            etcdserverpb::LeaseRevokeResponse revoked;
+            (void)lease_stub_->LeaseRevoke(&revoke_context, revoke, &revoked);
+            abandoned_lease_ = 0;
+        }
         return true;
     }
 
@@ -647,7 +667,8 @@ class EtcdStore final : public BatchingStore {
     std::unique_ptr<etcdserverpb::KV::Stub> kv_stub_;
     std::unique_ptr<etcdserverpb::Lease::Stub> lease_stub_;
     std::unique_ptr<etcdserverpb::Watch::Stub> watch_stub_;
-    std::int64_t lease_ = 0;  // session thread
+    std::int64_t lease_ = 0;            // session thread
+    std::int64_t abandoned_lease_ = 0;  // session thread: given up, to revoke
 
     // Shared by the session, watch and writer threads and the control thread.
     mutable std::mutex session_mutex_;
