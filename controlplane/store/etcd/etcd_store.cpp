@@ -421,12 +421,8 @@ class EtcdStore final : public BatchingStore {
                 wait_session(std::chrono::milliseconds(100));
                 continue;
             }
-            auto context = std::make_shared<grpc::ClientContext>();
-            {
-                std::lock_guard lock(session_mutex_);
-                if (stopping_) break;
-                keepalive_context_ = context;
-            }
+            auto context = stream_context(keepalive_context_);
+            if (!context) break;
             auto stream = lease_stub_->LeaseKeepAlive(context.get());
             // Responses come in the order of the requests: the renewal a response confirms
             // counts from when its request was sent.
@@ -564,12 +560,8 @@ class EtcdStore final : public BatchingStore {
 
     void run_watch(std::int64_t from) {
         while (!stopped()) {
-            auto context = std::make_shared<grpc::ClientContext>();
-            {
-                std::lock_guard lock(session_mutex_);
-                if (stopping_) return;
-                watch_context_ = context;
-            }
+            auto context = stream_context(watch_context_);
+            if (!context) return;
             auto stream = watch_stub_->Watch(context.get());
             etcdserverpb::WatchRequest request;
             auto* create = request.mutable_create_request();
@@ -650,6 +642,17 @@ class EtcdStore final : public BatchingStore {
         queued_revision_ = applied_revision_;
         if (changes_.empty()) taken_revision_ = queued_revision_;
         return highest;
+    }
+
+    // A context for a long-lived stream, kept in `slot` so that a stop can cancel it;
+    // nullptr once stopping.
+    std::shared_ptr<grpc::ClientContext> stream_context(
+        std::shared_ptr<grpc::ClientContext>& slot) {
+        auto context = std::make_shared<grpc::ClientContext>();
+        std::lock_guard lock(session_mutex_);
+        if (stopping_) return nullptr;
+        slot = context;
+        return context;
     }
 
     bool stopped() const {
