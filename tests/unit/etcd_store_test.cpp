@@ -279,6 +279,23 @@ TEST_F(EtcdStoreTest, StandbyFollowsAndTakesOverWhenTheLeaderIsKilled) {
     EXPECT_EQ(standby->stats().fenced, 0u);
 }
 
+// Several endpoints are used in turn: the first here is dead, the store works through the
+// second. Several endpoints must be addresses (gRPC's static list takes no names).
+TEST_F(EtcdStoreTest, SeveralEndpointsAreTriedInTurn) {
+    auto o = test_options(endpoint_, "a");
+    o.endpoints = {"127.0.0.1:" + std::to_string(free_port()), endpoint_};
+    auto opened = store::open_etcd_store(o);
+    ASSERT_TRUE(opened.ok()) << opened.error();
+    auto& s = *opened;
+    ASSERT_TRUE(s->load().ok());
+    EXPECT_TRUE(eventually([&] { return s->role() == store::Role::Leader; }));
+    o.endpoints = {"etcd-a:2379", "etcd-b:2379"};
+    auto named = store::open_etcd_store(o);
+    ASSERT_FALSE(named.ok());
+    EXPECT_NE(named.error().find("several endpoints must all be IPv4 addresses"), std::string::npos)
+        << named.error();
+}
+
 // A leader that cannot reach etcd stops serving before its lease can have expired there:
 // etcd is frozen (SIGSTOP), so no keep-alive is answered.
 TEST_F(EtcdStoreTest, LeaderThatLosesEtcdGoesSilentWithinTheTtl) {

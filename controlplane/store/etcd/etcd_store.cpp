@@ -8,6 +8,7 @@
 // leader key's deletion, which starts a campaign at once rather than at a poll).
 #include "controlplane/store/etcd/etcd_store.hpp"
 
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <pthread.h>
 
@@ -108,14 +109,7 @@ class EtcdStore final : public BatchingStore {
         if (session_thread_.joinable()) session_thread_.join();
         stop_writer();
         // A clean stop hands leadership over at once rather than after the TTL.
-        if (lease_ != 0) {
-            grpc::ClientContext context;
-            set_deadline(context, options_.request_timeout_ms);
-            etcdserverpb::LeaseRevokeRequest request;
-            request.set_id(lease_);
-            etcdserverpb::LeaseRevokeResponse response;
-            (void)lease_stub_->LeaseRevoke(&context, request, &response);
-        }
+        if (lease_ != 0) revoke_lease(lease_);
     }
 
     std::optional<std::string> open() {
@@ -144,15 +138,27 @@ class EtcdStore final : public BatchingStore {
         args.SetMaxReceiveMessageSize(64 << 20);
         args.SetLoadBalancingPolicyName("pick_first");
         // One channel per endpoint would need failover of our own; gRPC's pick_first over a
-        // static list does it, with the names resolved once.
+        // static address list does it. Such a list ("ipv4:" or "ipv6:") takes addresses of
+        // one family, not names: a name is allowed only as the one endpoint.
         if (options_.endpoints.size() == 1) {
             channel_ = grpc::CreateCustomChannel(options_.endpoints[0], credentials, args);
         } else {
+            const bool v6 = options_.endpoints[0].find('[') == 0;
             std::string list;
-            for (const auto& e : options_.endpoints) list += (list.empty() ? "" : ",") + e;
-            channel_ = grpc::CreateCustomChannel(
-                (options_.endpoints[0].find('[') == 0 ? "ipv6:" : "ipv4:") + list, credentials,
-                args);
+            for (const auto& e : options_.endpoints) {
+                const auto colon = e.rfind(':');
+                std::string host = e.substr(0, colon == std::string::npos ? 0 : colon);
+                if (v6 && host.size() >= 2 && host.front() == '[' && host.back() == ']')
+                    host = host.substr(1, host.size() - 2);
+                std::uint8_t scratch[16];
+                if (::inet_pton(v6 ? AF_INET6 : AF_INET, host.c_str(), scratch) != 1)
+                    return "etcd: endpoint " + e + ": several endpoints must all be " +
+                           (v6 ? "IPv6" : "IPv4") + " addresses (host names only as the one " +
+                           "endpoint)";
+                list += (list.empty() ? "" : ",") + e;
+            }
+            channel_ =
+                grpc::CreateCustomChannel((v6 ? "ipv6:" : "ipv4:") + list, credentials, args);
         }
         kv_stub_ = etcdserverpb::KV::NewStub(channel_);
         lease_stub_ = etcdserverpb::Lease::NewStub(channel_);
@@ -518,15 +524,20 @@ class EtcdStore final : public BatchingStore {
         if (abandoned_lease_ != 0) {
             // The lease given up (it could not be renewed in time) may still hold the
             // election key in etcd: revoked, the key goes now instead of at its expiry.
-            grpc::ClientContext revoke_context;
-            set_deadline(revoke_context, options_.request_timeout_ms);
-            etcdserverpb::LeaseRevokeRequest revoke;
-            revoke.set_id(abandoned_lease_);
-            etcdserverpb::LeaseRevokeResponse revoked;
-            (void)lease_stub_->LeaseRevoke(&revoke_context, revoke, &revoked);
+            revoke_lease(abandoned_lease_);
             abandoned_lease_ = 0;
         }
         return true;
+    }
+
+    // Best effort: etcd deletes the lease's keys (the election key) at once.
+    void revoke_lease(std::int64_t lease) {
+        grpc::ClientContext context;
+        set_deadline(context, options_.request_timeout_ms);
+        etcdserverpb::LeaseRevokeRequest request;
+        request.set_id(lease);
+        etcdserverpb::LeaseRevokeResponse response;
+        (void)lease_stub_->LeaseRevoke(&context, request, &response);
     }
 
     // Creates the election key under this gateway's lease if nobody holds it.
