@@ -44,9 +44,25 @@ class Namespace:
         sh("ip", "netns", "del", self.name, check=False)
 
 
-def gateway_config(tag, heartbeat_ms, missed_limit, recovery, store=None):
-    """The lab's gateway; `store`: the LMDB file of a binding store, or None."""
-    state = "" if store is None else f'state: {{backend: lmdb, path: "{store}"}}\n'
+def gateway_config(tag, heartbeat_ms, missed_limit, recovery, store=None, etcd=None):
+    """The lab's gateway, its ports on the veths gw<tag>, gc<tag> and gh<tag>. `store`: the
+    LMDB file of a binding store, or None; `etcd`: the state.etcd keys of a redundant pair
+    (endpoints, prefix, member, lease_ttl_s) instead, with durability sync."""
+    state = ""
+    if store is not None:
+        state = f'state: {{backend: lmdb, path: "{store}"}}\n'
+    elif etcd is not None:
+        endpoints = ", ".join(f'"{e}"' for e in etcd["endpoints"])
+        state = textwrap.dedent(f"""\
+            state:
+              backend: etcd
+              durability: sync
+              etcd:
+                endpoints: [{endpoints}]
+                prefix: "{etcd['prefix']}"
+                member: {etcd['member']}
+                lease_ttl_s: {etcd.get('lease_ttl_s', 1)}
+            """)
     return state + textwrap.dedent(f"""\
         ports:
           - name: wifi
@@ -90,6 +106,105 @@ def gateway_config(tag, heartbeat_ms, missed_limit, recovery, store=None):
         """)
 
 
+def mn_args(wifi, cell, tun, *extra):
+    """monami-mn's arguments for the lab's two links (interfaces `wifi` and `cell` holding the
+    CoAs), bulk registration, 120 s lifetime (no refresh within a test), HoA on tun `tun`."""
+    return ["--home-address", HOA, "--home-agent", HA,
+            "--link", f"wifi:{wifi}:{COA_WIFI},via=2001:db8:a::1",
+            "--link", f"cell:{cell}:{COA_CELL},via=2001:db8:c::1",
+            "--mn-id", "mn1@example.com", "--bulk", "--lifetime", "120",
+            "--initial-timeout", "1500", "--tap", tun, *extra]
+
+
+class GatewayProcess:
+    """monami-gw in the root namespace: its configuration `<name>.yaml`, log `<name>.log` and
+    pid file `<name>.pid` in `workdir`, DPDK file prefix `prefix` (telemetry)."""
+
+    def __init__(self, workdir, name, prefix, config_text, lcores="0-1"):
+        self.workdir, self.name, self.prefix = Path(workdir), name, prefix
+        self.config = self.workdir / f"{name}.yaml"
+        self.config.write_text(config_text)
+        check = sh(str(BUILD / "monami-gw"), "--config", str(self.config), "--check-config",
+                   check=False)
+        if check.returncode != 0:
+            raise RuntimeError(check.stderr)
+        self.log_path = self.workdir / f"{name}.log"
+        self.log = open(self.log_path, "w+")  # noqa: SIM115 - closed in close()
+        self.command = [
+            str(BUILD / "monami-gw"), "-l", lcores, "--no-huge", "-m", "1024", "--no-pci",
+            f"--file-prefix={prefix}", "--log-level=lib.eal:error",
+            "--log-level=monami.*:info", "--", "--config", str(self.config)]
+        self.proc = None
+
+    def start(self, wait=True):
+        self.proc = subprocess.Popen(  # noqa: SIM115 - ended in kill() or close()
+            self.command, stdout=self.log, stderr=subprocess.STDOUT, text=True)
+        (self.workdir / f"{self.name}.pid").write_text(str(self.proc.pid))
+        if wait:
+            self.wait_ready()
+        return self
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self):
+        """SIGKILL, as a crash."""
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+
+    def telemetry(self, command):
+        """The answer to one telemetry command (None when the control thread was busy)."""
+        import json
+        res = subprocess.run(["dpdk-telemetry.py", "-f", self.prefix], input=command + "\n",
+                             capture_output=True, text=True, timeout=20)
+        for line in res.stdout.splitlines():
+            line = line.strip().lstrip("-> ").strip()
+            if line.startswith("{") and command in line:
+                return json.loads(line)[command]
+        raise RuntimeError(f"no telemetry answer for {command}: {res.stdout} {res.stderr}")
+
+    def bindings(self):
+        """The HoA's bindings by BID, each a dict of /monami/bindings' columns."""
+        table = self.telemetry("/monami/bindings")
+        keys = sorted((k for k in table if k[:1] == "r" and k[1:].isdigit()),
+                      key=lambda k: int(k[1:]))
+        rows = [dict(item.split("=", 1) for item in table[k]) for k in keys]
+        return {r["bid"]: r for r in rows if r["home_address"] == HOA}
+
+    def wait_ready(self, timeout=20):
+        """Until every port is up."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"monami-gw {self.name} exited: " + self.log_text())
+            try:
+                ports = self.telemetry("/monami/ports")
+                if ports and all("link=up" in p for p in ports.values()):
+                    return
+            except (RuntimeError, subprocess.TimeoutExpired):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gateway {self.name} did not come up: " + self.log_text())
+            time.sleep(0.3)
+
+    def log_text(self):
+        if not self.log or self.log.closed:
+            return self.log_path.read_text() if self.log_path.exists() else ""
+        self.log.flush()
+        return self.log_path.read_text()
+
+    def close(self):
+        if self.running():
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.log:
+            self.log.close()
+
+
 class Lab:
     """Namespaces, veths and a running monami-gw; close() undoes everything."""
 
@@ -99,7 +214,7 @@ class Lab:
         self.prefix = "monami-lab-" + self.tag
         self.workdir = Path(workdir)
         self.heartbeat_ms, self.missed_limit = heartbeat_ms, missed_limit
-        self.namespaces, self.links, self.gw, self.mn = [], [], None, None
+        self.namespaces, self.links, self.gateway, self.mn = [], [], None, None
         self.tun = "mt" + self.tag
         self.store = self.workdir / "bindings.mdb" if store else None
         try:
@@ -107,6 +222,11 @@ class Lab:
         except BaseException:
             self.close()
             raise
+
+    @property
+    def gw(self):
+        """The gateway's process (Popen)."""
+        return self.gateway.proc if self.gateway else None
 
     def _veth(self, outer, inner, ns):
         sh("ip", "link", "add", outer, "type", "veth", "peer", "name", inner, "netns", ns.name)
@@ -133,82 +253,37 @@ class Lab:
         self.mn_ns.run("ip", "-6", "addr", "add", f"{COA_WIFI}/64", "dev", self.mn_wifi, "nodad")
         self.mn_ns.run("ip", "-6", "addr", "add", f"{COA_CELL}/64", "dev", self.mn_cell, "nodad")
         self.cn_ns.run("ip", "-6", "addr", "add", f"{CN}/64", "dev", "hc" + t, "nodad")
-        self.config = self.workdir / "gw.yaml"
-        self.config.write_text(gateway_config(t, self.heartbeat_ms, self.missed_limit, recovery,
-                                              self.store))
-        check = sh(str(BUILD / "monami-gw"), "--config", str(self.config), "--check-config",
-                   check=False)
-        if check.returncode != 0:
-            raise RuntimeError(check.stderr)
-        self.gw_log = open(self.workdir / "gw.log", "w+")
-        self.gw_command = [
-            str(BUILD / "monami-gw"), "-l", lcores, "--no-huge", "-m", "1024", "--no-pci",
-            f"--file-prefix={self.prefix}", "--log-level=lib.eal:error",
-            "--log-level=monami.*:info", "--", "--config", str(self.config)]
-        self._start_gateway()
-
-    def _start_gateway(self):
-        self.gw = subprocess.Popen(  # noqa: SIM115 - closed in close()
-            self.gw_command, stdout=self.gw_log, stderr=subprocess.STDOUT, text=True)
-        (self.workdir / "gw.pid").write_text(str(self.gw.pid))
-        self.wait_for_gateway()
+        self.gateway = GatewayProcess(
+            self.workdir, "gw", self.prefix,
+            gateway_config(t, self.heartbeat_ms, self.missed_limit, recovery, self.store), lcores)
+        self.config = self.gateway.config
+        self.gateway.start()
 
     def restart_gateway(self):
         """SIGKILL the gateway and start it again on the same configuration (and binding
         store); returns the seconds until its ports are up again."""
         started = time.monotonic()
-        self.gw.kill()
-        self.gw.wait(timeout=30)
-        self._start_gateway()
+        self.gateway.kill()
+        self.gateway.start()
         return time.monotonic() - started
 
     def telemetry(self, command):
-        import json
-        res = subprocess.run(["dpdk-telemetry.py", "-f", self.prefix], input=command + "\n",
-                             capture_output=True, text=True, timeout=20)
-        for line in res.stdout.splitlines():
-            line = line.strip().lstrip("-> ").strip()
-            if line.startswith("{") and command in line:
-                return json.loads(line)[command]
-        raise RuntimeError(f"no telemetry answer for {command}: {res.stdout} {res.stderr}")
+        return self.gateway.telemetry(command)
 
     def bindings(self):
-        table = self.telemetry("/monami/bindings")
-        keys = sorted((k for k in table if k[:1] == "r" and k[1:].isdigit()),
-                      key=lambda k: int(k[1:]))
-        rows = [dict(item.split("=", 1) for item in table[k]) for k in keys]
-        return {r["bid"]: r for r in rows if r["home_address"] == HOA}
+        return self.gateway.bindings()
 
     def control(self):
         return self.telemetry("/monami/control")
 
     def wait_for_gateway(self, timeout=20):
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.gw.poll() is not None:
-                raise RuntimeError("monami-gw exited: " + self.gateway_log())
-            try:
-                ports = self.telemetry("/monami/ports")
-                if ports and all("link=up" in p for p in ports.values()):
-                    return
-            except (RuntimeError, subprocess.TimeoutExpired):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("gateway did not come up: " + self.gateway_log())
-            time.sleep(0.3)
+        self.gateway.wait_ready(timeout)
 
     def mn_args(self, *extra):
-        return ["--home-address", HOA, "--home-agent", HA,
-                "--link", f"wifi:{self.mn_wifi}:{COA_WIFI},via=2001:db8:a::1",
-                "--link", f"cell:{self.mn_cell}:{COA_CELL},via=2001:db8:c::1",
-                "--mn-id", "mn1@example.com", "--bulk", "--lifetime", "120",
-                "--initial-timeout", "1500", "--tap", self.tun, *extra]
+        return mn_args(self.mn_wifi, self.mn_cell, self.tun, *extra)
 
     def gateway_log(self):
-        if not self.gw_log:
-            return ""
-        self.gw_log.flush()
-        return (self.workdir / "gw.log").read_text()
+        return self.gateway.log_text() if self.gateway else ""
 
     def close(self):
         if self.mn is not None:
@@ -216,13 +291,8 @@ class Lab:
                 self.mn.stop()
             except Exception:  # noqa: BLE001 - cleanup must go on
                 pass
-        if self.gw is not None and self.gw.poll() is None:
-            self.gw.terminate()
-            try:
-                self.gw.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.gw.kill()
-                self.gw.wait()
+        if self.gateway is not None:
+            self.gateway.close()
         for link in self.links:
             sh("ip", "link", "del", link, check=False)
         for ns in self.namespaces:
