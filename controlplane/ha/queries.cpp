@@ -161,7 +161,13 @@ void answer_store(const HomeAgent& agent, QueryReply& reply) {
         reply.add("member", s.member);
         reply.add("leader", s.leader);
         reply.add("revision", static_cast<std::uint64_t>(s.revision));
+        reply.add("revision_seen", static_cast<std::uint64_t>(s.revision_seen));
+        reply.add("lag_revisions", s.lag_revisions);
+        reply.add("lag_ms", s.lag_ms);
+        reply.add("lease", s.lease_state);
         reply.add("lease_left_ms", s.lease_left_ms);
+        if (s.answered_ms_ago >= 0)  // left out until etcd first answers
+            reply.add("answered_ms_ago", static_cast<std::uint64_t>(s.answered_ms_ago));
         reply.add("fenced", s.fenced);
         reply.add("resynced", s.resynced);
         reply.add("resync_failures", s.resync_failures);

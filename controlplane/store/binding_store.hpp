@@ -47,8 +47,13 @@ struct StoreStats {
     std::string role;                   // "leader", "standby" ("" for a local store)
     std::string member;                 // this gateway's name in the group
     std::string leader;                 // the leader's name, as etcd has it ("" if none)
-    std::int64_t revision = 0;          // the backend's revision applied here
+    std::int64_t revision = 0;          // the backend's revision this gateway's cache holds
+    std::int64_t revision_seen = 0;     // the newest revision the backend has reported
+    std::uint64_t lag_revisions = 0;    // a standby: revisions seen, not yet in its cache
+    std::uint64_t lag_ms = 0;           // ... and for how long it has been behind
+    std::string lease_state;            // "held" or "none" (not granted, or run out)
     std::uint64_t lease_left_ms = 0;    // until this gateway's lease could have expired
+    std::int64_t answered_ms_ago = -1;  // since the backend last answered (-1: never)
     std::uint64_t fenced = 0;           // commits refused because another gateway leads
     std::uint64_t resynced = 0;         // refused changes read back as the group has them
     std::uint64_t resync_failures = 0;  // ... that could not be read back

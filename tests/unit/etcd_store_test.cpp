@@ -251,6 +251,10 @@ TEST_F(EtcdStoreTest, StandbyFollowsAndTakesOverWhenTheLeaderIsKilled) {
     EXPECT_EQ(standby->role(), store::Role::Standby);
     ASSERT_EQ(::read(ready, &c, 1), 1);
     ASSERT_EQ(c, 'D');
+    // Received and not yet taken into the cache: the standby says it lags, by how much.
+    ASSERT_TRUE(eventually([&] { return standby->stats().lag_revisions > 0; }));
+    EXPECT_EQ(standby->stats().lease_state, "held");
+    EXPECT_GE(standby->stats().answered_ms_ago, 0);
     std::vector<store::Change> followed;
     ASSERT_TRUE(eventually([&] {
         for (auto& ch : standby->take_changes()) followed.push_back(std::move(ch));
@@ -259,6 +263,10 @@ TEST_F(EtcdStoreTest, StandbyFollowsAndTakesOverWhenTheLeaderIsKilled) {
     EXPECT_EQ(followed.size(), 10u);
     EXPECT_EQ(followed[3].kind, store::Change::Kind::PutHoa);
     EXPECT_EQ(followed[3].record, record(3, 5));
+    const auto caught_up = standby->stats();
+    EXPECT_EQ(caught_up.lag_revisions, 0u);
+    EXPECT_EQ(caught_up.lag_ms, 0u);
+    EXPECT_EQ(caught_up.revision, caught_up.revision_seen);
 
     ::kill(leader, SIGKILL);
     const auto killed = Clock::now();

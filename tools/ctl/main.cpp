@@ -1,8 +1,8 @@
 // monami-ctl: the operator's view of a running monami-gw, read through DPDK telemetry
 // (the same socket dpdk-telemetry.py uses), printed as tables.
 //   monami-ctl [-f FILE_PREFIX] [--json] COMMAND [ARG]
-// COMMAND: bindings | binding HOA | summary | loop | store | ports | workers | worker N | drops |
-//          control | config | neighbors | raw /telemetry/command[,params]
+// COMMAND: bindings | binding HOA | summary | loop | store | pair | ports | workers | worker N |
+//          drops | control | config | neighbors | raw /telemetry/command[,params]
 // Tables of any length (bindings, neighbors) are fetched and printed a page at a time: the
 // gateway never renders more than one page.
 #include <sys/socket.h>
@@ -333,6 +333,48 @@ const std::vector<std::string> kBindingColumns = {
     "home_address", "mn_id",   "bid",   "care_of",         "state", "at_home",
     "lifetime_s",   "packets", "bytes", "reverse_packets", "flows"};
 
+// The redundant pair (state.backend: etcd): role, leader, lease, replication lag, from
+// /monami/store and the agent's counters. Exit status 3 when the gateway is not in a pair.
+int print_pair(Telemetry& t) {
+    Json store, control;
+    std::string error;
+    if (!t.query("/monami/store", store, error) || !t.query("/monami/control", control, error)) {
+        std::fprintf(stderr, "monami-ctl: %s\n", error.c_str());
+        return 1;
+    }
+    if (field(store, "role").empty()) {
+        std::printf("not in a pair: state.backend is %s (a pair needs etcd)\n",
+                    field(store, "backend").c_str());
+        return 3;
+    }
+    const bool serving = field(store, "serving") == "yes";
+    const std::string leader = field(store, "leader");
+    std::printf("role       %s (%s)\n", field(store, "role").c_str(),
+                serving ? "serving" : "silent: no frame leaves its ports");
+    std::printf("member     %s\n", field(store, "member").c_str());
+    std::printf("leader     %s\n", leader.empty() ? "none (election pending)" : leader.c_str());
+    const std::string answered = field(store, "answered_ms_ago");
+    std::printf("lease      %s, %s ms left; etcd %s\n", field(store, "lease").c_str(),
+                field(store, "lease_left_ms").c_str(),
+                answered.empty() ? "has not answered yet"
+                                 : ("last answered " + answered + " ms ago").c_str());
+    const std::string lag = field(store, "lag_revisions");
+    std::printf("revision   %s in the cache, %s reported by etcd: %s\n",
+                field(store, "revision").c_str(), field(store, "revision_seen").c_str(),
+                lag.empty() || lag == "0"
+                    ? "caught up"
+                    : (lag + " behind for " + field(store, "lag_ms") + " ms").c_str());
+    std::printf("replicated %s changes applied from the leader; %s takeover(s)\n",
+                field(control, "replicated_changes").c_str(), field(control, "takeovers").c_str());
+    std::printf("fencing    %s commits refused; %s changes read back (%s could not be)\n",
+                field(store, "fenced").c_str(), field(store, "resynced").c_str(),
+                field(store, "resync_failures").c_str());
+    std::printf("etcd       %s\n", field(store, "path").c_str());
+    const std::string failed = field(store, "last_error");
+    if (!failed.empty()) std::printf("last error %s\n", failed.c_str());
+    return 0;
+}
+
 void usage() {
     std::fprintf(stderr,
                  "usage: monami-ctl [-f FILE_PREFIX] [--json] COMMAND [ARG]\n"
@@ -341,6 +383,7 @@ void usage() {
                  "  summary           HoAs, bindings, flows, paths by state\n"
                  "  loop              control loop health: iteration times, ring\n"
                  "  store             binding store: backend, entries, last commit, size\n"
+                 "  pair              the redundant pair: role, leader, lease, replication lag\n"
                  "  ports | workers | worker N | drops | control | config | neighbors\n"
                  "  raw /command[,params]\n");
 }
@@ -391,7 +434,10 @@ int main(int argc, char** argv) {
         if (printer.printed() == 0) std::printf("no binding for %s\n", args[1].c_str());
         return printer.printed() ? 0 : 3;
     }
-    if (cmd == "raw" && args.size() > 1)
+    if (cmd == "pair" && !json) return print_pair(t);
+    if (cmd == "pair")
+        telemetry_command = "/monami/store";
+    else if (cmd == "raw" && args.size() > 1)
         telemetry_command = args[1];
     else if (cmd == "worker" && args.size() > 1)
         telemetry_command = "/monami/worker," + args[1];

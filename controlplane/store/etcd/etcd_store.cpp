@@ -244,6 +244,7 @@ class EtcdStore final : public BatchingStore {
                                 std::make_move_iterator(changes_.end()));
         changes_.clear();
         taken_revision_ = queued_revision_;
+        update_lag_locked();
         return out;
     }
 
@@ -268,14 +269,18 @@ class EtcdStore final : public BatchingStore {
         s.role = serving_locked() ? "leader" : "standby";
         s.member = options_.member;
         s.leader = leader_name_;
-        s.revision = applied_revision_;
         const auto now = Clock::now();
-        s.lease_left_ms =
-            serve_until_ > now
-                ? static_cast<std::uint64_t>(
-                      std::chrono::duration_cast<std::chrono::milliseconds>(serve_until_ - now)
-                          .count())
-                : 0;
+        s.revision = taken_revision_;
+        s.revision_seen = std::max(seen_revision_, taken_revision_);
+        // A leader's cache is the source of what etcd holds: only a standby can lag.
+        if (!serving_locked() && behind_since_ != Clock::time_point{}) {
+            s.lag_revisions = static_cast<std::uint64_t>(seen_revision_ - taken_revision_);
+            s.lag_ms = milliseconds_between(behind_since_, now);
+        }
+        s.lease_state = serve_until_ > now ? "held" : "none";
+        if (last_answer_ != Clock::time_point{})
+            s.answered_ms_ago = static_cast<std::int64_t>(milliseconds_between(last_answer_, now));
+        s.lease_left_ms = milliseconds_between(now, serve_until_);
         s.fenced = fenced_;
         s.resynced = resynced_;
         s.resync_failures = resync_failures_;
@@ -445,6 +450,7 @@ class EtcdStore final : public BatchingStore {
                         sent.pop_front();
                     }
                     std::lock_guard lock(session_mutex_);
+                    note_answer_locked(response.header().revision());
                     if (response.ttl() <= 0) {  // the lease is gone
                         lease_lost_ = true;
                         session_wake_.notify_all();
@@ -652,6 +658,7 @@ class EtcdStore final : public BatchingStore {
         std::erase_if(read_back_at_, [&](const auto& e) { return e.second <= applied_revision_; });
         queued_revision_ = applied_revision_;
         if (changes_.empty()) taken_revision_ = queued_revision_;
+        note_answer_locked(response.header().revision());
         return highest;
     }
 
@@ -669,6 +676,26 @@ class EtcdStore final : public BatchingStore {
     bool stopped() const {
         std::lock_guard lock(session_mutex_);
         return stopping_;
+    }
+
+    // etcd answered, at `revision`: the replication lag counts from when this gateway first
+    // heard of a revision its cache does not hold yet.
+    void note_answer_locked(std::int64_t revision) {
+        last_answer_ = Clock::now();
+        if (revision > seen_revision_) seen_revision_ = revision;
+        update_lag_locked();
+    }
+    void update_lag_locked() {
+        if (taken_revision_ >= seen_revision_)
+            behind_since_ = Clock::time_point{};
+        else if (behind_since_ == Clock::time_point{})
+            behind_since_ = Clock::now();
+    }
+    static std::uint64_t milliseconds_between(Clock::time_point from, Clock::time_point to) {
+        return to > from
+                   ? static_cast<std::uint64_t>(
+                         std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count())
+                   : 0;
     }
     void wait_session(std::chrono::milliseconds d) {
         std::unique_lock lock(session_mutex_);
@@ -694,7 +721,10 @@ class EtcdStore final : public BatchingStore {
     std::int64_t leader_revision_ = 0;   // the election key's create revision while leading
     std::int64_t applied_revision_ = 0;  // everything up to it is in changes_ or taken
     std::int64_t queued_revision_ = 0;
-    std::int64_t taken_revision_ = 0;  // handed to the control thread up to here
+    std::int64_t taken_revision_ = 0;   // handed to the control thread up to here
+    std::int64_t seen_revision_ = 0;    // the newest revision etcd has reported
+    Clock::time_point behind_since_{};  // taken_revision_ < seen_revision_ since then
+    Clock::time_point last_answer_{};   // etcd's last keep-alive or watch answer
     std::string leader_name_;
     std::string watch_error_;
     std::uint64_t entries_ = 0;
