@@ -163,6 +163,19 @@ class GatewayProcess:
                 return json.loads(line)[command]
         raise RuntimeError(f"no telemetry answer for {command}: {res.stdout} {res.stderr}")
 
+    def query(self, command):
+        """telemetry() over the telemetry socket itself (no client process: a few ms, for
+        polling); None when the control thread was busy. Raises OSError when the gateway
+        does not answer."""
+        import json
+        import socket
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+            s.settimeout(5)
+            s.connect(f"/var/run/dpdk/{self.prefix}/dpdk_telemetry.v2")
+            size = json.loads(s.recv(1024))["max_output_len"]
+            s.send(command.encode())
+            return json.loads(s.recv(size))[command.split(",")[0]]
+
     def bindings(self):
         """The HoA's bindings by BID, each a dict of /monami/bindings' columns."""
         table = self.telemetry("/monami/bindings")
@@ -203,6 +216,10 @@ class GatewayProcess:
                 self.proc.wait()
         if self.log:
             self.log.close()
+        # The EAL's runtime directory (its telemetry socket, config), left behind by DPDK.
+        if self.proc is not None:
+            import shutil
+            shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)
 
 
 class Lab:

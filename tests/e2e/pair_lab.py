@@ -310,8 +310,8 @@ class PairLab:
         """Gateway n's /monami/store (asked again while the control thread is busy)."""
         for _ in range(50):
             try:
-                answer = self.gateways[n].telemetry("/monami/store")
-            except (RuntimeError, subprocess.TimeoutExpired):
+                answer = self.gateways[n].query("/monami/store")
+            except (OSError, ValueError):
                 answer = None
             if answer:
                 return answer
