@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 from conftest import MobileNodeProcess  # noqa: E402
-from flows import FlowReceiver, FlowSender, loss_window, wait_until  # noqa: E402
+import flows  # noqa: E402
+from flows import FlowReceiver, FlowSender, wait_until  # noqa: E402
 from lab import (BULK_PORT, CN, COA_CELL, COA_WIFI, HA, HOA, VOICE_PORT)  # noqa: E402
 from pair_lab import (TTL_S, Etcd, PairLab, binding_ack, delivered_after,  # noqa: E402
                       override_na_target, sender_switches, tunnelled_to_hoa, warm_up)
@@ -49,6 +50,14 @@ def phase(mn, seconds, label):
     say(f"{label}: tunnelled to the MN in {seconds:.0f} s: wifi {d['wifi']} packets, "
         f"cellular {d['cell']} packets")
     return d
+
+
+def loss_window(sender, receiver, until=None):
+    """flows.loss_window, of the datagrams sent before `until` (monotonic) if given."""
+    if until is None:
+        return flows.loss_window(sender, receiver)
+    missing = [s for s in flows.lost(sender, receiver) if sender.times[s] < until]
+    return (sender.times[missing[0]], sender.times[missing[-1]], len(missing)) if missing else None
 
 
 def first_arrival_after(sender, receiver, after):
@@ -148,8 +157,9 @@ def main():
                                          f"(#{first[1]}, through gw2)"))
         for at, text in sorted(events):
             say(text, at=at)
+        settled = time.monotonic() - 0.3  # what was sent later may still be on its way
         for k in senders:
-            w = loss_window(senders[k], receivers[k])
+            w = loss_window(senders[k], receivers[k], settled)
             say(f"{k}: " + ("no loss" if not w else
                             f"{w[2]} packets lost, sent {w[0] - killed:+.2f} to "
                             f"{w[1] - killed:+.2f} s from the kill "
