@@ -98,6 +98,10 @@ class BindingStore {
     // The changes other gateways committed since the last call, in order (a standby applies
     // them to stay warm; a new leader applies what is left before serving).
     virtual std::vector<Change> take_changes() { return {}; }
+    // Why this gateway can no longer follow the group (empty while it can), e.g. the changes
+    // it missed are gone from the backend's history: it neither serves nor campaigns, and
+    // must start again, which reads the group's state afresh.
+    virtual std::string cannot_follow() const { return {}; }
 };
 
 struct LmdbOptions {

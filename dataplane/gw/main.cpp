@@ -214,6 +214,9 @@ std::string wall_clock() {
 
 // Port link state feeds failure detection: a path whose egress port is down is Dead.
 constexpr std::uint64_t kLinkPollMs = 10;
+// A standby that can no longer follow its pair stops with EX_TEMPFAIL: the service manager
+// starts it again (docs/deploy.md) and the start reads the pair's state afresh.
+constexpr int kExitCannotFollow = 75;
 
 void poll_port_links(const dp::Runtime& rt, ha::HomeAgent& agent, std::uint64_t now) {
     for (const auto& port : rt.ports()) {
@@ -246,9 +249,17 @@ void print_final_stats(const dp::Runtime& rt, const ha::HomeAgent& agent,
 }  // namespace
 
 // A gateway of a redundant pair: the leader's changes into the cache, and the role etcd
-// gives it (serving as leader, silent as standby).
-void follow_leadership(store::BindingStore& binding_store, ha::HomeAgent& agent,
+// gives it (serving as leader, silent as standby). False when it can no longer follow.
+bool follow_leadership(store::BindingStore& binding_store, ha::HomeAgent& agent,
                        std::uint64_t now) {
+    if (std::string why = binding_store.cannot_follow(); !why.empty()) {
+        if (agent.serving()) agent.become_standby();
+        MONAMI_LOG(ERR, gw,
+                   "redundancy: this gateway can no longer follow the pair (%s); stopping, "
+                   "exit status %d: started again, it reads the pair's bindings afresh",
+                   why.c_str(), kExitCannotFollow);
+        return false;
+    }
     auto changes = binding_store.take_changes();
     if (!changes.empty()) agent.apply_changes(changes, now, unix_ms());
     const store::Role role = binding_store.role();
@@ -263,6 +274,7 @@ void follow_leadership(store::BindingStore& binding_store, ha::HomeAgent& agent,
                    s.leader.empty() ? "none" : s.leader.c_str(), s.last_error.empty() ? "" : "; ",
                    s.last_error.c_str());
     }
+    return true;
 }
 
 int main(int argc, char** argv) {
@@ -440,6 +452,7 @@ int main(int argc, char** argv) {
     std::uint64_t last_rx = 0, last_rx_change = now_ms(), last_stats = now_ms();
     std::uint64_t last_link_poll = 0;
     unsigned idle_iterations = 0;
+    int exit_status = 0;
     const std::uint64_t tsc_hz = rte_get_tsc_hz();
     while (!g_quit.load()) {
         const std::uint64_t start_tsc = rte_rdtsc();
@@ -458,7 +471,10 @@ int main(int argc, char** argv) {
             });
         lap(dp::LoopHealth::Frames);
         agent.on_tick(now);
-        if (replicated) follow_leadership(*binding_store, agent, now);
+        if (replicated && !follow_leadership(*binding_store, agent, now)) {
+            exit_status = kExitCannotFollow;
+            break;
+        }
         lap(dp::LoopHealth::Timers);
         if (now - last_link_poll >= kLinkPollMs) {
             poll_port_links(*runtime, agent, now);
@@ -502,5 +518,5 @@ int main(int argc, char** argv) {
     print_final_stats(*runtime, agent, loop);
     runtime.reset();
     rte_eal_cleanup();
-    return 0;
+    return exit_status;
 }

@@ -2,21 +2,27 @@
 // here with a temporary data dir and the short election timeout a 1 s lease needs): commits
 // and reload, a standby following the leader and taking over when the leader's process is
 // killed, and a leader that loses etcd going silent.
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "controlplane/store/etcd/etcd_store.hpp"
+#include "rpc.grpc.pb.h"
 
 namespace monami {
 namespace {
@@ -126,6 +132,100 @@ int run_fenced_child(const std::string& endpoint, int fd) {
     return 6;
 }
 
+// A TCP forwarder in front of etcd whose connections can be cut and later allowed again:
+// one gateway's path to etcd fails while the other's works.
+class CuttablePath {
+  public:
+    CuttablePath(int listen_port, int etcd_port) : port_(listen_port), etcd_port_(etcd_port) {
+        thread_ = std::thread([this] { run(); });
+    }
+    ~CuttablePath() {
+        stop_ = true;
+        thread_.join();
+    }
+    std::string endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
+    void cut() { cut_ = true; }
+    void restore() { cut_ = false; }
+
+  private:
+    static sockaddr_in loopback(int port) {
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons(static_cast<std::uint16_t>(port));
+        return a;
+    }
+    int listen_socket() const {
+        int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        int on = 1;
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+        auto a = loopback(port_);
+        if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 16) != 0) {
+            ::close(fd);
+            return -1;
+        }
+        return fd;
+    }
+    void run() {
+        int listener = -1;
+        std::vector<std::pair<int, int>> links;  // client, etcd
+        while (!stop_) {
+            if (cut_) {  // every connection closed, none accepted
+                for (auto [a, b] : links) ::close(a), ::close(b);
+                links.clear();
+                if (listener >= 0) ::close(listener), listener = -1;
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                continue;
+            }
+            if (listener < 0 && (listener = listen_socket()) < 0) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                continue;
+            }
+            std::vector<pollfd> fds{{listener, POLLIN, 0}};
+            for (auto [a, b] : links) fds.push_back({a, POLLIN, 0}), fds.push_back({b, POLLIN, 0});
+            if (::poll(fds.data(), fds.size(), 5) <= 0) continue;
+            if (fds[0].revents & POLLIN) {
+                int client = ::accept4(listener, nullptr, nullptr, 0);
+                int upstream = ::socket(AF_INET, SOCK_STREAM, 0);
+                auto a = loopback(etcd_port_);
+                if (client >= 0 &&
+                    ::connect(upstream, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+                    links.emplace_back(client, upstream);
+                } else {
+                    if (client >= 0) ::close(client);
+                    ::close(upstream);
+                }
+            }
+            std::vector<std::pair<int, int>> kept;
+            for (std::size_t i = 0; i < links.size() && 1 + 2 * i + 1 < fds.size(); ++i) {
+                bool alive = true;
+                for (int side = 0; side < 2 && alive; ++side) {
+                    if (!(fds[1 + 2 * i + side].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+                    char buf[16384];
+                    const int from = side ? links[i].second : links[i].first;
+                    const int to = side ? links[i].first : links[i].second;
+                    const ssize_t n = ::read(from, buf, sizeof buf);
+                    alive =
+                        n > 0 && ::send(to, buf, static_cast<std::size_t>(n), MSG_NOSIGNAL) == n;
+                }
+                if (alive) {
+                    kept.push_back(links[i]);
+                } else {
+                    ::close(links[i].first);
+                    ::close(links[i].second);
+                }
+            }
+            for (std::size_t i = fds.size() / 2; i < links.size(); ++i) kept.push_back(links[i]);
+            links = std::move(kept);
+        }
+        for (auto [a, b] : links) ::close(a), ::close(b);
+        if (listener >= 0) ::close(listener);
+    }
+    const int port_, etcd_port_;
+    std::atomic<bool> stop_{false}, cut_{false};
+    std::thread thread_;
+};
+
 class EtcdStoreTest : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -198,6 +298,23 @@ class EtcdStoreTest : public ::testing::Test {
         EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error());
         return s.ok() ? std::move(s.value()) : nullptr;
     }
+    // Compacts etcd's history up to its newest revision: older watch positions are gone.
+    std::int64_t compact() const {
+        auto kv = etcdserverpb::KV::NewStub(
+            grpc::CreateChannel(endpoint_, grpc::InsecureChannelCredentials()));
+        grpc::ClientContext range_context;
+        etcdserverpb::RangeRequest range;
+        range.set_key("/");
+        etcdserverpb::RangeResponse current;
+        if (!kv->Range(&range_context, range, &current).ok()) return 0;
+        grpc::ClientContext context;
+        etcdserverpb::CompactionRequest request;
+        request.set_revision(current.header().revision());
+        request.set_physical(true);
+        etcdserverpb::CompactionResponse response;
+        return kv->Compact(&context, request, &response).ok() ? current.header().revision() : 0;
+    }
+    int etcd_port() const { return std::stoi(endpoint_.substr(endpoint_.rfind(':') + 1)); }
     std::filesystem::path dir_;
     std::string endpoint_;
     pid_t etcd_ = -1;
@@ -372,6 +489,61 @@ TEST_F(EtcdStoreTest, ADeposedLeaderReadsBackWhatItCouldNotCommit) {
     EXPECT_EQ(loaded->hoas[0].last_sequence, 1000u);  // ...8: the new leader's
     EXPECT_EQ(loaded->hoas[1].home_address, record(9, 0).home_address);
     EXPECT_EQ(loaded->hoas[1].last_sequence, answer[1] << 8 | answer[2]);
+}
+
+// A standby whose path to etcd fails while the leader changes bindings and etcd compacts its
+// history cannot catch up by watching: it says why, never campaigns (the leader's stop does
+// not make it lead), and a store opened again reads every binding.
+TEST_F(EtcdStoreTest, AStandbyThatMissedCompactedHistoryStopsFollowing) {
+    auto leader = open("a");
+    ASSERT_TRUE(leader);
+    ASSERT_TRUE(leader->load().ok());
+    ASSERT_TRUE(eventually([&] { return leader->role() == store::Role::Leader; }));
+    CuttablePath path(free_port(), etcd_port());
+    auto o = test_options(path.endpoint(), "b");
+    auto opened = store::open_etcd_store(o);
+    ASSERT_TRUE(opened.ok()) << opened.error();
+    auto& standby = *opened;
+    ASSERT_TRUE(standby->load().ok());
+    ASSERT_TRUE(eventually([&] { return standby->stats().leader == "a"; }));
+
+    path.cut();
+    // Cut: the standby hears nothing more from etcd (its keep-alives go unanswered).
+    ASSERT_TRUE(eventually([&] { return standby->stats().answered_ms_ago > 500; }));
+    // Two transactions (etcd keeps the revision it compacts to: the first is what is lost).
+    for (std::uint8_t i = 0; i < 20; ++i) leader->put(record(i, 3));
+    const auto first = leader->close_batch();
+    ASSERT_TRUE(eventually([&] { return leader->durable_batch() >= first; }));
+    leader->put(record(0, 4));
+    const auto second = leader->close_batch();
+    ASSERT_TRUE(eventually([&] { return leader->durable_batch() >= second; }));
+    const std::int64_t compacted = compact();
+    ASSERT_GT(compacted, 0);
+    EXPECT_TRUE(standby->cannot_follow().empty());
+    path.restore();
+
+    ASSERT_TRUE(
+        eventually([&] { return !standby->cannot_follow().empty(); }, std::chrono::seconds(30)))
+        << "revision " << standby->stats().revision << " (compacted " << compacted
+        << "), etcd answered " << standby->stats().answered_ms_ago << " ms ago, leader "
+        << standby->stats().leader;
+    const std::string why = standby->cannot_follow();
+    EXPECT_NE(why.find("compacted its history to revision " + std::to_string(compacted)),
+              std::string::npos)
+        << why;
+    EXPECT_TRUE(standby->take_changes().empty()) << "the missed changes cannot be handed over";
+    // The leader goes (its lease revoked at once): the standby that cannot follow neither
+    // takes its place nor holds the election key, so a gateway that can follow leads.
+    leader.reset();
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    EXPECT_EQ(standby->role(), store::Role::Standby);
+    EXPECT_EQ(standby->stats().last_error, why);
+    auto fresh = open("c");
+    auto loaded = fresh->load();
+    ASSERT_TRUE(loaded.ok()) << loaded.error();
+    EXPECT_EQ(loaded->hoas.size(), 20u);
+    EXPECT_TRUE(eventually([&] { return fresh->role() == store::Role::Leader; }));
+    EXPECT_EQ(standby->role(), store::Role::Standby);
 }
 
 }  // namespace

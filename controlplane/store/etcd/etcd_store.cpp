@@ -238,6 +238,11 @@ class EtcdStore final : public BatchingStore {
         return serving_locked() ? Role::Leader : Role::Standby;
     }
 
+    std::string cannot_follow() const override {
+        std::lock_guard lock(session_mutex_);
+        return cannot_follow_;
+    }
+
     std::vector<Change> take_changes() override {
         std::lock_guard lock(session_mutex_);
         std::vector<Change> out(std::make_move_iterator(changes_.begin()),
@@ -257,7 +262,7 @@ class EtcdStore final : public BatchingStore {
 
     // Leader, lease valid, and every change from before the election handed over.
     bool serving_locked() const {
-        return leader_revision_ != 0 && Clock::now() < serve_until_ &&
+        return leader_revision_ != 0 && cannot_follow_.empty() && Clock::now() < serve_until_ &&
                taken_revision_ >= leader_revision_ - 1 && applied_revision_ >= leader_revision_ - 1;
     }
 
@@ -284,6 +289,7 @@ class EtcdStore final : public BatchingStore {
         s.fenced = fenced_;
         s.resynced = resynced_;
         s.resync_failures = resync_failures_;
+        if (!cannot_follow_.empty()) s.last_error = cannot_follow_;
     }
 
     // ---- writer thread -----------------------------------------------------------------
@@ -548,6 +554,10 @@ class EtcdStore final : public BatchingStore {
 
     // Creates the election key under this gateway's lease if nobody holds it.
     void campaign() {
+        {
+            std::lock_guard lock(session_mutex_);
+            if (!cannot_follow_.empty()) return;  // its cache is not the group's state
+        }
         etcdserverpb::TxnRequest txn;
         auto* compare = txn.add_compare();
         compare->set_key(leader_key_);
@@ -589,11 +599,20 @@ class EtcdStore final : public BatchingStore {
                 etcdserverpb::WatchResponse response;
                 while (stream->Read(&response)) {
                     if (response.compact_revision() != 0) {
-                        // The history this standby needs is gone: it cannot follow.
+                        // The changes this gateway missed are gone from etcd's history: its
+                        // cache can no longer become the group's. It gives up its lease (and
+                        // the election key if it held it) and campaigns no more.
                         std::lock_guard lock(session_mutex_);
-                        watch_error_ = "etcd: the watch fell behind a compaction at revision " +
-                                       std::to_string(response.compact_revision());
-                        break;
+                        cannot_follow_ = "etcd compacted its history to revision " +
+                                         std::to_string(response.compact_revision()) +
+                                         " while this gateway had applied only up to revision " +
+                                         std::to_string(from - 1) +
+                                         ": the changes in between are lost to it";
+                        lease_lost_ = true;
+                        session_wake_.notify_all();
+                        context->TryCancel();
+                        (void)stream->Finish();
+                        return;
                     }
                     from = std::max(from, apply_events(response) + 1);
                 }
@@ -726,7 +745,7 @@ class EtcdStore final : public BatchingStore {
     Clock::time_point behind_since_{};  // taken_revision_ < seen_revision_ since then
     Clock::time_point last_answer_{};   // etcd's last keep-alive or watch answer
     std::string leader_name_;
-    std::string watch_error_;
+    std::string cannot_follow_;  // set once; the gateway must start again
     std::uint64_t entries_ = 0;
     std::uint64_t fenced_ = 0;
     std::uint64_t resynced_ = 0, resync_failures_ = 0;
