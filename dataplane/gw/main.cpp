@@ -27,6 +27,7 @@
 #include "controlplane/store/etcd/etcd_store.hpp"
 #include "dataplane/api/control_query.hpp"
 #include "dataplane/gw/loop_health.hpp"
+#include "dataplane/gw/service.hpp"
 #include "dataplane/log.hpp"
 #include "dataplane/runtime.hpp"
 #include "dataplane/telemetry.hpp"
@@ -246,6 +247,19 @@ void print_final_stats(const dp::Runtime& rt, const ha::HomeAgent& agent,
     std::fflush(stdout);
 }
 
+// The STATUS= line `systemctl status` shows: what the gateway is doing now.
+std::string service_status(const dp::Runtime& rt, const ha::HomeAgent& agent,
+                           const store::BindingStore* binding_store, bool replicated) {
+    std::string s = agent.serving() ? "serving" : "standby: silent, following the pair";
+    if (replicated) {
+        const auto st = binding_store->stats();
+        s += agent.serving() ? " as the leader of " + st.location
+                             : " (leader: " + (st.leader.empty() ? "none" : st.leader) + ")";
+    }
+    return s + "; " + std::to_string(rt.ports().size()) + " port(s), " +
+           std::to_string(rt.worker_count()) + " worker(s)";
+}
+
 }  // namespace
 
 // A gateway of a redundant pair: the leader's changes into the cache, and the role etcd
@@ -301,6 +315,8 @@ int main(int argc, char** argv) {
                     options->config_path.c_str(), cfg.ports.size(), cfg.routes.size());
         return 0;
     }
+    gw::ServiceNotifier service;  // systemd's notify protocol; inert outside a Type=notify unit
+    service.status("starting: binding store, EAL, ports");
     // The binding store is opened and read before anything else: a store that cannot be
     // read stops the start (never an empty cache by accident).
     std::unique_ptr<store::BindingStore> binding_store;
@@ -364,6 +380,7 @@ int main(int argc, char** argv) {
     std::vector<char*> eal_argv;
     for (auto& s : eal_storage) eal_argv.push_back(s.data());
     eal_argv.push_back(nullptr);
+    gw::log_to_journal_if_connected();
     if (rte_eal_init(static_cast<int>(eal_storage.size()), eal_argv.data()) < 0) {
         std::fprintf(stderr, "monami-gw: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
         return 1;
@@ -448,11 +465,16 @@ int main(int argc, char** argv) {
         stored = {};
     }
     runtime->launch_workers();
+    // Ready only now: the ports are started, the workers poll them and the restored bindings
+    // are in the forwarding table, so a unit ordered after this one finds a working gateway.
+    service.ready(service_status(*runtime, agent, binding_store.get(), replicated));
+    bool status_serving = agent.serving();
 
     std::uint64_t last_rx = 0, last_rx_change = now_ms(), last_stats = now_ms();
     std::uint64_t last_link_poll = 0;
     unsigned idle_iterations = 0;
     int exit_status = 0;
+    std::string stop_reason = "stopping: asked to (SIGTERM or SIGINT)";
     const std::uint64_t tsc_hz = rte_get_tsc_hz();
     while (!g_quit.load()) {
         const std::uint64_t start_tsc = rte_rdtsc();
@@ -475,6 +497,11 @@ int main(int argc, char** argv) {
             exit_status = kExitCannotFollow;
             break;
         }
+        if (agent.serving() != status_serving) {
+            status_serving = agent.serving();
+            service.status(service_status(*runtime, agent, binding_store.get(), replicated));
+        }
+        service.watchdog(now);
         lap(dp::LoopHealth::Timers);
         if (now - last_link_poll >= kLinkPollMs) {
             poll_port_links(*runtime, agent, now);
@@ -496,6 +523,7 @@ int main(int argc, char** argv) {
         } else if (options->stop_when_idle_ms &&
                    now - last_rx_change >= *options->stop_when_idle_ms) {
             MONAMI_LOG(INFO, gw, "idle for %lu ms: stopping", *options->stop_when_idle_ms);
+            stop_reason = "stopping: idle";
             break;
         }
         if (cfg.dataplane.stats_interval_ms &&
@@ -514,6 +542,10 @@ int main(int argc, char** argv) {
             idle_iterations = 0;
         }
     }
+    if (exit_status == kExitCannotFollow)
+        stop_reason = "stopping: cannot follow the pair (" + binding_store->cannot_follow() +
+                      "); exit status " + std::to_string(kExitCannotFollow);
+    service.stopping(stop_reason);
     runtime->stop();
     print_final_stats(*runtime, agent, loop);
     runtime.reset();
