@@ -278,10 +278,11 @@ class NotifiedGateway:
     """monami-gw started as systemd would start the unit: NOTIFY_SOCKET, optional watchdog,
     stderr to a file that JOURNAL_STREAM names."""
 
-    def __init__(self, tmp_path, prefix, config, watchdog_usec=None, watchdog_pid=None):
+    def __init__(self, tmp_path, prefix, config, watchdog_usec=None, watchdog_pid=None,
+                 wrapper=(), name="gw"):
         self.prefix = prefix
-        self.notify = NotifySocket(tmp_path / "notify.sock")
-        self.log_path, self.out_path = tmp_path / "gw.log", tmp_path / "gw.out"
+        self.notify = NotifySocket(tmp_path / f"{name}.notify")
+        self.log_path, self.out_path = tmp_path / f"{name}.log", tmp_path / f"{name}.out"
         log = open(self.log_path, "w")  # noqa: SIM115 - handed to the child
         st = os.fstat(log.fileno())
         env = dict(os.environ, NOTIFY_SOCKET=self.notify.path,
@@ -291,7 +292,8 @@ class NotifiedGateway:
         if watchdog_pid:
             env["WATCHDOG_PID"] = str(watchdog_pid)
         self.proc = subprocess.Popen(
-            [binary("monami-gw"), *eal_args(prefix, "0"), "--", "--config", str(config)],
+            [*wrapper, binary("monami-gw"), *eal_args(prefix, "0"), "--", "--config",
+             str(config)],
             env=env, stdout=open(self.out_path, "w"), stderr=log)  # noqa: SIM115
         log.close()
 
@@ -465,3 +467,53 @@ def test_a_gateway_of_a_pair_is_ready_as_standby_then_says_it_leads(tmp_path, pr
             gw.close()
     finally:
         etcd.close()
+
+
+def test_the_gateway_runs_with_no_more_than_the_units_capabilities(tmp_path, prefix):
+    """Root limited to the unit's CapabilityBoundingSet= with NoNewPrivileges=, as systemd
+    starts it: an af_packet port (raw socket, promiscuous mode) comes up and the gateway
+    reports ready. The set is what it needs, not more than it is checked with: without
+    CAP_NET_RAW the same start fails."""
+    unit = unit_directives((ROOT / "dist" / "monami.service.in").read_text())
+    caps = unit["CapabilityBoundingSet"][0].split()
+    assert unit["NoNewPrivileges"] == ["yes"] and "CAP_NET_RAW" in caps
+
+    def setpriv(kept):
+        bounding = ",".join(["-all"] + ["+" + c[len("CAP_"):].lower() for c in kept])
+        return ["setpriv", f"--bounding-set={bounding}", "--inh-caps=-all", "--no-new-privs"]
+
+    veth = "svc" + prefix[-6:]
+    run("ip", "link", "add", veth, "type", "veth", "peer", "name", veth + "p")
+    try:
+        for side in (veth, veth + "p"):
+            run("ip", "link", "set", side, "up")
+        cfg = tmp_path / "caps.yaml"
+        cfg.write_text(textwrap.dedent(f"""\
+            ports:
+              - name: home
+                device: "net_af_packet0,iface={veth}"
+                addresses: ["{HA}/64"]
+            heartbeat:
+              enabled: false
+            home_agent:
+              max_bindings: 1024
+            """))
+        gw = NotifiedGateway(tmp_path, prefix, cfg, wrapper=setpriv(caps))
+        try:
+            gw.ready()
+            ports = gw.query("/monami/ports")
+            assert all("link=up" in p for p in ports.values()), ports
+            gw.proc.send_signal(signal.SIGTERM)
+            assert gw.proc.wait(timeout=20) == 0
+        finally:
+            gw.close()
+        without_raw = NotifiedGateway(tmp_path, prefix, cfg, name="without-raw",
+                                      wrapper=setpriv(c for c in caps if c != "CAP_NET_RAW"))
+        try:
+            assert without_raw.proc.wait(timeout=30) == 1
+            assert "Operation not permitted" in without_raw.log()
+            assert not [m for _, m in without_raw.notify.messages if "READY" in m]
+        finally:
+            without_raw.close()
+    finally:
+        run("ip", "link", "del", veth, check=False)
