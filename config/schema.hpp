@@ -37,6 +37,7 @@ struct InterfaceAddress {
     std::uint8_t prefix_length = 64;
 
     Ipv6Prefix on_link_prefix() const;
+    friend bool operator==(const InterfaceAddress&, const InterfaceAddress&) = default;
 };
 
 struct Port {
@@ -49,6 +50,7 @@ struct Port {
     // True when `a` is inside the on-link prefix of one of this port's addresses
     // or is link-local.
     bool is_on_link(const Ipv6Address& a) const;
+    friend bool operator==(const Port&, const Port&) = default;
 };
 
 struct Route {
@@ -56,6 +58,7 @@ struct Route {
     std::string port;
     std::size_t port_index = 0;
     std::optional<Ipv6Address> via;  // absent: destinations are on-link
+    friend bool operator==(const Route&, const Route&) = default;
 };
 
 struct Neighbor {
@@ -63,6 +66,7 @@ struct Neighbor {
     MacAddress mac;
     std::string port;
     std::size_t port_index = 0;
+    friend bool operator==(const Neighbor&, const Neighbor&) = default;
 };
 
 enum class SignallingSteering { automatic, software };
@@ -79,12 +83,14 @@ struct Dataplane {
     // auto: rte_flow steers signalling to a dedicated RX queue where the port can;
     // software: the workers' classifier only.
     SignallingSteering signalling_steering = SignallingSteering::automatic;
+    friend bool operator==(const Dataplane&, const Dataplane&) = default;
 };
 
 // Another home agent on the home link, announced in DHAAD replies (RFC 6275 s.10.5.1).
 struct PeerHomeAgent {
     Ipv6Address address;
     std::int16_t preference = 0;
+    friend bool operator==(const PeerHomeAgent&, const PeerHomeAgent&) = default;
 };
 
 struct HomeAgent {
@@ -110,6 +116,7 @@ struct HomeAgent {
     bool duplicate_address_detection = true;
     std::uint32_t dad_wait_ms = 1000;
     std::vector<PeerHomeAgent> home_agents;
+    friend bool operator==(const HomeAgent&, const HomeAgent&) = default;
 };
 
 struct Tunnel {
@@ -118,6 +125,7 @@ struct Tunnel {
     std::optional<std::uint8_t> encapsulation_limit = 4;
     std::uint16_t mtu =
         1452;  // 1500 - 40 (IPv6) - 8 (TEL option): inner packets above get Packet Too Big
+    friend bool operator==(const Tunnel&, const Tunnel&) = default;
 };
 
 struct MobileNode {
@@ -126,6 +134,7 @@ struct MobileNode {
     std::vector<Ipv6Prefix> network_prefixes;  // NEMO mobile network prefixes (RFC 3963)
     std::optional<std::string> policy;         // profile name
     std::optional<std::size_t> policy_index;   // into Policies::profiles
+    friend bool operator==(const MobileNode&, const MobileNode&) = default;
 };
 
 struct Heartbeat {
@@ -136,6 +145,7 @@ struct Heartbeat {
     // Only CoAs inside these get heartbeats (the access networks that need fast failure
     // detection); empty: every CoA.
     std::vector<Ipv6Prefix> care_of_prefixes;
+    friend bool operator==(const Heartbeat&, const Heartbeat&) = default;
 };
 
 enum class SecurityMode : std::uint8_t { none, esp };
@@ -156,11 +166,13 @@ struct SecurityAssociation {
     std::vector<std::uint8_t> key;       // cipher key only (16 or 32 bytes)
     std::vector<std::uint8_t> salt;      // GCM: the 4 bytes after the key (RFC 4106 s.8.1)
     std::vector<std::uint8_t> auth_key;  // HMAC algorithms: 32 bytes; GCM: empty
+    friend bool operator==(const SecurityAssociation&, const SecurityAssociation&) = default;
 };
 
 struct RateLimit {
     std::uint32_t packets_per_second = 1000;
     std::uint32_t burst = 100;
+    friend bool operator==(const RateLimit&, const RateLimit&) = default;
 };
 
 struct Security {
@@ -169,6 +181,7 @@ struct Security {
     bool esn = false;                  // 64-bit extended sequence numbers (RFC 4303 s.2.2.1)
     std::vector<SecurityAssociation> sas;
     RateLimit control_rate_limit;
+    friend bool operator==(const Security&, const Security&) = default;
 };
 
 // An access technology, recognised by the prefix the CoA comes from.
@@ -177,12 +190,14 @@ struct AccessClass {
     std::vector<Ipv6Prefix> prefixes;
     std::uint32_t cost = 0;       // lower is cheaper; breaks preference ties
     std::int32_t preference = 0;  // higher first when a rule gives no explicit order
+    friend bool operator==(const AccessClass&, const AccessClass&) = default;
 };
 
 struct PortRange {
     std::uint16_t first = 0;
     std::uint16_t last = 65535;
     bool is_any() const { return first == 0 && last == 65535; }
+    friend bool operator==(const PortRange&, const PortRange&) = default;
 };
 
 struct TrafficMatch {
@@ -192,11 +207,13 @@ struct TrafficMatch {
     std::optional<std::uint8_t> dscp;  // nullopt: any
     Ipv6Prefix source_prefix;          // default ::/0
     Ipv6Prefix destination_prefix;     // default ::/0
+    friend bool operator==(const TrafficMatch&, const TrafficMatch&) = default;
 };
 
 struct TrafficClass {
     std::string name;  // "any" is reserved: it names the implicit match-all class
     TrafficMatch match;
+    friend bool operator==(const TrafficClass&, const TrafficClass&) = default;
 };
 
 enum class RuleMode : std::uint8_t {
@@ -208,11 +225,13 @@ enum class RuleMode : std::uint8_t {
 struct AccessClassRef {
     std::string name;
     std::size_t index = 0;  // into Policies::access_classes
+    friend bool operator==(const AccessClassRef&, const AccessClassRef&) = default;
 };
 
 struct Weight {
     AccessClassRef access_class;
     std::uint32_t weight = 1;  // > 0
+    friend bool operator==(const Weight&, const Weight&) = default;
 };
 
 struct Rule {
@@ -221,11 +240,13 @@ struct Rule {
     RuleMode mode = RuleMode::prefer;
     std::vector<AccessClassRef> order;  // prefer; empty: by preference, then cost
     std::vector<Weight> weights;        // weighted; empty: equal weights
+    friend bool operator==(const Rule&, const Rule&) = default;
 };
 
 struct Profile {
     std::string name;
     std::vector<Rule> rules;  // first matching rule wins
+    friend bool operator==(const Profile&, const Profile&) = default;
 };
 
 struct Policies {
@@ -234,6 +255,7 @@ struct Policies {
     std::vector<Profile> profiles;
     std::optional<std::string> default_profile;
     std::optional<std::size_t> default_profile_index;  // into profiles
+    friend bool operator==(const Policies&, const Policies&) = default;
 };
 
 // The binding store (docs/config.md `state`): bindings survive a restart.
@@ -253,7 +275,9 @@ struct State {
         std::uint32_t lease_ttl_s = 1;
         std::uint32_t request_timeout_ms = 1000;
         std::string ca_file, cert_file, key_file;  // TLS when ca_file is set
+        friend bool operator==(const Etcd&, const Etcd&) = default;
     } etcd;
+    friend bool operator==(const State&, const State&) = default;
 };
 
 struct Config {
@@ -270,6 +294,7 @@ struct Config {
     Security security;
     Policies policies;
     State state;
+    friend bool operator==(const Config&, const Config&) = default;
 };
 
 std::string_view to_string(LogLevel level);

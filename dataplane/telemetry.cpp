@@ -16,7 +16,7 @@ namespace {
 
 const Runtime* g_runtime = nullptr;
 ControlQueries* g_queries = nullptr;
-std::vector<std::pair<std::string, std::string>> g_config_summary;
+std::function<std::any()> g_read_config;
 
 // An answer the control thread gives between two iterations; it is bounded, so the wait
 // is short unless the control thread is stuck (then -EBUSY).
@@ -120,8 +120,8 @@ int cmd_drops(const char*, const char*, rte_tel_data* d) {
 }
 
 // The control thread's answer as a telemetry dictionary.
-int ask_control(const char* cmd, const char* params, rte_tel_data* d, QueryReply& reply) {
-    if (!g_queries->ask({cmd, params ? params : ""}, reply, kAnswerTimeout)) return -EBUSY;
+int ask_control(Query query, rte_tel_data* d, QueryReply& reply) {
+    if (!g_queries->ask(std::move(query), reply, kAnswerTimeout)) return -EBUSY;
     if (reply.status != 0) return reply.status;
     rte_tel_data_start_dict(d);
     for (const auto& e : reply.entries) {
@@ -136,9 +136,20 @@ int ask_control(const char* cmd, const char* params, rte_tel_data* d, QueryReply
     return 0;
 }
 
+int ask_control(const char* cmd, const char* params, rte_tel_data* d, QueryReply& reply) {
+    return ask_control(Query{cmd, params ? params : "", {}}, d, reply);
+}
+
 int cmd_ask(const char* cmd, const char* params, rte_tel_data* d) {
     QueryReply reply;
     return ask_control(cmd, params, d, reply);
+}
+
+// The file is read and validated here, on the telemetry thread; the control thread only
+// compares and applies it.
+int cmd_reload(const char* cmd, const char*, rte_tel_data* d) {
+    QueryReply reply;
+    return ask_control(Query{cmd, "", g_read_config()}, d, reply);
 }
 
 int cmd_control(const char* cmd, const char* params, rte_tel_data* d) {
@@ -152,10 +163,9 @@ int cmd_control(const char* cmd, const char* params, rte_tel_data* d) {
     return 0;
 }
 
-int cmd_config(const char*, const char*, rte_tel_data* d) {
-    rte_tel_data_start_dict(d);
-    for (const auto& [k, v] : g_config_summary)
-        rte_tel_data_add_dict_string(d, k.c_str(), v.c_str());
+int cmd_config(const char* cmd, const char* params, rte_tel_data* d) {
+    QueryReply reply;
+    if (int rc = ask_control(cmd, params, d, reply); rc != 0) return rc;
     rte_tel_data_add_dict_u64(d, "workers", g_runtime->worker_count());
     rte_tel_data_add_dict_string(d, "lcore_mode",
                                  g_runtime->one_lcore_mode() ? "one-lcore" : "workers");
@@ -165,10 +175,10 @@ int cmd_config(const char*, const char*, rte_tel_data* d) {
 }  // namespace
 
 void register_telemetry(const Runtime& runtime, ControlQueries& queries,
-                        std::vector<std::pair<std::string, std::string>> config_summary) {
+                        std::function<std::any()> read_config) {
     g_runtime = &runtime;
     g_queries = &queries;
-    g_config_summary = std::move(config_summary);
+    g_read_config = std::move(read_config);
     // DPDK refuses a help text of RTE_TEL_MAX_STRING_LEN (128) or more: keep them short.
     const struct {
         const char* command;
@@ -180,7 +190,8 @@ void register_telemetry(const Runtime& runtime, ControlQueries& queries,
         {"/monami/worker", cmd_worker, "Counters and drops of one worker. Parameter: N"},
         {"/monami/drops", cmd_drops, "Drops by reason, all workers"},
         {"/monami/control", cmd_control, "Control-thread counters"},
-        {"/monami/config", cmd_config, "Configuration summary"},
+        {"/monami/config", cmd_config, "Configuration summary and the last reload"},
+        {"/monami/reload", cmd_reload, "Read the configuration file again and apply it"},
         {"/monami/summary", cmd_ask, "Totals: HoAs, bindings, flows, paths by state"},
         {"/monami/bindings", cmd_ask,
          "A page of bindings. Parameters: AFTER (HoA or -)[,COUNT]; 'next': the next AFTER"},

@@ -614,6 +614,36 @@ void BindingCache::replicate(HoaEntry entry, std::uint64_t now_ms) {
     commit(entry, now_ms);
 }
 
+void BindingCache::reconfigure(BindingCacheSettings settings) {
+    settings.home_prefixes = std::move(settings_.home_prefixes);
+    settings.ha_addresses = std::move(settings_.ha_addresses);
+    settings_ = std::move(settings);
+}
+
+bool BindingCache::authorized(const HoaEntry& entry) const {
+    if (settings_.authorized_mns.empty()) return true;
+    for (const auto& mn : settings_.authorized_mns) {
+        if (std::find(mn.home_addresses.begin(), mn.home_addresses.end(), entry.home_address) ==
+            mn.home_addresses.end())
+            continue;
+        if (!entry.mn_id.empty() && !mn.mn_id.empty() && entry.mn_id != mn.mn_id) return false;
+        const auto& allowed = mn.mobile_network_prefixes;
+        return std::all_of(
+            entry.network_prefixes.begin(), entry.network_prefixes.end(), [&](const Ipv6Prefix& p) {
+                return std::any_of(allowed.begin(), allowed.end(), [&](const Ipv6Prefix& a) {
+                    return a.length <= p.length && a.contains(p.address);
+                });
+            });
+    }
+    return false;
+}
+
+bool BindingCache::remove(const HomeAddress& home_address) {
+    if (entries_.find(home_address) == entries_.end()) return false;
+    erase_entry(home_address);
+    return true;
+}
+
 void BindingCache::erase_entry(const HomeAddress& home_address) {
     auto it = entries_.find(home_address);
     if (it == entries_.end()) return;
@@ -813,6 +843,7 @@ std::vector<BrrDue> BindingCache::refresh_requests_due(std::uint64_t now_ms,
         Binding* b = timer_binding(timer);
         if (!b) continue;
         b->refresh_timer_ms = 0;
+        if (lead_ms == 0) continue;  // a reload turned BRRs off: the queued ones lapse
         if (b->refresh_requested) continue;
         if (b->expiry_ms > now_ms + lead_ms) {  // refreshed since it was queued
             b->refresh_timer_ms = b->expiry_ms - lead_ms;

@@ -140,6 +140,20 @@ class BindingCache {
     // bindings removes the home address.
     void replicate(HoaEntry entry, std::uint64_t now_ms);
 
+    // A configuration reload: new limits, lifetimes, flags and authorized mobile nodes, for
+    // the next Binding Update (what is registered keeps what it was granted; authorized()
+    // says whether it still would be). The home prefixes and HA addresses stay: they cannot
+    // change while running.
+    void reconfigure(BindingCacheSettings settings);
+    const BindingCacheSettings& settings() const { return settings_; }
+    // Whether the authorized mobile nodes still admit `entry` as registered: its home address
+    // listed (an empty list admits all), under the MN-ID it registered with, and its mobile
+    // network prefixes covered by that MN's.
+    bool authorized(const HoaEntry& entry) const;
+    // Removes a home address with its bindings and flows (its authorization was withdrawn);
+    // false when it had none. Its queued timers are discarded when they come due.
+    bool remove(const HomeAddress& home_address);
+
     const HoaEntry* find(const HomeAddress& home_address) const;
     // The entry of the lowest registered HoA above `after` (the lowest of all without it),
     // or nullptr: walks the cache in address order a page at a time (telemetry), each HoA

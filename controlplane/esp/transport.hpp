@@ -56,6 +56,8 @@ class EspEndpoint {
     Result<std::vector<std::uint8_t>, EspError> unprotect(std::span<const std::uint8_t> packet);
     // The SA the last protect() call used (nullptr before the first).
     SaState* last_outbound() const { return last_outbound_; }
+    // Before an SA is removed (a reload): last_outbound() must not name it afterwards.
+    void forget_last_outbound() { last_outbound_ = nullptr; }
 
   private:
     explicit EspEndpoint(std::unique_ptr<CryptoEngine> engine)

@@ -116,6 +116,29 @@ struct HaSettings {
     TickBudget budget;
 };
 
+// What a configuration reload replaces (the gateway derives it from config::diff_config);
+// HomeAgent::reconfigure takes the rest of a HaSettings built from the new file as it is.
+struct Reconfiguration {
+    bool routing = false;       // static routes and neighbors
+    bool home_agent = false;    // DHAAD, DAD, parse limits, binding limits, lifetimes, flags
+    bool mobile_nodes = false;  // authorization and per-MN profiles
+    bool tunnel = false;        // hop limit, encapsulation limit, MTU
+    bool heartbeat = false;
+    bool security = false;  // mode and admission limits
+    bool policies = false;
+    // SAs: removed by (SPI, direction), then added. `keep_sequence`: the SA replaces one with
+    // the same SPI, direction and keys (only the window, ESN or HoA changed), so its sequence
+    // numbers and replay window go on where the old one was (the peer's SA goes on too).
+    std::vector<std::pair<std::uint32_t, esp::Direction>> sas_removed;
+    struct AddedSa {
+        esp::SecurityAssociation sa;
+        bool keep_sequence = false;
+    };
+    std::vector<AddedSa> sas_added;
+};
+
+enum class ReloadOutcome : std::uint8_t { applied, unchanged, refused, invalid };
+
 // Control-plane counters; read by telemetry through a copy made on the control thread.
 #define MONAMI_HA_COUNTERS(X)                                                           \
     X(frames)                                                                           \
@@ -170,7 +193,12 @@ struct HaSettings {
     X(paths_recovered)                                                                  \
     X(failover_publishes)                                                               \
     X(failover_last_ns)                                                                 \
-    X(failover_max_ns)
+    X(failover_max_ns)                                                                  \
+    X(reloads_applied)   /* SIGHUP / monami-ctl reload: a change applied live */        \
+    X(reloads_unchanged) /* the file said what was running */                           \
+    X(reloads_refused)   /* it changed keys that need a restart: nothing applied */     \
+    X(reloads_invalid)   /* it did not load: nothing applied */                         \
+    X(reload_revoked)    /* HoAs whose bindings a reload's mobile_nodes withdrew */
 
 struct HaCounters {
 #define MONAMI_X(name) std::uint64_t name = 0;
@@ -270,6 +298,16 @@ class HomeAgent {
     void become_standby();
     bool serving() const { return serving_; }
 
+    // A configuration reload (reconfigure.cpp), on the control thread between two
+    // iterations: `what` says which parts of `next` replace the running ones. Each part costs
+    // O(its configuration); what must reach every HoA's snapshot (policies, profiles, tunnel
+    // headers, next hops after a route change, heartbeats turned on) is rebuilt by the sliced
+    // sweep over the cache (republish_all), and with new mobile_nodes the same sweep removes
+    // the HoAs they no longer authorize. Returns an error (an SA that could not be added;
+    // the rest is applied) or "".
+    std::string reconfigure(HaSettings next, Reconfiguration what, std::uint64_t now_ms);
+    void count_reload(ReloadOutcome outcome);
+
   private:
     // A BA waiting for its store batch to be durable.
     struct HeldAck {
@@ -284,6 +322,7 @@ class HomeAgent {
     struct Sweep {
         std::optional<Ipv6Address> next_hop;
         std::optional<HomeAddress> after;
+        bool revalidate = false;  // every HoA: removed when its authorization was withdrawn
     };
     struct LearnedNeighbor {
         PortId port;
@@ -406,8 +445,12 @@ class HomeAgent {
     void republish(const std::vector<HomeAddress>& changed, std::uint64_t now_ms);
     // Republishes the first TickBudget::republish of `changed` now and queues the rest.
     void republish_sliced(const std::vector<HomeAddress>& changed, std::uint64_t now_ms);
-    // Every HoA, a slice per iteration (from the lowest address: the cache's order).
-    void republish_all(std::uint64_t now_ms);
+    // Every HoA, a slice per iteration (from the lowest address: the cache's order);
+    // `revalidate`: each is checked against the authorized mobile nodes first (a reload).
+    void republish_all(std::uint64_t now_ms, bool revalidate = false);
+    // Removes the HoAs of `slice` the binding cache no longer authorizes (they stay in the
+    // slice: republish() withdraws them).
+    void revoke_unauthorized(const std::vector<HomeAddress>& slice);
     // The HoAs whose tunnels go through `next_hop`, a slice per iteration.
     void republish_users_of(const Ipv6Address& next_hop, std::uint64_t now_ms);
     // One iteration's slice of the queue and of the sweeps; false when nothing is pending.

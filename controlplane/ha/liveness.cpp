@@ -24,6 +24,8 @@ std::string_view to_string(LivenessCause cause) {
             return "ICMPv6 destination unreachable";
         case LivenessCause::IcmpCleared:
             return "ICMPv6 suspicion expired";
+        case LivenessCause::HeartbeatsOff:
+            return "heartbeats turned off";
     }
     return "?";
 }
@@ -40,10 +42,21 @@ std::string_view to_string(BindingState state) {
     return "?";
 }
 
-LivenessTracker::LivenessTracker(LivenessSettings settings) : settings_(settings) {
-    settings_.interval_ms = std::max<std::uint32_t>(settings_.interval_ms, 1);
-    settings_.missed_limit = std::max<std::uint32_t>(settings_.missed_limit, 1);
-    settings_.recovery_answers = std::max<std::uint32_t>(settings_.recovery_answers, 1);
+LivenessSettings LivenessTracker::clamped(LivenessSettings settings) {
+    settings.interval_ms = std::max<std::uint32_t>(settings.interval_ms, 1);
+    settings.missed_limit = std::max<std::uint32_t>(settings.missed_limit, 1);
+    settings.recovery_answers = std::max<std::uint32_t>(settings.recovery_answers, 1);
+    return settings;
+}
+
+LivenessTracker::LivenessTracker(LivenessSettings settings)
+    : settings_(clamped(std::move(settings))) {}
+
+void LivenessTracker::reconfigure(LivenessSettings settings) {
+    // The schedule stays as it is: appending at the new interval may leave it out of order
+    // for one old interval, which only delays those requests until the entries before them
+    // are due (tick() takes the front).
+    settings_ = clamped(std::move(settings));
 }
 
 BindingState LivenessTracker::effective(const Record& r) {
@@ -54,6 +67,7 @@ BindingState LivenessTracker::effective(const Record& r) {
 
 void LivenessTracker::schedule(const PathId& id, Record& r, std::uint64_t due_ms) {
     schedule_.push_back({due_ms, id, r.stamp});
+    r.heartbeating = true;
 }
 
 LivenessTracker::Record* LivenessTracker::record(const PathId& id) {
@@ -118,7 +132,13 @@ BindingState LivenessTracker::track(const PathId& path, const CareOfAddress& car
     Path* found = nullptr;
     for (auto& p : list)
         if (p.bid == path.bid && p.mcoa == path.mcoa) found = &p;
-    if (found && found->record.care_of == care_of) return found->record.view.state;
+    if (found && found->record.care_of == care_of) {
+        Record& r = found->record;
+        // Heartbeats turned on (or widened to this CoA) by a reload since it was tracked.
+        if (!r.heartbeating && settings_.heartbeats && heartbeats_to(care_of))
+            schedule(path, r, now_ms + settings_.interval_ms);
+        return r.view.state;
+    }
     if (found) {
         if (found->record.outstanding) by_sequence_.erase(*found->record.outstanding);
         count_state(found->record.view.state, -1);
@@ -199,6 +219,17 @@ LivenessTick LivenessTracker::tick(std::uint64_t now_ms, std::size_t max_paths) 
         Record* found = record(entry.path);
         if (!found || found->stamp != entry.stamp) continue;
         Record& r = *found;
+        if (!settings_.heartbeats || !heartbeats_to(r.care_of)) {
+            // A reload stopped heartbeats to this CoA: what they found no longer holds.
+            r.heartbeating = false;
+            if (r.outstanding) by_sequence_.erase(*r.outstanding);
+            r.outstanding.reset();
+            r.view.misses = 0;
+            r.view.answers = 0;
+            r.heartbeat_state = BindingState::Live;
+            set_state(entry.path, r, LivenessCause::HeartbeatsOff, now_ms, result.transitions);
+            continue;
+        }
         if (r.outstanding) {  // the previous request went unanswered for a whole interval
             by_sequence_.erase(*r.outstanding);
             r.outstanding.reset();

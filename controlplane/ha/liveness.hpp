@@ -52,7 +52,8 @@ enum class LivenessCause : std::uint8_t {
     HeartbeatMiss,
     HeartbeatAnswer,
     IcmpError,
-    IcmpCleared,  // no heartbeats: the ICMP suspicion timed out
+    IcmpCleared,    // no heartbeats: the ICMP suspicion timed out
+    HeartbeatsOff,  // a reload stopped heartbeats to the CoA: what they found is forgotten
 };
 std::string_view to_string(LivenessCause cause);
 std::string_view to_string(BindingState state);
@@ -134,6 +135,12 @@ class LivenessTracker {
         return state_counts_[static_cast<std::size_t>(state)];
     }
     const LivenessSettings& settings() const { return settings_; }
+    // A configuration reload. Limits apply at the next miss or answer, a new interval from
+    // each path's next heartbeat. A path whose CoA no longer gets heartbeats stops at its next
+    // one (and is Live again: nothing watches it); a path that now gets them starts when
+    // track() sees it again, so the home agent republishes every HoA (in slices) after a
+    // change of `heartbeats` or `care_of_prefixes`.
+    void reconfigure(LivenessSettings settings);
 
   private:
     struct Record {
@@ -144,6 +151,7 @@ class LivenessTracker {
         std::uint64_t icmp_until_ms = 0;
         std::optional<std::uint32_t> outstanding;  // latest request, unanswered
         std::uint64_t stamp = 0;                   // identifies this record's schedule entries
+        bool heartbeating = false;                 // an entry of the schedule is its
     };
     struct Path {  // one binding of a HoA: bid and mcoa, the HoA is the map's key
         std::uint16_t bid;
@@ -170,6 +178,7 @@ class LivenessTracker {
                          const std::vector<Path>& list);
     void count_state(BindingState state, int delta);
     bool heartbeats_to(const CareOfAddress& care_of) const;
+    static LivenessSettings clamped(LivenessSettings settings);
 
     LivenessSettings settings_;
     // By HoA, then a short list (at most one per binding): a BU's lookups are one hash each.

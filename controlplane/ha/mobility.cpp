@@ -484,11 +484,13 @@ void HomeAgent::republish_sliced(const std::vector<HomeAddress>& changed, std::u
         if (republish_queued_.insert(changed[i]).second) republish_queue_.push_back(changed[i]);
 }
 
-void HomeAgent::republish_all(std::uint64_t now_ms) {
+void HomeAgent::republish_all(std::uint64_t now_ms, bool revalidate) {
     // A sweep over every HoA under way starts again: HoAs it already did may have been built
-    // with the state before this change.
+    // with the state before this change (and a revalidation it was doing goes on in it).
+    for (const auto& s : sweeps_)
+        if (!s.next_hop) revalidate = revalidate || s.revalidate;
     std::erase_if(sweeps_, [](const Sweep& s) { return !s.next_hop; });
-    sweeps_.push_front({});
+    sweeps_.push_front({std::nullopt, std::nullopt, revalidate});
     republish_pending(now_ms);
 }
 
@@ -536,7 +538,12 @@ bool HomeAgent::republish_pending(std::uint64_t now_ms) {
         // Taken out while it runs: republish() below may start or restart sweeps.
         Sweep sweep = sweeps_.front();
         sweeps_.pop_front();
-        if (continue_sweep(sweep, slice, budget - slice.size())) sweeps_.push_front(sweep);
+        const std::size_t first = slice.size();
+        const bool more = continue_sweep(sweep, slice, budget - slice.size());
+        if (sweep.revalidate)
+            revoke_unauthorized(std::vector<HomeAddress>(
+                slice.begin() + static_cast<std::ptrdiff_t>(first), slice.end()));
+        if (more) sweeps_.push_front(sweep);
     }
     republish(slice, now_ms);
     return true;

@@ -109,6 +109,33 @@ std::unique_ptr<ControlSecurity> ControlSecurity::create(SecuritySettings settin
     return security;
 }
 
+void ControlSecurity::set_admission(const AdmissionSettings& admission) {
+    admission_ = admission;
+    limiter_ = SourceRateLimiter(admission.packets_per_second, admission.burst,
+                                 admission.table_sets, random_seed());
+}
+
+bool ControlSecurity::remove_sa(std::uint32_t spi, esp::Direction direction) {
+    if (!endpoint_) return false;
+    endpoint_->forget_last_outbound();
+    return endpoint_->sas().remove(spi, direction);
+}
+
+Result<esp::SaState*, std::string> ControlSecurity::add_sa(esp::SecurityAssociation& sa) {
+    if (!endpoint_) endpoint_ = esp::EspEndpoint::create();
+    if (!endpoint_) {
+        sa.wipe_keys();
+        return Err{std::string("the IPsec-MB crypto library could not start")};
+    }
+    auto added = endpoint_->sas().add(sa);
+    sa.wipe_keys();
+    if (!added)
+        return Err{"security SA spi " + std::to_string(sa.spi) + " (" +
+                   std::string(esp::to_string(sa.dir)) + ", " + sa.home_address.to_string() +
+                   "): " + std::string(esp::to_string(added.error()))};
+    return added.value();
+}
+
 Result<std::vector<std::uint8_t>, esp::EspError> ControlSecurity::open(
     std::span<const std::uint8_t> ip) {
     if (!endpoint_) return Err{esp::EspError::UnknownSpi};

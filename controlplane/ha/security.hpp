@@ -117,6 +117,15 @@ class ControlSecurity {
         known_by_hoa_.reserve(home_addresses);
     }
 
+    // A configuration reload (HomeAgent::reconfigure): whether ESP is required, and the
+    // admission limits (the per-source buckets start full again).
+    void set_esp_required(bool required) { esp_required_ = required; }
+    void set_admission(const AdmissionSettings& admission);
+    // SAs a reload removes or adds (keys wiped once the SA state holds them). Adding starts
+    // the crypto library when no SA needed it before. The error names the SA, never keys.
+    bool remove_sa(std::uint32_t spi, esp::Direction direction);
+    Result<esp::SaState*, std::string> add_sa(esp::SecurityAssociation& sa);
+
     // The ESP endpoint's counters as esp_<name> (empty without SAs).
     std::vector<std::pair<std::string, std::uint64_t>> esp_counter_items() const;
 

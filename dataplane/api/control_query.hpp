@@ -9,6 +9,7 @@
 // iteration. Plain C++ (no DPDK), so the control plane's answers unit-test without an EAL.
 #pragma once
 
+#include <any>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -46,6 +47,9 @@ struct QueryReply {
 struct Query {
     std::string command;  // "/monami/bindings"
     std::string params;   // what followed the first comma, or empty
+    // What the asking thread prepared for the control thread beyond text (a reload: the
+    // configuration it read and validated, so the control thread only applies it).
+    std::any payload{};
 };
 
 class ControlQueries {

@@ -59,6 +59,8 @@ class LoopHealth {
     std::string summary_line() const;
 
     const LatencyHistogram& iterations() const { return iterations_; }
+    // A reload changed dataplane.slow_iteration_warning_us.
+    void set_warning(std::uint64_t warn_ns) { warn_ns_ = warn_ns; }
 
   private:
     std::uint64_t warn_ns_;

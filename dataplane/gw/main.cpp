@@ -1,6 +1,7 @@
 // monami-gw [EAL args] -- --config FILE [--check-config] [--discard-state] [--stop-when-idle MS]
 // The Home Agent gateway: EAL and ports from the YAML config, workers on the non-main
-// lcores, the control thread (this one) on the main lcore.
+// lcores, the control thread (this one) on the main lcore. SIGHUP reloads the configuration
+// (what can change live, dataplane/gw/reload.hpp).
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
@@ -8,6 +9,7 @@
 #include <rte_pdump.h>
 
 #include <unistd.h>
+#include <any>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -27,7 +29,9 @@
 #include "controlplane/store/etcd/etcd_store.hpp"
 #include "dataplane/api/control_query.hpp"
 #include "dataplane/gw/loop_health.hpp"
+#include "dataplane/gw/reload.hpp"
 #include "dataplane/gw/service.hpp"
+#include "dataplane/gw/settings.hpp"
 #include "dataplane/log.hpp"
 #include "dataplane/runtime.hpp"
 #include "dataplane/telemetry.hpp"
@@ -37,9 +41,15 @@ using namespace monami;
 namespace {
 
 std::atomic<bool> g_quit{false};
+std::atomic<bool> g_reload{false};
 
 void on_signal(int) {
     g_quit.store(true);
+}
+
+// SIGHUP: the control thread reloads the configuration (dataplane/gw/reload.hpp).
+void on_hangup(int) {
+    g_reload.store(true);
 }
 
 struct Options {
@@ -104,99 +114,6 @@ std::uint64_t now_ms() {
     return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                           std::chrono::steady_clock::now().time_since_epoch())
                                           .count());
-}
-
-// config SAs -> ESP SAs: the GCM salt goes back after the key (RFC 4106 s.8.1).
-ha::SecuritySettings security_settings(const config::Security& sec) {
-    ha::SecuritySettings out;
-    out.esp_required = sec.mode == config::SecurityMode::esp;
-    for (const auto& c : sec.sas) {
-        esp::SecurityAssociation sa;
-        sa.spi = c.spi;
-        sa.dir = c.direction == config::SaDirection::in ? esp::Direction::Inbound
-                                                        : esp::Direction::Outbound;
-        sa.home_address = c.home_address;
-        switch (c.algorithm) {
-            case config::EspAlgorithm::aes_gcm_128:
-                sa.alg = esp::Algorithm::AesGcm128;
-                break;
-            case config::EspAlgorithm::aes_gcm_256:
-                sa.alg = esp::Algorithm::AesGcm256;
-                break;
-            case config::EspAlgorithm::aes_cbc_128_hmac_sha256:
-                sa.alg = esp::Algorithm::AesCbc128HmacSha256128;
-                break;
-            case config::EspAlgorithm::aes_cbc_256_hmac_sha256:
-                sa.alg = esp::Algorithm::AesCbc256HmacSha256128;
-                break;
-        }
-        sa.key = c.key;
-        sa.key.insert(sa.key.end(), c.salt.begin(), c.salt.end());
-        sa.auth_key = c.auth_key;
-        sa.esn = sec.esn;
-        sa.replay_window = sec.replay_window;
-        out.sas.push_back(std::move(sa));
-    }
-    out.admission.packets_per_second = sec.control_rate_limit.packets_per_second;
-    out.admission.burst = sec.control_rate_limit.burst;
-    return out;
-}
-
-ha::HaSettings ha_settings(const config::Config& cfg, const dp::Runtime& rt) {
-    ha::HaSettings s;
-    const auto& ports = rt.ports();
-    for (std::size_t i = 0; i < cfg.ports.size(); ++i) {
-        ha::Interface itf;
-        itf.port = ports[i].id;
-        itf.name = cfg.ports[i].name;
-        itf.mac = ports[i].mac;
-        itf.mtu = cfg.ports[i].mtu;
-        for (const auto& a : cfg.ports[i].addresses)
-            itf.addresses.push_back({a.address, a.prefix_length});
-        s.interfaces.push_back(std::move(itf));
-    }
-    for (const auto& r : cfg.routes)
-        s.static_routes.push_back({r.prefix, ports[r.port_index].id, r.via});
-    for (const auto& n : cfg.neighbors)
-        s.static_neighbors.push_back({n.address, ports[n.port_index].id, n.mac});
-    const auto& h = cfg.home_agent;
-    s.ha_addresses = h.addresses;
-    s.home_prefixes = h.home_prefixes;
-    s.preference = h.preference;
-    s.ha_lifetime = h.lifetime;
-    s.duplicate_address_detection = h.duplicate_address_detection;
-    s.dad_wait_ms = h.dad_wait_ms;
-    for (const auto& peer : h.home_agents)
-        s.peer_home_agents.push_back({peer.address, peer.preference});
-    auto& b = s.bindings;
-    b.max_lifetime_s = h.max_binding_lifetime;
-    b.max_bindings = h.max_bindings;
-    b.max_bindings_per_mn = h.max_bindings_per_mn;
-    b.max_flows_per_hoa = h.max_flows_per_hoa;
-    b.allow_mcoa = h.allow_mcoa;
-    b.allow_bulk_registration = h.allow_bulk_registration;
-    b.allow_simultaneous_home_foreign = h.allow_simultaneous_home_foreign;
-    b.allow_mobile_routers = h.allow_mobile_routers;
-    b.refresh_advice_s = h.refresh_advice;
-    b.refresh_request_before_expiry_s = h.refresh_request_before_expiry;
-    for (const auto& mn : cfg.mobile_nodes)
-        b.authorized_mns.push_back({std::vector<std::uint8_t>(mn.id.begin(), mn.id.end()),
-                                    mn.home_addresses, mn.network_prefixes});
-    s.parse_limits.max_options = h.max_options_per_message;
-    s.tunnel = {cfg.tunnel.hop_limit, cfg.tunnel.encapsulation_limit, cfg.tunnel.mtu};
-    s.max_paths = h.max_bindings;
-    s.policies = cfg.policies;
-    // With security.mode esp, heartbeats go inside ESP (RFC 5847 s.6, ha/liveness.cpp).
-    s.liveness = {cfg.heartbeat.enabled, cfg.heartbeat.interval_ms, cfg.heartbeat.missed_limit,
-                  cfg.heartbeat.recovery, cfg.heartbeat.care_of_prefixes};
-    for (const auto& mn : cfg.mobile_nodes) {
-        if (!mn.policy_index) continue;
-        s.profile_by_mn_id[std::vector<std::uint8_t>(mn.id.begin(), mn.id.end())] =
-            *mn.policy_index;
-        for (const auto& hoa : mn.home_addresses) s.profile_by_home_address[hoa] = *mn.policy_index;
-    }
-    s.security = security_settings(cfg.security);
-    return s;
 }
 
 // Wall-clock time with milliseconds, for log lines a person reads next to other logs.
@@ -309,7 +226,8 @@ int main(int argc, char** argv) {
         for (const auto& e : loaded.error()) std::fprintf(stderr, "%s\n", e.to_string().c_str());
         return 1;
     }
-    const config::Config& cfg = loaded.value();
+    // The configuration in force: a reload that applies replaces it (on the control thread).
+    config::Config cfg = std::move(loaded.value());
     if (options->check_config) {
         std::printf("%s: configuration is valid (%zu ports, %zu routes)\n",
                     options->config_path.c_str(), cfg.ports.size(), cfg.routes.size());
@@ -409,7 +327,7 @@ int main(int argc, char** argv) {
         return 1;
     }
 
-    ha::HomeAgent agent(ha_settings(cfg, *runtime), *runtime);
+    ha::HomeAgent agent(gw::ha_settings(cfg, *runtime), *runtime);
     agent.reserve_capacity();  // no table grows (rehashes) while the bindings register
     if (!agent.security_error().empty()) {
         std::fprintf(stderr, "monami-gw: %s\n", agent.security_error().c_str());
@@ -425,16 +343,30 @@ int main(int argc, char** argv) {
         MONAMI_LOG(NOTICE, cp, "%s %s", wall_clock().c_str(), line.c_str());
     });
     ControlQueries queries;
-    dp::register_telemetry(*runtime, queries,
-                           {{"config", options->config_path},
-                            {"ports", std::to_string(cfg.ports.size())},
-                            {"routes", std::to_string(cfg.routes.size())},
-                            {"security", std::string(config::to_string(cfg.security.mode))},
-                            {"classifier", runtime->classifier_in_use()}});
+    dp::register_telemetry(*runtime, queries, [path = options->config_path] {
+        return std::any(gw::Reloader::read(path));
+    });
     dp::LoopHealth loop(std::uint64_t{cfg.dataplane.slow_iteration_warning_us} * 1000);
+    gw::Reloader reloader(options->config_path, cfg, *runtime, agent, loop);
     // Questions from telemetry, answered between two iterations (each answer is bounded).
     auto answer = [&](const Query& q, QueryReply& reply) {
-        if (q.command == "/monami/loop") {
+        if (q.command == "/monami/reload") {
+            auto* read = std::any_cast<std::shared_ptr<config::LoadResult>>(&q.payload);
+            if (!read || !*read) {
+                reply.status = -EINVAL;
+                return;
+            }
+            reloader.apply(std::move(**read), "monami-ctl", now_ms());
+            reloader.report(reply);
+        } else if (q.command == "/monami/config") {
+            reply.add("config", options->config_path);
+            reply.add("ports", std::to_string(cfg.ports.size()));
+            reply.add("routes", std::to_string(cfg.routes.size()));
+            reply.add("security", std::string(config::to_string(cfg.security.mode)));
+            reply.add("log_level", std::string(config::to_string(cfg.log_level)));
+            reply.add("classifier", runtime->classifier_in_use());
+            reloader.report(reply);
+        } else if (q.command == "/monami/loop") {
             loop.report(
                 reply,
                 runtime->totals().drops[static_cast<std::size_t>(dp::DropReason::ControlRingFull)]);
@@ -445,6 +377,7 @@ int main(int argc, char** argv) {
 
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
+    std::signal(SIGHUP, on_hangup);
     MONAMI_LOG(INFO, gw, "started: %zu port(s), %u worker(s)%s", runtime->ports().size(),
                runtime->worker_count(), runtime->one_lcore_mode() ? " (one-lcore mode)" : "");
     // A gateway of a redundant pair starts silent; it serves once etcd makes it the leader.
@@ -511,6 +444,8 @@ int main(int argc, char** argv) {
         runtime->reclaim();
         lap(dp::LoopHealth::Reclaim);
         unsigned answered = queries.serve(answer);
+        if (g_reload.exchange(false)) reloader.request(now);
+        reloader.poll(now);  // a SIGHUP's file, once read, is applied here
         lap(dp::LoopHealth::Queries);
         loop.record((mark - start_tsc) * 1'000'000'000 / tsc_hz, phases, handled + answered,
                     runtime->control_ring_count());

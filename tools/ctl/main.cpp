@@ -1,8 +1,8 @@
 // monami-ctl: the operator's view of a running monami-gw, read through DPDK telemetry
 // (the same socket dpdk-telemetry.py uses), printed as tables.
 //   monami-ctl [-f FILE_PREFIX] [--json] COMMAND [ARG]
-// COMMAND: bindings | binding HOA | summary | loop | store | pair | ports | workers | worker N |
-//          drops | control | config | neighbors | raw /telemetry/command[,params]
+// COMMAND: bindings | binding HOA | summary | loop | store | pair | reload | ports | workers |
+//          worker N | drops | control | config | neighbors | raw /telemetry/command[,params]
 // Tables of any length (bindings, neighbors) are fetched and printed a page at a time: the
 // gateway never renders more than one page.
 #include <sys/socket.h>
@@ -375,6 +375,35 @@ int print_pair(Telemetry& t) {
     return 0;
 }
 
+// The outcome of a reload (/monami/reload) or the last one (in /monami/config).
+void print_reload(const Json& answer) {
+    std::printf("reload %s: %s (%s, %s)\n", field(answer, "reload_sequence").c_str(),
+                field(answer, "reload_result").c_str(), field(answer, "reload_trigger").c_str(),
+                field(answer, "reload_time").c_str());
+    if (answer.object())
+        for (const auto& [k, v] : *answer.object())
+            if (k == "reload_message" && v.array())
+                for (const auto& line : *v.array()) std::printf("  %s\n", line.text().c_str());
+}
+
+// monami-ctl reload: the gateway reads its file again; 0 when it applied it (or nothing had
+// changed), 4 when it refused it (keys that need a restart), 5 when the file is invalid.
+int reload(Telemetry& t, bool json) {
+    Json answer;
+    std::string error;
+    if (!t.query("/monami/reload", answer, error)) {
+        std::fprintf(stderr, "monami-ctl: %s\n", error.c_str());
+        return 1;
+    }
+    if (json)
+        std::printf("%s\n", t.last_raw.c_str());
+    else
+        print_reload(answer);
+    const std::string result = field(answer, "reload_result");
+    if (result == "applied" || result == "unchanged") return 0;
+    return result == "refused" ? 4 : 5;
+}
+
 void usage() {
     std::fprintf(stderr,
                  "usage: monami-ctl [-f FILE_PREFIX] [--json] COMMAND [ARG]\n"
@@ -384,6 +413,9 @@ void usage() {
                  "  loop              control loop health: iteration times, ring\n"
                  "  store             binding store: backend, entries, last commit, size\n"
                  "  pair              the redundant pair: role, leader, lease, replication lag\n"
+                 "  reload            re-read the configuration file and apply what can change\n"
+                 "                    live (exit 0: applied, 4: refused, 5: invalid file)\n"
+                 "  config            configuration summary and the last reload's outcome\n"
                  "  ports | workers | worker N | drops | control | config | neighbors\n"
                  "  raw /command[,params]\n");
 }
@@ -435,6 +467,7 @@ int main(int argc, char** argv) {
         return printer.printed() ? 0 : 3;
     }
     if (cmd == "pair" && !json) return print_pair(t);
+    if (cmd == "reload") return reload(t, json);
     if (cmd == "pair")
         telemetry_command = "/monami/store";
     else if (cmd == "raw" && args.size() > 1)
