@@ -228,6 +228,9 @@ int main(int argc, char** argv) {
     }
     // The configuration in force: a reload that applies replaces it (on the control thread).
     config::Config cfg = std::move(loaded.value());
+    // Before anything slow: a SIGHUP while the gateway starts (the service manager's reload)
+    // must not end it; it is taken once the loop runs.
+    std::signal(SIGHUP, on_hangup);
     if (options->check_config) {
         std::printf("%s: configuration is valid (%zu ports, %zu routes)\n",
                     options->config_path.c_str(), cfg.ports.size(), cfg.routes.size());
@@ -377,7 +380,6 @@ int main(int argc, char** argv) {
 
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
-    std::signal(SIGHUP, on_hangup);
     MONAMI_LOG(INFO, gw, "started: %zu port(s), %u worker(s)%s", runtime->ports().size(),
                runtime->worker_count(), runtime->one_lcore_mode() ? " (one-lcore mode)" : "");
     // A gateway of a redundant pair starts silent; it serves once etcd makes it the leader.
