@@ -413,9 +413,7 @@ void usage() {
                  "  loop              control loop health: iteration times, ring\n"
                  "  store             binding store: backend, entries, last commit, size\n"
                  "  pair              the redundant pair: role, leader, lease, replication lag\n"
-                 "  reload            re-read the configuration file and apply what can change\n"
-                 "                    live (exit 0: applied, 4: refused, 5: invalid file)\n"
-                 "  config            configuration summary and the last reload's outcome\n"
+                 "  reload            re-read the configuration file (exit 4: refused, 5: invalid)\n"
                  "  ports | workers | worker N | drops | control | config | neighbors\n"
                  "  raw /command[,params]\n");
 }
