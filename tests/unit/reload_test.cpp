@@ -14,10 +14,13 @@
 #include "controlplane/ha/home_agent.hpp"
 #include "controlplane/ha/liveness.hpp"
 #include "controlplane/mh/builder.hpp"
+#include "controlplane/mh/exthdr.hpp"
 #include "controlplane/net/packet.hpp"
+#include "tests/unit/fake_store.hpp"
 #include "tests/unit/recording_dataplane.hpp"
 
 using namespace monami;
+using monami::test_support::FakeStore;
 using monami::test_support::RecordingDataPlane;
 
 namespace {
@@ -397,6 +400,87 @@ TEST(HomeAgentReload, RoutesAreLoadedAndPublishedAgain) {
     next.preference = 99;
     f.agent.reconfigure(next, what, 1000);
     EXPECT_EQ(f.agent.settings().preference, 0);
+}
+
+namespace {
+
+esp::SecurityAssociation gcm_sa(std::uint32_t spi, esp::Direction dir, std::uint8_t key_byte,
+                                std::uint32_t window = 64) {
+    esp::SecurityAssociation sa;
+    sa.spi = spi;
+    sa.dir = dir;
+    sa.home_address = hoa(0);
+    sa.alg = esp::Algorithm::AesGcm128;
+    sa.key.assign(20, key_byte);  // 16-byte key, 4-byte salt
+    sa.replay_window = window;
+    return sa;
+}
+
+}  // namespace
+
+TEST(HomeAgentReload, SasAreReplacedKeepingTheirNumbersOnlyWhenTheKeysStay) {
+    auto s = settings();
+    s.security.sas = {gcm_sa(0x100, esp::Direction::Outbound, 1),
+                      gcm_sa(0x101, esp::Direction::Inbound, 2)};
+    RecordingDataPlane dp;
+    ha::HomeAgent agent(s, dp);
+    ASSERT_EQ(agent.security_error(), "");
+    FakeStore fake;
+    fake.esp[{0x101, false}] = {0x101, false, 500};  // the inbound SA's mark from a last run
+    agent.attach_store(&fake, true);
+    agent.start(0);
+    agent.restore(fake.state(), 0, 1'000'000);  // the outbound SA reserves its first block
+    std::uint64_t now = 1;
+    auto settle = [&] {  // the store's batches durable, the reservations taken
+        fake.durable = 1'000'000;
+        agent.on_tick(++now);
+    };
+    settle();
+    // A BA to the home address, sealed with its outbound SA: (SPI, sequence number).
+    mh::BindingAck ack;
+    const auto ba = mh::build_ipv6_mh_packet(ack, {kGw, hoa(0), {}, {}, 64});
+    auto sealed = [&]() -> std::optional<std::pair<std::uint32_t, std::uint32_t>> {
+        auto out = agent.protect_signalling(ba, true);
+        if (!out) return std::nullopt;
+        return std::pair{net::load_be32(out->data() + 40), net::load_be32(out->data() + 44)};
+    };
+    using Seen = std::optional<std::pair<std::uint32_t, std::uint32_t>>;
+    EXPECT_EQ(sealed(), (Seen{{0x100, 1}}));
+    EXPECT_EQ(sealed(), (Seen{{0x100, 2}}));
+
+    // Same keys, another window: replaced, and its numbers go on.
+    ha::Reconfiguration what;
+    what.sas_removed = {{0x100, esp::Direction::Outbound}};
+    what.sas_added.push_back({gcm_sa(0x100, esp::Direction::Outbound, 1, 128), true});
+    EXPECT_EQ(agent.reconfigure(s, what, ++now), "");
+    settle();
+    EXPECT_EQ(sealed(), (Seen{{0x100, 3}}));
+
+    // New keys: a new SA, counting from 1 (the peer's new SA expects that).
+    what.sas_added.clear();
+    what.sas_added.push_back({gcm_sa(0x100, esp::Direction::Outbound, 3), false});
+    agent.reconfigure(s, what, ++now);
+    settle();
+    EXPECT_EQ(sealed(), (Seen{{0x100, 1}}));
+
+    // An inbound SA with new keys: the stored mark of the old one is cleared, so a restart
+    // does not start the new window above it.
+    ASSERT_EQ(fake.esp.at({0x101, false}).mark, 500u);
+    ha::Reconfiguration inbound;
+    inbound.sas_removed = {{0x101, esp::Direction::Inbound}};
+    inbound.sas_added.push_back({gcm_sa(0x101, esp::Direction::Inbound, 4), false});
+    agent.reconfigure(s, inbound, ++now);
+    EXPECT_EQ(fake.esp.at({0x101, false}).mark, 0u);
+
+    // Removed: nothing seals for that home address any more (and the SA the last seal used
+    // is not read after its removal: ASan would say so).
+    what.sas_added.clear();
+    agent.reconfigure(s, what, ++now);
+    settle();
+    const auto failures = agent.counters().esp_protect_failures;
+    EXPECT_EQ(sealed(), std::nullopt);
+    EXPECT_EQ(agent.counters().esp_protect_failures, failures + 1);
+    settle();
 }
 
 TEST(HomeAgentReload, OutcomesAreCounted) {
