@@ -1,5 +1,6 @@
 #include "config/load.hpp"
 
+#include <arpa/inet.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -71,9 +72,10 @@ class Loader {
     explicit Loader(Diagnostics& d) : d_(d) {}
 
     Config load(const YAML::Node& root) {
-        Fields top(d_, root, "",
-                   {"eal", "log_level", "ports", "routes", "neighbors", "dataplane", "home_agent",
-                    "tunnel", "mobile_nodes", "heartbeat", "security", "policies", "state"});
+        Fields top(
+            d_, root, "",
+            {"eal", "log_level", "ports", "routes", "neighbors", "dataplane", "home_agent",
+             "tunnel", "mobile_nodes", "heartbeat", "security", "policies", "state", "metrics"});
         if (!top.is_map()) return std::move(c_);
         root_ = root;
         if (auto n = top.get("eal")) eal(*n);
@@ -90,6 +92,7 @@ class Loader {
         if (auto n = top.get("security"))
             detail::load_security(d_, *n, c_.home_agent.home_prefixes, c_.security);
         if (auto n = top.get("state")) state(*n);
+        if (auto n = top.get("metrics")) metrics(*n);
         return std::move(c_);
     }
 
@@ -318,6 +321,45 @@ class Loader {
                 {{"sync", StateDurability::sync}, {"async", StateDurability::async}}, s.durability);
         f.integer("flush_interval_ms", 1, 10'000, s.flush_interval_ms);
         f.integer("map_size_mb", 16, 1 << 20, s.map_size_mb);
+    }
+
+    // ---- metrics ----
+
+    void metrics(const YAML::Node& n) {
+        Fields f(d_, n, "metrics", {"listen"});
+        if (!f.is_map()) return;
+        auto v = f.get("listen");
+        auto& m = c_.metrics;
+        if (!v || !detail::read_string(d_, *v, f.path_of("listen"), m.listen)) return;
+        // "[v6]:port" or "v4:port"; the address must be literal (no name lookups at start).
+        std::string host;
+        std::string_view port;
+        if (!m.listen.empty() && m.listen.front() == '[') {
+            const auto close = m.listen.find("]:");
+            if (close != std::string::npos) {
+                host = m.listen.substr(1, close - 1);
+                port = std::string_view(m.listen).substr(close + 2);
+                if (!Ipv6Address::parse(host)) host.clear();
+            }
+        } else if (const auto colon = m.listen.rfind(':');
+                   colon != std::string::npos && m.listen.find(':') == colon) {
+            host = m.listen.substr(0, colon);
+            port = std::string_view(m.listen).substr(colon + 1);
+            in_addr v4{};
+            if (inet_pton(AF_INET, host.c_str(), &v4) != 1) host.clear();
+        }
+        unsigned long number = 0;
+        const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+        if (host.empty() || port.empty() || ec != std::errc{} || end != port.data() + port.size() ||
+            number == 0 || number > 65535) {
+            d_.error(*v, f.path_of("listen") + ": \"" + m.listen +
+                             "\": expected [IPv6]:PORT or IPv4:PORT (a literal address, port "
+                             "1-65535)");
+            m.listen.clear();
+            return;
+        }
+        m.host = host;
+        m.port = static_cast<std::uint16_t>(number);
     }
 
     void state_etcd(const YAML::Node& n, const std::string& path) {

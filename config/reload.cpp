@@ -137,6 +137,8 @@ ConfigChanges diff_config(const Config& a, const Config& b) {
     restart_if(keys, "state.flush_interval_ms", s.flush_interval_ms, t.flush_interval_ms);
     restart_if(keys, "state.map_size_mb", s.map_size_mb, t.map_size_mb);
     restart_if(keys, "state.etcd", s.etcd, t.etcd);
+    // The metrics server binds its address once, after the ports.
+    restart_if(keys, "metrics.listen", a.metrics.listen, b.metrics.listen);
 
     c.log_level = a.log_level != b.log_level;
     c.routes = a.routes != b.routes;

@@ -280,6 +280,14 @@ struct State {
     friend bool operator==(const State&, const State&) = default;
 };
 
+// The Prometheus /metrics endpoint (docs/config.md "metrics"); off unless `listen` is set.
+struct Metrics {
+    std::string listen;  // as written: "[::1]:9469", "127.0.0.1:9469"
+    std::string host;    // the address to bind, without brackets; empty: off
+    std::uint16_t port = 0;
+    friend bool operator==(const Metrics&, const Metrics&) = default;
+};
+
 struct Config {
     std::vector<std::string> eal_args;  // prepended to the command line's EAL arguments
     LogLevel log_level = LogLevel::info;
@@ -294,6 +302,7 @@ struct Config {
     Security security;
     Policies policies;
     State state;
+    Metrics metrics;
     friend bool operator==(const Config&, const Config&) = default;
 };
 

@@ -48,4 +48,36 @@ struct alignas(64) WorkerCounters {
     std::uint64_t drops[kDropReasonCount] = {};
 };
 
+// One worker's counters as another thread reads them (relaxed loads, field by field).
+inline WorkerCounters read_counters(const WorkerCounters& c) {
+    WorkerCounters s;
+    s.rx_packets = read_counter(c.rx_packets);
+    s.rx_bytes = read_counter(c.rx_bytes);
+    s.tx_packets = read_counter(c.tx_packets);
+    s.tx_bytes = read_counter(c.tx_bytes);
+    s.forwarded = read_counter(c.forwarded);
+    s.punted = read_counter(c.punted);
+    s.control_tx = read_counter(c.control_tx);
+    s.encapsulated = read_counter(c.encapsulated);
+    s.decapsulated = read_counter(c.decapsulated);
+    s.busy_cycles = read_counter(c.busy_cycles);
+    for (std::size_t r = 0; r < kDropReasonCount; ++r) s.drops[r] = read_counter(c.drops[r]);
+    return s;
+}
+
+inline WorkerCounters& operator+=(WorkerCounters& total, const WorkerCounters& c) {
+    total.rx_packets += c.rx_packets;
+    total.rx_bytes += c.rx_bytes;
+    total.tx_packets += c.tx_packets;
+    total.tx_bytes += c.tx_bytes;
+    total.forwarded += c.forwarded;
+    total.punted += c.punted;
+    total.control_tx += c.control_tx;
+    total.encapsulated += c.encapsulated;
+    total.decapsulated += c.decapsulated;
+    total.busy_cycles += c.busy_cycles;
+    for (std::size_t r = 0; r < kDropReasonCount; ++r) total.drops[r] += c.drops[r];
+    return total;
+}
+
 }  // namespace monami::dp

@@ -1426,20 +1426,7 @@ bool Runtime::control_queues_empty() const {
 
 WorkerCounters Runtime::totals() const {
     WorkerCounters t;
-    for (const auto& w : workers_) {
-        const auto& c = w->counters;
-        t.rx_packets += read_counter(c.rx_packets);
-        t.rx_bytes += read_counter(c.rx_bytes);
-        t.tx_packets += read_counter(c.tx_packets);
-        t.tx_bytes += read_counter(c.tx_bytes);
-        t.forwarded += read_counter(c.forwarded);
-        t.punted += read_counter(c.punted);
-        t.control_tx += read_counter(c.control_tx);
-        t.encapsulated += read_counter(c.encapsulated);
-        t.decapsulated += read_counter(c.decapsulated);
-        t.busy_cycles += read_counter(c.busy_cycles);
-        for (std::size_t r = 0; r < kDropReasonCount; ++r) t.drops[r] += read_counter(c.drops[r]);
-    }
+    for (const auto& w : workers_) t += read_counters(w->counters);
     return t;
 }
 

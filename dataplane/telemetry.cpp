@@ -68,22 +68,6 @@ int cmd_ports(const char*, const char*, rte_tel_data* d) {
     return 0;
 }
 
-WorkerCounters snapshot(const WorkerCounters& c) {
-    WorkerCounters s;
-    s.rx_packets = read_counter(c.rx_packets);
-    s.rx_bytes = read_counter(c.rx_bytes);
-    s.tx_packets = read_counter(c.tx_packets);
-    s.tx_bytes = read_counter(c.tx_bytes);
-    s.forwarded = read_counter(c.forwarded);
-    s.punted = read_counter(c.punted);
-    s.control_tx = read_counter(c.control_tx);
-    s.encapsulated = read_counter(c.encapsulated);
-    s.decapsulated = read_counter(c.decapsulated);
-    s.busy_cycles = read_counter(c.busy_cycles);
-    for (std::size_t r = 0; r < kDropReasonCount; ++r) s.drops[r] = read_counter(c.drops[r]);
-    return s;
-}
-
 void add_worker_counters(rte_tel_data* d, const WorkerCounters& c) {
     add_counters(d, c);
     for (std::size_t r = 0; r < kDropReasonCount; ++r)
@@ -107,7 +91,7 @@ int cmd_worker(const char*, const char* params, rte_tel_data* d) {
     const WorkerCtx& w = g_runtime->worker(static_cast<unsigned>(index));
     rte_tel_data_start_dict(d);
     rte_tel_data_add_dict_u64(d, "lcore", w.lcore);
-    add_worker_counters(d, snapshot(w.counters));
+    add_worker_counters(d, read_counters(w.counters));
     return 0;
 }
 
@@ -199,6 +183,7 @@ void register_telemetry(const Runtime& runtime, ControlQueries& queries,
         {"/monami/neighbors", cmd_ask, "Resolved neighbors, a page. Parameter: AFTER"},
         {"/monami/loop", cmd_ask, "Control loop: iteration times, frames, control ring"},
         {"/monami/store", cmd_ask, "Binding store: backend, entries, commits, size, restore"},
+        {"/monami/latency", cmd_ask, "BU processing and update latency histograms, BAs by status"},
     };
     for (const auto& c : commands)
         if (int rc = rte_telemetry_register_cmd(c.command, c.callback, c.help); rc != 0)

@@ -7,6 +7,7 @@
 
 #include <absl/container/btree_set.h>
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -30,6 +31,7 @@
 #include "controlplane/store/binding_store.hpp"
 #include "dataplane/api/address_map.hpp"
 #include "dataplane/api/control.hpp"
+#include "dataplane/api/histogram.hpp"
 #include "dataplane/api/types.hpp"
 
 namespace monami::ha {
@@ -237,6 +239,14 @@ class HomeAgent {
                                               bool mcoa) const;
 
     const HaCounters& counters() const { return counters_; }
+    // Binding Acknowledgements by status (RFC 6275 s.6.1.8), a BA held for the store included.
+    const std::array<std::uint64_t, 256>& binding_acks_by_status() const { return acks_by_status_; }
+    // The control thread's time for one Binding Update, from taking it to its BA handed to
+    // the port (or held for a sync store) ...
+    const LatencyHistogram& bu_processing() const { return bu_processing_; }
+    // ... and, for a BU that changed forwarding, from taking it to the new snapshot
+    // published to the workers (the data plane forwards by it from then on).
+    const LatencyHistogram& update_latency() const { return update_latency_; }
     // counters() followed by the ESP endpoint's esp_* counters (telemetry, final stats).
     std::vector<std::pair<std::string, std::uint64_t>> counter_items() const;
     // Why the configured SAs could not be installed; the agent then refuses all signalling.
@@ -588,6 +598,9 @@ class HomeAgent {
     double icmp_tokens_ = 0;
     std::uint64_t icmp_tokens_ms_ = 0;
     HaCounters counters_;
+    std::array<std::uint64_t, 256> acks_by_status_{};
+    LatencyHistogram bu_processing_;
+    LatencyHistogram update_latency_;
     std::unique_ptr<ControlSecurity> security_;
     std::string security_error_;
     LivenessTracker liveness_;

@@ -1,6 +1,7 @@
 // Mobility Header signalling and what it changes: the binding cache, the snapshots the
 // workers forward with, proxy Neighbor Discovery on the home link.
 #include <algorithm>
+#include <chrono>
 #include <tuple>
 
 #include "controlplane/ha/home_agent.hpp"
@@ -170,6 +171,12 @@ void HomeAgent::handle_binding_update(PortId port, const MacAddress& reply_mac,
         return;
     }
     ++counters_.binding_updates;
+    const auto taken = std::chrono::steady_clock::now();
+    auto ns_since_taken = [&taken] {
+        return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                              std::chrono::steady_clock::now() - taken)
+                                              .count());
+    };
     bcache::BuRequest request{chain.source, chain.destination, chain.home_address_option, bu,
                               now_ms};
     bcache::BuOutcome& outcome = bu_outcome_;  // reused: its vectors keep their storage
@@ -181,9 +188,13 @@ void HomeAgent::handle_binding_update(PortId port, const MacAddress& reply_mac,
                 signalling_ingress_[{entry->home_address, b.bid, b.mcoa}] = {port, reply_mac};
     }
     republish(outcome.changed, now_ms);
+    if (!outcome.changed.empty()) update_latency_.record(ns_since_taken());
     persist(outcome.changed);
     if (outcome.discarded) ++counters_.binding_updates_discarded;
-    if (!outcome.send_ack) return;
+    if (!outcome.send_ack) {
+        bu_processing_.record(ns_since_taken());
+        return;
+    }
     // With durable commits, a BA that reports a change waits for its batch: a BA sent means
     // the binding survives a crash.
     if (store_ && store_sync_ && !outcome.changed.empty())
@@ -193,6 +204,7 @@ void HomeAgent::handle_binding_update(PortId port, const MacAddress& reply_mac,
         outcome.ack_needs_routing_header ? std::optional<HomeAddress>(outcome.ack_home_address)
                                          : std::nullopt);
     hold_acks_for_batch_ = 0;
+    bu_processing_.record(ns_since_taken());
 }
 
 void HomeAgent::send_binding_ack(PortId port, const MacAddress& reply_mac, bool was_protected,
@@ -203,6 +215,7 @@ void HomeAgent::send_binding_ack(PortId port, const MacAddress& reply_mac, bool 
     mh::MhPacketAddresses addresses{ha_address, destination, {}, routed_to, 64};
     frame_.assign(net::kEthernetHeaderSize, 0);
     if (!mh::append_ipv6_mh_packet(ack, addresses, frame_)) return;
+    ++acks_by_status_[ack.status];
     std::span<const std::uint8_t> ba(frame_.data() + net::kEthernetHeaderSize,
                                      frame_.size() - net::kEthernetHeaderSize);
     // Inside ESP when the BU was (or ESP is required); not at all if that is impossible.

@@ -181,6 +181,24 @@ void answer_store(const HomeAgent& agent, QueryReply& reply) {
     reply.add("restore_us", r.took_us);
 }
 
+// The Binding Update histograms and the BAs by status (monami's /metrics).
+void answer_latency(const HomeAgent& agent, QueryReply& reply) {
+    auto add_histogram = [&reply](const std::string& name, const LatencyHistogram& h) {
+        reply.add(name + "_count", h.count());
+        reply.add(name + "_sum_ns", h.sum_ns());
+        reply.add(name + "_max_ns", h.max_ns());
+        reply.add(name + "_buckets", h.bucket_entries());
+    };
+    add_histogram("bu_processing", agent.bu_processing());
+    add_histogram("update_latency", agent.update_latency());
+    std::vector<std::string> acks;
+    const auto& by_status = agent.binding_acks_by_status();
+    for (std::size_t status = 0; status < by_status.size(); ++status)
+        if (by_status[status])
+            acks.push_back(std::to_string(status) + "=" + std::to_string(by_status[status]));
+    reply.add("binding_acks_by_status", std::move(acks));
+}
+
 }  // namespace
 
 bool answer_query(const HomeAgent& agent, const Query& query, std::uint64_t now_ms,
@@ -197,6 +215,8 @@ bool answer_query(const HomeAgent& agent, const Query& query, std::uint64_t now_
         answer_neighbors(agent, query.params, reply, limits);
     } else if (query.command == "/monami/store") {
         answer_store(agent, reply);
+    } else if (query.command == "/monami/latency") {
+        answer_latency(agent, reply);
     } else {
         return false;
     }

@@ -8,6 +8,10 @@
 //   /monami/summary                   counts: HoAs, bindings, flows, paths by state, ...
 //   /monami/control                   the control thread's counters
 //   /monami/neighbors[,AFTER]         resolved neighbors above AFTER, a page at a time
+//   /monami/store                     the binding store's figures, the pair's where paired
+//   /monami/latency                   BU processing and update latency histograms (count,
+//                                     sum_ns, max_ns, buckets "UPPER_NS=COUNT"), and the
+//                                     BAs by status ("STATUS=COUNT")
 // Records are arrays of "key=value" strings under "r0", "r1", ... (DPDK 22.11 telemetry nests
 // only arrays of numbers or strings inside a dictionary).
 #pragma once

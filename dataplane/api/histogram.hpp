@@ -9,6 +9,8 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace monami {
 
@@ -48,6 +50,17 @@ class LatencyHistogram {
     std::uint64_t sum_ns() const { return sum_ns_; }
     std::uint64_t max_ns() const { return max_ns_; }
     std::uint64_t bucket(std::size_t b) const { return counts_[b]; }
+
+    // The non-empty buckets as "UPPER_NS=COUNT" (telemetry's form: a reader rebuilds the
+    // histogram, or Prometheus buckets at powers of two, which these bounds align with).
+    std::vector<std::string> bucket_entries() const {
+        std::vector<std::string> entries;
+        for (std::size_t b = 0; b < kBuckets; ++b)
+            if (counts_[b])
+                entries.push_back(std::to_string(upper_bound_ns(b)) + "=" +
+                                  std::to_string(counts_[b]));
+        return entries;
+    }
 
     // The upper bound of the bucket holding the q-quantile (0 when empty); at most the max.
     std::uint64_t quantile_ns(double q) const {

@@ -23,14 +23,13 @@ std::string LoopHealth::slow_iterations(std::uint64_t now_ms) {
     if (slow_unreported_ == 0 || (last_warning_ms_ != 0 && now_ms - last_warning_ms_ < 1000))
         return {};
     char line[300];
-    std::snprintf(line, sizeof line,
-                  "control loop: %lu iteration(s) over %lu us since the last report, the slowest "
-                  "%lu us (%s; %lu over the bound since start)",
-                  static_cast<unsigned long>(slow_unreported_),
-                  static_cast<unsigned long>(warn_ns_ / 1000),
-                  static_cast<unsigned long>(slowest_unreported_ns_ / 1000),
-                  phase_text(slowest_unreported_phases_).c_str(),
-                  static_cast<unsigned long>(slow_));
+    std::snprintf(
+        line, sizeof line,
+        "control loop: %lu iteration(s) over %lu us since the last report, the slowest "
+        "%lu us (%s; %lu over the bound since start)",
+        static_cast<unsigned long>(slow_unreported_), static_cast<unsigned long>(warn_ns_ / 1000),
+        static_cast<unsigned long>(slowest_unreported_ns_ / 1000),
+        phase_text(slowest_unreported_phases_).c_str(), static_cast<unsigned long>(slow_));
     slow_unreported_ = 0;
     slowest_unreported_ns_ = 0;
     last_warning_ms_ = now_ms;
@@ -53,12 +52,7 @@ void LoopHealth::report(QueryReply& reply, std::uint64_t ring_drops) const {
     reply.add("control_ring_occupancy", ring_now_);
     reply.add("control_ring_max_occupancy", max_ring_);
     reply.add("control_ring_drops", ring_drops);
-    std::vector<std::string> buckets;
-    for (std::size_t b = 0; b < LatencyHistogram::kBuckets; ++b)
-        if (std::uint64_t n = iterations_.bucket(b))
-            buckets.push_back(std::to_string(LatencyHistogram::upper_bound_ns(b)) + "=" +
-                              std::to_string(n));
-    reply.add("buckets", std::move(buckets));
+    reply.add("buckets", iterations_.bucket_entries());
 }
 
 std::string LoopHealth::summary_line() const {

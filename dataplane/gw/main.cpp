@@ -29,10 +29,12 @@
 #include "controlplane/store/etcd/etcd_store.hpp"
 #include "dataplane/api/control_query.hpp"
 #include "dataplane/gw/loop_health.hpp"
+#include "dataplane/gw/metrics_server.hpp"
 #include "dataplane/gw/reload.hpp"
 #include "dataplane/gw/service.hpp"
 #include "dataplane/gw/settings.hpp"
 #include "dataplane/log.hpp"
+#include "dataplane/metrics.hpp"
 #include "dataplane/runtime.hpp"
 #include "dataplane/telemetry.hpp"
 
@@ -400,6 +402,22 @@ int main(int argc, char** argv) {
         stored = {};
     }
     runtime->launch_workers();
+    std::unique_ptr<dp::MetricsServer> metrics;
+    if (!cfg.metrics.host.empty()) {
+        std::string error;
+        metrics = dp::MetricsServer::start(
+            cfg.metrics.host, cfg.metrics.port,
+            [&runtime, &queries] { return dp::render_metrics(*runtime, queries); }, error);
+        if (!metrics) {
+            MONAMI_LOG(ERR, gw, "%s", error.c_str());
+            service.stopping(error);
+            runtime->stop();
+            runtime.reset();
+            rte_eal_cleanup();
+            return 1;
+        }
+        MONAMI_LOG(INFO, gw, "metrics: http://%s/metrics", cfg.metrics.listen.c_str());
+    }
     // Ready only now: the ports are started, the workers poll them and the restored bindings
     // are in the forwarding table, so a unit ordered after this one finds a working gateway.
     service.ready(service_status(*runtime, agent, binding_store.get(), replicated));
@@ -483,6 +501,7 @@ int main(int argc, char** argv) {
         stop_reason = "stopping: cannot follow the pair (" + binding_store->cannot_follow() +
                       "); exit status " + std::to_string(kExitCannotFollow);
     service.stopping(stop_reason);
+    metrics.reset();  // its scrapes read the runtime and ask the control thread
     runtime->stop();
     print_final_stats(*runtime, agent, loop);
     runtime.reset();

@@ -915,3 +915,26 @@ TEST(ConfigRobustness, TruncatedExamplesNeverThrow) {
     }
     EXPECT_GT(failures, 0u);
 }
+
+TEST(ConfigGood, Metrics) {
+    EXPECT_TRUE(load_ok(kPort).metrics.host.empty());  // off unless asked for
+    auto v6 = load_ok(kPort + "metrics: {listen: \"[::1]:9469\"}\n");
+    EXPECT_EQ(v6.metrics.host, "::1");
+    EXPECT_EQ(v6.metrics.port, 9469);
+    auto v4 = load_ok(kPort + "metrics: {listen: \"127.0.0.1:9100\"}\n");
+    EXPECT_EQ(v4.metrics.host, "127.0.0.1");
+    EXPECT_EQ(v4.metrics.port, 9100);
+}
+
+TEST(ConfigBad, Metrics) {
+    const std::string expected =
+        ": expected [IPv6]:PORT or IPv4:PORT (a literal address, port 1-65535)";
+    EXPECT_EQ(errors_of(kPort + "metrics: {listen: \"::1:9469\"}\n"),
+              Errors{"t.yaml:5:19: metrics.listen: \"::1:9469\"" + expected});
+    EXPECT_EQ(errors_of(kPort + "metrics: {listen: \"[::1]:0\"}\n"),
+              Errors{"t.yaml:5:19: metrics.listen: \"[::1]:0\"" + expected});
+    EXPECT_EQ(errors_of(kPort + "metrics: {listen: \"localhost:9469\"}\n"),
+              Errors{"t.yaml:5:19: metrics.listen: \"localhost:9469\"" + expected});
+    EXPECT_EQ(errors_of(kPort + "metrics: {port: 9469}\n"),
+              Errors{"t.yaml:5:11: unknown key 'port' in metrics"});
+}

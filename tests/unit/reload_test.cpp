@@ -170,6 +170,14 @@ TEST(ConfigReload, PortsAddedRemovedOrReorderedAreRefused) {
     EXPECT_EQ(config::diff_config(base, swapped).restart_keys, Strings{"ports (order)"});
 }
 
+TEST(ConfigReload, TheMetricsAddressNeedsARestart) {
+    const auto base = load(example_text());
+    auto served = base;
+    served.metrics = {"[::1]:9469", "::1", 9469};
+    EXPECT_EQ(config::diff_config(base, served).restart_keys, Strings{"metrics.listen"});
+    EXPECT_EQ(config::diff_config(served, served).restart_keys, Strings{});
+}
+
 TEST(ConfigReload, SasAreReplacedOneByOneAndKeepTheirNumbersWhenTheKeysStay) {
     const auto base = load(example_text());
     // One key changed: that SA goes and comes back new.
