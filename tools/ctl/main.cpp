@@ -1,226 +1,22 @@
 // monami-ctl: the operator's view of a running monami-gw, read through DPDK telemetry
 // (the same socket dpdk-telemetry.py uses), printed as tables.
 //   monami-ctl [-f FILE_PREFIX] [--json] COMMAND [ARG]
-// COMMAND: bindings | binding HOA | summary | loop | store | pair | reload | ports | workers |
-//          worker N | drops | control | config | neighbors | raw /telemetry/command[,params]
+// COMMAND: bindings | binding HOA | summary | loop | store | pair | reload | top | ports |
+//          workers | worker N | drops | control | config | neighbors |
+//          raw /telemetry/command[,params]
 // Tables of any length (bindings, neighbors) are fetched and printed a page at a time: the
 // gateway never renders more than one page.
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-
-#include <cctype>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <map>
-#include <memory>
 #include <string>
-#include <variant>
 #include <vector>
+
+#include "tools/ctl/telemetry_client.hpp"
+#include "tools/ctl/top.hpp"
 
 namespace {
 
-// ---- A minimal JSON reader for telemetry answers --------------------------------------
-
-struct Json;
-using JsonObject = std::vector<std::pair<std::string, Json>>;
-using JsonArray = std::vector<Json>;
-struct Json {
-    std::variant<std::nullptr_t, bool, double, std::string, std::shared_ptr<JsonArray>,
-                 std::shared_ptr<JsonObject>>
-        v;
-    const JsonObject* object() const {
-        auto p = std::get_if<std::shared_ptr<JsonObject>>(&v);
-        return p ? p->get() : nullptr;
-    }
-    const JsonArray* array() const {
-        auto p = std::get_if<std::shared_ptr<JsonArray>>(&v);
-        return p ? p->get() : nullptr;
-    }
-    std::string text() const {
-        if (auto s = std::get_if<std::string>(&v)) return *s;
-        if (auto d = std::get_if<double>(&v)) {
-            char buf[32];
-            std::snprintf(buf, sizeof buf, "%.0f", *d);
-            return buf;
-        }
-        if (auto b = std::get_if<bool>(&v)) return *b ? "true" : "false";
-        return "";
-    }
-};
-
-class Parser {
-  public:
-    explicit Parser(const std::string& s) : s_(s) {}
-    bool parse(Json& out) {
-        if (!value(out)) return false;
-        skip();
-        return i_ == s_.size();
-    }
-
-  private:
-    void skip() {
-        while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
-    }
-    bool literal(const char* word) {
-        std::size_t n = std::strlen(word);
-        if (s_.compare(i_, n, word) != 0) return false;
-        i_ += n;
-        return true;
-    }
-    bool string(std::string& out) {
-        if (s_[i_] != '"') return false;
-        ++i_;
-        while (i_ < s_.size() && s_[i_] != '"') {
-            char c = s_[i_++];
-            if (c == '\\' && i_ < s_.size()) {
-                char e = s_[i_++];
-                c = e == 'n' ? '\n' : e == 't' ? '\t' : e;
-            }
-            out.push_back(c);
-        }
-        if (i_ >= s_.size()) return false;
-        ++i_;
-        return true;
-    }
-    bool value(Json& out) {
-        skip();
-        if (i_ >= s_.size()) return false;
-        char c = s_[i_];
-        if (c == '{') {
-            ++i_;
-            auto obj = std::make_shared<JsonObject>();
-            skip();
-            if (s_[i_] == '}') {
-                ++i_;
-                out.v = obj;
-                return true;
-            }
-            while (true) {
-                skip();
-                std::string key;
-                if (!string(key)) return false;
-                skip();
-                if (s_[i_++] != ':') return false;
-                Json v;
-                if (!value(v)) return false;
-                obj->emplace_back(std::move(key), std::move(v));
-                skip();
-                if (s_[i_] == ',') {
-                    ++i_;
-                    continue;
-                }
-                if (s_[i_++] != '}') return false;
-                out.v = obj;
-                return true;
-            }
-        }
-        if (c == '[') {
-            ++i_;
-            auto arr = std::make_shared<JsonArray>();
-            skip();
-            if (s_[i_] == ']') {
-                ++i_;
-                out.v = arr;
-                return true;
-            }
-            while (true) {
-                Json v;
-                if (!value(v)) return false;
-                arr->push_back(std::move(v));
-                skip();
-                if (s_[i_] == ',') {
-                    ++i_;
-                    continue;
-                }
-                if (s_[i_++] != ']') return false;
-                out.v = arr;
-                return true;
-            }
-        }
-        if (c == '"') {
-            std::string s;
-            if (!string(s)) return false;
-            out.v = std::move(s);
-            return true;
-        }
-        if (literal("true")) return out.v = true, true;
-        if (literal("false")) return out.v = false, true;
-        if (literal("null")) return out.v = nullptr, true;
-        char* end = nullptr;
-        double d = std::strtod(s_.c_str() + i_, &end);
-        if (end == s_.c_str() + i_) return false;
-        i_ = static_cast<std::size_t>(end - s_.c_str());
-        out.v = d;
-        return true;
-    }
-    const std::string& s_;
-    std::size_t i_ = 0;
-};
-
-// ---- Telemetry client ------------------------------------------------------------------
-
-class Telemetry {
-  public:
-    bool connect_to(const std::string& prefix, std::string& error) {
-        std::string dir = getuid() == 0 ? "/var/run/dpdk/"
-                                        : std::string(std::getenv("XDG_RUNTIME_DIR")
-                                                          ? std::getenv("XDG_RUNTIME_DIR")
-                                                          : "/tmp") +
-                                              "/dpdk/";
-        std::string path = dir + prefix + "/dpdk_telemetry.v2";
-        fd_ = socket(AF_UNIX, SOCK_SEQPACKET, 0);
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
-        if (fd_ < 0 || connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-            error = "cannot connect to " + path + ": " + std::strerror(errno) +
-                    " (is monami-gw running with this --file-prefix?)";
-            return false;
-        }
-        std::string hello;
-        return receive(hello);
-    }
-    ~Telemetry() {
-        if (fd_ >= 0) close(fd_);
-    }
-    bool query(const std::string& command, Json& answer, std::string& error) {
-        if (send(fd_, command.data(), command.size(), 0) < 0) {
-            error = std::strerror(errno);
-            return false;
-        }
-        std::string text;
-        if (!receive(text)) {
-            error = "no answer";
-            return false;
-        }
-        Json all;
-        if (!Parser(text).parse(all) || !all.object()) {
-            error = "unreadable answer: " + text;
-            return false;
-        }
-        for (const auto& [k, v] : *all.object())
-            if (k == command.substr(0, command.find(','))) {
-                answer = v;
-                return true;
-            }
-        error = "unexpected answer: " + text;
-        return false;
-    }
-    std::string last_raw;
-
-  private:
-    bool receive(std::string& out) {
-        std::vector<char> buf(1 << 16);
-        ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
-        if (n <= 0) return false;
-        out.assign(buf.data(), static_cast<std::size_t>(n));
-        last_raw = out;
-        return true;
-    }
-    int fd_ = -1;
-};
+using namespace monami::ctl;
 
 void print_dict(const Json& j) {
     if (!j.object()) {
@@ -238,34 +34,6 @@ void print_dict(const Json& j) {
             std::printf("%-*s  %s\n", static_cast<int>(width), k.c_str(), v.text().c_str());
         }
     }
-}
-
-using Row = std::map<std::string, std::string>;
-
-// The records "r0", "r1", ... of an answer, in order.
-std::vector<Row> records_of(const Json& answer) {
-    std::vector<Row> rows;
-    if (!answer.object()) return rows;
-    for (const auto& [k, v] : *answer.object()) {
-        if (k.size() < 2 || k[0] != 'r' || !std::isdigit(static_cast<unsigned char>(k[1])) ||
-            !v.array())
-            continue;
-        Row row;
-        for (const auto& item : *v.array()) {
-            std::string s = item.text();
-            auto eq = s.find('=');
-            if (eq != std::string::npos) row[s.substr(0, eq)] = s.substr(eq + 1);
-        }
-        rows.push_back(std::move(row));
-    }
-    return rows;
-}
-
-std::string field(const Json& answer, const std::string& key) {
-    if (answer.object())
-        for (const auto& [k, v] : *answer.object())
-            if (k == key) return v.text();
-    return {};
 }
 
 // Prints rows as columns; widths come from the first rows printed and grow as needed, so a
@@ -405,17 +173,19 @@ int reload(Telemetry& t, bool json) {
 }
 
 void usage() {
-    std::fprintf(stderr,
-                 "usage: monami-ctl [-f FILE_PREFIX] [--json] COMMAND [ARG]\n"
-                 "  bindings          every binding, fetched a page at a time\n"
-                 "  binding HOA       the bindings of one home address\n"
-                 "  summary           HoAs, bindings, flows, paths by state\n"
-                 "  loop              control loop health: iteration times, ring\n"
-                 "  store             binding store: backend, entries, last commit, size\n"
-                 "  pair              the redundant pair: role, leader, lease, replication lag\n"
-                 "  reload            re-read the configuration file (exit 4: refused, 5: invalid)\n"
-                 "  ports | workers | worker N | drops | control | config | neighbors\n"
-                 "  raw /command[,params]\n");
+    std::fprintf(
+        stderr,
+        "usage: monami-ctl [-f FILE_PREFIX] [--json] COMMAND [ARG]\n"
+        "  bindings          every binding, fetched a page at a time\n"
+        "  binding HOA       the bindings of one home address\n"
+        "  summary           HoAs, bindings, flows, paths by state\n"
+        "  loop              control loop health: iteration times, ring\n"
+        "  store             binding store: backend, entries, last commit, size\n"
+        "  pair              the redundant pair: role, leader, lease, replication lag\n"
+        "  reload            re-read the configuration file (exit 4: refused, 5: invalid)\n"
+        "  top [-n COUNT]    live view, refreshed every second (q or Ctrl-C quits)\n"
+        "  ports | workers | worker N | drops | control | config | neighbors\n"
+        "  raw /command[,params]\n");
 }
 
 }  // namespace
@@ -466,6 +236,12 @@ int main(int argc, char** argv) {
     }
     if (cmd == "pair" && !json) return print_pair(t);
     if (cmd == "reload") return reload(t, json);
+    if (cmd == "top") {
+        unsigned refreshes = 0;
+        if (args.size() > 2 && args[1] == "-n")
+            refreshes = static_cast<unsigned>(std::atoi(args[2].c_str()));
+        return run_top(t, prefix, refreshes);
+    }
     if (cmd == "pair")
         telemetry_command = "/monami/store";
     else if (cmd == "raw" && args.size() > 1)
