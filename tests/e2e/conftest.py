@@ -173,6 +173,25 @@ class Gateway:
             if not after:
                 return result
 
+    def wait_ready(self, timeout=30):
+        """Until the control loop answers (so the workers poll) and every port's link is up:
+        a fixed sleep is too short on a loaded machine, and frames sent before are lost."""
+        import time
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"monami-gw exited with {self.proc.returncode}: "
+                                     f"{self.proc.stderr.read()}")
+            try:
+                ports = self.telemetry("/monami/ports")
+                if (self.telemetry("/monami/summary") is not None and ports and
+                        all("link=up" in items for items in ports.values())):
+                    return
+            except (AssertionError, subprocess.TimeoutExpired):
+                pass  # the socket is not there yet
+            time.sleep(0.2)
+        raise AssertionError("monami-gw did not become ready in time")
+
     def stop(self):
         self.proc.terminate()
         out, err = self.proc.communicate(timeout=30)
@@ -362,7 +381,7 @@ def two_link_gateway(tmp_path, prefix, netns_factory, home_hosts, access_hosts, 
                    textwrap.dedent(rest_yaml))
     gw = Gateway(cfg, prefix)
     sides = {"home": HostSide(home), "access": HostSide(access)}
-    time.sleep(1.5)  # ports up
+    gw.wait_ready()
     yield gw, sides
     for side in sides.values():
         side.close()
