@@ -102,6 +102,10 @@ class BindingStore {
     // it missed are gone from the backend's history: it neither serves nor campaigns, and
     // must start again, which reads the group's state afresh.
     virtual std::string cannot_follow() const { return {}; }
+    // A clean stop (SIGTERM), once the gateway is silent: what was committed is written, then
+    // a replicated backend gives its leadership up at once (a standby takes over now, not
+    // when the lease runs out). Nothing is written after; the destructor does it too.
+    virtual void resign() {}
 };
 
 struct LmdbOptions {

@@ -502,6 +502,17 @@ int main(int argc, char** argv) {
                       "); exit status " + std::to_string(kExitCannotFollow);
     service.stopping(stop_reason);
     metrics.reset();  // its scrapes read the runtime and ask the control thread
+    if (replicated) {
+        // A planned stop of a pair's leader: silent first, then the lease revoked, so the
+        // standby takes over now rather than when the lease would have run out.
+        runtime->set_serving(false);
+        const auto resigning = std::chrono::steady_clock::now();
+        binding_store->resign();
+        MONAMI_LOG(
+            NOTICE, gw, "redundancy: stopped serving and gave the lead up (%.1f ms)",
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - resigning)
+                .count());
+    }
     runtime->stop();
     print_final_stats(*runtime, agent, loop);
     runtime.reset();

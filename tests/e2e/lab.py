@@ -152,6 +152,11 @@ class GatewayProcess:
         self.proc.kill()
         self.proc.wait(timeout=30)
 
+    def terminate(self):
+        """SIGTERM, as an operator's stop; returns the exit status."""
+        self.proc.terminate()
+        return self.proc.wait(timeout=30)
+
     def telemetry(self, command):
         """The answer to one telemetry command (None when the control thread was busy)."""
         import json

@@ -7,7 +7,8 @@ flows to the HoA (voice over Wi-Fi, bulk over cellular by policy).
 - The leader killed with SIGKILL: the silent standby takes over, its Override NAs move the
   CN's and the MN's next hops, and both flows reach the MN again with no BU from it (the gap
   is printed); the MN's next BU is taken with the next sequence number, a replayed one is
-  refused; the old leader, started again, joins as a silent standby.
+  refused; the old leader, started again, joins as a silent standby. Then the new leader
+  stopped with SIGTERM (a planned switchover): the other takes over, no BU either.
 - The leader cut off from etcd (SIGSTOP): silent within the lease TTL; afterwards one leads,
   and frame by frame the two never sent at the same time.
 - A three-member etcd: the member first in the leader's endpoint list killed, then the
@@ -172,6 +173,25 @@ def test_standby_takes_over_without_a_binding_update(pair):
     assert lab.frames_from(1, mark) == [], frame_list(lab.frames_from(1, mark))
     rows = lab.gateways[1].bindings()
     assert {b: r["sequence"] for b, r in rows.items()} == {"1": str(seq + 1), "2": str(seq + 1)}
+
+    # A planned switchover: gw2 stopped with SIGTERM revokes its lease, so gw1 (watching the
+    # election key) takes over without waiting for the lease to run out; no BU either.
+    mark = mn.mark()
+    before = lab.tunnelled(2)
+    stopped, stopped_mono = time.time(), time.monotonic()
+    assert lab.gateways[2].terminate() == 0
+    gone = time.monotonic()
+    taken = lab.wait_role(1, "leader", step=0.05)
+    took = time.time() - stopped
+    assert taken["leader"] == "gw1", taken
+    assert wait_until(lambda: pair.resumed(gone), timeout=15), pair.report(stopped_mono)
+    assert [e for e in mn.events[mark:] if e["event"] == "bu"] == [], mn.events[mark:]
+    time.sleep(0.5)
+    after = lab.tunnelled(1, stopped)
+    assert after, "gw1 never tunnelled the correspondent's packets after the switchover"
+    print(f"\npair: planned switchover (SIGTERM): gw1 leader {took:.2f} s after the signal; "
+          f"gap {after[0] - before[-1]:.2f} s from the last packet tunnelled by gw2 to the "
+          f"first by gw1 (lease TTL {TTL_S} s); {pair.report(stopped_mono, stopped_mono, what='the SIGTERM')}")
 
 
 def test_a_leader_cut_off_from_etcd_goes_silent_and_never_serves_beside_the_other(pair, etcd):

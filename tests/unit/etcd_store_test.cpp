@@ -314,6 +314,17 @@ class EtcdStoreTest : public ::testing::Test {
         etcdserverpb::CompactionResponse response;
         return kv->Compact(&context, request, &response).ok() ? current.header().revision() : 0;
     }
+    // The election key's holder in etcd now ("" when nobody holds it).
+    std::string election_key_holder() const {
+        auto kv = etcdserverpb::KV::NewStub(
+            grpc::CreateChannel(endpoint_, grpc::InsecureChannelCredentials()));
+        grpc::ClientContext context;
+        etcdserverpb::RangeRequest range;
+        range.set_key("/monami/test/leader");
+        etcdserverpb::RangeResponse response;
+        if (!kv->Range(&context, range, &response).ok()) return "(etcd did not answer)";
+        return response.kvs_size() == 1 ? response.kvs(0).value() : std::string();
+    }
     int etcd_port() const { return std::stoi(endpoint_.substr(endpoint_.rfind(':') + 1)); }
     std::filesystem::path dir_;
     std::string endpoint_;
@@ -350,6 +361,31 @@ TEST_F(EtcdStoreTest, BatchesCommitUnderTheLeadersFenceAndReload) {
     EXPECT_EQ(loaded->hoas[1], record(2, 1));
     ASSERT_EQ(loaded->esp.size(), 1u);
     EXPECT_EQ(loaded->esp[0], (store::EspMarks{7, true, 65536}));
+}
+
+// A clean stop: what was committed is written, and the election key goes with the revoked
+// lease as resign() returns, so a standby takes over now rather than after the TTL. (The
+// lease used to be revoked only while the session still held it, which it no longer did
+// once stopping: the key stayed until the lease expired.)
+TEST_F(EtcdStoreTest, AResigningLeaderGivesTheElectionKeyUpAtOnce) {
+    auto a = open("a");
+    ASSERT_TRUE(a);
+    ASSERT_TRUE(a->load().ok());
+    ASSERT_TRUE(eventually([&] { return a->role() == store::Role::Leader; }));
+    EXPECT_EQ(election_key_holder(), "a");
+    a->put(record(1, 1));
+    const auto batch = a->close_batch();
+    a->resign();
+    EXPECT_EQ(election_key_holder(), "");
+    EXPECT_GE(a->durable_batch(), batch);
+    EXPECT_NE(a->role(), store::Role::Leader);
+    a->resign();  // again, and in the destructor: nothing more happens
+    a.reset();
+    auto b = open("b");
+    auto loaded = b->load();
+    ASSERT_TRUE(loaded.ok()) << loaded.error();
+    ASSERT_EQ(loaded->hoas.size(), 1u);
+    EXPECT_EQ(loaded->hoas[0], record(1, 1));
 }
 
 // The leader runs in a child process (this binary again, exec'd: gRPC does not survive a

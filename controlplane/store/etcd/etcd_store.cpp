@@ -97,7 +97,16 @@ class EtcdStore final : public BatchingStore {
           hoa_prefix_(options_.prefix + "hoa/"),
           esp_prefix_(options_.prefix + "esp/") {}
 
-    ~EtcdStore() override {
+    ~EtcdStore() override { resign(); }
+
+    void resign() override {
+        {
+            std::lock_guard lock(session_mutex_);
+            if (resigned_) return;
+            resigned_ = true;
+        }
+        // The last batches first, while the lease still guards their transactions.
+        stop_writer();
         {
             std::lock_guard lock(session_mutex_);
             stopping_ = true;
@@ -107,9 +116,11 @@ class EtcdStore final : public BatchingStore {
         session_wake_.notify_all();
         if (watch_thread_.joinable()) watch_thread_.join();
         if (session_thread_.joinable()) session_thread_.join();
-        stop_writer();
-        // A clean stop hands leadership over at once rather than after the TTL.
-        if (lease_ != 0) revoke_lease(lease_);
+        // A clean stop hands leadership over at once rather than after the TTL. The session
+        // thread, stopping, set its lease aside as abandoned: that is the one to revoke.
+        for (std::int64_t lease : {lease_, abandoned_lease_})
+            if (lease != 0) revoke_lease(lease);
+        lease_ = abandoned_lease_ = 0;
     }
 
     std::optional<std::string> open() {
@@ -734,6 +745,7 @@ class EtcdStore final : public BatchingStore {
     mutable std::mutex session_mutex_;
     std::condition_variable session_wake_;
     bool stopping_ = false;
+    bool resigned_ = false;
     bool lease_lost_ = false;
     bool campaign_wanted_ = false;
     Clock::time_point serve_until_{};    // the lease cannot have expired before this
