@@ -314,8 +314,12 @@ class HostSide:
     def __init__(self, link):
         from scapy.all import conf
         self.link = link
+        import socket
         with in_netns(link.ns.name):
             self.sock = conf.L2socket(iface=link.inner)
+        # Frames wait here between two collect() calls: a burst of BAs (a thousand BUs
+        # answered) overflowed the default ~200 KB buffer on a loaded machine.
+        self.sock.ins.setsockopt(socket.SOL_SOCKET, 33, 32 << 20)  # SO_RCVBUFFORCE (root)
 
     def send(self, pkt):
         from scapy.all import Ether
