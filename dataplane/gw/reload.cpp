@@ -152,6 +152,9 @@ const ReloadRecord& Reloader::apply(config::LoadResult loaded, std::string trigg
         if (ok)
             MONAMI_LOG(NOTICE, gw, "reload of %s (%s): %s", path_.c_str(), r.trigger.c_str(),
                        line.c_str());
+        else if (r.outcome == ha::ReloadOutcome::refused)  // the line says so itself
+            MONAMI_LOG(ERR, gw, "reload of %s (%s): %s", path_.c_str(), r.trigger.c_str(),
+                       line.c_str());
         else
             MONAMI_LOG(ERR, gw, "reload of %s (%s) %s: %s", path_.c_str(), r.trigger.c_str(),
                        std::string(to_string(r.outcome)).c_str(), line.c_str());
