@@ -653,6 +653,17 @@ constexpr std::uint32_t kHeaders = sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr);
 constexpr std::uint32_t kTypeAndVersionMask = 0x00f0ffff;
 constexpr std::uint32_t kIpv6TypeAndVersion = 0x0060dd86;
 
+// Neighbor Discovery (RFC 4861: ICMPv6 133-137, hop limit 255, no extension header) never
+// crosses a router: unicast, to a proxied home address (a neighbour's NUD probe) or to any
+// other address, it is the control thread's to answer or ignore, not the mobile node's to
+// receive through its tunnel, nor another link's.
+bool is_neighbor_discovery(const rte_ipv6_hdr* ip, const rte_mbuf* m) {
+    if (ip->proto != IPPROTO_ICMPV6 || ip->hop_limits != 255 || m->data_len <= kHeaders)
+        return false;
+    const std::uint8_t type = rte_pktmbuf_mtod(m, const std::uint8_t*)[kHeaders];
+    return type >= 133 && type <= 137;
+}
+
 }  // namespace
 
 bool Runtime::check_headers(WorkerCtx& w, rte_mbuf* m) {
@@ -733,6 +744,10 @@ void Runtime::process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::
                       (kHeaders + network_order16(ip->payload_len) <= rte_pktmbuf_pkt_len(m)) &
                       (ip->dst_addr[0] != 0xff);
         if (!common && !check_headers(w, m)) continue;
+        if (is_neighbor_discovery(ip, m)) [[unlikely]] {
+            punt(w, m, PuntReason::Local);
+            continue;
+        }
         // Reverse tunnels to our own address (the common case of traffic to us): straight to
         // the ingress check, without the HoA lookup (our addresses are no HoAs) and the LPM
         // walk that would answer Local.

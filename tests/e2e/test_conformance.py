@@ -497,3 +497,15 @@ def test_duplicate_address_detection(dad_topology, tmp_path):
     home.send(IPv6(src="fe80::99", dst="fe80::100", hlim=64) / UDP(sport=1, dport=2) / b"ll")
     assert access.collect(0.6, lambda f: Ether in f and f[Ether].src == access.link.gateway_mac
                           and IPv6 in f and f[IPv6].nh in (41, 60)) == []
+    # A neighbour's unicast NUD probe of the home address (RFC 4861 s.7.3.1: to the address
+    # and the proxy's MAC, hop limit 255) is the proxy's to answer, solicited, not the MN's
+    # to receive through its tunnel: tunnelled, it went unanswered and every correspondent
+    # on the home link lost its entry (and packets) at each reachable time.
+    home.send(IPv6(src=CN, dst=HOA, hlim=255) / ICMPv6ND_NS(tgt=HOA)
+              / ICMPv6NDOptSrcLLAddr(lladdr=home.link.host_mac))
+    na = home.collect(1.0, lambda f: home.from_gateway(f) and ICMPv6ND_NA in f
+                      and f[ICMPv6ND_NA].tgt == HOA)
+    assert [(f[IPv6].dst, f[IPv6].hlim, f[ICMPv6ND_NA].S, f[ICMPv6ND_NA].O) for f in na] == \
+        [(CN, 255, 1, 0)]
+    assert access.collect(0.6, lambda f: Ether in f and f[Ether].src == access.link.gateway_mac
+                          and IPv6 in f and f[IPv6].nh in (41, 60)) == []

@@ -48,14 +48,6 @@ def lab(tmp_path_factory):
             if lab.cn_ns.run("ping", "-6", "-c", "1", "-W", "1", HOA, check=False).returncode == 0:
                 break
             time.sleep(0.3)
-        # The flows of this module run longer than the CN's reachable time: its unicast NUD
-        # probes would go to the HoA (tunnelled, unanswered) and the entry fail for a while.
-        # Pinned to the gateway's MAC, so the counts here depend on the reloads alone.
-        neigh = lab.cn_ns.run("ip", "-6", "neigh", "show", HOA).stdout.split()
-        assert "lladdr" in neigh, neigh
-        lab.cn_ns.run("ip", "-6", "neigh", "replace", HOA, "lladdr",
-                      neigh[neigh.index("lladdr") + 1], "dev", neigh[neigh.index("dev") + 1],
-                      "nud", "permanent")
         yield lab
     finally:
         lab.close()
