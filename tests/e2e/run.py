@@ -8,4 +8,4 @@ import pytest
 
 here = Path(__file__).resolve().parent
 os.chdir(here)
-sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", str(here), *sys.argv[1:]]))
+sys.exit(pytest.main(["-q", "-rs", "-p", "no:cacheprovider", str(here), *sys.argv[1:]]))
