@@ -12,6 +12,9 @@ local rate = tonumber(os.getenv("MONAMI_RATE") or "100")
 
 pktgen.set("all", "rate", rate)
 pktgen.pcap("all", "on")
+-- The worker lcores may still be setting up when the script starts: a start at once sent
+-- late or nothing at all (2 runs in 8 of 0.5 s on a loaded two-core machine), so wait.
+pktgen.delay(1000)
 pktgen.clr()
 pktgen.start("all")
 pktgen.delay(seconds * 1000)
