@@ -1,5 +1,6 @@
 """pktgen-dpdk built by tools/pktgen/build (the benchmark kit's traffic generator) runs the
-kit's Lua script on two memif ports in one process, without hugepages or NICs."""
+kit's Lua script on two vdev ports (memif, net_pcap) in one process, without hugepages or
+NICs."""
 import os
 import re
 import subprocess
@@ -17,8 +18,8 @@ VENDOR = ROOT.parent / "shared" / "vendor" / "pktgen-dpdk-23.03.0.tar.gz"
 
 @pytest.fixture(scope="session")
 def pktgen():
-    """Builds pktgen once per session (a few minutes the first time; build-pktgen/ keeps
-    the result, so later runs only check it is up to date) and returns its binary."""
+    """Builds pktgen once per session (under a minute on two cores the first time;
+    build-pktgen/ keeps the result, so later runs only run ninja) and returns its binary."""
     src = os.environ.get("PKTGEN_SRC")
     if not (src and Path(src).exists()) and not VENDOR.exists():
         pytest.skip(f"no pktgen-dpdk source: {VENDOR} is missing and PKTGEN_SRC "
