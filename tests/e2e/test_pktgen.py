@@ -3,6 +3,7 @@ kit's Lua script on two vdev ports (memif, net_pcap) in one process, without hug
 NICs."""
 import os
 import re
+import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -56,10 +57,14 @@ def run_kit(pktgen, tmp_path, vdevs, seconds, rate):
             "-s", f"1:{KIT / 'decap_64.pcap'}", "-f", str(KIT / "monami.lua")]
     # pktgen draws its screen on stdout whatever it is; the script quits by itself
     # 2 s after it stops sending.
-    r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                       timeout=60, cwd=tmp_path,
-                       env={**os.environ, "LUA_PATH": lua_path, "MONAMI_SECONDS": str(seconds),
-                            "MONAMI_RATE": str(rate)})
+    try:
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=60, cwd=tmp_path,
+                           env={**os.environ, "LUA_PATH": lua_path,
+                                "MONAMI_SECONDS": str(seconds), "MONAMI_RATE": str(rate)})
+    finally:
+        # EAL leaves its runtime directory behind.
+        shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
     out = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", r.stdout + r.stderr)
     assert r.returncode == 0, out[-3000:]
     stats = {int(p): (int(o), int(i)) for p, o, i in
