@@ -215,7 +215,6 @@ void HomeAgent::send_binding_ack(PortId port, const MacAddress& reply_mac, bool 
     mh::MhPacketAddresses addresses{ha_address, destination, {}, routed_to, 64};
     frame_.assign(net::kEthernetHeaderSize, 0);
     if (!mh::append_ipv6_mh_packet(ack, addresses, frame_)) return;
-    ++acks_by_status_[ack.status];
     std::span<const std::uint8_t> ba(frame_.data() + net::kEthernetHeaderSize,
                                      frame_.size() - net::kEthernetHeaderSize);
     // Inside ESP when the BU was (or ESP is required); not at all if that is impossible.
@@ -225,6 +224,7 @@ void HomeAgent::send_binding_ack(PortId port, const MacAddress& reply_mac, bool 
         if (!sealed) return;
         ba = *sealed;
     }
+    ++acks_by_status_[ack.status];  // leaving, or held for a sync store's commit
     // The BA leaves the way the BU came in (the same port and neighbor: no resolution to wait
     // for), unless its destination is a registered home address, whose tunnel it must take.
     if (cache_.find(destination))

@@ -232,6 +232,27 @@ TEST(EspSignalling, ProtectedBuRegistersAndBaComesBackProtected) {
     EXPECT_EQ(ack->sequence, 1);
     EXPECT_EQ(esp_counter(agent, "esp_protected_packets"), 1u);
     EXPECT_EQ(esp_counter(agent, "esp_unprotected_packets"), 1u);
+    // What /metrics shows of it: one BA with status 0, one BU timed, one update published.
+    EXPECT_EQ(agent.binding_acks_by_status()[0], 1u);
+    EXPECT_EQ(agent.bu_processing().count(), 1u);
+    EXPECT_EQ(agent.update_latency().count(), 1u);
+}
+
+// A BA that no outbound SA can protect is not sent, and not counted as a BA by status.
+TEST(EspSignalling, ABaThatCannotBeProtectedIsNeitherSentNorCountedAsSent) {
+    RecordingDataPlane dp;
+    auto settings = ha_settings(true);
+    settings.security.sas.pop_back();  // the outbound SA
+    ha::HomeAgent agent(settings, dp);
+    ASSERT_TRUE(agent.security_error().empty()) << agent.security_error();
+    auto sealed = mn_endpoint()->protect(bu_packet(1, kCoa));
+    ASSERT_TRUE(sealed.ok());
+    agent.on_frame(0, PuntReason::Local, 0, frame_of(*sealed), 10);
+    EXPECT_EQ(care_ofs(agent), std::vector<std::string>{kCoa.to_string()});
+    EXPECT_TRUE(dp.sent.empty());
+    EXPECT_EQ(agent.counters().esp_protect_failures, 1u);
+    EXPECT_EQ(agent.counters().binding_acks_sent, 0u);
+    EXPECT_EQ(agent.binding_acks_by_status()[0], 0u);
 }
 
 // The binding store keeps ESP sequence numbers across a restart: outbound, a block
