@@ -300,13 +300,9 @@ class EtcdStoreTest : public ::testing::Test {
     }
     // Compacts etcd's history up to its newest revision: older watch positions are gone.
     std::int64_t compact() const {
-        auto kv = etcdserverpb::KV::NewStub(
-            grpc::CreateChannel(endpoint_, grpc::InsecureChannelCredentials()));
-        grpc::ClientContext range_context;
-        etcdserverpb::RangeRequest range;
-        range.set_key("/");
+        auto kv = kv_stub();
         etcdserverpb::RangeResponse current;
-        if (!kv->Range(&range_context, range, &current).ok()) return 0;
+        if (!range(*kv, "/", current)) return 0;
         grpc::ClientContext context;
         etcdserverpb::CompactionRequest request;
         request.set_revision(current.header().revision());
@@ -316,14 +312,21 @@ class EtcdStoreTest : public ::testing::Test {
     }
     // The election key's holder in etcd now ("" when nobody holds it).
     std::string election_key_holder() const {
-        auto kv = etcdserverpb::KV::NewStub(
-            grpc::CreateChannel(endpoint_, grpc::InsecureChannelCredentials()));
-        grpc::ClientContext context;
-        etcdserverpb::RangeRequest range;
-        range.set_key("/monami/test/leader");
         etcdserverpb::RangeResponse response;
-        if (!kv->Range(&context, range, &response).ok()) return "(etcd did not answer)";
+        if (!range(*kv_stub(), "/monami/test/leader", response)) return "(etcd did not answer)";
         return response.kvs_size() == 1 ? response.kvs(0).value() : std::string();
+    }
+    // A client of the test's etcd, straight (not through the store under test).
+    std::unique_ptr<etcdserverpb::KV::Stub> kv_stub() const {
+        return etcdserverpb::KV::NewStub(
+            grpc::CreateChannel(endpoint_, grpc::InsecureChannelCredentials()));
+    }
+    static bool range(etcdserverpb::KV::Stub& kv, const std::string& key,
+                      etcdserverpb::RangeResponse& response) {
+        grpc::ClientContext context;
+        etcdserverpb::RangeRequest request;
+        request.set_key(key);
+        return kv.Range(&context, request, &response).ok();
     }
     int etcd_port() const { return std::stoi(endpoint_.substr(endpoint_.rfind(':') + 1)); }
     std::filesystem::path dir_;
