@@ -1,7 +1,8 @@
 // monami-bench [EAL args] -- [options]
 // Measures the real worker pipeline (dp::Runtime::worker_iteration) on ring ports and the
-// real control path (ha::HomeAgent::on_frame with Binding Updates), beside a testpmd-style
-// io forwarding baseline on the same ports. docs/performance.md explains every figure.
+// real control path (ha::HomeAgent::on_frame with Binding Updates), beside an equal-work
+// peer (an l3fwd-EM-style IPv6 router, peer_router.hpp) and a testpmd-style io forwarding
+// baseline on the same ports. docs/performance.md explains every figure.
 #include <malloc.h>
 #include <pthread.h>
 #include <rte_cycles.h>
@@ -39,6 +40,7 @@
 #include "controlplane/mh/parser.hpp"
 #include "controlplane/net/icmpv6.hpp"
 #include "controlplane/net/packet.hpp"
+#include "dataplane/bench/peer_router.hpp"
 #include "dataplane/bench/plan.hpp"
 #include "dataplane/hoa_table.hpp"
 #include "dataplane/runtime.hpp"
@@ -182,10 +184,13 @@ std::uint64_t now_ms() {
 
 constexpr std::uint32_t kNoProbe = 0xffffffffu;
 
+// What the worker runs on the ports: monami's pipeline, or one of the two it is compared with.
+enum class Forwarder { Monami, Peer, IoBaseline };
+
 // Written by the worker lcore only (single-writer counters), read by the main lcore.
 struct alignas(64) WorkerShared {
     std::atomic<bool> stop{false};
-    std::atomic<bool> io_forward{false};  // run the baseline instead of the pipeline
+    std::atomic<Forwarder> forwarder{Forwarder::Monami};
     std::atomic<std::uint32_t> probe_slot{kNoProbe};
     std::atomic<std::uint64_t> probe_baseline{0};
     std::atomic<std::uint64_t> probe_seen_tsc{0};
@@ -477,11 +482,16 @@ class Collector {
         : plan_(plan), coas_(coas), sample_mask_(check_all ? 0 : 63) {}
 
     bool strict_care_of = true;  // CoA must be one provisioned for the HoA
-    bool verify = true;          // off for the baseline (packets come out unchanged)
+    // What the data packets must look like: as monami's pipeline sends them, anything (the
+    // io baseline sends them out unchanged), or as the peer router sends them (every one on
+    // the one port the traffic's direction routes to).
+    enum class Expect { Pipeline, Anything, RoutedToHome, RoutedToAccess };
+    Expect expect = Expect::Pipeline;
     std::uint64_t data = 0, acks = 0, rejected_acks = 0, advertisements = 0, other = 0;
     std::uint64_t esp_signalling = 0;  // RH2 then ESP: a protected BA (or heartbeat)
     std::uint64_t signalling = 0;      // plain MH to a CoA: heartbeat requests
     std::uint64_t checked = 0, wrong = 0;
+    std::uint64_t misrouted = 0;  // the peer's packets out of the port not routed to
     std::string first_wrong;
 
     // The failover phase's HoA: every tunnelled packet to it is counted by size class and
@@ -545,13 +555,18 @@ class Collector {
         }
         ++data;
         if (failover.enabled && access_side) note_failover(ip, len - net::kEthernetHeaderSize);
-        if (!verify || (data & sample_mask_) != 0) return;
-        ++checked;
-        const char* problem = access_side ? check_tunnelled(p, len, rte_pktmbuf_pkt_len(m))
-                                          : check_decapsulated(p, len);
-        if (problem) {
-            if (wrong++ == 0) first_wrong = problem;
+        if (expect == Expect::Anything) return;
+        bool routed = expect == Expect::RoutedToHome || expect == Expect::RoutedToAccess;
+        if (routed && access_side != (expect == Expect::RoutedToAccess)) {
+            ++misrouted;  // every packet, sampled or not
+            return;
         }
+        if ((data & sample_mask_) != 0) return;
+        ++checked;
+        const char* problem = routed        ? check_routed(p, len, access_side)
+                              : access_side ? check_tunnelled(p, len, rte_pktmbuf_pkt_len(m))
+                                            : check_decapsulated(p, len);
+        if (problem && wrong++ == 0) first_wrong = problem;
     }
     void note_failover(const std::uint8_t* outer, std::uint32_t len) {
         std::uint32_t header = outer[6] == 60 ? 48 : 40;  // with or without the TEL option
@@ -595,6 +610,21 @@ class Collector {
             if (std::memcmp(coa, Plan::care_of(hoa, k).bytes.data(), 16) == 0) return nullptr;
         return "CoA not registered for the HoA";
     }
+    // The peer router's output: the frame as it came in, with the next hop's MAC and ours,
+    // and the hop limit decremented; to a HoA (access side) or reverse-tunnelled from one.
+    const char* check_routed(const std::uint8_t* p, std::uint32_t len, bool access_side) {
+        if (len < 14 + 40) return "routed packet too short";
+        const MacAddress& next_hop = access_side ? plan_.access_router_mac : plan_.home_router_mac;
+        const MacAddress& own = access_side ? plan_.access_mac : plan_.home_mac;
+        if (std::memcmp(p, next_hop.bytes.data(), 6) != 0) return "wrong next-hop MAC";
+        if (std::memcmp(p + 6, own.bytes.data(), 6) != 0) return "wrong source MAC";
+        const std::uint8_t* ip = p + 14;
+        if (ip[7] != 63) return "hop limit not decremented once";
+        if (access_side) return Plan::is_home_address(ip + 24) ? nullptr : "not to a HoA";
+        if (ip[6] != net::kProtoIpv6InIpv6 || len < 14 + 40 + 40 || !Plan::is_home_address(ip + 48))
+            return "not reverse-tunnelled from a HoA";
+        return nullptr;
+    }
     const char* check_decapsulated(const std::uint8_t* p, std::uint32_t len) {
         if (len < 14 + 40) return "decapsulated packet too short";
         if (std::memcmp(p, plan_.home_router_mac.bytes.data(), 6) != 0) return "wrong next-hop MAC";
@@ -625,7 +655,13 @@ struct ScenarioResult {
     double baseline_mpps = 0;
     double raw_cycles_per_packet = 0;  // preempted iterations included
     double baseline_raw_cycles_per_packet = 0;
+    double peer_cycles_per_packet = 0;
+    double peer_mpps = 0;
+    double peer_raw_cycles_per_packet = 0;
     double preempted_share = 0;
+    double vs_peer() const {
+        return peer_cycles_per_packet > 0 ? cycles_per_packet / peer_cycles_per_packet : 0;
+    }
 };
 
 struct Percentiles {
@@ -718,13 +754,14 @@ class Bench {
     struct Mark {
         dp::WorkerCounters w;
         std::uint64_t offered, collected, io_tx, io_drops;
+        bench::PeerRouter::Counters peer;
     };
     Mark mark() const {
-        return {rt_->totals(), generator_->offered, collector_.total(), shared_.io_tx,
-                shared_.io_drops};
+        return {rt_->totals(), generator_->offered, collector_.total(),
+                shared_.io_tx, shared_.io_drops,    peer_->counters()};
     }
     void check_counts(const std::string& phase, const Mark& a, const Mark& b, unsigned copies,
-                      bool io_forward);
+                      Forwarder forwarder = Forwarder::Monami);
 
     Options opt_;
     Plan plan_;
@@ -734,6 +771,7 @@ class Bench {
     std::unique_ptr<MeasuringDataPlane> dataplane_;
     std::unique_ptr<ha::HomeAgent> agent_;
     std::unique_ptr<Generator> generator_;
+    std::unique_ptr<bench::PeerRouter> peer_;
     rte_mempool* pool_ = nullptr;
     rte_ring* rx_[2] = {};
     rte_ring* tx_[2] = {};
@@ -865,6 +903,8 @@ bool Bench::setup(std::string& error) {
     agent_->reserve_capacity();  // as monami-gw does
     agent_->start(now_ms());
     generator_ = std::make_unique<Generator>(plan_, pool_, opt_.coas);
+    peer_ = bench::PeerRouter::create(plan_, opt_.hoas, ports_, error);
+    if (!peer_) return false;
     shared_.samples.resize(1u << 22);
     sequence_.assign(opt_.hoas, 0);
     ncast_period_ =
@@ -912,8 +952,11 @@ unsigned Bench::worker_step() {
     dp::WorkerCtx& w = rt_->worker(0);
     std::uint64_t t0 = rte_rdtsc();
     unsigned n;
-    if (shared_.io_forward.load(std::memory_order_relaxed)) {
+    Forwarder forwarder = shared_.forwarder.load(std::memory_order_relaxed);
+    if (forwarder == Forwarder::IoBaseline) {
         n = io_forward_iteration();
+    } else if (forwarder == Forwarder::Peer) {
+        n = peer_->iteration();
     } else {
         std::uint64_t before = w.counters.rx_packets;
         rt_->worker_iteration(w);
@@ -967,6 +1010,7 @@ void Bench::flush() {
         std::uint64_t deadline = w.next_drain_tsc + 1;
         while (rte_rdtsc() <= deadline) rte_pause();
         rt_->worker_iteration(w);
+        peer_->drain();
         collect();
         if (rte_ring_count(rx_[0]) + rte_ring_count(rx_[1]) + rte_ring_count(w.control_tx) == 0)
             break;
@@ -975,12 +1019,29 @@ void Bench::flush() {
 }
 
 void Bench::check_counts(const std::string& phase, const Mark& a, const Mark& b, unsigned copies,
-                         bool io_forward) {
+                         Forwarder forwarder) {
     auto d = [](std::uint64_t x, std::uint64_t y) { return y - x; };
     std::uint64_t offered = d(a.offered, b.offered);
     std::uint64_t collected = d(a.collected, b.collected);
     std::string problem;
-    if (io_forward) {
+    if (forwarder == Forwarder::Peer) {
+        // Every packet is a well-formed one to a HoA in the table (or reverse-tunnelled from
+        // one): all are routed, and everything routed comes out (the collector checks where).
+        const auto &p0 = a.peer, &p1 = b.peer;
+        std::uint64_t received = d(p0.received, p1.received), routed = d(p0.routed, p1.routed);
+        std::uint64_t tx_full = d(p0.tx_full, p1.tx_full);
+        std::uint64_t not_routed = d(p0.malformed, p1.malformed) + d(p0.no_route, p1.no_route) +
+                                   d(p0.hop_limit, p1.hop_limit);
+        if (received != offered)
+            problem =
+                "received " + std::to_string(received) + " != offered " + std::to_string(offered);
+        else if (routed != received)
+            problem = "routed " + std::to_string(routed) + " of " + std::to_string(received) +
+                      " (" + std::to_string(not_routed) + " counted as not routed)";
+        else if (collected + tx_full != routed)
+            problem = "collected " + std::to_string(collected) + " + tx_full " +
+                      std::to_string(tx_full) + " != routed " + std::to_string(routed);
+    } else if (forwarder == Forwarder::IoBaseline) {
         if (offered != d(a.io_tx, b.io_tx) + d(a.io_drops, b.io_drops))
             problem = "offered " + std::to_string(offered) + " != sent + dropped";
         else if (collected != d(a.io_tx, b.io_tx))
@@ -1011,6 +1072,11 @@ void Bench::check_counts(const std::string& phase, const Mark& a, const Mark& b,
         }
     }
     if (!problem.empty()) failures_.push_back(phase + ": " + problem);
+    if (collector_.misrouted != 0) {
+        failures_.push_back(phase + ": " + std::to_string(collector_.misrouted) +
+                            " packets out of the wrong port");
+        collector_.misrouted = 0;
+    }
     if (collector_.wrong != 0) {
         failures_.push_back(phase + ": " + std::to_string(collector_.wrong) + " of " +
                             std::to_string(collector_.checked) +
@@ -1072,7 +1138,7 @@ void Bench::provision() {
         failures_.push_back("provision: " + std::to_string(rt_->home_address_count()) +
                             " HoAs in the data plane");
     Mark m1 = mark();
-    check_counts("provision", m0, m1, 1, false);
+    check_counts("provision", m0, m1, 1);
 }
 
 // Lifetime renewals: the same CoAs again with the next sequence number, for the first
@@ -1094,7 +1160,7 @@ void Bench::refresh() {
         failures_.push_back("refresh: " + std::to_string(rt_->home_address_count()) +
                             " HoAs in the data plane");
     Mark m1 = mark();
-    check_counts("refresh", m0, m1, 1, false);
+    check_counts("refresh", m0, m1, 1);
 }
 
 ScenarioResult Bench::throughput(const std::string& name, Direction dir,
@@ -1121,13 +1187,16 @@ ScenarioResult Bench::throughput(const std::string& name, Direction dir,
     generator_->use(&spec, rx_[in], ports_[in]);
     unsigned copies = dir == Direction::Ncast ? 2 : 1;
 
-    // Pipeline then baseline, the same traffic; the worker always sees full bursts: the
-    // generator offers 512 packets, the worker runs until its RX ring is empty (timed),
-    // the collector takes what came out.
-    for (int pass = 0; pass < 2; ++pass) {
-        bool io = pass == 1;
-        shared_.io_forward.store(io);
-        collector_.verify = !io;
+    // Pipeline, then the peer router, then the io baseline, the same traffic; the worker
+    // always sees full bursts: the generator offers 512 packets, the worker runs until its RX
+    // ring is empty (timed), the collector takes what came out.
+    for (Forwarder forwarder : {Forwarder::Monami, Forwarder::Peer, Forwarder::IoBaseline}) {
+        shared_.forwarder.store(forwarder);
+        using Expect = Collector::Expect;
+        collector_.expect = forwarder == Forwarder::Monami       ? Expect::Pipeline
+                            : forwarder == Forwarder::IoBaseline ? Expect::Anything
+                            : dir == Direction::Decap            ? Expect::RoutedToHome
+                                                                 : Expect::RoutedToAccess;
         Mark m0 = mark();
         std::uint64_t busy0 = shared_.busy_cycles, packets0 = shared_.packets;
         shared_.sample_count = 0;
@@ -1142,16 +1211,24 @@ ScenarioResult Bench::throughput(const std::string& name, Direction dir,
         flush();
         double seconds = static_cast<double>(rte_rdtsc() - start) / tsc_hz_;
         Mark m1 = mark();
-        check_counts(name + (io ? " (baseline)" : ""), m0, m1, io ? 1 : copies, io);
+        const char* suffix = forwarder == Forwarder::Peer         ? " (peer)"
+                             : forwarder == Forwarder::IoBaseline ? " (baseline)"
+                                                                  : "";
+        // n-cast copies are monami's work; the peer and the baseline send each packet once.
+        check_counts(name + suffix, m0, m1, forwarder == Forwarder::Monami ? copies : 1, forwarder);
         double packets = static_cast<double>(shared_.packets - packets0);
         (void)busy0;
         CycleStats st = cycle_stats(shared_);
         double cpp = st.cycles_per_packet;
         double mpps = cpp > 0 ? tsc_hz_ / cpp / 1e6 : 0;
-        if (io) {
+        if (forwarder == Forwarder::IoBaseline) {
             r.baseline_raw_cycles_per_packet = st.raw_cycles_per_packet;
             r.baseline_cycles_per_packet = cpp;
             r.baseline_mpps = mpps;
+        } else if (forwarder == Forwarder::Peer) {
+            r.peer_raw_cycles_per_packet = st.raw_cycles_per_packet;
+            r.peer_cycles_per_packet = cpp;
+            r.peer_mpps = mpps;
         } else {
             r.packets = static_cast<std::uint64_t>(packets);
             r.cycles_per_packet = cpp;
@@ -1161,13 +1238,14 @@ ScenarioResult Bench::throughput(const std::string& name, Direction dir,
             r.wall_mpps = packets / seconds / 1e6;
         }
     }
-    shared_.io_forward.store(false);
-    collector_.verify = true;
+    shared_.forwarder.store(Forwarder::Monami);
+    collector_.expect = Collector::Expect::Pipeline;
     if (!opt_.json || isatty(2))
         std::fprintf(stderr,
-                     "[%s] %.2f Mpps, %.0f cycles/packet; baseline %.2f Mpps, %.0f cycles/packet\n",
-                     name.c_str(), r.mpps, r.cycles_per_packet, r.baseline_mpps,
-                     r.baseline_cycles_per_packet);
+                     "[%s] %.2f Mpps, %.0f cycles/packet; peer %.0f cycles/packet (x%.2f); "
+                     "baseline %.2f Mpps, %.0f cycles/packet\n",
+                     name.c_str(), r.mpps, r.cycles_per_packet, r.peer_cycles_per_packet,
+                     r.vs_peer(), r.baseline_mpps, r.baseline_cycles_per_packet);
     scenarios_.push_back(r);
     return r;
 }
@@ -1290,7 +1368,7 @@ void Bench::live_updates() {
     Window quiet = live_window(LiveMode::Quiet, opt_.duration_s, spec);
     Window flood = live_window(LiveMode::Flood, opt_.duration_s, spec);
     Mark m1 = mark();
-    check_counts("forwarding during updates", m0, m1, 1, false);
+    check_counts("forwarding during updates", m0, m1, 1);
     auto cpp = [](const Window& w) {
         return w.packets ? static_cast<double>(w.busy_cycles) / w.packets : 0.0;
     };
@@ -1318,7 +1396,7 @@ void Bench::update_latency() {
     Mark m0 = mark();
     live_window(LiveMode::Probe, 3600, spec);
     Mark m1 = mark();
-    check_counts("update latency", m0, m1, 1, false);
+    check_counts("update latency", m0, m1, 1);
     std::fprintf(
         stderr,
         "[update latency] p50 %.1f us, p99 %.1f us, p99.9 %.1f us (%zu samples, %u timeouts)\n",
@@ -1427,7 +1505,7 @@ void Bench::esp_updates() {
     flush();
     end_progress();
     Mark m1 = mark();
-    check_counts("esp", m0, m1, 1, false);
+    check_counts("esp", m0, m1, 1);
 
     // The mobile nodes open a sample of the BAs: status 0 (accepted) for their sequence.
     std::uint64_t accepted = 0;
@@ -1728,7 +1806,7 @@ void Bench::failover() {
     flush();
     seen.enabled = false;
     Mark m1 = mark();
-    check_counts("failover", m0, m1, 1, false);
+    check_counts("failover", m0, m1, 1);
     failover_ = percentiles(latencies);
     failover_publish_ = percentiles(publish);
     if (!problem.empty()) failures_.push_back("failover: " + problem);
@@ -1746,6 +1824,7 @@ void Bench::failover() {
 void Bench::teardown() {
     agent_.reset();
     dataplane_.reset();
+    peer_.reset();  // its TX buffers hold packets of the ports the Runtime closes
     if (rt_) rt_->stop();
     rt_.reset();
     for (int i = 0; i < 2; ++i) {
@@ -1757,6 +1836,16 @@ void Bench::teardown() {
 
 const char* verdict(bool met) {
     return met ? "met" : "MISSED";
+}
+
+// The equal-work peer beside a scenario: its cost, and monami's over it (goal: no more).
+void print_peer_rows(const ScenarioResult& s) {
+    char m[64];
+    std::snprintf(m, sizeof m, "%.2f Mpps, %.0f cyc/pkt", s.peer_mpps, s.peer_cycles_per_packet);
+    std::printf("%-44s %-30s %-30s\n", "  peer: l3fwd-EM IPv6 router, same ports", m, "");
+    std::snprintf(m, sizeof m, "%.3f", s.vs_peer());
+    std::printf("%-44s %-30s %-30s %s\n", "  monami / peer (cyc/pkt)", m, "<= 1.00",
+                verdict(s.peer_cycles_per_packet > 0 && s.vs_peer() <= 1.0));
 }
 
 void Bench::report() const {
@@ -1787,6 +1876,14 @@ void Bench::report() const {
         std::printf("  \"baseline_cycles_per_packet\": %.1f,\n",
                     fwd ? fwd->baseline_cycles_per_packet : 0.0);
         std::printf("  \"decap_cycles_per_packet\": %.1f,\n", rev ? rev->cycles_per_packet : 0.0);
+        // The equal-work peer on the encap traffic, and monami's cycles over the peer's.
+        std::printf("  \"peer_cycles_per_packet\": %.1f,\n",
+                    fwd ? fwd->peer_cycles_per_packet : 0.0);
+        std::printf("  \"peer_mpps\": %.3f,\n", fwd ? fwd->peer_mpps : 0.0);
+        std::printf("  \"encap_vs_peer\": %.3f,\n", fwd ? fwd->vs_peer() : 0.0);
+        std::printf("  \"decap_peer_cycles_per_packet\": %.1f,\n",
+                    rev ? rev->peer_cycles_per_packet : 0.0);
+        std::printf("  \"decap_vs_peer\": %.3f,\n", rev ? rev->vs_peer() : 0.0);
         std::printf("  \"bu_per_second\": %.0f,\n", bu_per_second_);
         std::printf("  \"bu_per_second_refresh\": %.0f,\n", bu_per_second_refresh_);
         std::printf("  \"refreshed\": %u,\n", refreshed_);
@@ -1843,12 +1940,15 @@ void Bench::report() const {
                 "%.3f, "
                 "\"baseline_mpps\": %.3f, \"baseline_cycles_per_packet\": %.1f, \"ratio\": "
                 "%.3f, \"raw_cycles_per_packet\": %.1f, \"baseline_raw_cycles_per_packet\": %.1f, "
+                "\"peer_mpps\": %.3f, \"peer_cycles_per_packet\": %.1f, "
+                "\"peer_raw_cycles_per_packet\": %.1f, \"vs_peer\": %.3f, "
                 "\"preempted_share\": %.4f}%s\n",
                 s.name.c_str(), to_string(s.direction), s.sizes.c_str(), s.distribution.c_str(),
                 s.packets, s.mpps, s.cycles_per_packet, s.wall_mpps, s.baseline_mpps,
                 s.baseline_cycles_per_packet, s.baseline_mpps > 0 ? s.mpps / s.baseline_mpps : 0.0,
-                s.raw_cycles_per_packet, s.baseline_raw_cycles_per_packet, s.preempted_share,
-                i + 1 < scenarios_.size() ? "," : "");
+                s.raw_cycles_per_packet, s.baseline_raw_cycles_per_packet, s.peer_mpps,
+                s.peer_cycles_per_packet, s.peer_raw_cycles_per_packet, s.vs_peer(),
+                s.preempted_share, i + 1 < scenarios_.size() ? "," : "");
         }
         std::printf("  ],\n");
         std::printf("  \"counts_ok\": %s,\n", failures_.empty() ? "true" : "false");
@@ -1880,12 +1980,14 @@ void Bench::report() const {
         std::snprintf(m, sizeof m, "%.3f", ratio);
         std::printf("%-44s %-30s %-30s %s\n", "  forward / baseline", m, ">= 0.70",
                     verdict(ratio >= 0.7));
+        print_peer_rows(*fwd);
     }
     if (rev) {
         char m[64];
         std::snprintf(m, sizeof m, "%.2f Mpps, %.0f cyc/pkt", rev->mpps, rev->cycles_per_packet);
         std::printf("%-44s %-30s %-30s %s\n", "reverse (ingress check + decap)", m, "<= 80 cyc/pkt",
                     verdict(rev->cycles_per_packet <= 80));
+        print_peer_rows(*rev);
     }
     char m[96];
     std::snprintf(m, sizeof m, "%.0f /s", bu_per_second_);
@@ -1941,12 +2043,14 @@ void Bench::report() const {
     std::snprintf(m, sizeof m, "+%.0f counters, +%.0f control",
                   static_cast<double>(counter_bytes_) / bindings, control_bytes_per_binding_);
     std::printf("%-44s %-30s\n", "  not counted above (bytes per binding)", m);
-    std::printf("\n%-30s %-8s %-8s %10s %9s %10s %12s %9s %7s\n", "scenario", "size", "dist",
-                "Mpps", "cyc/pkt", "wall Mpps", "base Mpps", "base cyc", "ratio");
+    std::printf("\n%-30s %-8s %-8s %10s %9s %10s %9s %7s %12s %9s %7s\n", "scenario", "size",
+                "dist", "Mpps", "cyc/pkt", "wall Mpps", "peer cyc", "/peer", "base Mpps",
+                "base cyc", "ratio");
     for (const auto& s : scenarios_)
-        std::printf("%-30s %-8s %-8s %10.2f %9.0f %10.2f %12.2f %9.0f %7.3f\n", s.name.c_str(),
-                    s.sizes.c_str(), s.distribution.c_str(), s.mpps, s.cycles_per_packet,
-                    s.wall_mpps, s.baseline_mpps, s.baseline_cycles_per_packet,
+        std::printf("%-30s %-8s %-8s %10.2f %9.0f %10.2f %9.0f %7.3f %12.2f %9.0f %7.3f\n",
+                    s.name.c_str(), s.sizes.c_str(), s.distribution.c_str(), s.mpps,
+                    s.cycles_per_packet, s.wall_mpps, s.peer_cycles_per_packet, s.vs_peer(),
+                    s.baseline_mpps, s.baseline_cycles_per_packet,
                     s.baseline_mpps > 0 ? s.mpps / s.baseline_mpps : 0.0);
     std::printf("\ncounts: %s\n", failures_.empty()
                                       ? "ok (in = out + counted drops; sampled CoAs as registered)"
