@@ -2102,9 +2102,10 @@ int main(int argc, char** argv) {
     if (dashdash > 0) {
         for (int i = 1; i < dashdash; ++i) eal.emplace_back(argv[i]);
     } else {
-        // The HoA table, packed snapshots and per-binding counters grow with the bindings
-        // (tools/bench sizes it the same way).
-        unsigned mb = 512 + static_cast<unsigned>(std::uint64_t{opt.hoas} * 1024 >> 20);
+        // The HoA table, packed snapshots and per-binding counters grow with the bindings,
+        // and the peer router's table (about 100 bytes per HoA) with the HoAs (tools/bench
+        // sizes it the same way).
+        unsigned mb = 512 + static_cast<unsigned>(std::uint64_t{opt.hoas} * 1152 >> 20);
         // A private file prefix: other DPDK processes on the machine are left alone.
         eal.insert(eal.end(), {"-l", "0,1", "--no-huge", "-m", std::to_string(mb), "--no-shconf",
                                "--file-prefix", "monami-bench-" + std::to_string(getpid()),
