@@ -35,12 +35,19 @@ def care_of(i, k):
     return str(ipaddress.IPv6Address(((0x20010db8_c000 | k) << 80) | i))
 
 
-def gateway_config(sockets, max_bindings, heartbeat_prefixes, interval_ms=100, missed_limit=3,
-                   state=None):
-    """The gateway's YAML for the plan: memif servers on `sockets` (home, access); `state`:
-    None, (durability, file) for an LMDB binding store, or (durability, "etcd://host:port")
-    for an etcd group of one gateway (the leader)."""
-    prefixes = ", ".join(f'"{p}"' for p in heartbeat_prefixes)
+def memif_server(index, socket_path):
+    """The EAL device string of a memif server port listening on `socket_path`."""
+    return f"net_memif{index},role=server,id=0,socket={socket_path},socket-abstract=no"
+
+
+def gateway_config(devices, max_bindings, heartbeat_prefixes, interval_ms=100, missed_limit=3,
+                   state=None, control_ring=None):
+    """The gateway's YAML for the plan on the EAL `devices` (home, access): PCI addresses or
+    vdevs (memif_server()). `heartbeat_prefixes`: the CoAs heartbeats probe, none: no
+    heartbeats. `state`: None, (durability, file) for an LMDB binding store, or (durability,
+    "etcd://host:port") for an etcd group of one gateway (the leader). `control_ring`: the
+    worker -> control ring's size when not the default (BUs arriving faster than the control
+    thread takes them wait there)."""
     if state is None:
         store = ""
     elif str(state[1]).startswith("etcd://"):
@@ -50,15 +57,27 @@ def gateway_config(sockets, max_bindings, heartbeat_prefixes, interval_ms=100, m
     else:
         store = f'state: {{backend: lmdb, durability: {state[0]}, path: "{state[1]}"}}\n'
 
+    if heartbeat_prefixes:
+        prefixes = ", ".join(f'"{p}"' for p in heartbeat_prefixes)
+        heartbeat = f"""heartbeat:
+  enabled: true
+  interval_ms: {interval_ms}
+  missed_limit: {missed_limit}
+  recovery: 1
+  care_of_prefixes: [{prefixes}]
+"""
+    else:
+        heartbeat = "heartbeat: {enabled: false}\n"
+    ring = f"\n  control_ring: {control_ring}" if control_ring else ""
     return store + f"""
 log_level: notice
 ports:
   - name: home
-    device: "net_memif0,role=server,id=0,socket={sockets[0]},socket-abstract=no"
+    device: "{devices[0]}"
     mac: "02:00:00:00:01:01"
     addresses: ["2001:db8:1::1/64"]
   - name: access
-    device: "net_memif1,role=server,id=0,socket={sockets[1]},socket-abstract=no"
+    device: "{devices[1]}"
     mac: "02:00:00:00:02:01"
     addresses: ["2001:db8:2::1/64"]
 routes:
@@ -68,7 +87,7 @@ neighbors:
   - {{address: "2001:db8:2::fe", mac: "02:00:00:00:02:fe", port: access}}
   - {{address: "2001:db8:1::fe", mac: "02:00:00:00:01:fe", port: home}}
 dataplane:
-  signalling_steering: software
+  signalling_steering: software{ring}
 home_agent:
   addresses: ["2001:db8:1::1"]
   home_prefixes: ["2001:db8:1::/64"]
@@ -77,13 +96,7 @@ home_agent:
   # The bench measures BU work; DAD would hold each first BA dad_wait_ms (docs/performance.md).
   duplicate_address_detection: false
   max_bindings: {max_bindings}
-heartbeat:
-  enabled: true
-  interval_ms: {interval_ms}
-  missed_limit: {missed_limit}
-  recovery: 1
-  care_of_prefixes: [{prefixes}]
-"""
+""" + heartbeat
 
 
 class Telemetry:
@@ -178,8 +191,7 @@ def memif_io_peer(loadgen_commands, tag="peer", memory_mb=1024):
     testpmd = subprocess.Popen(
         ["dpdk-testpmd", "-l", "0-1", "--no-huge", "-m", str(memory_mb), "--no-pci",
          "--file-prefix", f"{tag}pmd", "--log-level", "lib.eal:error",
-         f"--vdev=net_memif0,role=server,id=0,socket={sockets[0]},socket-abstract=no",
-         f"--vdev=net_memif1,role=server,id=0,socket={sockets[1]},socket-abstract=no",
+         f"--vdev={memif_server(0, sockets[0])}", f"--vdev={memif_server(1, sockets[1])}",
          "--", "--forward-mode=io", "--stats-period", "1", "--nb-cores=1",
          "--total-num-mbufs=16384"],
         stdin=subprocess.DEVNULL, stdout=open(log, "w"), stderr=subprocess.STDOUT, text=True)
@@ -215,7 +227,7 @@ class DaemonLab:
         self.store = (None if durability is None else
                       f"etcd://{etcd}" if etcd else self.dir / "bindings.mdb")
         self.config.write_text(gateway_config(
-            self.sockets, max_bindings, heartbeat_prefixes, interval_ms, missed_limit,
+            [memif_server(i, s) for i, s in enumerate(self.sockets)], max_bindings, heartbeat_prefixes, interval_ms, missed_limit,
             None if durability is None else (durability, self.store)))
         self.memory_mb = memory_mb
         self.loadgen_lcore = loadgen_lcore

@@ -3,12 +3,15 @@ from the build directory, on pcap files or in network namespaces."""
 import os
 import shutil
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# The helpers the tests share with tools/ (mh_frames, daemon_lab).
+sys.path.insert(0, str(ROOT / "tools"))
 BUILD = Path(os.environ.get("MONAMI_BUILD", ROOT / "build"))
 
 

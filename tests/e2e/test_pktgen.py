@@ -1,11 +1,14 @@
 """pktgen-dpdk built by tools/pktgen/build (the benchmark kit's traffic generator) runs the
 kit's Lua script on two vdev ports (memif, net_pcap) in one process, without hugepages or
-NICs."""
+NICs; and tools/pktgen/run drives monami-gw and testpmd with it over memif."""
+import ipaddress
+import json
 import os
 import re
 import shutil
 import subprocess
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ from conftest import ROOT
 
 KIT = ROOT / "tools" / "pktgen"
 VENDOR = ROOT.parent / "shared" / "vendor" / "pktgen-dpdk-23.03.0.tar.gz"
+HOA_BASE = int(ipaddress.IPv6Address("2001:db8:1::1:0:0"))  # HoA i = 2001:db8:1::1:<i>
 
 
 @pytest.fixture(scope="session")
@@ -98,3 +102,74 @@ def test_kit_script_sends_the_pcaps_frames(pktgen, tmp_path):
         sent = [bytes(d) for d, _ in RawPcapReader(str(tmp_path / f"tx{port}.pcap"))]
         assert len(sent) == stats[port][0] > 0
         assert all(f in kit for f in sent), f"port {port} sent frames not in {pcap}"
+
+
+def tshark_fields(pcap, *fields):
+    out = subprocess.run(["tshark", "-r", str(pcap), "-T", "fields",
+                          *[x for f in fields for x in ("-e", f)]],
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    return [line.split("\t") for line in out.splitlines()]
+
+
+def test_run_provisions_and_drives_every_scenario_over_memif(pktgen, tmp_path):
+    """tools/pktgen/run end to end on memif: 1,000 HoAs x 2 CoAs registered by pktgen
+    replaying bu.pcap once, then every scenario through monami-gw and through testpmd io
+    at 1% rate. What the gateway sent back is decoded with tshark from pktgen's captures."""
+    hoas = 1000
+    report = tmp_path / "report.json"
+    r = subprocess.run([str(KIT / "run"), "--hoas", str(hoas), "--coas", "2", "--seconds", "1",
+                        "--rate", "1", "--packets", "1024", "--workdir", str(tmp_path / "run"),
+                        "--sample", "--json", str(report)],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout + r.stderr[-4000:]
+    result = json.loads(report.read_text())
+    work = tmp_path / "run"
+
+    # Provisioning: each BU sent once, each accepted, one BA for each.
+    p = result["provisioning"]
+    assert p["bus_sent"] == hoas and p["accepted"] == hoas
+    assert p["gateway"]["binding_updates"] == hoas == p["gateway"]["binding_acks_sent"]
+    assert p["home_addresses"] == hoas and p["bindings"] == 2 * hoas
+    assert p["bus_per_second"] > 0
+    bas = [f for f in tshark_fields(p["sample"], "mip6.mhtype", "mip6.ba.status",
+                                    "ipv6.routing.mipv6.home_address") if f[0] == "6"]
+    assert len(bas) == hoas, f"{len(bas)} BAs reached pktgen for {hoas} BUs"
+    assert {status for _, status, _ in bas} == {"0"}
+    assert {hoa for _, _, hoa in bas} == {str(ipaddress.IPv6Address(HOA_BASE + i))
+                                          for i in range(hoas)}
+
+    # Every scenario, through both, with the ratio.
+    assert set(result["scenarios"]) == {"encap_64", "encap_imix", "decap_64", "ncast_64"}
+    for name, s in result["scenarios"].items():
+        for side in ("monami", "testpmd"):
+            assert s[side]["offered_mpps"] > 0 and s[side]["received_mpps"] > 0, (name, side)
+        assert s["ratio"] > 0, name
+
+    # What monami sent out of the access port: tunnelled from the HA to a CoA registered
+    # for the inner destination (CoA k of HoA i is 2001:db8:c00<k>::<i>).
+    def care_of_home_address(frame):
+        outer_src, _ = frame[0].split(",")
+        outer_dst, inner_dst = frame[1].split(",")
+        assert outer_src == "2001:db8:1::1"
+        coa, hoa = ipaddress.IPv6Address(outer_dst), ipaddress.IPv6Address(inner_dst)
+        assert int(hoa) - HOA_BASE < hoas
+        assert int(coa) & 0xffffffff == int(hoa) - HOA_BASE, frame
+        return int(coa) >> 80 & 0xff, int(hoa)
+
+    for name in ("encap_64", "encap_imix"):
+        frames = tshark_fields(work / f"{name}.monami.rx1.pcap", "ipv6.src", "ipv6.dst")
+        assert len(frames) > 1000, name
+        coas = [care_of_home_address(f) for f in frames if "," in f[0]]
+        assert {k for k, _ in coas} <= {0, 1}
+    # n-cast: every frame copied onto both CoAs of its HoA.
+    frames = tshark_fields(work / "ncast_64.monami.rx1.pcap", "ipv6.src", "ipv6.dst")
+    copies = Counter(care_of_home_address(f) for f in frames)
+    per_coa = Counter(k for k, _ in copies.elements())
+    assert per_coa[0] == per_coa[1] > 500, per_coa
+    # The reverse tunnel: plain IPv6 from the HoA to the correspondent on the home port.
+    frames = tshark_fields(work / "decap_64.monami.rx0.pcap", "ipv6.src", "ipv6.dst",
+                           "eth.dst")
+    assert len(frames) > 1000
+    for src, dst, mac in frames:
+        assert int(ipaddress.IPv6Address(src)) - HOA_BASE < hoas
+        assert dst.startswith("2001:db8:ffff:") and mac == "02:00:00:00:01:fe"

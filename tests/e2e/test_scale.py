@@ -4,15 +4,12 @@ every HoA reachable through the workers, the whole table paged out through telem
 monami-ctl, one HoA queried alone, and heartbeats to a handful of paths sent at their
 interval while the table is large and being paged. The BAs are decoded with tshark."""
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 
-from conftest import ROOT, binary, have
-
-sys.path.insert(0, str(ROOT / "tools"))
-from daemon_lab import DaemonLab, care_of, hoa, rows  # noqa: E402
+from conftest import binary, have
+from daemon_lab import DaemonLab, care_of, hoa, rows
 
 HOAS = 100_000
 HEARTBEAT_PATHS = 64  # heartbeat.care_of_prefixes 2001:db8:c001::/122: BID 2 of HoAs 0..63
