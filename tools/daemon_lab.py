@@ -41,13 +41,15 @@ def memif_server(index, socket_path):
 
 
 def gateway_config(devices, max_bindings, heartbeat_prefixes, interval_ms=100, missed_limit=3,
-                   state=None, control_ring=None):
+                   state=None, control_ring=None, tunnel_mtu=None):
     """The gateway's YAML for the plan on the EAL `devices` (home, access): PCI addresses or
     vdevs (memif_server()). `heartbeat_prefixes`: the CoAs heartbeats probe, none: no
     heartbeats. `state`: None, (durability, file) for an LMDB binding store, or (durability,
     "etcd://host:port") for an etcd group of one gateway (the leader). `control_ring`: the
     worker -> control ring's size when not the default (BUs arriving faster than the control
-    thread takes them wait there)."""
+    thread takes them wait there). `tunnel_mtu`: the largest inner packet tunnelled whole
+    (default 1452, within 1500-byte ports); the ports' MTU then leaves room for the outer
+    header and the encapsulation limit option."""
     if state is None:
         store = ""
     elif str(state[1]).startswith("etcd://"):
@@ -69,17 +71,19 @@ def gateway_config(devices, max_bindings, heartbeat_prefixes, interval_ms=100, m
     else:
         heartbeat = "heartbeat: {enabled: false}\n"
     ring = f"\n  control_ring: {control_ring}" if control_ring else ""
+    port_mtu = f"\n    mtu: {tunnel_mtu + 48}" if tunnel_mtu else ""
+    tunnel = f"tunnel: {{mtu: {tunnel_mtu}}}\n" if tunnel_mtu else ""
     return store + f"""
 log_level: notice
 ports:
   - name: home
     device: "{devices[0]}"
     mac: "02:00:00:00:01:01"
-    addresses: ["2001:db8:1::1/64"]
+    addresses: ["2001:db8:1::1/64"]{port_mtu}
   - name: access
     device: "{devices[1]}"
     mac: "02:00:00:00:02:01"
-    addresses: ["2001:db8:2::1/64"]
+    addresses: ["2001:db8:2::1/64"]{port_mtu}
 routes:
   - {{prefix: "2001:db8:c000::/36", port: access, via: "2001:db8:2::fe"}}
   - {{prefix: "2001:db8:ffff::/48", port: home, via: "2001:db8:1::fe"}}
@@ -96,7 +100,7 @@ home_agent:
   # The bench measures BU work; DAD would hold each first BA dad_wait_ms (docs/performance.md).
   duplicate_address_detection: false
   max_bindings: {max_bindings}
-""" + heartbeat
+""" + heartbeat + tunnel
 
 
 class Telemetry:

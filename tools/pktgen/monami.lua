@@ -26,13 +26,16 @@ local function sent(port)
     return pktgen.portStats(tostring(port), "port")[port].opackets
 end
 
-pktgen.set(tx_ports, "rate", rate)
 pktgen.set(tx_ports, "count", count)
 pktgen.pcap(tx_ports, "on")
 if capture then pktgen.capture(capture, "on") end
 -- The worker lcores may still be setting up when the script starts: a start at once sent
 -- late or nothing at all (2 runs in 8 of 0.5 s on a loaded two-core machine), so wait.
 pktgen.delay(1000)
+-- The rate after the links are up: pktgen turns a percentage into a packet interval from
+-- the link's speed (memif says 100G), and one still down gave 10G. On every port: a worker
+-- lcore serving two ports paces both by the first one's rate.
+pktgen.set("all", "rate", rate)
 pktgen.clr()
 local started = os.time()
 pktgen.start(tx_ports)
