@@ -174,3 +174,14 @@ def test_run_provisions_and_drives_every_scenario_over_memif(pktgen, tmp_path):
     for src, dst, mac in frames:
         assert int(ipaddress.IPv6Address(src)) - HOA_BASE < hoas
         assert dst.startswith("2001:db8:ffff:") and mac == "02:00:00:00:01:fe"
+
+
+def test_run_refuses_half_a_port_plan():
+    """NIC ports come in pairs for both sides; an unknown scenario is named."""
+    for args, message in ((["--gw-ports", "0000:01:00.0,0000:01:00.1"],
+                           "--gw-ports and --pktgen-ports go together"),
+                          (["--gw-ports", "0000:01:00.0", "--pktgen-ports", "0000:02:00.0"],
+                           "--gw-ports takes two ports"),
+                          (["--scenarios", "encap_64,bicast"], "unknown scenarios bicast")):
+        r = subprocess.run([str(KIT / "run"), *args], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and message in r.stderr, (args, r.stderr)
