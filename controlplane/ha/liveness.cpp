@@ -85,9 +85,9 @@ const LivenessTracker::Record* LivenessTracker::record(const PathId& id) const {
 std::vector<std::pair<PathId, LivenessTracker::Record*>> LivenessTracker::paths_to(
     const CareOfAddress& care_of) {
     std::vector<std::pair<PathId, Record*>> out;
-    for (auto u = by_care_of_.lower_bound({care_of, HomeAddress{}});
-         u != by_care_of_.end() && u->first == care_of; ++u) {
-        const HomeAddress& hoa = u->second;
+    auto users = by_care_of_.find(care_of);
+    if (users == by_care_of_.end()) return out;
+    for (const HomeAddress& hoa : users->second) {
         auto it = paths_.find(hoa);
         if (it == paths_.end()) continue;
         for (auto& p : it->second)
@@ -99,20 +99,26 @@ std::vector<std::pair<PathId, LivenessTracker::Record*>> LivenessTracker::paths_
 }
 
 void LivenessTracker::index_care_of(const HomeAddress& hoa, const CareOfAddress& care_of) {
-    by_care_of_.insert({care_of, hoa});
+    auto& users = by_care_of_[care_of];
+    if (std::find(users.begin(), users.end(), hoa) == users.end()) users.push_back(hoa);
 }
 
 void LivenessTracker::reserve(std::size_t paths) {
     paths_.reserve(paths);
+    by_care_of_.reserve(paths);
 }
 
 void LivenessTracker::unindex_care_of(const HomeAddress& hoa, const CareOfAddress& care_of,
                                       const std::vector<Path>& list) {
     for (const auto& p : list)
         if (p.record.care_of == care_of) return;  // another binding of the HoA uses it
-    by_care_of_.erase({care_of, hoa});
-    auto rest = by_care_of_.lower_bound({care_of, HomeAddress{}});
-    if (rest == by_care_of_.end() || rest->first != care_of) last_sequence_to_.erase(care_of);
+    auto users = by_care_of_.find(care_of);
+    if (users == by_care_of_.end()) return;
+    auto& hoas = users->second;
+    hoas.erase(std::remove(hoas.begin(), hoas.end(), hoa), hoas.end());
+    if (!hoas.empty()) return;
+    by_care_of_.erase(users);
+    last_sequence_to_.erase(care_of);
 }
 
 bool LivenessTracker::heartbeats_to(const CareOfAddress& care_of) const {
