@@ -29,6 +29,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <random>
 #include <string>
@@ -65,6 +66,9 @@ struct Options {
     bool check_all = false;  // verify every packet (smoke run), not one in 64
     bool verbose = false;
     bool realtime = false;  // SCHED_FIFO on every lcore: a dedicated core's view of the tails
+    // BUs in HoA order (the tables' inserts land next to the previous one) or in a random
+    // permutation, as mobile nodes register in no order (every insert a fresh place).
+    bool shuffled_registrations = false;
     std::vector<std::string> only;  // phases to run (empty: all)
     bool runs(const char* phase) const {
         return only.empty() || std::find(only.begin(), only.end(), phase) != only.end();
@@ -85,6 +89,8 @@ void usage() {
         "                            min(N, 200) times\n"
         "  --only LIST               phases: refresh,encap,imix,decap,ncast,latency,updates,esp,\n"
         "                            failover\n"
+        "  --registration-order O    sequential (HoA 0, 1, ...; default) or shuffled (a random\n"
+        "                            permutation: registrations in no order)\n"
         "  --check                   verify every packet, not one in 64\n"
         "  --json                    one JSON object on stdout; progress on stderr\n"
         "  --verbose                 DPDK and monami logs at INFO\n"
@@ -158,6 +164,12 @@ std::optional<Options> parse_options(int argc, char** argv, int first) {
                 o.only.push_back(phase);
                 at = comma + 1;
             }
+        } else if (a == "--registration-order") {
+            const char* v = value();
+            if (!v) return std::nullopt;
+            std::string order = v;
+            if (order != "sequential" && order != "shuffled") return std::nullopt;
+            o.shuffled_registrations = order == "shuffled";
         } else if (a == "--check") {
             o.check_all = true;
         } else if (a == "--json") {
@@ -1094,11 +1106,14 @@ std::uint64_t Bench::register_all(const char* phase, std::uint32_t count) {
     dp::WorkerCtx& w = rt_->worker(0);
     std::uint64_t control_cycles = 0;
     std::vector<std::vector<std::uint8_t>> frames(kChunk);
+    std::vector<std::uint32_t> order(count);
+    std::iota(order.begin(), order.end(), 0u);
+    if (opt_.shuffled_registrations) std::shuffle(order.begin(), order.end(), std::mt19937(7));
     for (std::uint32_t first = 0; first < count; first += kChunk) {
         unsigned n = std::min<std::uint32_t>(kChunk, count - first);
         for (unsigned j = 0; j < n; ++j) {
             bench::Registration r;
-            r.hoa = first + j;
+            r.hoa = order[first + j];
             r.coas = opt_.coas;
             r.sequence = next_sequence(r.hoa);
             r.ncast_flow = is_ncast_hoa(r.hoa);
@@ -1923,6 +1938,8 @@ void Bench::report() const {
             hash_bytes_, snapshot_bytes_, counter_bytes_, control_bytes_per_binding_);
         std::printf("  \"bindings\": %.0f,\n", bindings);
         std::printf("  \"home_addresses\": %u,\n", opt_.hoas);
+        std::printf("  \"registration_order\": \"%s\",\n",
+                    opt_.shuffled_registrations ? "shuffled" : "sequential");
         std::printf("  \"coas_per_hoa\": %u,\n", opt_.coas);
         std::printf("  \"binding_acks\": %lu,\n", acks_);
         std::printf("  \"tsc_hz\": %.0f,\n", tsc_hz_);
