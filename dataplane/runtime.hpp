@@ -1,5 +1,8 @@
 // The DPDK side of monami-gw: ports, the mbuf pool, the worker lcores, the rings between
 // workers and the control thread, and RCU publication of the forwarding state.
+// One class, defined by role: runtime.cpp (construction, lifecycle, totals), ports.cpp,
+// packet_path.cpp (the worker's burst loop and its stages), control_channel.cpp (punted
+// frames, signalling queues, frames from the control thread), publication.cpp (RCU).
 #pragma once
 
 #include <rte_ethdev.h>
@@ -141,11 +144,18 @@ class Runtime final : public DataPlane, public Reclaimer {
   private:
     Runtime() = default;
     bool init(const RuntimeSettings& settings, std::string& error);
+    // publication.cpp: the QSBR variable and the defer queue.
+    bool init_rcu(std::string& error);
+    // ports.cpp
     bool init_port(const PortSpec& spec, bool steer_signalling, std::string& error);
     bool configure_queues(PortId pid, const std::string& name, std::uint16_t rx_queues,
                           std::uint16_t tx_queues, std::string& error);
     void update_signalling_rules(const std::vector<Ipv6Address>& local_addresses);
+    // control_channel.cpp
     unsigned poll_signalling_queues(const PuntHandler& handle);
+    bool enqueue_control_frame(PortId port, std::span<const std::uint8_t> head,
+                               std::span<const std::uint8_t> body, bool route);
+    // packet_path.cpp: the stages of the burst loop.
     void process_burst(WorkerCtx& w, const Fib& fib, rte_mbuf** pkts, std::uint16_t n,
                        bool allow_decap);
     // process_burst's header checks one by one, for a frame the combined test refused: true
@@ -174,8 +184,6 @@ class Runtime final : public DataPlane, public Reclaimer {
     void punt(WorkerCtx& w, rte_mbuf* m, PuntReason reason, std::uint16_t aux = 0);
     void transmit(WorkerCtx& w, PortId port, rte_mbuf* m);
     void drain(WorkerCtx& w);
-    bool enqueue_control_frame(PortId port, std::span<const std::uint8_t> head,
-                               std::span<const std::uint8_t> body, bool route);
 
     std::vector<PortState> ports_;
     MacAddress port_mac_[RTE_MAX_ETHPORTS];

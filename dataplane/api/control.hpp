@@ -1,6 +1,6 @@
 // The interface between the control thread and the data plane (STYLE.md (b)): what the
-// control plane may ask of the data plane. Implemented in dataplane/runtime.cpp over DPDK;
-// the control plane sees only this header, so it builds and tests without an EAL.
+// control plane may ask of the data plane. Implemented by dp::Runtime (dataplane/runtime.hpp)
+// over DPDK; the control plane sees only this header, so it builds and tests without an EAL.
 #pragma once
 
 #include <cstdint>
