@@ -222,6 +222,7 @@ struct alignas(64) WorkerShared {
     // preempts some of them, and those are told apart from the rest afterwards.
     std::vector<std::pair<std::uint32_t, std::uint32_t>> samples;
     std::size_t sample_count = 0;
+    std::uint64_t busy_sink = 0;  // keeps LiveMode::Busy's arithmetic from being optimised out
 };
 
 // Cycles per packet over the busy iterations, leaving out those that took more than 8x the
@@ -231,6 +232,10 @@ struct CycleStats {
     double cycles_per_packet = 0;      // trimmed
     double raw_cycles_per_packet = 0;  // every busy iteration
     double trimmed_share = 0;          // of iterations
+    // Iterations that received a full burst only: their cost per packet does not depend on
+    // how fast the generator keeps up, so two windows compare at the same burst size.
+    double full_burst_cycles_per_packet = 0;
+    double mean_burst = 0;  // packets per busy iteration
 };
 
 CycleStats cycle_stats(const WorkerShared& shared) {
@@ -245,6 +250,14 @@ CycleStats cycle_stats(const WorkerShared& shared) {
         packets += shared.samples[i].second;
     }
     st.raw_cycles_per_packet = cycles / packets;
+    st.mean_burst = packets / static_cast<double>(n);
+    double full_cycles = 0, full_packets = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (shared.samples[i].second != dp::kBurstSize) continue;
+        full_cycles += shared.samples[i].first;
+        full_packets += shared.samples[i].second;
+    }
+    st.full_burst_cycles_per_packet = full_packets > 0 ? full_cycles / full_packets : 0;
     std::vector<double> sorted = per_packet;
     std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(n / 2),
                      sorted.end());
@@ -719,9 +732,12 @@ class Bench {
     bool counts_ok() const { return failures_.empty(); }
 
   private:
-    enum class LiveMode { Quiet, Flood, Probe };
+    // Busy: the main lcore spins on arithmetic instead of handling BUs (no memory, no
+    // publication, no frames): what any busy neighbour core costs the worker on this machine.
+    enum class LiveMode { Quiet, Flood, Probe, Busy };
     struct Window {
         std::uint64_t busy_cycles = 0, packets = 0, control_cycles = 0, updates = 0;
+        std::uint64_t control_frames = 0;  // BAs, NAs... the worker sent for the control thread
         double seconds = 0;
         CycleStats stats;
     };
@@ -811,6 +827,10 @@ class Bench {
     std::uint32_t refreshed_ = 0;
     double bu_seconds_ = 0;
     double bu_live_per_second_ = 0;
+    double live_busy_full_cpp_ = 0;
+    double live_quiet_full_cpp_ = 0, live_flood_full_cpp_ = 0, live_quiet_burst_ = 0,
+           live_flood_burst_ = 0;
+    std::uint64_t live_control_frames_ = 0;
     double live_quiet_cpp_ = 0, live_flood_cpp_ = 0, live_quiet_wall_mpps_ = 0,
            live_flood_wall_mpps_ = 0;
     std::uint64_t live_updates_ = 0;
@@ -1283,6 +1303,7 @@ Bench::Window Bench::live_window(LiveMode mode, double seconds, TrafficSpec& spe
     if (threaded) rte_eal_remote_launch(worker_lcore_main, &loop, worker_lcore_);
 
     std::uint64_t busy0 = shared_.busy_cycles, packets0 = shared_.packets;
+    const std::uint64_t control_frames0 = rt_->worker(0).counters.control_tx;
     shared_.sample_count = 0;
     std::uint64_t start = rte_rdtsc();
     auto end = start + static_cast<std::uint64_t>(seconds * tsc_hz_);
@@ -1297,7 +1318,18 @@ Bench::Window Bench::live_window(LiveMode mode, double seconds, TrafficSpec& spe
     while (rte_rdtsc() < end) {
         if (rte_ring_count(rx_[0]) < 512) generator_->fill(128);
         collect();
-        if (mode == LiveMode::Flood && rte_ring_count(w.control_tx) < 512) {
+        if (mode == LiveMode::Busy) {
+            // About as long as a batch of 32 BUs, then the generator's turn again.
+            std::uint64_t x = rte_rdtsc() | 1;
+            const std::uint64_t until = rte_rdtsc() + static_cast<std::uint64_t>(tsc_hz_ / 3000);
+            while (rte_rdtsc() < until)
+                for (int k = 0; k < 64; ++k) {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                }
+            shared_.busy_sink += x;
+        } else if (mode == LiveMode::Flood && rte_ring_count(w.control_tx) < 512) {
             for (auto& f : frames) {
                 bench::Registration r;
                 r.hoa = next_hoa;
@@ -1367,6 +1399,7 @@ Bench::Window Bench::live_window(LiveMode mode, double seconds, TrafficSpec& spe
     if (threaded) rte_eal_wait_lcore(worker_lcore_);
     win.busy_cycles = shared_.busy_cycles - busy0;
     win.packets = shared_.packets - packets0;
+    win.control_frames = rt_->worker(0).counters.control_tx - control_frames0;
     win.stats = cycle_stats(shared_);
     if (mode == LiveMode::Probe) latency_ = percentiles(latencies);
     flush();
@@ -1383,6 +1416,7 @@ void Bench::live_updates() {
     Mark m0 = mark();
     Window quiet = live_window(LiveMode::Quiet, opt_.duration_s, spec);
     Window flood = live_window(LiveMode::Flood, opt_.duration_s, spec);
+    Window busy = live_window(LiveMode::Busy, opt_.duration_s, spec);
     Mark m1 = mark();
     check_counts("forwarding during updates", m0, m1, 1);
     auto cpp = [](const Window& w) {
@@ -1395,9 +1429,19 @@ void Bench::live_updates() {
     live_updates_ = flood.updates;
     bu_live_per_second_ =
         flood.control_cycles ? flood.updates / (flood.control_cycles / tsc_hz_) : 0;
+    live_quiet_full_cpp_ = quiet.stats.full_burst_cycles_per_packet;
+    live_flood_full_cpp_ = flood.stats.full_burst_cycles_per_packet;
+    live_busy_full_cpp_ = busy.stats.full_burst_cycles_per_packet;
+    live_quiet_burst_ = quiet.stats.mean_burst;
+    live_flood_burst_ = flood.stats.mean_burst;
+    live_control_frames_ = flood.control_frames;
     std::fprintf(stderr,
-                 "[updates while forwarding] %.0f BU/s; worker %.0f -> %.0f cycles/packet\n",
-                 bu_live_per_second_, live_quiet_cpp_, live_flood_cpp_);
+                 "[updates while forwarding] %.0f BU/s; worker %.0f -> %.0f cycles/packet "
+                 "(bursts of %.1f -> %.1f packets, %lu control frames sent); in full bursts "
+                 "%.0f -> %.0f, and %.0f beside a core busy with arithmetic alone\n",
+                 bu_live_per_second_, live_quiet_cpp_, live_flood_cpp_, live_quiet_burst_,
+                 live_flood_burst_, live_control_frames_, live_quiet_full_cpp_,
+                 live_flood_full_cpp_, live_busy_full_cpp_);
 }
 
 void Bench::update_latency() {
@@ -1908,6 +1952,17 @@ void Bench::report() const {
         std::printf("  \"forward_cycles_per_packet_quiet\": %.1f,\n", live_quiet_cpp_);
         std::printf("  \"forward_cycles_per_packet_during_updates\": %.1f,\n", live_flood_cpp_);
         std::printf("  \"forward_drop_during_updates\": %.3f,\n", drop);
+        // Iterations with full bursts only, so every window compares at the same burst size.
+        std::printf(
+            "  \"forward_cycles_per_packet_full_bursts\": {\"quiet\": %.1f, "
+            "\"during_updates\": %.1f, \"busy_neighbour\": %.1f, \"storm_cost\": %.3f, "
+            "\"busy_neighbour_cost\": %.3f},\n",
+            live_quiet_full_cpp_, live_flood_full_cpp_, live_busy_full_cpp_,
+            live_quiet_full_cpp_ > 0 ? live_flood_full_cpp_ / live_quiet_full_cpp_ - 1 : 0,
+            live_quiet_full_cpp_ > 0 ? live_busy_full_cpp_ / live_quiet_full_cpp_ - 1 : 0);
+        std::printf("  \"mean_burst\": {\"quiet\": %.2f, \"during_updates\": %.2f},\n",
+                    live_quiet_burst_, live_flood_burst_);
+        std::printf("  \"control_frames_during_updates\": %lu,\n", live_control_frames_);
         std::printf(
             "  \"update_latency_us\": {\"p50\": %.2f, \"p99\": %.2f, \"p999\": %.2f, \"max\": "
             "%.2f, "
@@ -2023,6 +2078,18 @@ void Bench::report() const {
         std::snprintf(m, sizeof m, "%.0f -> %.0f cyc/pkt (%+.1f%%)", live_quiet_cpp_,
                       live_flood_cpp_, drop * 100);
         std::printf("%-44s %-30s %-30s\n", "  forwarding cost during those updates", m, "");
+        std::snprintf(m, sizeof m, "%.0f -> %.0f cyc/pkt (%+.1f%%)", live_quiet_full_cpp_,
+                      live_flood_full_cpp_,
+                      live_quiet_full_cpp_ > 0
+                          ? (live_flood_full_cpp_ / live_quiet_full_cpp_ - 1) * 100
+                          : 0.0);
+        std::printf("%-44s %-30s %-30s\n", "  the same in full bursts of 32", m, "<= +10%");
+        std::snprintf(m, sizeof m, "%.0f -> %.0f cyc/pkt (%+.1f%%)", live_quiet_full_cpp_,
+                      live_busy_full_cpp_,
+                      live_quiet_full_cpp_ > 0
+                          ? (live_busy_full_cpp_ / live_quiet_full_cpp_ - 1) * 100
+                          : 0.0);
+        std::printf("%-44s %-30s %-30s\n", "  beside a core busy with arithmetic alone", m, "");
     } else {
         std::printf("%-44s %-30s %-30s\n", "Binding Updates while forwarding", "not run",
                     ">= 1,000,000/s");
