@@ -185,6 +185,14 @@ def wait_for_sockets(sockets, proc, log, timeout=60):
     time.sleep(1)
 
 
+def testpmd_io_command(lcores, eal, file_prefix):
+    """dpdk-testpmd forwarding io (no lookup, no rewrite) between the ports `eal` names, one
+    forwarding core, statistics every second until SIGINT: the baseline the ports allow."""
+    return ["dpdk-testpmd", "-l", lcores, *eal, "--file-prefix", file_prefix,
+            "--log-level", "lib.eal:error", "--", "--forward-mode=io", "--stats-period", "1",
+            "--nb-cores=1", "--total-num-mbufs=16384"]
+
+
 def memif_io_peer(loadgen_commands, tag="peer", memory_mb=1024):
     """DPDK's testpmd forwarding io (no lookup, no rewrite) between the same memif pairs, one
     forwarding core, driven by the same loadgen: what the ports and the generator allow.
@@ -193,11 +201,9 @@ def memif_io_peer(loadgen_commands, tag="peer", memory_mb=1024):
     sockets = [str(directory / "home.sock"), str(directory / "access.sock")]
     log = directory / "testpmd.log"
     testpmd = subprocess.Popen(
-        ["dpdk-testpmd", "-l", "0-1", "--no-huge", "-m", str(memory_mb), "--no-pci",
-         "--file-prefix", f"{tag}pmd", "--log-level", "lib.eal:error",
-         f"--vdev={memif_server(0, sockets[0])}", f"--vdev={memif_server(1, sockets[1])}",
-         "--", "--forward-mode=io", "--stats-period", "1", "--nb-cores=1",
-         "--total-num-mbufs=16384"],
+        testpmd_io_command("0-1", ["--no-huge", "-m", str(memory_mb), "--no-pci",
+                                   f"--vdev={memif_server(0, sockets[0])}",
+                                   f"--vdev={memif_server(1, sockets[1])}"], f"{tag}pmd"),
         stdin=subprocess.DEVNULL, stdout=open(log, "w"), stderr=subprocess.STDOUT, text=True)
     answers = []
     try:

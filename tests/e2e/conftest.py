@@ -15,6 +15,19 @@ sys.path.insert(0, str(ROOT / "tools"))
 BUILD = Path(os.environ.get("MONAMI_BUILD", ROOT / "build"))
 
 
+def tshark_rows(pcap, *fields, display_filter=None):
+    """tshark's decode of a pcap file: one row per frame (matching `display_filter`), the
+    fields in order; a field that occurs more than once (an outer and an inner IPv6 header)
+    gives its values joined by ','."""
+    cmd = ["tshark", "-r", str(pcap), "-T", "fields", "-E", "separator=|", "-E", "aggregator=,"]
+    if display_filter:
+        cmd += ["-Y", display_filter]
+    for f in fields:
+        cmd += ["-e", f]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=True).stdout
+    return [line.split("|") for line in out.strip().splitlines() if line]
+
+
 def binary(name):
     path = BUILD / name
     if not path.exists():

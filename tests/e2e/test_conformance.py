@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from scapy.all import Ether, IPv6, wrpcap
 
-from conftest import two_link_gateway, two_link_ports
+from conftest import tshark_rows, two_link_gateway, two_link_ports
 from mh_frames import (OPT_BID, binding_update, bid_option, bu_packet, flow_id_option,
                        flow_summary_option)
 
@@ -43,12 +43,7 @@ def answers(access, frames, seconds=1.0):
 def tshark(frames, tmp_path, name, *fields):
     path = tmp_path / f"{name}.pcap"
     wrpcap(str(path), frames)
-    cmd = ["tshark", "-r", str(path), "-Y", "mipv6", "-T", "fields", "-E", "separator=|",
-           "-E", "aggregator=,"]
-    for f in fields:
-        cmd += ["-e", f]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return [line.split("|") for line in out.strip().splitlines() if line]
+    return tshark_rows(path, *fields, display_filter="mipv6")
 
 
 def bindings(gw):

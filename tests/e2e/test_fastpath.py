@@ -8,7 +8,7 @@ from scapy.all import (Ether, ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6NDOptDstLLAddr,
                        ICMPv6NDOptSrcLLAddr, ICMPv6PacketTooBig, IPv6, IPv6ExtHdrDestOpt,
                        IPv6ExtHdrRouting, UDP, raw, wrpcap)
 
-from conftest import binary, final_counters, two_link_gateway, two_link_ports
+from conftest import binary, final_counters, tshark_rows, two_link_gateway, two_link_ports
 from mh_frames import (binding_update, bid_option, bu_packet, flow_id_option, mh_packet,
                        mh_with_unknown_type)
 
@@ -52,12 +52,7 @@ def register(access, seq, lifetime_4s=30, flows=b""):
 def tshark_fields(frames, tmp_path, name, *fields, display_filter="mipv6"):
     path = tmp_path / f"{name}.pcap"
     wrpcap(str(path), frames)
-    cmd = ["tshark", "-r", str(path), "-Y", display_filter, "-T", "fields", "-E", "separator=|",
-           "-E", "aggregator=,"]
-    for f in fields:
-        cmd += ["-e", f]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return [line.split("|") for line in out.strip().splitlines() if line]
+    return tshark_rows(path, *fields, display_filter=display_filter)
 
 
 def test_registration_forwarding_and_filters(topology, tmp_path):

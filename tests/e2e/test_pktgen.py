@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from scapy.utils import RawPcapReader
 
-from conftest import ROOT
+from conftest import ROOT, tshark_rows
 
 KIT = ROOT / "tools" / "pktgen"
 VENDOR = ROOT.parent / "shared" / "vendor" / "pktgen-dpdk-23.03.0.tar.gz"
@@ -104,13 +104,6 @@ def test_kit_script_sends_the_pcaps_frames(pktgen, tmp_path):
         assert all(f in kit for f in sent), f"port {port} sent frames not in {pcap}"
 
 
-def tshark_fields(pcap, *fields):
-    out = subprocess.run(["tshark", "-r", str(pcap), "-T", "fields",
-                          *[x for f in fields for x in ("-e", f)]],
-                         capture_output=True, text=True, timeout=300, check=True).stdout
-    return [line.split("\t") for line in out.splitlines()]
-
-
 def test_run_provisions_and_drives_every_scenario_over_memif(pktgen, tmp_path):
     """tools/pktgen/run end to end on memif: 1,000 HoAs x 2 CoAs registered by pktgen
     replaying bu.pcap once, then every scenario through monami-gw and through testpmd io
@@ -132,7 +125,7 @@ def test_run_provisions_and_drives_every_scenario_over_memif(pktgen, tmp_path):
     assert p["home_addresses"] == hoas and p["bindings"] == 2 * hoas
     # At 0.01% of memif's 100G (about 8,000 BUs/s) the 1,000 take over 50 ms: timed.
     assert p["bus_per_second"] > 0
-    bas = [f for f in tshark_fields(p["sample"], "mip6.mhtype", "mip6.ba.status",
+    bas = [f for f in tshark_rows(p["sample"], "mip6.mhtype", "mip6.ba.status",
                                     "ipv6.routing.mipv6.home_address") if f[0] == "6"]
     assert len(bas) == hoas, f"{len(bas)} BAs reached pktgen for {hoas} BUs"
     assert {status for _, status, _ in bas} == {"0"}
@@ -158,17 +151,17 @@ def test_run_provisions_and_drives_every_scenario_over_memif(pktgen, tmp_path):
         return int(coa) >> 80 & 0xff, int(hoa)
 
     for name in ("encap_64", "encap_imix"):
-        frames = tshark_fields(work / f"{name}.monami.rx1.pcap", "ipv6.src", "ipv6.dst")
+        frames = tshark_rows(work / f"{name}.monami.rx1.pcap", "ipv6.src", "ipv6.dst")
         assert len(frames) > 1000, name
         coas = [care_of_home_address(f) for f in frames if "," in f[0]]
         assert {k for k, _ in coas} <= {0, 1}
     # n-cast: every frame copied onto both CoAs of its HoA.
-    frames = tshark_fields(work / "ncast_64.monami.rx1.pcap", "ipv6.src", "ipv6.dst")
+    frames = tshark_rows(work / "ncast_64.monami.rx1.pcap", "ipv6.src", "ipv6.dst")
     copies = Counter(care_of_home_address(f) for f in frames)
     per_coa = Counter(k for k, _ in copies.elements())
     assert per_coa[0] == per_coa[1] > 500, per_coa
     # The reverse tunnel: plain IPv6 from the HoA to the correspondent on the home port.
-    frames = tshark_fields(work / "decap_64.monami.rx0.pcap", "ipv6.src", "ipv6.dst",
+    frames = tshark_rows(work / "decap_64.monami.rx0.pcap", "ipv6.src", "ipv6.dst",
                            "eth.dst")
     assert len(frames) > 1000
     for src, dst, mac in frames:
