@@ -5,8 +5,6 @@
 // Plain C++ over the DataPlane interface, so it unit-tests without an EAL.
 #pragma once
 
-#include <absl/container/btree_set.h>
-
 #include <array>
 #include <cstdint>
 #include <deque>
@@ -23,6 +21,7 @@
 #include "controlplane/bcache/binding_cache.hpp"
 #include "controlplane/ha/address_hash.hpp"
 #include "controlplane/ha/liveness.hpp"
+#include "controlplane/ha/next_hop_users.hpp"
 #include "controlplane/ha/security.hpp"
 #include "controlplane/mh/exthdr.hpp"
 #include "controlplane/mh/parser.hpp"
@@ -327,12 +326,13 @@ class HomeAgent {
         MacAddress next_hop;
         std::vector<std::uint8_t> bytes;
     };
-    // A republication over every HoA (next_hop unset) or over the users of one next hop, from
-    // just above `after`.
+    // A republication over every HoA (next_hop unset), from just above `after`, or over the
+    // users of one next hop added before `started` (NextHopUsers::start_sweep).
     struct Sweep {
         std::optional<Ipv6Address> next_hop;
         std::optional<HomeAddress> after;
         bool revalidate = false;  // every HoA: removed when its authorization was withdrawn
+        std::uint64_t started = 0;
     };
     struct LearnedNeighbor {
         PortId port;
@@ -370,6 +370,7 @@ class HomeAgent {
         // updates). Held by value: copy-assignment reuses its vectors' storage.
         bool has_published = false;
         HoaSnapshot published;
+        NextHopUsers::Uses next_hops;  // the next hops whose users this HoA is
     };
 
     const Interface* interface_of(PortId port) const;
@@ -467,8 +468,6 @@ class HomeAgent {
     bool republish_pending(std::uint64_t now_ms);
     // Adds up to `room` HoAs of `sweep` to `slice`; false when the sweep is done.
     bool continue_sweep(Sweep& sweep, std::vector<HomeAddress>& slice, std::size_t room);
-    // Forgets the (next hop, HoA) pairs of a withdrawn HoA's published paths.
-    void forget_next_hops(const HomeAddress& hoa, const HoaSnapshot& published);
     // The snapshot to publish (snapshot_, valid until the next call), or nullptr when it
     // equals the one published last (same_forwarding).
     const HoaSnapshot* build_snapshot(const bcache::HoaEntry& entry, std::uint64_t now_ms);
@@ -580,10 +579,9 @@ class HomeAgent {
     std::deque<std::pair<std::uint64_t, HomeAddress>> dad_queue_;  // FIFO: one wait for all
     // Care-of addresses that are (or were) home addresses -> the HoAs registered behind them.
     AddressMap<std::set<HomeAddress>> users_of_care_of_;
-    // (next hop, HoA) for the HoAs whose tunnel headers carry (or wait for) that neighbor's
-    // MAC: a neighbor change republishes only them, walking the next hop's range in slices.
-    // Ordered, so a range is found without a scan and the set never rehashes as it grows.
-    absl::btree_set<std::pair<Ipv6Address, HomeAddress>> users_of_next_hop_;
+    // The HoAs whose tunnel headers carry (or wait for) a neighbor's MAC: a neighbor change
+    // republishes only them, in slices (each HoA's memberships in HoaState::next_hops).
+    NextHopUsers next_hop_users_;
     std::vector<Ipv6Address> known_sources_;  // update_known_sources' scratch, reused
     // Scratch reused across BUs (cleared, storage kept): the frame being sent (a BA, an
     // unsolicited NA), and what build_snapshot collects and builds.

@@ -350,7 +350,7 @@ const HoaSnapshot* HomeAgent::build_snapshot(const bcache::HoaEntry& entry, std:
             Ipv6Address next_hop;
             auto egress = egress_toward(b.care_of, now_ms, &next_hop);
             if (!next_hop.is_unspecified())  // a route exists
-                users_of_next_hop_.insert({next_hop, entry.home_address});
+                next_hop_users_.add(next_hop, entry.home_address, state.next_hops);
             if (!egress && ingress != signalling_ingress_.end()) egress = ingress->second;
             if (!egress) continue;  // no way to the CoA yet; resolution was requested
             const Interface* itf = interface_of(egress->port);
@@ -468,9 +468,10 @@ void HomeAgent::republish(const std::vector<HomeAddress>& changed, std::uint64_t
         if (!entry || entry->bindings.empty()) {
             auto state = hoas_.find(hoa);
             release_slots(hoa, state == hoas_.end() ? nullptr : &state->second, {});
-            if (state != hoas_.end() && state->second.has_published)
-                forget_next_hops(hoa, state->second.published);
-            if (state != hoas_.end()) hoas_.erase(state);
+            if (state != hoas_.end()) {
+                next_hop_users_.remove_all(state->second.next_hops);
+                hoas_.erase(state);
+            }
             dataplane_.withdraw_hoa(hoa);
             continue;
         }
@@ -510,7 +511,7 @@ void HomeAgent::republish_all(std::uint64_t now_ms, bool revalidate) {
 void HomeAgent::republish_users_of(const Ipv6Address& next_hop, std::uint64_t now_ms) {
     // One sweep per next hop: a second change of the same neighbor restarts it.
     std::erase_if(sweeps_, [&](const Sweep& s) { return s.next_hop == next_hop; });
-    sweeps_.push_front({next_hop, {}});
+    sweeps_.push_front({next_hop, {}, false, next_hop_users_.start_sweep()});
     republish_pending(now_ms);
 }
 
@@ -524,18 +525,17 @@ bool HomeAgent::continue_sweep(Sweep& sweep, std::vector<HomeAddress>& slice, st
         }
         return true;
     }
-    // The users of one next hop: each pair visited is removed, and build_snapshot records it
-    // again if the HoA still goes that way (the walk has moved past it by then).
+    // The users of one next hop: each one taken is removed, and build_snapshot adds it again
+    // if the HoA still goes that way (after the sweep started: it is not taken again).
     const Ipv6Address& hop = *sweep.next_hop;
-    auto it = sweep.after ? users_of_next_hop_.upper_bound({hop, *sweep.after})
-                          : users_of_next_hop_.lower_bound({hop, Ipv6Address{}});
     for (std::size_t n = 0; n < room; ++n) {
-        if (it == users_of_next_hop_.end() || it->first != hop) return false;
-        sweep.after = it->second;
-        slice.push_back(it->second);
-        it = users_of_next_hop_.erase(it);
+        auto hoa = next_hop_users_.take_oldest(hop, sweep.started);
+        if (!hoa) return false;
+        if (auto state = hoas_.find(*hoa); state != hoas_.end())
+            NextHopUsers::forget(state->second.next_hops, hop);
+        slice.push_back(*hoa);
     }
-    return it != users_of_next_hop_.end() && it->first == hop;
+    return next_hop_users_.has_older(hop, sweep.started);
 }
 
 bool HomeAgent::republish_pending(std::uint64_t now_ms) {
@@ -560,13 +560,6 @@ bool HomeAgent::republish_pending(std::uint64_t now_ms) {
     }
     republish(slice, now_ms);
     return true;
-}
-
-void HomeAgent::forget_next_hops(const HomeAddress& hoa, const HoaSnapshot& published) {
-    for (const auto& path : published.paths) {
-        const Route* r = route_to(path.care_of);
-        if (r) users_of_next_hop_.erase({r->via ? *r->via : path.care_of, hoa});
-    }
 }
 
 std::vector<HomeAgent::BindingRow> HomeAgent::binding_rows(const HomeAddress& hoa,

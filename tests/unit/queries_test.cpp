@@ -331,6 +331,34 @@ TEST(TickBudget, ExpiryOfManyBindingsAtOnceIsSliced) {
     EXPECT_TRUE(f.dp.hoas.empty());
 }
 
+TEST(TickBudget, ARouterChangingAgainMidSweepReachesEveryHoaAgain) {
+    auto s = settings();
+    s.static_neighbors.clear();
+    s.budget.republish = 16;
+    Fixture f(s);
+    auto learn = [&](const MacAddress& mac, std::uint64_t now) {
+        net::NeighborAdvertisement na{true, false, true, kRouter, mac};
+        f.agent.on_frame(1, PuntReason::Local, 0,
+                         net::build_neighbor_advertisement(
+                             kAccessMac, mac, kRouter, *Ipv6Address::parse("2001:db8:f::1"), na),
+                         now);
+    };
+    learn(kRouterMac, 500);
+    f.register_hoas(0, 50, 1, 1000);
+    const MacAddress moved = *MacAddress::parse("02:00:00:00:00:aa");
+    learn(moved, 2000);  // 16 HoAs republished with `moved`, 34 to go
+    f.agent.on_tick(2001);
+    learn(kRouterMac, 2002);  // back before the sweep ended: every HoA again
+    const auto published = f.agent.counters().snapshots_published;
+    unsigned ticks = 0;
+    while (f.agent.summary().republish_pending && ticks < 100) f.agent.on_tick(2002 + ++ticks);
+    // The restarted sweep visits all 50, oldest first: the 18 the first sweep never reached
+    // (unchanged, so not published again), then the 32 it republished with `moved`.
+    EXPECT_EQ(f.agent.counters().snapshots_published, published + 32);
+    for (std::uint32_t i = 0; i < 50; ++i)
+        EXPECT_EQ(MacAddress::from_bytes(f.dp.hoas.at(hoa(i))->paths[0].header), kRouterMac) << i;
+}
+
 TEST(TickBudget, ANewRouterMacReachesItsHoasInSlicesAndNoOthers) {
     auto s = settings();
     s.static_neighbors.clear();  // the access router is learned by ND
