@@ -535,7 +535,9 @@ class HomeAgent {
     std::map<Ipv6Address, PendingResolution> pending_;
     // Where the last BU of a binding came from: the way back when the route has no
     // resolved next hop, and the MN's own MAC for native delivery at home.
-    absl::flat_hash_map<PathKey, Egress, PathKeyHash> signalling_ingress_;
+    absl::flat_hash_map<PathKey, Egress, PathKeyHash, std::equal_to<PathKey>,
+                        LargePageAllocator<std::pair<const PathKey, Egress>>>
+        signalling_ingress_;
     std::vector<std::uint32_t> free_slots_;
     std::uint32_t next_slot_ = 0;
     AddressSet proxied_;

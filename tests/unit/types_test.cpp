@@ -1,5 +1,13 @@
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "dataplane/api/address_map.hpp"
+#include "dataplane/api/large_pages.hpp"
 #include "dataplane/api/types.hpp"
 
 using monami::Ipv6Address;
@@ -64,4 +72,56 @@ TEST(MacAddress, ParsesAndFormats) {
     EXPECT_FALSE(MacAddress::parse("02-00-00-aa-bb-0c"));
     EXPECT_EQ(MacAddress::for_ipv6_multicast(*Ipv6Address::parse("ff02::1:ff00:1")).to_string(),
               "33:33:ff:00:00:01");
+}
+
+namespace {
+
+// The VmFlags line of the mapping holding `p`, from /proc/self/smaps.
+std::string vm_flags_of(const void* p) {
+    std::ifstream smaps("/proc/self/smaps");
+    const auto at = reinterpret_cast<std::uintptr_t>(p);
+    bool inside = false;
+    for (std::string line; std::getline(smaps, line);) {
+        std::uintptr_t start = 0, end = 0;
+        char dash = 0;
+        std::istringstream range(line);
+        if (range >> std::hex >> start >> dash >> end && dash == '-' &&
+            line.find(':') > line.find(' '))
+            inside = start <= at && at < end;
+        else if (inside && line.rfind("VmFlags:", 0) == 0)
+            return line;
+    }
+    return {};
+}
+
+}  // namespace
+
+TEST(LargePages, LargeArraysAreMappedAlignedAndAdvisedForHugePages) {
+    const std::size_t bytes = 3 * monami::kLargePageBytes + 4096;
+    auto* p = static_cast<std::uint8_t*>(monami::map_large(bytes));
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % monami::kLargePageBytes, 0u);
+    std::memset(p, 0xa5, bytes);  // all of it writable
+    EXPECT_EQ(p[bytes - 1], 0xa5);
+    // "hg": MADV_HUGEPAGE, whatever the host's THP mode makes of it.
+    EXPECT_NE(vm_flags_of(p).find(" hg"), std::string::npos) << vm_flags_of(p);
+    monami::unmap_large(p, bytes);
+    EXPECT_EQ(vm_flags_of(p), "");  // unmapped whole
+}
+
+TEST(LargePages, AReservedAddressMapHasItsSlotsOnLargePagesAndSmallOnesStayOnTheHeap) {
+    monami::AddressMap<std::uint64_t> big;
+    big.reserve(1u << 20);
+    Ipv6Address a{};
+    for (std::uint32_t i = 0; i < 1000; ++i) {
+        std::memcpy(a.bytes.data() + 12, &i, 4);
+        big[a] = i;
+    }
+    std::uint32_t i = 777;
+    std::memcpy(a.bytes.data() + 12, &i, 4);
+    EXPECT_EQ(big.at(a), 777u);
+    EXPECT_NE(vm_flags_of(&*big.find(a)).find(" hg"), std::string::npos);
+
+    monami::AddressMap<std::uint64_t> small;
+    small[a] = 1;
+    EXPECT_EQ(vm_flags_of(&*small.find(a)).find(" hg"), std::string::npos);
 }
