@@ -56,7 +56,18 @@ struct Ipv6Address {
         std::memcpy(&b1, b.bytes.data() + 8, 8);
         return ((a0 ^ b0) | (a1 ^ b1)) == 0;
     }
-    friend auto operator<=>(const Ipv6Address&, const Ipv6Address&) = default;
+    // Address order (byte by byte, as memcmp) as two 64-bit compares of the big-endian
+    // halves: the defaulted one calls memcmp, about 20 times per insert into an ordered set
+    // of a million addresses (the binding cache's address order).
+    friend std::strong_ordering operator<=>(const Ipv6Address& a, const Ipv6Address& b) {
+        std::uint64_t a0, a1, b0, b1;
+        std::memcpy(&a0, a.bytes.data(), 8);
+        std::memcpy(&a1, a.bytes.data() + 8, 8);
+        std::memcpy(&b0, b.bytes.data(), 8);
+        std::memcpy(&b1, b.bytes.data() + 8, 8);
+        if (a0 != b0) return __builtin_bswap64(a0) <=> __builtin_bswap64(b0);
+        return __builtin_bswap64(a1) <=> __builtin_bswap64(b1);
+    }
 };
 static_assert(sizeof(Ipv6Address) == 16);
 static_assert(std::has_unique_object_representations_v<Ipv6Address>);

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "dataplane/api/address_map.hpp"
 #include "dataplane/api/large_pages.hpp"
@@ -32,6 +33,27 @@ TEST(Ipv6Address, Classifies) {
     EXPECT_TRUE(Ipv6Address::parse("::")->is_unspecified());
     EXPECT_EQ(Ipv6Address::parse("2001:db8::12:3456")->solicited_node().to_string(),
               "ff02::1:ff12:3456");
+}
+
+TEST(Ipv6Address, OrdersAsItsBytesDo) {
+    // Every byte position and both directions, against memcmp of the bytes.
+    std::vector<Ipv6Address> all;
+    for (int at = 0; at < 16; ++at)
+        for (std::uint8_t v : {0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff}) {
+            Ipv6Address a{};
+            a.bytes.fill(0x80);
+            a.bytes[static_cast<std::size_t>(at)] = v;
+            all.push_back(a);
+        }
+    for (const auto& a : all)
+        for (const auto& b : all) {
+            const int bytes = std::memcmp(a.bytes.data(), b.bytes.data(), 16);
+            EXPECT_EQ(a < b, bytes < 0) << a.to_string() << " " << b.to_string();
+            EXPECT_EQ(a == b, bytes == 0);
+            EXPECT_EQ(a > b, bytes > 0);
+        }
+    EXPECT_LT(*Ipv6Address::parse("2001:db8::ff"), *Ipv6Address::parse("2001:db8::100"));
+    EXPECT_LT(*Ipv6Address::parse("2001:db8:ffff::"), *Ipv6Address::parse("2001:db9::"));
 }
 
 TEST(Ipv6Prefix, ParsesAndContains) {
