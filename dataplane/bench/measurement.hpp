@@ -62,24 +62,35 @@ struct CycleStats {
 
 CycleStats cycle_stats(const WorkerShared& shared);
 
-// The DataPlane the main HomeAgent talks to: the Runtime, measured on the way.
-class MeasuringDataPlane final : public DataPlane {
+// A HomeAgent's DataPlane that hands what it does not measure or hook to the Runtime.
+class RuntimeDataPlane : public DataPlane {
   public:
-    MeasuringDataPlane(dp::Runtime& rt, WorkerShared& shared) : rt_(rt), shared_(shared) {}
+    explicit RuntimeDataPlane(dp::Runtime& rt) : rt_(rt) {}
 
-    bool send_frame(PortId port, std::span<const std::uint8_t> frame) override;
     bool route_packet(std::span<const std::uint8_t> ipv6_packet) override {
         return rt_.route_packet(ipv6_packet);
     }
     void publish_routing(const RoutingState& state) override { rt_.publish_routing(state); }
     void set_serving(bool serving) override { rt_.set_serving(serving); }
     void publish_neighbor(const Neighbor& neighbor) override { rt_.publish_neighbor(neighbor); }
-    void publish_hoa(const HoaSnapshot& snapshot) override;
     void withdraw_hoa(const HomeAddress& hoa) override { rt_.withdraw_hoa(hoa); }
+    void reclaim() override { rt_.reclaim(); }
+
+  protected:
+    dp::Runtime& rt_;
+};
+
+// The DataPlane the main HomeAgent talks to: the Runtime, measured on the way.
+class MeasuringDataPlane final : public RuntimeDataPlane {
+  public:
+    MeasuringDataPlane(dp::Runtime& rt, WorkerShared& shared)
+        : RuntimeDataPlane(rt), shared_(shared) {}
+
+    bool send_frame(PortId port, std::span<const std::uint8_t> frame) override;
+    void publish_hoa(const HoaSnapshot& snapshot) override;
     PathCounters path_counters(std::uint32_t slot) const override {
         return rt_.path_counters(slot);
     }
-    void reclaim() override { rt_.reclaim(); }
 
     // The next publication of `hoa` with one path arms the worker's probe; the BA that
     // follows stamps probe_ba_tsc.
@@ -99,7 +110,6 @@ class MeasuringDataPlane final : public DataPlane {
         return dp::read_counter(rt_.worker(0).path_counters[slot].packets);
     }
 
-    dp::Runtime& rt_;
     WorkerShared& shared_;
     HomeAddress probe_hoa_;
     bool probe_pending_ = false;
@@ -109,30 +119,21 @@ class MeasuringDataPlane final : public DataPlane {
 // The DataPlane of a second HomeAgent on the same Runtime (the ESP and failover phases):
 // its counter slots are moved past the main agent's, and hooks see what it sends and
 // publishes (on the control thread, before the Runtime does).
-class SideDataPlane final : public DataPlane {
+class SideDataPlane final : public RuntimeDataPlane {
   public:
     SideDataPlane(dp::Runtime& rt, std::uint32_t slot_offset)
-        : rt_(rt), slot_offset_(slot_offset) {}
+        : RuntimeDataPlane(rt), slot_offset_(slot_offset) {}
 
     std::function<void(PortId, std::span<const std::uint8_t>)> on_send;
     std::function<void(const HoaSnapshot&)> on_publish;
 
     bool send_frame(PortId port, std::span<const std::uint8_t> frame) override;
-    bool route_packet(std::span<const std::uint8_t> ipv6_packet) override {
-        return rt_.route_packet(ipv6_packet);
-    }
-    void publish_routing(const RoutingState& state) override { rt_.publish_routing(state); }
-    void set_serving(bool serving) override { rt_.set_serving(serving); }
-    void publish_neighbor(const Neighbor& neighbor) override { rt_.publish_neighbor(neighbor); }
     void publish_hoa(const HoaSnapshot& snapshot) override;
-    void withdraw_hoa(const HomeAddress& hoa) override { rt_.withdraw_hoa(hoa); }
     PathCounters path_counters(std::uint32_t slot) const override {
         return rt_.path_counters(slot + slot_offset_);
     }
-    void reclaim() override { rt_.reclaim(); }
 
   private:
-    dp::Runtime& rt_;
     std::uint32_t slot_offset_;
 };
 
