@@ -314,9 +314,10 @@ class DaemonLab:
         return 0
 
     def stop(self):
-        """Stops both; returns the gateway's output (final statistics)."""
-        if self.gen:
-            self.gen.stop()
+        """Stops both, the gateway first; returns the gateway's output (final statistics).
+        The gateway stops its workers before it closes its ports; a memif server whose client
+        leaves first unmaps the rings while its worker may be inside rx/tx on them (DPDK's
+        memif PMD does not wait), which a preempted worker does not survive."""
         if self.telemetry:
             self.telemetry.close()
             self.telemetry = None
@@ -326,4 +327,6 @@ class DaemonLab:
                 self.gw.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.gw.kill()
+        if self.gen:
+            self.gen.stop()
         return self.gw_log.read_text() if self.gw_log.exists() else ""
